@@ -1,0 +1,1 @@
+"""The regional hub: enrollment, directory, store-and-forward relay, statistics."""

@@ -1,0 +1,45 @@
+"""Logging configuration shared by the `mbe-node` and `mbe-hub` entry points.
+
+Called once, from the CLI, before anything logs. Modules only call
+`structlog.get_logger()`. On a terminal the output is readable console lines;
+otherwise (systemd journal, files, CI) it is JSON lines, one event a line.
+
+This lives outside `protocol/` because it configures process-wide output, and
+`protocol/` stays free of I/O. Log events carry names and ids, never personal
+data or message contents (see docs/privacy.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+import structlog
+
+
+def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
+    out = stream if stream is not None else sys.stderr
+    numeric = logging.getLevelNamesMapping().get(level.upper())
+    if numeric is None:
+        raise ValueError(f"unknown log level {level!r}")
+    renderer: structlog.typing.Processor
+    if out.isatty():
+        renderer = structlog.dev.ConsoleRenderer()
+    else:
+        renderer = structlog.processors.JSONRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+    # aiohttp's access log goes through stdlib logging; keep it at warning so
+    # request paths (which may carry ids) do not flood the journal.
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=out, format="%(message)s")

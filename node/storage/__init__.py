@@ -1,0 +1,1 @@
+"""SQLite access for the node: schema migrations and the local case store."""

@@ -1,0 +1,1 @@
+"""The link to the hub: outbox and inbox, retries, push, directory refresh."""

@@ -1,0 +1,110 @@
+"""Code lists of DESIGN.md. Codes travel in English; the UIs label them in German."""
+
+from __future__ import annotations
+
+import re
+
+GENDER = frozenset({"female", "male", "diverse", "unknown"})
+AGE_BAND = frozenset({"under_27", "27_39", "40_59", "60_plus"})
+RESIDENCE = frozenset(
+    {
+        "eu_citizen",
+        "spaetaussiedler",
+        "settlement_permit",
+        "residence_permit",
+        "asylum_pending",
+        "toleration",
+        "naturalised",
+        "other",
+        "unknown",
+    }
+)
+LENGTH_OF_STAY = frozenset({"under_1y", "1_to_3y", "over_3y"})
+TOPIC = frozenset(
+    {
+        "residence_law",
+        "language_course",
+        "work_recognition",
+        "benefits_livelihood",
+        "housing",
+        "health",
+        "family",
+        "education_childcare",
+        "debt",
+        "authorities",
+        "discrimination",
+        "other",
+    }
+)
+REFERRAL_TARGET = frozenset(
+    {
+        "mbe",
+        "jmd",
+        "integration_course",
+        "jobcenter",
+        "foreigners_authority",
+        "debt_counselling",
+        "recognition",
+        "psychosocial",
+        "other",
+    }
+)
+CLOSURE = frozenset(
+    {"goals_achieved", "referred", "no_longer_needed", "moved", "contact_lost", "other"}
+)
+CASE_TYPE = frozenset({"short_counselling", "case_management"})
+CONTACT_CHANNEL = frozenset({"in_person", "phone", "video", "online", "outreach"})
+LEGAL_REGIME = frozenset({"gdpr", "kdg", "dsg_ekd"})
+# Nationality: ISO 3166-1 alpha-2, checked by shape; "XX" means stateless or unknown.
+NATIONALITY = re.compile(r"[A-Z]{2}")
+
+# Codes this project adds where DESIGN.md leaves the list open.
+CONSENT_FORM = frozenset({"written", "electronic", "verbal_documented"})
+GERMAN_LEVEL = frozenset({"none", "A1", "A2", "B1", "B2", "C1", "C2"})
+LANGUAGE = re.compile(r"[a-z]{2,3}")  # ISO 639-1 or 639-3
+DECISION = frozenset({"accepted", "declined"})
+DECLINE_REASON = frozenset(
+    {"no_capacity", "not_responsible", "service_not_offered", "client_declined", "other"}
+)
+REFERRAL_OUTCOME = frozenset(
+    {
+        "first_appointment",
+        "completed_successful",
+        "completed_unsuccessful",
+        "withdrawal_confirmed",
+    }
+)
+WITHDRAW_REASON = frozenset({"consent_withdrawn", "sent_in_error", "other"})
+
+# Statistics (dataset mbe-core).
+DATASET = "mbe-core"
+PERIOD = re.compile(r"[0-9]{4}(-(0[1-9]|1[0-2])|-Q[1-4])?")
+# Dimensions a count may be crossed by; at most two per cell.
+CROSS_DIMENSIONS: dict[str, frozenset[str] | re.Pattern[str]] = {
+    "gender": GENDER,
+    "age_band": AGE_BAND,
+    "residence": RESIDENCE,
+    "length_of_stay": LENGTH_OF_STAY,
+    "topic": TOPIC,
+    "nationality": NATIONALITY,
+}
+MAX_CROSS = 2
+# Each measure with the breakdown that belongs to it (None: no breakdown).
+MEASURES: dict[str, tuple[str, frozenset[str]] | None] = {
+    "cases_new": None,
+    "cases_active": None,
+    "cases_closed": ("closure", CLOSURE),
+    "case_management_with_agreement": None,
+    "contacts": ("channel", CONTACT_CHANNEL),
+    "family_members": None,
+    "referrals_sent": ("target", REFERRAL_TARGET),
+    "referrals_accepted": ("target", REFERRAL_TARGET),
+}
+
+
+def is_code(value: object, codes: frozenset[str] | re.Pattern[str]) -> bool:
+    if not isinstance(value, str):
+        return False
+    if isinstance(codes, frozenset):
+        return value in codes
+    return codes.fullmatch(value) is not None

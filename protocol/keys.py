@@ -1,0 +1,127 @@
+"""Key pairs of nodes and the hub, public key bundles, fingerprints.
+
+Every party holds two keys: Ed25519 for signing and X25519 for receiving
+sealed messages. Constructors only validate; the one place randomness enters is
+`PrivateKeys.generate()`, and tests build keys from fixed seeds instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from nacl.exceptions import BadSignatureError as NaclBadSignature
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey, VerifyKey
+
+from protocol.encoding import as_map, exact_keys, field_bytes
+from protocol.errors import BadSignatureError, MalformedError
+
+KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+_FP_PERSON = b"mbe-sync-fp-v1"
+
+
+def b32(data: bytes) -> str:
+    """Crockford-free, unpadded RFC 4648 base32: unambiguous enough to read aloud."""
+    return base64.b32encode(data).decode("ascii").rstrip("=")
+
+
+@dataclass(frozen=True)
+class PublicKeys:
+    """The public half of a party's keys, as they travel in certificates and the directory."""
+
+    sign: bytes
+    encrypt: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sign, bytes) or len(self.sign) != KEY_SIZE:
+            raise MalformedError("signing public key must be 32 bytes")
+        if not isinstance(self.encrypt, bytes) or len(self.encrypt) != KEY_SIZE:
+            raise MalformedError("encryption public key must be 32 bytes")
+
+    def fingerprint_bytes(self) -> bytes:
+        return hashlib.blake2b(self.sign + self.encrypt, digest_size=20, person=_FP_PERSON).digest()
+
+    def fingerprint(self) -> str:
+        """A short, human-checkable form: 16 base32 characters in groups of four."""
+        text = b32(self.fingerprint_bytes()[:10])
+        return "-".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+    def verify(self, message: bytes, signature: bytes) -> None:
+        """Raise BadSignatureError unless `signature` is this key's over `message`."""
+        if not isinstance(signature, bytes) or len(signature) != SIGNATURE_SIZE:
+            raise BadSignatureError("signature has the wrong size")
+        try:
+            VerifyKey(self.sign).verify(message, signature)
+        except (NaclBadSignature, ValueError, TypeError):
+            raise BadSignatureError("signature does not verify") from None
+
+    def to_map(self) -> dict[str, Any]:
+        return {"sign": self.sign, "enc": self.encrypt}
+
+    @classmethod
+    def from_map(cls, obj: Any, what: str = "keys") -> PublicKeys:
+        m = as_map(obj, what)
+        exact_keys(m, {"sign", "enc"}, set(), what)
+        return cls(
+            sign=field_bytes(m, "sign", what, size=KEY_SIZE),
+            encrypt=field_bytes(m, "enc", what, size=KEY_SIZE),
+        )
+
+
+@dataclass(frozen=True)
+class PrivateKeys:
+    """A party's secret keys: 32-byte Ed25519 seed and 32-byte X25519 secret."""
+
+    sign_seed: bytes
+    encrypt_secret: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sign_seed, bytes) or len(self.sign_seed) != KEY_SIZE:
+            raise MalformedError("signing seed must be 32 bytes")
+        if not isinstance(self.encrypt_secret, bytes) or len(self.encrypt_secret) != KEY_SIZE:
+            raise MalformedError("encryption secret must be 32 bytes")
+
+    def __repr__(self) -> str:
+        # Keep secrets out of tracebacks and logs.
+        return f"PrivateKeys(public={self.public.fingerprint()})"
+
+    @classmethod
+    def generate(cls) -> PrivateKeys:
+        """Fresh random keys; the only place this module draws randomness."""
+        return cls(
+            sign_seed=bytes(SigningKey.generate()),
+            encrypt_secret=bytes(PrivateKey.generate()),
+        )
+
+    @property
+    def signing_key(self) -> SigningKey:
+        return SigningKey(self.sign_seed)
+
+    @property
+    def private_key(self) -> PrivateKey:
+        return PrivateKey(self.encrypt_secret)
+
+    @property
+    def public(self) -> PublicKeys:
+        return PublicKeys(
+            sign=bytes(self.signing_key.verify_key),
+            encrypt=bytes(self.private_key.public_key),
+        )
+
+    def sign(self, message: bytes) -> bytes:
+        """Detached Ed25519 signature (deterministic, so vectors are stable)."""
+        return bytes(self.signing_key.sign(message).signature)
+
+    def to_bytes(self) -> bytes:
+        """64 bytes for the key file: signing seed, then encryption secret."""
+        return self.sign_seed + self.encrypt_secret
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PrivateKeys:
+        if len(data) != 2 * KEY_SIZE:
+            raise MalformedError("a key file holds exactly 64 bytes")
+        return cls(sign_seed=data[:KEY_SIZE], encrypt_secret=data[KEY_SIZE:])
