@@ -1,0 +1,80 @@
+"""What the sync worker needs from the node's storage and domain, as Protocols.
+
+The sync worker only moves bytes between the local database and the hub; the
+domain (node/referrals, node/storage) decides what a message means. This file
+is the seam: node/storage implements `SyncStore`, node/sync uses it, and the
+sync tests use an in-memory fake that records calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from protocol.envelope import InnerMessage
+from protocol.keys import PublicKeys
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A sealed envelope waiting in the outbox until the hub durably accepted it."""
+
+    msg_id: str
+    recipient: str
+    envelope: bytes
+    expires: int
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class EnrollmentState:
+    """What `mbe-node enroll` learned: who we are and whom we trust."""
+
+    node_id: str
+    hub_url: str
+    hub_keys: PublicKeys
+    certificate: bytes
+    enrolled_at: int
+
+
+class SyncStore(Protocol):
+    # --- enrollment
+    def load_enrollment(self) -> EnrollmentState | None: ...
+
+    def save_enrollment(self, state: EnrollmentState) -> None: ...
+
+    # --- outbox: the worker uploads, the hub acks, the row is retired
+    def outbox_pending(self, limit: int) -> list[OutgoingMessage]: ...
+
+    def outbox_accepted(self, msg_ids: Sequence[str], now: int) -> None:
+        """The hub durably stored these; they leave the outbox."""
+
+    def outbox_rejected(self, msg_id: str, problem: str, now: int) -> None:
+        """The hub refused this one for good (e.g. unknown recipient); keep it, flagged."""
+
+    def outbox_attempted(self, msg_ids: Sequence[str], now: int) -> None:
+        """An upload failed for a transient reason; count the attempt."""
+
+    # --- inbox: fetched envelopes are opened by the worker, applied here
+    def inbox_seen(self, msg_id: str) -> bool: ...
+
+    def apply_incoming(self, inner: InnerMessage, now: int) -> None:
+        """Process one verified message in one transaction and remember its id.
+
+        May enqueue answers (receipts, confirmations) into the outbox in the same
+        transaction. Must be idempotent by `inner.msg_id`.
+        """
+
+    def record_refused(self, msg_id: str, sender: str, reason: str, now: int) -> None:
+        """A fetched envelope failed verification; keep a metadata-only record."""
+
+    # --- directory
+    def directory_bytes(self) -> bytes | None: ...
+
+    def store_directory(self, version: int, data: bytes, etag: str | None) -> None: ...
+
+    # --- sync health (shown by `mbe-node status` and the status API)
+    def set_sync_state(self, key: str, value: str) -> None: ...
+
+    def get_sync_state(self, key: str) -> str | None: ...

@@ -1,0 +1,38 @@
+"""Settings of the link to the hub; part of the node's one settings object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """`[sync]` in node.toml. Times in seconds."""
+
+    # Poll the inbox this often when the push connection is down.
+    poll_interval: float = 30.0
+    # Retry backoff: starts at `min_backoff`, doubles, capped at `max_backoff`, with jitter.
+    min_backoff: float = 1.0
+    max_backoff: float = 300.0
+    # Use the WebSocket push channel ("you have mail"); polling remains the fallback.
+    push: bool = True
+    # How long a sealed message may wait in the hub before it expires.
+    message_ttl: int = 14 * 24 * 3600
+    # Refresh the directory this often.
+    directory_refresh: float = 3600.0
+    # Upload and fetch batch size.
+    batch_size: int = 100
+    # HTTP timeout for one request to the hub.
+    request_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_backoff <= self.max_backoff:
+            raise ValueError("sync.min_backoff must be > 0 and <= sync.max_backoff")
+        if self.poll_interval <= 0 or self.directory_refresh <= 0:
+            raise ValueError("sync.poll_interval and sync.directory_refresh must be > 0")
+        if not 1 <= self.batch_size <= 1000:
+            raise ValueError("sync.batch_size must be between 1 and 1000")
+        if not 3600 <= self.message_ttl <= 90 * 24 * 3600:
+            raise ValueError("sync.message_ttl must be between 1 hour and 90 days")
+        if self.request_timeout <= 0:
+            raise ValueError("sync.request_timeout must be > 0")
