@@ -1,0 +1,1 @@
+"""Benchmark scripts; a package so mypy does not confuse bench/protocol.py with protocol/."""
