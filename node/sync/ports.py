@@ -78,3 +78,12 @@ class SyncStore(Protocol):
     def set_sync_state(self, key: str, value: str) -> None: ...
 
     def get_sync_state(self, key: str) -> str | None: ...
+
+
+# Keys of `set_sync_state` written by the sync worker (values are text):
+# read by `mbe-node status` and the status API.
+STATE_LAST_SYNC = "last_sync"  # unix time of the last complete sync cycle
+STATE_LAST_ERROR = "last_error"  # one line, "" when the last cycle succeeded
+STATE_HUB_REACHABLE = "hub_reachable"  # "true" | "false"
+STATE_DIRECTORY_VERSION = "directory_version"  # version of the held, verified directory
+STATE_PUSH_CONNECTED = "push_connected"  # "true" | "false"

@@ -1,0 +1,459 @@
+"""HTTP client for the hub API (docs/hub-api.md), with typed results.
+
+Every request except `info` and `enroll` is signed with the node key
+(`protocol.requests.sign_request`); the signature covers the exact path and
+query string sent, so URLs are built here from integers and fixed paths and
+passed to aiohttp pre-encoded. Answers are parsed strictly: anything that does
+not follow the contract raises `HubResponseError` instead of travelling on
+half-valid. Bodies are read with a size cap before decoding.
+
+Error mapping: connection errors, timeouts, 5xx and 429 are `HubUnreachable`
+(transient, retry later); any other 4xx is `HubRefused` with the problem type
+of its `application/problem+json` body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeGuard
+from urllib.parse import urlsplit
+
+import aiohttp
+from yarl import URL
+
+from node.sync.errors import (
+    EnrollmentInvalid,
+    HubRefused,
+    HubResponseError,
+    HubUnreachable,
+    SyncError,
+)
+from protocol.documents import MAX_DIRECTORY_BYTES, Directory, NodeCertificate
+from protocol.encoding import pack, unpack
+from protocol.enrollment import EnrollmentCode, EnrollmentRequest
+from protocol.envelope import MAX_ENVELOPE
+from protocol.errors import ProtocolError
+from protocol.ids import MESSAGE_ID, NODE_ID
+from protocol.keys import PrivateKeys, PublicKeys
+from protocol.requests import sign_request
+
+MSGPACK = "application/msgpack"
+_MAX_JSON = 1 << 20
+_MAX_DETAIL = 300
+
+
+def random_nonce() -> str:
+    """16 random bytes as hex, as protocol.requests expects."""
+    return os.urandom(16).hex()
+
+
+def normalize_hub_url(url: str) -> str:
+    """`http(s)://host[:port]` without a trailing slash; the hub is served at the root."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise BadHubUrl(f"hub URL must look like https://hub.example.org, not {url!r}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise BadHubUrl(f"hub URL must not have a path or query (the hub runs at the root): {url}")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class BadHubUrl(SyncError):
+    """The hub URL given by the administrator is not usable."""
+
+
+@dataclass(frozen=True)
+class HubInfo:
+    region: str
+    versions: tuple[int, ...]
+    hub_keys: PublicKeys
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class EnrollmentResult:
+    """The verified answer to POST /v1/enroll."""
+
+    node_id: str
+    hub_keys: PublicKeys
+    certificate: NodeCertificate
+    certificate_bytes: bytes
+    directory: Directory
+    directory_bytes: bytes
+
+
+@dataclass(frozen=True)
+class Rejection:
+    msg_id: str
+    problem: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    accepted: tuple[str, ...]
+    rejected: tuple[Rejection, ...]
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    seq: int
+    msg_id: str
+    envelope: bytes
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    messages: tuple[InboxItem, ...]
+    next: int
+    more: bool
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: Any
+    body: bytes
+
+
+class HubClient:
+    """One aiohttp session to one hub. `start()` opens it, `close()` closes it."""
+
+    def __init__(
+        self,
+        hub_url: str,
+        *,
+        keys: PrivateKeys,
+        node_id: str | None,
+        request_timeout: float,
+        clock: Callable[[], float] = time.time,
+        nonce: Callable[[], str] = random_nonce,
+    ) -> None:
+        self.hub_url = normalize_hub_url(hub_url)
+        if node_id is not None and not NODE_ID.fullmatch(node_id):
+            raise ValueError("node_id is not a valid node id")
+        self._keys = keys
+        self._node_id = node_id
+        self._timeout = request_timeout
+        self._clock = clock
+        self._nonce = nonce
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        if self._session is None:
+            # No total timeout on the session: it would also cut the long-lived
+            # WebSocket. Each request passes its own.
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._timeout)
+            )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def closed(self) -> bool:
+        return self._session is None
+
+    async def __aenter__(self) -> HubClient:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- endpoints
+
+    async def info(self) -> HubInfo:
+        ans = await self._request("GET", "/v1/info", signed=False, limit=_MAX_JSON)
+        m = _json_map(ans.body)
+        try:
+            keys_map = m["hub_keys"]
+            keys = PublicKeys(
+                sign=base64.b64decode(keys_map["sign"], validate=True),
+                encrypt=base64.b64decode(keys_map["enc"], validate=True),
+            )
+            versions = tuple(int(v) for v in m["versions"])
+            return HubInfo(
+                region=str(m["region"]),
+                versions=versions,
+                hub_keys=keys,
+                fingerprint=str(m["fingerprint"]),
+            )
+        except (KeyError, TypeError, ValueError, ProtocolError):
+            raise HubResponseError(f"{self.hub_url}: /v1/info answer is malformed") from None
+
+    async def enroll(self, code: EnrollmentCode, *, now: int) -> EnrollmentResult:
+        """POST /v1/enroll and verify the answer; the hub's keys are checked first."""
+        body = EnrollmentRequest.create(code, self._keys).encode()
+        ans = await self._request(
+            "POST", "/v1/enroll", body=body, signed=False, content_type=MSGPACK, limit=4 << 20
+        )
+        try:
+            m = unpack(ans.body, MAX_DIRECTORY_BYTES + (64 << 10))
+            if not isinstance(m, dict):
+                raise HubResponseError(f"{self.hub_url}: enrollment answer is not a map")
+            hub_keys = PublicKeys.from_map(m.get("hub_keys"), "hub_keys")
+        except ProtocolError:
+            raise HubResponseError(f"{self.hub_url}: enrollment answer is malformed") from None
+        # Nothing else in the answer is trusted before the keys match the code:
+        # a man in the middle would sign its own certificate and directory.
+        code.check_hub(hub_keys)
+        node_id, cert_bytes, dir_bytes = m.get("node_id"), m.get("cert"), m.get("directory")
+        if not isinstance(node_id, str) or not isinstance(cert_bytes, bytes):
+            raise HubResponseError(f"{self.hub_url}: enrollment answer lacks node_id or cert")
+        if not isinstance(dir_bytes, bytes):
+            raise HubResponseError(f"{self.hub_url}: enrollment answer lacks the directory")
+        try:
+            cert = NodeCertificate.verify(cert_bytes, hub_keys, now=now)
+        except ProtocolError as exc:
+            raise EnrollmentInvalid(f"the hub's node certificate is not valid: {exc}") from None
+        if cert.node_id != node_id or cert.keys != self._keys.public:
+            raise EnrollmentInvalid("the hub's node certificate names another node or other keys")
+        try:
+            directory = Directory.verify(dir_bytes, hub_keys, now=now)
+        except ProtocolError as exc:
+            raise EnrollmentInvalid(f"the hub's directory is not valid: {exc}") from None
+        return EnrollmentResult(
+            node_id=node_id,
+            hub_keys=hub_keys,
+            certificate=cert,
+            certificate_bytes=cert_bytes,
+            directory=directory,
+            directory_bytes=dir_bytes,
+        )
+
+    async def directory(self, etag: str | None) -> tuple[bytes, str | None] | None:
+        """GET /v1/directory: (signed bytes, ETag), or None when unchanged (304).
+
+        The bytes are not verified here; the caller holds the version to compare.
+        """
+        headers = {"If-None-Match": etag} if etag else {}
+        ans = await self._request(
+            "GET", "/v1/directory", headers=headers, ok=(200, 304), limit=MAX_DIRECTORY_BYTES
+        )
+        if ans.status == 304:
+            return None
+        return ans.body, ans.headers.get("ETag")
+
+    async def upload(self, envelopes: Sequence[bytes]) -> UploadResult:
+        """POST /v1/messages; the hub answers only after a durable commit."""
+        body = pack({"envelopes": list(envelopes)})
+        ans = await self._request(
+            "POST", "/v1/messages", body=body, content_type=MSGPACK, limit=_MAX_JSON
+        )
+        m = _json_map(ans.body)
+        acc, rej = m.get("accepted"), m.get("rejected")
+        if not isinstance(acc, list) or not isinstance(rej, list):
+            raise HubResponseError(f"{self.hub_url}: upload answer is malformed")
+        accepted = tuple(_msg_id(x, self.hub_url) for x in acc)
+        rejected: list[Rejection] = []
+        for r in rej:
+            if not isinstance(r, dict):
+                raise HubResponseError(f"{self.hub_url}: upload answer is malformed")
+            rejected.append(
+                Rejection(
+                    msg_id=_msg_id(r.get("id"), self.hub_url),
+                    problem=_problem_code(r.get("type")),
+                    detail=_one_line(r.get("detail")),
+                )
+            )
+        return UploadResult(accepted=accepted, rejected=tuple(rejected))
+
+    async def fetch_inbox(self, after: int, limit: int) -> InboxPage:
+        """GET /v1/inbox?after=SEQ&limit=N."""
+        path = f"/v1/inbox?after={int(after)}&limit={int(limit)}"
+        ans = await self._request("GET", path, limit=limit * MAX_ENVELOPE + (64 << 10))
+        try:
+            m = unpack(ans.body, limit * MAX_ENVELOPE + (64 << 10))
+        except ProtocolError:
+            raise HubResponseError(f"{self.hub_url}: inbox answer is not msgpack") from None
+        if not isinstance(m, dict) or not isinstance(m.get("messages"), list):
+            raise HubResponseError(f"{self.hub_url}: inbox answer is malformed")
+        items: list[InboxItem] = []
+        for x in m["messages"]:
+            if (
+                not isinstance(x, dict)
+                or not _is_int(x.get("seq"))
+                or not isinstance(x.get("envelope"), bytes)
+            ):
+                raise HubResponseError(f"{self.hub_url}: inbox answer is malformed")
+            items.append(
+                InboxItem(
+                    seq=x["seq"], msg_id=_msg_id(x.get("id"), self.hub_url), envelope=x["envelope"]
+                )
+            )
+        nxt, more = m.get("next"), m.get("more")
+        if not _is_int(nxt) or not isinstance(more, bool):
+            raise HubResponseError(f"{self.hub_url}: inbox answer is malformed")
+        return InboxPage(messages=tuple(items), next=nxt, more=more)
+
+    async def ack(self, msg_ids: Sequence[str]) -> int:
+        """POST /v1/inbox/ack; returns how many the hub deleted."""
+        body = pack({"ids": list(msg_ids)})
+        ans = await self._request(
+            "POST", "/v1/inbox/ack", body=body, content_type=MSGPACK, limit=_MAX_JSON
+        )
+        deleted = _json_map(ans.body).get("deleted")
+        if not _is_int(deleted):
+            raise HubResponseError(f"{self.hub_url}: ack answer is malformed")
+        return deleted
+
+    async def submit_stats(self, envelope: bytes) -> tuple[str, int]:
+        """POST /v1/stats with an envelope sealed to the hub; returns (period, revision)."""
+        ans = await self._request(
+            "POST", "/v1/stats", body=envelope, content_type=MSGPACK, limit=_MAX_JSON
+        )
+        m = _json_map(ans.body)
+        period, revision = m.get("period"), m.get("revision")
+        if not isinstance(period, str) or not _is_int(revision) or m.get("stored") is not True:
+            raise HubResponseError(f"{self.hub_url}: stats answer is malformed")
+        return period, revision
+
+    async def connect_push(self, heartbeat: float) -> aiohttp.ClientWebSocketResponse:
+        """Open the signed WebSocket GET /v1/ws; the caller reads and closes it."""
+        session = self._require_session()
+        headers = self._sign("GET", "/v1/ws", b"")
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await session.ws_connect(
+                    URL(self.hub_url + "/v1/ws", encoded=True),
+                    headers=headers,
+                    heartbeat=heartbeat,
+                    autoping=True,
+                )
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status >= 500 or exc.status == 429:
+                raise HubUnreachable(
+                    f"the hub at {self.hub_url} is not available (HTTP {exc.status})"
+                ) from None
+            raise HubRefused("push-refused", f"HTTP {exc.status}", exc.status) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise HubUnreachable(
+                f"the hub at {self.hub_url} is not reachable: {_one_line(str(exc))}"
+            ) from None
+
+    # --- plumbing
+
+    def _require_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("HubClient.start() was not called")
+        return self._session
+
+    def _sign(self, method: str, path_qs: str, body: bytes) -> dict[str, str]:
+        if self._node_id is None:
+            raise RuntimeError("signed requests need a node id (enroll first)")
+        return sign_request(
+            method,
+            path_qs,
+            body,
+            node_id=self._node_id,
+            keys=self._keys,
+            timestamp=int(self._clock()),
+            nonce=self._nonce(),
+        )
+
+    async def _request(
+        self,
+        method: str,
+        path_qs: str,
+        *,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        signed: bool = True,
+        content_type: str | None = None,
+        ok: tuple[int, ...] = (200,),
+        limit: int,
+    ) -> _Answer:
+        session = self._require_session()
+        all_headers = dict(headers or {})
+        if content_type is not None:
+            all_headers["Content-Type"] = content_type
+        if signed:
+            all_headers.update(self._sign(method, path_qs, body))
+        try:
+            async with session.request(
+                method,
+                URL(self.hub_url + path_qs, encoded=True),
+                data=body if body else None,
+                headers=all_headers,
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                allow_redirects=False,
+            ) as resp:
+                data = await _read_capped(resp, limit, self.hub_url)
+                status, resp_headers = resp.status, resp.headers
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            reason = _one_line(str(exc)) or type(exc).__name__
+            raise HubUnreachable(f"the hub at {self.hub_url} is not reachable: {reason}") from None
+        if status in ok:
+            return _Answer(status=status, headers=resp_headers, body=data)
+        if status >= 500 or status == 429:
+            raise HubUnreachable(f"the hub at {self.hub_url} is not available (HTTP {status})")
+        problem, detail = _parse_problem(data, status)
+        raise HubRefused(problem, detail, status)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int, hub_url: str) -> bytes:
+    if resp.content_length is not None and resp.content_length > limit:
+        raise HubResponseError(f"{hub_url}: answer larger than {limit} bytes")
+    buf = bytearray()
+    async for chunk in resp.content.iter_chunked(64 << 10):
+        buf += chunk
+        if len(buf) > limit:
+            raise HubResponseError(f"{hub_url}: answer larger than {limit} bytes")
+    return bytes(buf)
+
+
+def _parse_problem(data: bytes, status: int) -> tuple[str, str]:
+    """(problem code, detail) from an RFC 9457 body, or a generic pair if there is none."""
+    try:
+        m = json.loads(data.decode("utf-8")) if data else None
+    except (UnicodeDecodeError, ValueError):
+        m = None
+    if not isinstance(m, dict):
+        return f"http-{status}", f"HTTP {status}"
+    detail = m.get("detail") or m.get("title") or f"HTTP {status}"
+    return _problem_code(m.get("type")) or f"http-{status}", _one_line(detail)
+
+
+def _problem_code(type_uri: Any) -> str:
+    """`https://…/problems/clock-skew` -> `clock-skew`."""
+    if not isinstance(type_uri, str):
+        return ""
+    return type_uri.rstrip("/").rsplit("/", 1)[-1][:80]
+
+
+def _one_line(text: Any) -> str:
+    return " ".join(str(text or "").split())[:_MAX_DETAIL]
+
+
+def _json_map(data: bytes) -> dict[str, Any]:
+    try:
+        m = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise HubResponseError("the hub's answer is not JSON") from None
+    if not isinstance(m, dict):
+        raise HubResponseError("the hub's answer is not a JSON object")
+    return m
+
+
+def _msg_id(value: Any, hub_url: str) -> str:
+    if not isinstance(value, str) or not MESSAGE_ID.fullmatch(value):
+        raise HubResponseError(f"{hub_url}: the answer holds a malformed message id")
+    return value
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -1,0 +1,96 @@
+"""`mbe-node enroll`: join the hub with a one-time code.
+
+Order matters for the administrator: the code is parsed first, so a typo is
+reported before any network call; the hub's keys are compared with the
+fingerprint in the code before anything else in the answer is trusted; only a
+fully verified answer is saved, so a failed attempt leaves the node as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import structlog
+
+from node.sync.client import HubClient, normalize_hub_url, random_nonce
+from node.sync.errors import (
+    AlreadyEnrolled,
+    BadEnrollmentCode,
+    EnrollmentRefused,
+    HubKeyMismatch,
+    HubRefused,
+)
+from node.sync.ports import (
+    STATE_DIRECTORY_VERSION,
+    EnrollmentState,
+    SyncStore,
+)
+from node.sync.settings import SyncSettings
+from protocol.enrollment import EnrollmentCode
+from protocol.errors import BadEnrollmentCodeError, FingerprintMismatchError
+from protocol.keys import PrivateKeys
+
+log = structlog.get_logger()
+
+
+async def enroll(
+    settings: SyncSettings,
+    store: SyncStore,
+    keys: PrivateKeys,
+    hub_url: str,
+    code_text: str,
+    *,
+    clock: Callable[[], float] = time.time,
+    nonce: Callable[[], str] = random_nonce,
+) -> EnrollmentState:
+    """Enroll this node with the hub at `hub_url`; raise an EnrollmentError subclass or
+    HubUnreachable, each with a one-line message for the administrator."""
+    try:
+        code = EnrollmentCode.parse(code_text)
+    except BadEnrollmentCodeError as exc:
+        raise BadEnrollmentCode(f"enrollment code not accepted: {exc}") from None
+    url = normalize_hub_url(hub_url)
+    held = store.load_enrollment()
+    if held is not None:
+        raise AlreadyEnrolled(
+            f"this node is already enrolled as {held.node_id} with {held.hub_url}; "
+            "use a fresh data directory to enroll again"
+        )
+    async with HubClient(
+        url,
+        keys=keys,
+        node_id=None,
+        request_timeout=settings.request_timeout,
+        clock=clock,
+        nonce=nonce,
+    ) as client:
+        try:
+            result = await client.enroll(code, now=int(clock()))
+        except FingerprintMismatchError:
+            log.warning("enroll.fingerprint_mismatch", hub=url)
+            raise HubKeyMismatch(
+                f"DANGER: the hub at {url} presented keys that do not match the enrollment "
+                "code (possible man in the middle); nothing was saved, check the URL and code"
+            ) from None
+        except HubRefused as exc:
+            raise EnrollmentRefused(
+                f"the hub refused the enrollment code ({exc.problem}): {exc.detail}"
+            ) from None
+    state = EnrollmentState(
+        node_id=result.node_id,
+        hub_url=url,
+        hub_keys=result.hub_keys,
+        certificate=result.certificate_bytes,
+        enrolled_at=int(clock()),
+    )
+    store.store_directory(result.directory.version, result.directory_bytes, None)
+    store.save_enrollment(state)
+    store.set_sync_state(STATE_DIRECTORY_VERSION, str(result.directory.version))
+    log.info(
+        "enroll.done",
+        node_id=result.node_id,
+        hub=url,
+        directory_version=result.directory.version,
+    )
+    return state

@@ -1,0 +1,66 @@
+"""One exception hierarchy for the link to the hub.
+
+Every message is one line written for the site administrator: `mbe-node`
+prints `str(exc)` and exits non-zero. Messages name the hub URL and the
+problem, never message contents or personal data.
+
+The split that matters to the worker is transient versus permanent:
+`HubUnreachable` (connection errors, timeouts, 5xx, 429) is retried with
+backoff; `HubRefused` (a 4xx with a problem type) is the hub saying no.
+"""
+
+from __future__ import annotations
+
+
+class SyncError(Exception):
+    """Base class of everything node/sync raises."""
+
+
+class HubUnreachable(SyncError):
+    """Transient: the hub could not be reached or is overloaded; try again later."""
+
+
+class HubRefused(SyncError):
+    """Permanent: the hub answered 4xx; `problem` is the last part of the problem type URI."""
+
+    def __init__(self, problem: str, detail: str, status: int) -> None:
+        self.problem = problem
+        self.detail = detail
+        self.status = status
+        super().__init__(f"the hub refused the request ({problem}): {detail}")
+
+
+class HubResponseError(SyncError):
+    """The hub answered something that does not follow docs/hub-api.md."""
+
+
+class DirectoryRejected(SyncError):
+    """The hub sent a directory we must not use (unsigned, older or expired)."""
+
+
+class NotEnrolled(SyncError):
+    """The node has no enrollment yet; `mbe-node enroll` comes first."""
+
+
+class EnrollmentError(SyncError):
+    """Base class of enrollment failures."""
+
+
+class BadEnrollmentCode(EnrollmentError):
+    """The code is mistyped; caught before any network call."""
+
+
+class AlreadyEnrolled(EnrollmentError):
+    """The node holds an enrollment already; enrolling again would replace its identity."""
+
+
+class HubKeyMismatch(EnrollmentError):
+    """The hub's keys do not match the fingerprint in the code: possibly a man in the middle."""
+
+
+class EnrollmentRefused(EnrollmentError):
+    """The hub refused the code (unknown, used or expired)."""
+
+
+class EnrollmentInvalid(EnrollmentError):
+    """The hub's answer does not verify (certificate or directory)."""
