@@ -1,0 +1,19 @@
+"""Errors of the statistics core. Messages name the problem, never a count."""
+
+from __future__ import annotations
+
+
+class StatsError(ValueError):
+    """Base class: a period, table request or report set the statistics core refuses."""
+
+
+class PeriodError(StatsError):
+    """A period id is not `YYYY`, `YYYY-Qn` or `YYYY-MM`."""
+
+
+class TableSpecError(StatsError):
+    """A table asks for an unknown measure or a dimension the measure does not have."""
+
+
+class ReportSetError(StatsError):
+    """Reports handed to aggregation do not fit together (wrong period, duplicate office)."""

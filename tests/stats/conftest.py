@@ -1,0 +1,80 @@
+"""Fixtures for the statistics core: three offices of two organisations with known reports."""
+
+from __future__ import annotations
+
+import pytest
+
+from hub.stats.aggregate import PeriodData
+from hub.stats.cellkeys import CellKey
+from hub.stats.periods import Period, parse_period
+from protocol.payloads import StatsCell, StatsReport
+
+PERIOD = "2026-11"
+ORGANISATIONS = {"office-a": "caritas", "office-b": "caritas", "office-c": "diakonie"}
+
+
+def report(cells: dict[CellKey, int], revision: int = 1) -> StatsReport:
+    """A report of PERIOD with the given non-zero cells."""
+    return StatsReport(
+        period=PERIOD,
+        revision=revision,
+        generated=1_764_547_200,
+        cells=tuple(StatsCell(m, dict(d), n) for (m, d), n in cells.items()),
+    )
+
+
+F, M = ("gender", "female"), ("gender", "male")
+A27, A40, AU = ("age_band", "27_39"), ("age_band", "40_59"), ("age_band", "under_27")
+N = "cases_new"
+
+# Office a: 10 new cases, office b: 5, office c: 8 (all margins sent, zeros absent).
+REPORTS = {
+    "office-a": report(
+        {
+            (N, ()): 10,
+            (N, (F,)): 6,
+            (N, (M,)): 4,
+            (N, (AU,)): 3,
+            (N, (A27,)): 7,
+            (N, (A27, F)): 4,
+            (N, (AU, F)): 2,
+            (N, (A27, M)): 3,
+            (N, (AU, M)): 1,
+            (N, (("nationality", "SY"),)): 10,
+            ("cases_closed", ()): 4,
+            ("cases_closed", (("closure", "goals_achieved"),)): 3,
+            ("cases_closed", (("closure", "moved"),)): 1,
+        }
+    ),
+    "office-b": report(
+        {
+            (N, ()): 5,
+            (N, (F,)): 5,
+            (N, (A40,)): 5,
+            (N, (A40, F)): 5,
+            (N, (("nationality", "UA"),)): 5,
+            ("cases_closed", ()): 2,
+            ("cases_closed", (("closure", "goals_achieved"),)): 2,
+        }
+    ),
+    "office-c": report(
+        {
+            (N, ()): 8,
+            (N, (M,)): 8,
+            (N, (AU,)): 8,
+            (N, (AU, M)): 8,
+            (N, (("nationality", "SY"),)): 3,
+            (N, (("nationality", "UA"),)): 5,
+        }
+    ),
+}
+
+
+@pytest.fixture
+def period() -> Period:
+    return parse_period(PERIOD)
+
+
+@pytest.fixture
+def data(period: Period) -> PeriodData:
+    return PeriodData.from_reports(period, REPORTS, ORGANISATIONS)
