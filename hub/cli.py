@@ -1,24 +1,238 @@
-"""The `mbe-hub` command line."""
+"""The `mbe-hub` command line: init, serve, site add/list/revoke, token create.
+
+Every error a user can cause ends as one line on stderr and exit code 1 (2 for
+usage errors, from argparse); no traceback reaches the terminal.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
+import secrets
+import signal
+import sqlite3
 import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+import logsetup
+from hub.app import create_app
+from hub.errors import DataDirError, HubError
+from hub.keyfile import read_keys, write_keys
+from hub.maintenance import refresh_directory
+from hub.settings import CONFIG_FILE, HubSettings, default_config, load_settings
+from hub.sites import add_site, revoke_site
+from hub.storage.db import connect
+from hub.storage.sites import list_sites
+from hub.tokens import create_token
+from protocol.keys import PrivateKeys
+
+log = structlog.get_logger()
+
+
+def _when(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    data_dir: Path = args.dir
+    if (data_dir / CONFIG_FILE).exists():
+        raise DataDirError(f"{data_dir} is already a hub data directory")
+    text = default_config(args.region, args.url)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    keys = PrivateKeys.generate()
+    write_keys(data_dir / "hub.key", keys)
+    (data_dir / CONFIG_FILE).write_text(text, encoding="utf-8")
+    settings = load_settings(data_dir)
+    db = connect(settings.db_path)
+    try:
+        refresh_directory(db, keys, settings, int(time.time()))
+    finally:
+        db.close()
+    print(f"hub initialised in {data_dir}")
+    print(f"hub fingerprint: {keys.public.fingerprint()}")
+    return 0
+
+
+def _open(args: argparse.Namespace) -> tuple[HubSettings, PrivateKeys]:
+    settings = load_settings(args.dir)
+    return settings, read_keys(settings.key_path)
+
+
+def cmd_site_add(args: argparse.Namespace) -> int:
+    settings, keys = _open(args)
+    db = connect(settings.db_path)
+    try:
+        new = add_site(
+            db,
+            keys,
+            settings,
+            name=args.name,
+            org=args.org,
+            services=args.service or [],
+            languages=args.language or [],
+            area=args.area or "",
+            now=int(time.time()),
+            secret=secrets.randbits(60),
+        )
+    finally:
+        db.close()
+    print(f"node id:          {new.node_id}")
+    print(f"enrollment code:  {new.code}")
+    print(f"code expires:     {_when(new.expires)} (works once)")
+    print(f"hub fingerprint:  {keys.public.fingerprint()}")
+    print(f"enroll with:      mbe-node enroll --dir DIR --hub {settings.public_url} --code CODE")
+    return 0
+
+
+def cmd_site_list(args: argparse.Namespace) -> int:
+    settings, _ = _open(args)
+    db = connect(settings.db_path)
+    try:
+        sites = list_sites(db)
+    finally:
+        db.close()
+    if not sites:
+        print("no sites yet (add one with `mbe-hub site add`)")
+        return 0
+    print(f"{'NODE ID':<30} {'STATUS':<8} {'ORG':<20} NAME")
+    for s in sites:
+        print(f"{s.node_id:<30} {s.status:<8} {s.org[:20]:<20} {s.name}")
+    return 0
+
+
+def cmd_site_revoke(args: argparse.Namespace) -> int:
+    settings, keys = _open(args)
+    db = connect(settings.db_path)
+    try:
+        version = revoke_site(db, keys, settings, args.node_id, int(time.time()))
+    finally:
+        db.close()
+    print(f"site {args.node_id} revoked; directory version {version} published")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    settings, _ = _open(args)
+    db = connect(settings.db_path)
+    try:
+        token = create_token(db, args.role, args.org, int(time.time()), secrets.token_bytes(32))
+    finally:
+        db.close()
+    print(token)
+    print("store this token now; the hub keeps only its hash", file=sys.stderr)
+    return 0
+
+
+async def _serve(settings: HubSettings, host: str, port: int) -> None:
+    runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        for addr in runner.addresses:
+            log.info("hub.listening", host=str(addr[0]), port=int(addr[1]))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("hub.stopping")
+    finally:
+        await runner.cleanup()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings, _ = _open(args)
+    logsetup.configure_logging(settings.log_level)
+    host = args.host if args.host is not None else settings.server.host
+    port = args.port if args.port is not None else settings.server.port
+    try:
+        asyncio.run(_serve(settings, host, port))
+    except OSError as exc:
+        raise DataDirError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    return 0
+
+
+def _dir(value: str) -> Path:
+    return Path(value).expanduser()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mbe-hub", description="mbe-sync hub")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = argparse.ArgumentParser(prog="mbe-hub", description="mbe-sync regional hub")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create a data directory: config, keys, database")
+    p.add_argument("--dir", type=_dir, required=True)
+    p.add_argument("--region", default="region", help="region name shown in the directory")
+    p.add_argument("--url", default="http://127.0.0.1:8470", help="public https URL of the hub")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("serve", help="run the hub (behind a TLS reverse proxy)")
+    p.add_argument("--dir", type=_dir, required=True)
+    p.add_argument("--host", default=None)
+    p.add_argument("--port", type=int, default=None)
+    p.set_defaults(func=cmd_serve)
+
+    site = sub.add_parser("site", help="add, list or revoke sites").add_subparsers(
+        dest="site_command", metavar="ACTION", required=True
+    )
+    p = site.add_parser("add", help="add a site and print its one-time enrollment code")
+    p.add_argument("--dir", type=_dir, required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--org", required=True)
+    p.add_argument("--service", action="append", metavar="S", help="repeatable")
+    p.add_argument("--language", action="append", metavar="L", help="repeatable, e.g. de")
+    p.add_argument("--area", default="")
+    p.set_defaults(func=cmd_site_add)
+    p = site.add_parser("list", help="list sites")
+    p.add_argument("--dir", type=_dir, required=True)
+    p.set_defaults(func=cmd_site_list)
+    p = site.add_parser("revoke", help="revoke a site at once")
+    p.add_argument("--dir", type=_dir, required=True)
+    p.add_argument("node_id", metavar="NODE_ID")
+    p.set_defaults(func=cmd_site_revoke)
+
+    token = sub.add_parser("token", help="coordinator access tokens").add_subparsers(
+        dest="token_command", metavar="ACTION", required=True
+    )
+    p = token.add_parser("create", help="create a token (printed once)")
+    p.add_argument("--dir", type=_dir, required=True)
+    p.add_argument("--role", required=True, choices=["coordinator"])
+    p.add_argument("--org", default=None)
+    p.set_defaults(func=cmd_token_create)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
+    # The data directory holds keys and relay data: nothing in it is for other users.
+    os.umask(0o077)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    return 0
+    if args.command != "serve":
+        logsetup.configure_logging("warning")
+    try:
+        return int(args.func(args))
+    except HubError as exc:
+        print(f"mbe-hub: error: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(f"mbe-hub: error: database problem: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"mbe-hub: error: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,0 +1,93 @@
+"""`create_app(settings)`: the hub's aiohttp application and its resources.
+
+Resources are cleanup contexts, started in order and closed in reverse: the
+database worker (which also makes sure a signed directory exists), the push
+registry, and the maintenance task. Nothing lives at module level.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+
+import structlog
+from aiohttp import web
+
+from hub import problems
+from hub.context import CLOCK, DB, KEYS, METRICS, PUSH, RANDOM, SETTINGS, Clock, RandomBytes
+from hub.errors import Problem
+from hub.handlers import add_routes
+from hub.keyfile import read_keys
+from hub.maintenance import maintenance_ctx, refresh_directory
+from hub.metrics import Metrics
+from hub.push import PushRegistry
+from hub.settings import HubSettings
+from hub.storage.db import DbWorker, connect
+
+log = structlog.get_logger()
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every refusal into problem+json and count requests by route and status."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    try:
+        response = await handler(request)
+    except Problem as p:
+        if p.status >= 500:
+            log.error("http.problem", route=route, kind=p.kind)
+        else:
+            log.info("http.refused", route=route, kind=p.kind, status=p.status)
+        response = problems.response(p)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = problems.response(problems.from_http(exc))
+    request.app[METRICS].count(route, request.method, response.status)
+    return response
+
+
+async def db_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    worker = DbWorker(connect(settings.db_path))
+    app[DB] = worker
+    version = await worker.run(refresh_directory, app[KEYS], settings, int(app[CLOCK]()))
+    if version is not None:
+        log.info("directory.resigned", version=version)
+    yield
+    worker.close()
+
+
+async def push_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[PUSH].close_all()
+
+
+def create_app(
+    settings: HubSettings,
+    *,
+    clock: Clock = time.time,
+    random_bytes: RandomBytes = os.urandom,
+    extensions: Iterable[Callable[[web.Application], None]] = (),
+) -> web.Application:
+    """The hub application; `extensions` add routes (e.g. statistics) to it."""
+    app = web.Application(
+        middlewares=[problem_middleware],
+        client_max_size=settings.relay.max_body,
+    )
+    app[SETTINGS] = settings
+    app[KEYS] = read_keys(settings.key_path)
+    app[CLOCK] = clock
+    app[RANDOM] = random_bytes
+    app[PUSH] = PushRegistry()
+    app[METRICS] = Metrics()
+    app.cleanup_ctx.append(db_ctx)
+    app.cleanup_ctx.append(push_ctx)
+    app.cleanup_ctx.append(maintenance_ctx)
+    add_routes(app)
+    for extend in extensions:
+        extend(app)
+    return app

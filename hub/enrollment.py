@@ -1,0 +1,76 @@
+"""The hub side of enrollment: check the code proof, issue the certificate.
+
+The code is looked up by its lookup id; the proof is checked against the
+stored verifier; a code works once and until its expiry. All of it happens in
+one durable transaction, so two nodes racing with the same code cannot both
+win, and the answer is sent only once the enrollment is on disk.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from hub import directory
+from hub.errors import Problem
+from hub.settings import HubSettings
+from hub.storage import sites as store
+from hub.storage.db import write
+from protocol.documents import NodeCertificate
+from protocol.encoding import pack
+from protocol.enrollment import EnrollmentRequest
+from protocol.errors import BadSignatureError, ProtocolError
+from protocol.keys import PrivateKeys
+
+
+def enroll(
+    db: sqlite_utils.Database,
+    keys: PrivateKeys,
+    settings: HubSettings,
+    body: bytes,
+    now: int,
+) -> tuple[str, bytes]:
+    """Return (node id, msgpack answer) or raise a Problem."""
+    try:
+        req = EnrollmentRequest.decode(body)
+    except ProtocolError as exc:
+        raise Problem("malformed", 400, f"enrollment request: {exc}") from None
+    with write(db):
+        code = store.find_code(db, req.lookup_id)
+        if code is None:
+            raise Problem("unknown-code", 404, "no such enrollment code; check it for typos")
+        try:
+            req.verify(code.verifier)
+        except BadSignatureError:
+            raise Problem(
+                "bad-signature", 403, "the enrollment proof does not match the code"
+            ) from None
+        site = store.get_site(db, code.node_id)
+        if site is None or site.status == "revoked":
+            raise Problem("revoked-node", 403, "the site of this code has been revoked")
+        if code.used_at is not None:
+            raise Problem("used-code", 409, "this enrollment code was already used")
+        if code.expires <= now:
+            raise Problem(
+                "expired-code", 410, "this enrollment code has expired; ask for a new one"
+            )
+        cert = NodeCertificate(
+            node_id=site.node_id,
+            name=site.name,
+            org=site.org,
+            keys=req.keys,
+            issued=now,
+            expires=now + settings.enrollment.cert_ttl,
+        ).sign(keys)
+        store.mark_code_used(db, code.lookup_id, now)
+        store.set_enrolled(db, site.node_id, req.keys, cert, now)
+        store.audit(db, now, site.node_id, "site.enroll", site.node_id)
+        current = directory.publish(db, keys, settings, now)
+    answer = pack(
+        {
+            "cert": cert,
+            "node_id": site.node_id,
+            "hub_keys": keys.public.to_map(),
+            "directory": current.data,
+        }
+    )
+    return site.node_id, answer

@@ -1,0 +1,43 @@
+"""One exception hierarchy for everything the hub refuses or cannot do.
+
+`HubError` messages are written for the operator or the node administrator who
+reads them and never carry message contents. The CLI turns any `HubError` into
+one line on stderr; the HTTP layer turns `Problem` into problem+json.
+"""
+
+from __future__ import annotations
+
+
+class HubError(Exception):
+    """Base class of every error the hub raises on purpose."""
+
+
+class ConfigError(HubError):
+    """hub.toml is missing, unreadable or holds a bad value."""
+
+
+class DataDirError(HubError):
+    """The data directory is missing, already initialised, or its key file is unsafe."""
+
+
+class NotFoundError(HubError):
+    """A site, code or other record named by the operator does not exist."""
+
+
+class StorageError(HubError):
+    """The database is unusable (e.g. from a newer version of the hub)."""
+
+
+class Problem(HubError):
+    """A refusal of an HTTP request: an RFC 9457 problem with a short type name."""
+
+    def __init__(self, kind: str, status: int, detail: str, title: str | None = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.status = status
+        self.detail = detail
+        self.title = title or kind.replace("-", " ").capitalize()
+
+
+class InvalidInputError(HubError):
+    """An operator's input (a site name, a service code, ...) is not acceptable."""

@@ -1,0 +1,199 @@
+"""HTTP handlers of the node-facing API (docs/hub-api.md)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from hub import relay
+from hub.auth import authenticate
+from hub.context import CLOCK, DB, KEYS, METRICS, PUSH, SETTINGS
+from hub.directory import latest
+from hub.enrollment import enroll
+from hub.errors import Problem
+from hub.problems import from_protocol, type_uri
+from protocol import SUPPORTED_VERSIONS
+from protocol.encoding import pack, unpack
+from protocol.errors import ProtocolError
+from protocol.ids import MESSAGE_ID
+
+MSGPACK = "application/msgpack"
+MAX_ENROLL_BODY = 8192
+log = structlog.get_logger()
+
+
+def _now(request: web.Request) -> int:
+    return int(request.app[CLOCK]())
+
+
+async def authenticated(request: web.Request) -> tuple[str, bytes]:
+    """Read the body and check the request signature; return (node id, body).
+
+    Public so that other parts of the hub (statistics) authenticate the same way.
+    """
+    body = await request.read()
+    node = await request.app[DB].run(
+        authenticate,
+        request.app[SETTINGS],
+        request.method,
+        request.raw_path,
+        body,
+        request.headers,
+        _now(request),
+    )
+    return node, body
+
+
+def _unpack_map(body: bytes, max_bytes: int, what: str) -> dict[str, Any]:
+    try:
+        obj = unpack(body, max_bytes)
+    except ProtocolError as exc:
+        raise from_protocol(exc, what) from None
+    if not isinstance(obj, dict):
+        raise Problem("malformed", 400, f"{what}: expected a msgpack map")
+    return obj
+
+
+async def info(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    public = request.app[KEYS].public
+    return web.json_response(
+        {
+            "region": settings.region,
+            "versions": sorted(SUPPORTED_VERSIONS),
+            "hub_keys": {
+                "sign": base64.b64encode(public.sign).decode(),
+                "enc": base64.b64encode(public.encrypt).decode(),
+            },
+            "fingerprint": public.fingerprint(),
+        }
+    )
+
+
+async def enroll_node(request: web.Request) -> web.Response:
+    if request.content_length is not None and request.content_length > MAX_ENROLL_BODY:
+        raise Problem("too-large", 413, f"an enrollment request is at most {MAX_ENROLL_BODY} bytes")
+    body = await request.read()
+    if len(body) > MAX_ENROLL_BODY:
+        raise Problem("too-large", 413, f"an enrollment request is at most {MAX_ENROLL_BODY} bytes")
+    app = request.app
+    node_id, answer = await app[DB].run(enroll, app[KEYS], app[SETTINGS], body, _now(request))
+    log.info("site.enrolled", node=node_id)
+    return web.Response(body=answer, content_type=MSGPACK)
+
+
+async def get_directory(request: web.Request) -> web.Response:
+    await authenticated(request)
+    current = await request.app[DB].run(latest)
+    if current is None:
+        raise Problem("not-found", 404, "the hub has not published a directory yet")
+    headers = {"ETag": current.etag, "Cache-Control": "no-cache"}
+    if current.etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=current.data, content_type="application/octet-stream", headers=headers)
+
+
+async def upload(request: web.Request) -> web.Response:
+    node, body = await authenticated(request)
+    settings = request.app[SETTINGS]
+    m = _unpack_map(body, settings.relay.max_body, "upload")
+    blobs = m.get("envelopes")
+    if set(m) != {"envelopes"} or not isinstance(blobs, list):
+        raise Problem("malformed", 400, "upload: expected exactly {envelopes: [bytes, ...]}")
+    if len(blobs) > settings.relay.max_batch:
+        raise Problem("too-large", 413, f"at most {settings.relay.max_batch} envelopes per upload")
+    if not all(isinstance(b, bytes) for b in blobs):
+        raise Problem("malformed", 400, "upload: every envelope must be bytes")
+    result = await request.app[DB].run(relay.store_batch, settings, node, blobs, _now(request))
+    log.info(
+        "relay.stored", node=node, accepted=len(result.accepted), rejected=len(result.rejected)
+    )
+    await request.app[PUSH].notify(result.recipients)
+    return web.json_response(
+        {
+            "accepted": result.accepted,
+            "rejected": [
+                {"id": r.msg_id, "type": type_uri(r.kind), "detail": r.detail}
+                for r in result.rejected
+            ],
+        }
+    )
+
+
+def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or len(raw) > 15 or not lo <= int(raw) <= hi:
+        raise Problem("malformed", 400, f"query parameter {name} must be an integer {lo}..{hi}")
+    return int(raw)
+
+
+async def inbox(request: web.Request) -> web.Response:
+    node, _ = await authenticated(request)
+    relay_settings = request.app[SETTINGS].relay
+    after = _int_param(request, "after", 0, 0, 2**62)
+    limit = _int_param(request, "limit", relay_settings.max_batch, 1, relay_settings.max_batch)
+    page = await request.app[DB].run(
+        relay.fetch, node, after, limit, relay_settings.max_fetch_bytes
+    )
+    return web.Response(body=pack(page), content_type=MSGPACK)
+
+
+async def ack(request: web.Request) -> web.Response:
+    node, body = await authenticated(request)
+    m = _unpack_map(body, 1 << 20, "ack")
+    ids = m.get("ids")
+    if set(m) != {"ids"} or not isinstance(ids, list) or len(ids) > 10_000:
+        raise Problem("malformed", 400, "ack: expected {ids: [msg_id, ...]} (at most 10000)")
+    if not all(isinstance(i, str) and MESSAGE_ID.fullmatch(i) for i in ids):
+        raise Problem("malformed", 400, "ack: every id must be a message id")
+    deleted = await request.app[DB].run(relay.ack, node, ids, _now(request))
+    return web.json_response({"deleted": deleted})
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    node, _ = await authenticated(request)
+    ws = web.WebSocketResponse(heartbeat=30.0)
+    await ws.prepare(request)
+    push = request.app[PUSH]
+    push.add(node, ws)
+    log.info("push.connected", node=node)
+    try:
+        if await request.app[DB].run(relay.has_mail, node):
+            await push.notify([node])
+        async for msg in ws:
+            if msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        push.remove(node, ws)
+        log.info("push.disconnected", node=node)
+    return ws
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    app = request.app
+    depth, oldest = await app[DB].run(relay.queue_stats, _now(request))
+    text = app[METRICS].render(
+        queue_depth=depth, oldest_age=oldest, connected=app[PUSH].connected_nodes
+    )
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/v1/info", info)
+    app.router.add_post("/v1/enroll", enroll_node)
+    app.router.add_get("/v1/directory", get_directory)
+    app.router.add_post("/v1/messages", upload)
+    app.router.add_get("/v1/inbox", inbox)
+    app.router.add_post("/v1/inbox/ack", ack)
+    app.router.add_get("/v1/ws", websocket)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)

@@ -1,0 +1,218 @@
+"""The hub's one settings object, read once from `hub.toml` in the data directory.
+
+Every section is a frozen dataclass; the loader refuses unknown keys and values
+of the wrong type with one line that names the key, so a typo in the config
+never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hub.errors import ConfigError, DataDirError
+
+CONFIG_FILE = "hub.toml"
+KEY_FILE = "hub.key"
+DB_FILE = "hub.db"
+DAY = 24 * 3600
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """`[server]`: where `mbe-hub serve` listens (behind a TLS reverse proxy)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8470
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError("server.port must be between 0 and 65535")
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """`[relay]`: limits of the store-and-forward queue. Times in seconds."""
+
+    max_ttl: int = 90 * DAY
+    max_batch: int = 500
+    max_body: int = 32 << 20
+    max_fetch_bytes: int = 8 << 20
+    expiry_interval: float = 60.0
+    notice_ttl: int = 30 * DAY
+    log_retention: int = 180 * DAY
+
+    def __post_init__(self) -> None:
+        if self.max_ttl < 3600:
+            raise ConfigError("relay.max_ttl must be at least 3600 seconds")
+        if not 1 <= self.max_batch <= 10_000:
+            raise ConfigError("relay.max_batch must be between 1 and 10000")
+        if self.max_body < 64 << 10:
+            raise ConfigError("relay.max_body must be at least 65536 bytes")
+        if self.max_fetch_bytes < 2 << 20:
+            raise ConfigError("relay.max_fetch_bytes must be at least 2097152 bytes")
+        if self.expiry_interval <= 0 or self.notice_ttl < 3600 or self.log_retention < DAY:
+            raise ConfigError(
+                "relay.expiry_interval must be > 0, relay.notice_ttl >= 3600, "
+                "relay.log_retention >= 86400"
+            )
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """`[auth]`: request signature checks."""
+
+    max_skew: int = 300
+
+    def __post_init__(self) -> None:
+        if not 10 <= self.max_skew <= 3600:
+            raise ConfigError("auth.max_skew must be between 10 and 3600 seconds")
+
+
+@dataclass(frozen=True)
+class EnrollmentSettings:
+    """`[enrollment]`: one-time codes and the certificates they lead to."""
+
+    code_ttl: int = DAY
+    cert_ttl: int = 730 * DAY
+
+    def __post_init__(self) -> None:
+        if not 60 <= self.code_ttl <= 30 * DAY:
+            raise ConfigError("enrollment.code_ttl must be between 60 seconds and 30 days")
+        if self.cert_ttl < DAY:
+            raise ConfigError("enrollment.cert_ttl must be at least one day")
+
+
+@dataclass(frozen=True)
+class DirectorySettings:
+    """`[directory]`: how long a signed directory is valid and when it is re-signed."""
+
+    ttl: int = 7 * DAY
+    resign_before: int = 2 * DAY
+
+    def __post_init__(self) -> None:
+        if self.ttl < 3600 or not 0 < self.resign_before < self.ttl:
+            raise ConfigError(
+                "directory.ttl must be at least 3600 and directory.resign_before "
+                "between 1 and directory.ttl"
+            )
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """Everything the hub reads from its data directory's hub.toml."""
+
+    data_dir: Path
+    region: str = "region"
+    public_url: str = "http://127.0.0.1:8470"
+    log_level: str = "info"
+    server: ServerSettings = field(default_factory=ServerSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    enrollment: EnrollmentSettings = field(default_factory=EnrollmentSettings)
+    directory: DirectorySettings = field(default_factory=DirectorySettings)
+
+    def __post_init__(self) -> None:
+        if not self.region.strip() or len(self.region) > 100:
+            raise ConfigError("region must be 1 to 100 characters")
+        if not self.public_url.startswith(("https://", "http://")):
+            raise ConfigError("public_url must start with https:// (or http:// for testing)")
+        if self.log_level not in {"debug", "info", "warning", "error"}:
+            raise ConfigError("log_level must be one of debug, info, warning, error")
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / CONFIG_FILE
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / KEY_FILE
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / DB_FILE
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "server": ServerSettings,
+    "relay": RelaySettings,
+    "auth": AuthSettings,
+    "enrollment": EnrollmentSettings,
+    "directory": DirectorySettings,
+}
+
+
+_TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str}
+
+
+def _build(cls: type[Any], values: dict[str, Any], where: str) -> Any:
+    """Construct a settings dataclass from a TOML table, checking names and types."""
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in _SECTIONS}
+    fields.pop("data_dir", None)
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in _SECTIONS and cls is HubSettings:
+            continue
+        f = fields.get(key)
+        name = f"{where}{key}"
+        if f is None:
+            raise ConfigError(f"unknown setting {name!r} in {CONFIG_FILE}")
+        expected = _TYPES[str(f.type)]
+        if isinstance(value, bool) or not isinstance(value, expected):
+            raise ConfigError(f"setting {name!r} in {CONFIG_FILE} must be of type {f.type}")
+        out[key] = value
+    return out
+
+
+def load_settings(data_dir: Path) -> HubSettings:
+    """Read and validate `data_dir/hub.toml`; raise ConfigError or DataDirError."""
+    if not data_dir.is_dir():
+        raise DataDirError(f"data directory {data_dir} does not exist (run `mbe-hub init`)")
+    path = data_dir / CONFIG_FILE
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} is missing (run `mbe-hub init`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc.__class__.__name__}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        table = raw.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{name}] in {CONFIG_FILE} must be a table")
+        sections[name] = cls(**_build(cls, table, f"{name}."))
+    top = _build(HubSettings, raw, "")
+    return HubSettings(data_dir=data_dir, **top, **sections)
+
+
+def default_config(region: str, public_url: str) -> str:
+    """The hub.toml `mbe-hub init` writes: the two site-specific values, defaults commented."""
+    HubSettings(data_dir=Path("."), region=region, public_url=public_url)  # validates
+    return (
+        "# mbe-hub configuration. See README.md, 'Configuration reference'.\n"
+        f"region = {_toml_str(region)}\n"
+        f"public_url = {_toml_str(public_url)}\n"
+        'log_level = "info"\n'
+        "\n[server]\n"
+        'host = "127.0.0.1"\n'
+        "port = 8470\n"
+        "\n[relay]\n"
+        "# max_ttl = 7776000\n"
+        "# max_batch = 500\n"
+        "\n[enrollment]\n"
+        "# code_ttl = 86400\n"
+        "\n[directory]\n"
+        "# ttl = 604800\n"
+    )
+
+
+def _toml_str(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    if any(ord(c) < 32 for c in escaped):
+        raise ConfigError("region and url must not contain control characters")
+    return f'"{escaped}"'

@@ -1,0 +1,129 @@
+"""Operator actions on sites: add (with a one-time code), revoke, list.
+
+Each action is one durable transaction that also publishes the next directory
+version, so the directory never lags behind the sites table.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from hub import directory
+from hub.errors import InvalidInputError, NotFoundError
+from hub.settings import HubSettings
+from hub.storage import sites as store
+from hub.storage.db import write
+from protocol import codes
+from protocol.enrollment import EnrollmentCode
+from protocol.ids import HUB_ID, NODE_ID
+from protocol.keys import PrivateKeys
+
+_SLUG_MAX = 40
+_TRANSLIT = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+
+
+@dataclass(frozen=True)
+class NewSite:
+    """What `site add` prints: the node id, the one-time code and its expiry."""
+
+    node_id: str
+    code: str
+    expires: int
+    directory_version: int
+
+
+def slug_for(name: str, taken: set[str]) -> str:
+    """A readable node id from the site name, unique among `taken`, never `hub`."""
+    text = unicodedata.normalize("NFKD", name.lower().translate(_TRANSLIT))
+    text = text.encode("ascii", "ignore").decode("ascii")
+    base = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:_SLUG_MAX].strip("-")
+    if len(base) < 2 or base == HUB_ID:
+        base = f"site-{base}".strip("-") if base else "site"
+    candidate, n = base, 1
+    while candidate in taken or candidate == HUB_ID:
+        n += 1
+        candidate = f"{base}-{n}"
+    if not NODE_ID.fullmatch(candidate):
+        raise InvalidInputError("cannot derive a node id from this name")
+    return candidate
+
+
+def _text(value: str, what: str, *, required: bool = True) -> str:
+    value = value.strip()
+    if required and not value:
+        raise InvalidInputError(f"{what} must not be empty")
+    if len(value) > 200 or any(unicodedata.category(c) == "Cc" for c in value):
+        raise InvalidInputError(f"{what} must be at most 200 printable characters")
+    return value
+
+
+def add_site(
+    db: sqlite_utils.Database,
+    keys: PrivateKeys,
+    settings: HubSettings,
+    *,
+    name: str,
+    org: str,
+    services: list[str],
+    languages: list[str],
+    area: str,
+    now: int,
+    secret: int,
+) -> NewSite:
+    """Register a site and issue its code; `secret` is 60 random bits from the caller."""
+    name, org, area = (
+        _text(name, "--name"),
+        _text(org, "--org"),
+        _text(area, "--area", required=False),
+    )
+    for s in services:
+        if s not in codes.REFERRAL_TARGET:
+            known = ", ".join(sorted(codes.REFERRAL_TARGET))
+            raise InvalidInputError(f"unknown service {s!r}; known services: {known}")
+    for lang in languages:
+        if not codes.LANGUAGE.fullmatch(lang):
+            raise InvalidInputError(f"language {lang!r} is not an ISO 639 code such as 'de'")
+    if len(set(services)) != len(services) or len(set(languages)) != len(languages):
+        raise InvalidInputError("a service or language is given twice")
+    code = EnrollmentCode.create(keys.public, secret)
+    expires = now + settings.enrollment.code_ttl
+    with write(db):
+        node_id = slug_for(name, store.node_ids(db))
+        site = store.Site(
+            node_id=node_id,
+            name=name,
+            org=org,
+            services=tuple(services),
+            languages=tuple(languages),
+            area=area,
+            status="pending",
+            created=now,
+        )
+        store.insert_site(db, site)
+        store.insert_code(
+            db,
+            store.CodeRecord(code.lookup_id(), code.verifier(), node_id, expires, None),
+            now,
+        )
+        store.audit(db, now, "operator", "site.add", node_id)
+        version = directory.publish(db, keys, settings, now).version
+    return NewSite(node_id=node_id, code=code.text(), expires=expires, directory_version=version)
+
+
+def revoke_site(
+    db: sqlite_utils.Database, keys: PrivateKeys, settings: HubSettings, node_id: str, now: int
+) -> int:
+    """Revoke at once; return the new directory version."""
+    with write(db):
+        site = store.get_site(db, node_id)
+        if site is None:
+            raise NotFoundError(f"no site with node id {node_id!r} (see `mbe-hub site list`)")
+        if site.status == "revoked":
+            raise InvalidInputError(f"site {node_id!r} is already revoked")
+        store.set_revoked(db, node_id, now)
+        store.audit(db, now, "operator", "site.revoke", node_id)
+        return directory.publish(db, keys, settings, now).version

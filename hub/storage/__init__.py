@@ -1,0 +1,1 @@
+"""SQLite storage of the hub: connection, migrations and the tables' queries."""

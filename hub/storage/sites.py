@@ -1,0 +1,169 @@
+"""Queries on sites and their enrollment codes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from protocol.documents import OfficeEntry
+from protocol.keys import PublicKeys
+
+
+@dataclass(frozen=True)
+class Site:
+    """An office as the hub knows it. `keys` and `cert` are set once it enrolled."""
+
+    node_id: str
+    name: str
+    org: str
+    services: tuple[str, ...]
+    languages: tuple[str, ...]
+    area: str
+    status: str
+    created: int
+    keys: PublicKeys | None = None
+    cert: bytes | None = None
+    enrolled: int | None = None
+    revoked: int | None = None
+
+    def office_entry(self) -> OfficeEntry | None:
+        """The directory entry, or None while the site has not enrolled."""
+        if self.keys is None or self.status == "pending":
+            return None
+        return OfficeEntry(
+            node_id=self.node_id,
+            name=self.name,
+            org=self.org,
+            services=self.services,
+            languages=self.languages,
+            area=self.area,
+            keys=self.keys,
+            status=self.status,
+        )
+
+
+@dataclass(frozen=True)
+class CodeRecord:
+    lookup_id: str
+    verifier: bytes
+    node_id: str
+    expires: int
+    used_at: int | None
+
+
+def _site(row: dict[str, Any]) -> Site:
+    keys = None
+    if row["sign_key"] is not None and row["enc_key"] is not None:
+        keys = PublicKeys(sign=bytes(row["sign_key"]), encrypt=bytes(row["enc_key"]))
+    return Site(
+        node_id=row["node_id"],
+        name=row["name"],
+        org=row["org"],
+        services=tuple(json.loads(row["services"])),
+        languages=tuple(json.loads(row["languages"])),
+        area=row["area"],
+        status=row["status"],
+        created=row["created"],
+        keys=keys,
+        cert=bytes(row["cert"]) if row["cert"] is not None else None,
+        enrolled=row["enrolled"],
+        revoked=row["revoked"],
+    )
+
+
+def get_site(db: sqlite_utils.Database, node_id: str) -> Site | None:
+    for row in db.query("SELECT * FROM sites WHERE node_id = ?", [node_id]):
+        return _site(row)
+    return None
+
+
+def list_sites(db: sqlite_utils.Database) -> list[Site]:
+    return [_site(r) for r in db.query("SELECT * FROM sites ORDER BY node_id")]
+
+
+def node_ids(db: sqlite_utils.Database) -> set[str]:
+    return {r[0] for r in db.execute("SELECT node_id FROM sites").fetchall()}
+
+
+def active_ids(db: sqlite_utils.Database, candidates: set[str]) -> set[str]:
+    if not candidates:
+        return set()
+    marks = ",".join("?" * len(candidates))
+    cur = db.execute(
+        f"SELECT node_id FROM sites WHERE status = 'active' AND node_id IN ({marks})",  # noqa: S608 -- only placeholders are interpolated
+        sorted(candidates),
+    )
+    return {r[0] for r in cur.fetchall()}
+
+
+def insert_site(db: sqlite_utils.Database, site: Site) -> None:
+    db.execute(
+        "INSERT INTO sites (node_id, name, org, services, languages, area, status, created) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            site.node_id,
+            site.name,
+            site.org,
+            json.dumps(list(site.services)),
+            json.dumps(list(site.languages)),
+            site.area,
+            site.status,
+            site.created,
+        ),
+    )
+
+
+def set_enrolled(
+    db: sqlite_utils.Database, node_id: str, keys: PublicKeys, cert: bytes, now: int
+) -> None:
+    db.execute(
+        "UPDATE sites SET status = 'active', sign_key = ?, enc_key = ?, cert = ?, enrolled = ? "
+        "WHERE node_id = ?",
+        (keys.sign, keys.encrypt, cert, now, node_id),
+    )
+
+
+def set_revoked(db: sqlite_utils.Database, node_id: str, now: int) -> None:
+    db.execute("UPDATE sites SET status = 'revoked', revoked = ? WHERE node_id = ?", (now, node_id))
+    # A code not yet used must not enroll a revoked site.
+    db.execute(
+        "UPDATE enrollment_codes SET used_at = ? WHERE node_id = ? AND used_at IS NULL",
+        (now, node_id),
+    )
+
+
+def insert_code(db: sqlite_utils.Database, code: CodeRecord, now: int) -> None:
+    db.execute(
+        "INSERT INTO enrollment_codes (lookup_id, verifier, node_id, created, expires) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (code.lookup_id, code.verifier, code.node_id, now, code.expires),
+    )
+
+
+def find_code(db: sqlite_utils.Database, lookup_id: str) -> CodeRecord | None:
+    for r in db.query("SELECT * FROM enrollment_codes WHERE lookup_id = ?", [lookup_id]):
+        return CodeRecord(
+            lookup_id=r["lookup_id"],
+            verifier=bytes(r["verifier"]),
+            node_id=r["node_id"],
+            expires=r["expires"],
+            used_at=r["used_at"],
+        )
+    return None
+
+
+def mark_code_used(db: sqlite_utils.Database, lookup_id: str, now: int) -> None:
+    db.execute("UPDATE enrollment_codes SET used_at = ? WHERE lookup_id = ?", (now, lookup_id))
+
+
+def audit(
+    db: sqlite_utils.Database, now: int, actor: str, action: str, subject: str, detail: str = ""
+) -> None:
+    """Append to the audit log (ids and actions only, never personal data)."""
+    db.execute(
+        "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
+        (now, actor, action, subject, detail),
+    )
