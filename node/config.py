@@ -1,0 +1,189 @@
+"""The node's one settings object, loaded once from DATA_DIR/node.toml.
+
+A data directory holds `node.toml` (this file's input), `node.key` (the
+node's private keys, mode 0600) and `node.db` (SQLite). Every problem with any
+of them becomes a `ConfigError` whose message is one line naming the file and
+the key, so `mbe-node` can print it without a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from node.errors import ConfigError
+from node.sync.settings import SyncSettings
+from protocol.errors import MalformedError
+from protocol.keys import PrivateKeys
+
+CONFIG_FILE = "node.toml"
+KEY_FILE = "node.key"
+DB_FILE = "node.db"
+DEFAULT_PORT = 8470
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """`[api]`: where the local API for counselling apps listens."""
+
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """Everything a running node needs to know, from node.toml and the data dir."""
+
+    data_dir: Path
+    name: str = "mbe-node"
+    api: ApiSettings = field(default_factory=ApiSettings)
+    log_level: str = "info"
+    sync: SyncSettings = field(default_factory=SyncSettings)
+
+    @property
+    def config_path(self) -> Path:
+        return self.data_dir / CONFIG_FILE
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / KEY_FILE
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / DB_FILE
+
+
+_TYPES: dict[type, tuple[type, ...]] = {
+    str: (str,),
+    int: (int,),
+    float: (int, float),
+    bool: (bool,),
+}
+
+
+def _typed(table: str, key: str, value: Any, expected: type) -> Any:
+    ok = _TYPES.get(expected)
+    if ok is None:  # a type this parser does not know; the dataclass validates it
+        return value
+    if isinstance(value, bool) and expected is not bool:
+        ok = ()
+    if not isinstance(value, ok):
+        raise ConfigError(f"{CONFIG_FILE}: [{table}].{key} must be of type {expected.__name__}")
+    return float(value) if isinstance(value, int | float) and expected is float else value
+
+
+def _table(doc: dict[str, Any], name: str, allowed: dict[str, type]) -> dict[str, Any]:
+    raw = doc.get(name, {})
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{CONFIG_FILE}: [{name}] must be a table")
+    unknown = sorted(set(raw) - set(allowed))
+    if unknown:
+        raise ConfigError(f"{CONFIG_FILE}: unknown key [{name}].{unknown[0]}")
+    return {k: _typed(name, k, v, allowed[k]) for k, v in raw.items()}
+
+
+def _sync_fields() -> dict[str, type]:
+    # Annotations are strings (postponed evaluation); map the simple ones back.
+    hints: dict[str, type] = {"float": float, "int": int, "bool": bool, "str": str}
+    return {f.name: hints.get(str(f.type), object) for f in dataclasses.fields(SyncSettings)}
+
+
+def parse_settings(text: str, data_dir: Path) -> NodeSettings:
+    """Build settings from node.toml text; raise ConfigError with one clear line."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{CONFIG_FILE}: not valid TOML ({exc})") from None
+    unknown = sorted(set(doc) - {"node", "api", "log", "sync"})
+    if unknown:
+        raise ConfigError(f"{CONFIG_FILE}: unknown table [{unknown[0]}]")
+    node = _table(doc, "node", {"name": str})
+    api = _table(doc, "api", {"host": str, "port": int})
+    log = _table(doc, "log", {"level": str})
+    sync = _table(doc, "sync", _sync_fields())
+    if "port" in api and not 0 <= api["port"] <= 65535:
+        raise ConfigError(f"{CONFIG_FILE}: [api].port must be between 0 and 65535")
+    level = log.get("level", "info")
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{CONFIG_FILE}: [log].level must be one of {', '.join(LOG_LEVELS)}")
+    try:
+        sync_settings = SyncSettings(**sync)
+    except ValueError as exc:
+        raise ConfigError(f"{CONFIG_FILE}: {exc}") from None
+    return NodeSettings(
+        data_dir=data_dir,
+        name=node.get("name", "mbe-node"),
+        api=ApiSettings(**api),
+        log_level=level,
+        sync=sync_settings,
+    )
+
+
+def load_settings(data_dir: Path) -> NodeSettings:
+    """Read DATA_DIR/node.toml once at start-up."""
+    path = data_dir / CONFIG_FILE
+    if not data_dir.is_dir():
+        raise ConfigError(f"data directory {data_dir} does not exist (run mbe-node init)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found (run mbe-node init --dir {data_dir})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    return parse_settings(text, data_dir)
+
+
+def default_config(name: str) -> str:
+    """The node.toml `mbe-node init` writes: every key at its default, documented."""
+    s = SyncSettings()
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f"""# mbe-node configuration. See deploy/node.toml.example for every key.
+[node]
+name = "{escaped}"
+
+[api]
+# The local API for counselling apps. Keep it on loopback unless a
+# reverse proxy with TLS sits in front of it.
+host = "127.0.0.1"
+port = {DEFAULT_PORT}
+
+[log]
+level = "info"
+
+[sync]
+poll_interval = {s.poll_interval}
+min_backoff = {s.min_backoff}
+max_backoff = {s.max_backoff}
+push = {"true" if s.push else "false"}
+message_ttl = {s.message_ttl}
+directory_refresh = {s.directory_refresh}
+batch_size = {s.batch_size}
+request_timeout = {s.request_timeout}
+"""
+
+
+def write_keys(path: Path, keys: PrivateKeys) -> None:
+    """Create the key file with mode 0600 from the start (never world-readable)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(keys.to_bytes())
+
+
+def load_keys(path: Path) -> PrivateKeys:
+    """Read the node's private keys; refuse a key file others can read."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found (run mbe-node init)") from None
+    if mode & 0o077:
+        raise ConfigError(f"{path} has mode {mode:04o}; run chmod 600 {path}")
+    try:
+        return PrivateKeys.from_bytes(path.read_bytes())
+    except (OSError, MalformedError):
+        raise ConfigError(f"{path} is not a valid key file") from None

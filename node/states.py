@@ -1,0 +1,86 @@
+"""Referral state machines as transition tables (h11 style).
+
+Each side has its own table mapping (state, event) to the next state; anything
+not in the table raises `IllegalTransition`. Pure: no storage, no clock. The
+store records every transition with its time in `referral_events`.
+
+Outgoing (the sending office):
+
+    sent --receipt--> delivered --accepted--> accepted --first_appointment--> first_appointment
+                                --declined--> declined
+    accepted / first_appointment --completed_successful | completed_unsuccessful--> completed_*
+    sent / delivered --expire--> expired
+    any state but withdrawn, withdrawal_confirmed, expired --withdraw--> withdrawn
+    withdrawn --withdrawal_confirmed--> withdrawal_confirmed
+
+Withdrawal is allowed after a decline or a completion too: DESIGN.md says "withdrawn
+by the sender at any time", and a client who withdraws consent has the right to
+have the received data deleted even then.
+
+Incoming (the receiving office) mirrors it: received --accept--> accepted, etc.,
+and --withdrawn--> withdrawn from every state but withdrawn itself.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from node.errors import IllegalTransition
+
+OUT: Final = "out"
+IN: Final = "in"
+
+_COMPLETION = ("completed_successful", "completed_unsuccessful")
+
+OUTGOING: dict[tuple[str, str], str] = {
+    ("sent", "receipt"): "delivered",
+    ("sent", "expire"): "expired",
+    ("delivered", "accepted"): "accepted",
+    ("delivered", "declined"): "declined",
+    ("delivered", "expire"): "expired",
+    ("accepted", "first_appointment"): "first_appointment",
+    ("withdrawn", "withdrawal_confirmed"): "withdrawal_confirmed",
+}
+for _state in ("accepted", "first_appointment"):
+    for _outcome in _COMPLETION:
+        OUTGOING[(_state, _outcome)] = _outcome
+for _state in ("sent", "delivered", "accepted", "declined", "first_appointment", *_COMPLETION):
+    OUTGOING[(_state, "withdraw")] = "withdrawn"
+
+INCOMING: dict[tuple[str, str], str] = {
+    ("received", "accept"): "accepted",
+    ("received", "decline"): "declined",
+    ("accepted", "first_appointment"): "first_appointment",
+}
+for _state in ("accepted", "first_appointment"):
+    for _outcome in _COMPLETION:
+        INCOMING[(_state, _outcome)] = _outcome
+for _state in ("received", "accepted", "declined", "first_appointment", *_COMPLETION):
+    INCOMING[(_state, "withdrawn")] = "withdrawn"
+
+TABLES: dict[str, dict[tuple[str, str], str]] = {OUT: OUTGOING, IN: INCOMING}
+INITIAL: dict[str, str] = {OUT: "sent", IN: "received"}
+
+
+def states(direction: str) -> frozenset[str]:
+    table = TABLES[direction]
+    return frozenset({s for s, _ in table} | set(table.values()) | {INITIAL[direction]})
+
+
+def final_states(direction: str) -> frozenset[str]:
+    """States no event leaves."""
+    table = TABLES[direction]
+    return states(direction) - {s for s, _ in table}
+
+
+def next_state(direction: str, state: str, event: str) -> str:
+    """The state after `event`, or IllegalTransition."""
+    try:
+        return TABLES[direction][(state, event)]
+    except KeyError:
+        side = "outgoing" if direction == OUT else "incoming"
+        raise IllegalTransition(side, state, event) from None
+
+
+def allows(direction: str, state: str, event: str) -> bool:
+    return (state, event) in TABLES[direction]

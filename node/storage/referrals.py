@@ -1,0 +1,456 @@
+"""Referrals out and in: the consent gate, state transitions, incoming messages.
+
+Every change of state goes through `_transition`, which asks the transition
+table in node/states.py, updates the row and appends to `referral_events` in
+the caller's transaction. A change that the other office must learn about is
+sealed into the outbox in the same transaction (Network.enqueue).
+
+Incoming messages never raise for a domain problem (a reply to a referral we
+do not know, a status from the wrong office, a transition the table forbids):
+the message is remembered as seen and the anomaly recorded in `refused`, so
+the sync worker can acknowledge it and the hub deletes it. Raising would make
+the same message come back every cycle for ever.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from node import states
+from node.clock import new_id
+from node.errors import IllegalTransition, InvalidInput, NotFound
+from node.states import IN, OUT
+from node.storage.cases import Cases
+from node.storage.consents import Consents
+from node.storage.context import StoreContext, dumps, iso, loads_list
+from node.storage.db import transaction
+from node.storage.network import Network
+from node.storage.validation import LIST_FIELDS, check_client_field_names, check_node_id
+from protocol import codes
+from protocol.envelope import InnerMessage
+from protocol.payloads import (
+    CLIENT_FIELDS,
+    DATE,
+    ExpiryNotice,
+    Receipt,
+    ReferralOffer,
+    ReferralReply,
+    ReferralStatus,
+    ReferralWithdraw,
+)
+
+log = structlog.get_logger()
+PROGRESS = ("first_appointment", "completed_successful", "completed_unsuccessful")
+
+
+@dataclass(frozen=True)
+class Referral:
+    referral_id: str
+    direction: str
+    peer: str
+    case_id: str | None
+    target_type: str
+    consent_id: str | None
+    fields: tuple[str, ...]
+    client: dict[str, Any] | None
+    state: str
+    reason: str | None
+    note: str | None
+    created: int
+    updated: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Referral:
+        return cls(
+            referral_id=row["id"],
+            direction=row["direction"],
+            peer=row["peer"],
+            case_id=row["case_id"],
+            target_type=row["target_type"],
+            consent_id=row["consent_id"],
+            fields=tuple(loads_list(row["fields"])),
+            client=json.loads(row["client"]) if row["client"] else None,
+            state=row["state"],
+            reason=row["reason"],
+            note=row["note"],
+            created=row["created"],
+            updated=row["updated"],
+        )
+
+
+class Referrals:
+    def __init__(
+        self, ctx: StoreContext, cases: Cases, consents: Consents, network: Network
+    ) -> None:
+        self.ctx = ctx
+        self.cases = cases
+        self.consents = consents
+        self.network = network
+
+    # ---------------------------------------------------------------- reading
+
+    def _find(self, direction: str, referral_id: str) -> Referral | None:
+        row = self.ctx.one(
+            "SELECT * FROM referrals WHERE id = ? AND direction = ?", (referral_id, direction)
+        )
+        return None if row is None else Referral.from_row(row)
+
+    def get(self, direction: str, referral_id: str) -> Referral:
+        found = self._find(direction, referral_id)
+        if found is None:
+            side = "outgoing" if direction == OUT else "incoming"
+            raise NotFound(f"{side} referral {referral_id[:40]} not found")
+        return found
+
+    def list_referrals(self, direction: str, *, state: str | None = None) -> list[Referral]:
+        rows = self.ctx.all(
+            "SELECT * FROM referrals WHERE direction = ? AND (? IS NULL OR state = ?)"
+            " ORDER BY created DESC, id",
+            (direction, state, state),
+        )
+        return [Referral.from_row(r) for r in rows]
+
+    def history(self, direction: str, referral_id: str) -> list[dict[str, Any]]:
+        rows = self.ctx.all(
+            "SELECT event, state, at, reason FROM referral_events"
+            " WHERE referral_id = ? AND direction = ? ORDER BY seq",
+            (referral_id, direction),
+        )
+        return [r | {"at": iso(r["at"])} for r in rows]
+
+    def view(self, ref: Referral) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": ref.referral_id,
+            "direction": "outgoing" if ref.direction == OUT else "incoming",
+            "peer": ref.peer,
+            "case_id": ref.case_id,
+            "target_type": ref.target_type,
+            "consent_id": ref.consent_id,
+            "fields": list(ref.fields),
+            "state": ref.state,
+            "reason": ref.reason,
+            "created": iso(ref.created),
+            "updated": iso(ref.updated),
+            "history": self.history(ref.direction, ref.referral_id),
+        }
+        if ref.direction == IN:
+            out["client"] = ref.client
+        else:
+            out["note"] = ref.note
+        return out
+
+    # ------------------------------------------------------------ transitions
+
+    def _transition(
+        self, ref: Referral, event: str, *, reason: str | None = None, msg_id: str | None = None
+    ) -> str:
+        new = states.next_state(ref.direction, ref.state, event)
+        now = self.ctx.now()
+        self.ctx.run(
+            "UPDATE referrals SET state = ?, reason = COALESCE(?, reason), updated = ?"
+            " WHERE id = ? AND direction = ?",
+            (new, reason, now, ref.referral_id, ref.direction),
+        )
+        self._event(ref.referral_id, ref.direction, event, new, now, reason, msg_id)
+        return new
+
+    def _event(
+        self,
+        referral_id: str,
+        direction: str,
+        event: str,
+        state: str,
+        at: int,
+        reason: str | None,
+        msg_id: str | None,
+    ) -> None:
+        self.ctx.run(
+            "INSERT INTO referral_events (referral_id, direction, event, state, at, reason, msg_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (referral_id, direction, event, state, at, reason, msg_id),
+        )
+
+    # -------------------------------------------------------- sending office
+
+    def create(self, data: dict[str, Any]) -> Referral:
+        """Refer a case to another office, through the consent gate, into the outbox."""
+        allowed = {"case_id", "recipient", "target_type", "fields", "consent_id", "note"}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise InvalidInput(f"referral: unknown field {unknown[0][:40]}")
+        missing = sorted({"case_id", "recipient", "target_type", "fields"} - set(data))
+        if missing:
+            raise InvalidInput(f"referral: missing field {missing[0]}")
+        recipient = check_node_id(data["recipient"], "referral.recipient")
+        if data["target_type"] not in codes.REFERRAL_TARGET:
+            raise InvalidInput("referral.target_type: not a known code")
+        fields = check_client_field_names(data["fields"], "referral.fields")
+        note = data.get("note")
+        if note is not None and not CLIENT_FIELDS["note"](note):
+            raise InvalidInput("referral.note: invalid value")
+        if note is not None and "note" not in fields:
+            fields.append("note")
+        case_id = str(data["case_id"])
+        with transaction(self.ctx.db):
+            case = self.cases.row(case_id)
+            if case["closed"] is not None:
+                raise InvalidInput(f"case {case_id} is closed")
+            consent = self.consents.gate(
+                case_id, recipient, fields, consent_id=data.get("consent_id")
+            )
+            client = self._client_values(case, fields, note)
+            referral_id = new_id(self.ctx.deps.random)
+            offer = ReferralOffer(
+                referral_id=referral_id,
+                target_type=data["target_type"],
+                consent=consent.to_payload(),
+                client=client,
+            )
+            msg_id = self.network.enqueue(recipient, offer, referral_id)
+            now = self.ctx.now()
+            self.ctx.run(
+                "INSERT INTO referrals (id, direction, peer, case_id, target_type, consent_id,"
+                " consent, fields, client, note, state, reason, offer_msg_id, created, updated)"
+                " VALUES (?, 'out', ?, ?, ?, ?, NULL, ?, NULL, ?, 'sent', NULL, ?, ?, ?)",
+                (
+                    referral_id,
+                    recipient,
+                    case_id,
+                    data["target_type"],
+                    consent.consent_id,
+                    dumps(fields),
+                    note,
+                    msg_id,
+                    now,
+                    now,
+                ),
+            )
+            self._event(referral_id, OUT, "send", "sent", now, None, msg_id)
+        log.info("referral.sent", referral_id=referral_id, recipient=recipient)
+        return self.get(OUT, referral_id)
+
+    def _client_values(
+        self, case: dict[str, Any], fields: list[str], note: str | None
+    ) -> dict[str, Any]:
+        client: dict[str, Any] = {}
+        empty = []
+        for name in fields:
+            value = note if name == "note" and note is not None else case.get(name)
+            if name in LIST_FIELDS:
+                value = loads_list(value)
+            if value is None or value == []:
+                empty.append(name)
+            else:
+                client[name] = value
+        if empty:
+            raise InvalidInput(f"the case has no value for field(s): {', '.join(empty)}")
+        return client
+
+    def withdraw(self, referral_id: str, reason: str) -> Referral:
+        if reason not in codes.WITHDRAW_REASON:
+            raise InvalidInput("withdraw.reason: not a known code")
+        with transaction(self.ctx.db):
+            ref = self.get(OUT, referral_id)
+            states.next_state(OUT, ref.state, "withdraw")  # refuse before sealing anything
+            msg_id = self.network.enqueue(
+                ref.peer, ReferralWithdraw(referral_id=referral_id, reason=reason), referral_id
+            )
+            self._transition(ref, "withdraw", reason=reason, msg_id=msg_id)
+        return self.get(OUT, referral_id)
+
+    # ------------------------------------------------------ receiving office
+
+    def accept(self, referral_id: str, case: dict[str, Any] | None = None) -> Referral:
+        """Accept an incoming referral: answer the sender and open a local case from it."""
+        extra = dict(case or {})
+        with transaction(self.ctx.db):
+            ref = self.get(IN, referral_id)
+            states.next_state(IN, ref.state, "accept")
+            msg_id = self.network.enqueue(
+                ref.peer, ReferralReply(referral_id=referral_id, decision="accepted"), referral_id
+            )
+            data = {k: v for k, v in (ref.client or {}).items() if k in CLIENT_FIELDS}
+            data.setdefault("topics", [])
+            data.setdefault("languages", [])
+            data = (
+                data
+                | {
+                    "pseudonym": extra.pop("pseudonym", f"REF-{referral_id[:8]}"),
+                    "case_type": extra.pop("case_type", "short_counselling"),
+                }
+                | extra
+            )
+            case_id = self.cases.create(data, origin_referral=referral_id)
+            self._transition(ref, "accept", msg_id=msg_id)
+            # The data now lives in the case; the referral keeps only field names.
+            self.ctx.run(
+                "UPDATE referrals SET case_id = ?, client = NULL WHERE id = ? AND direction = 'in'",
+                (case_id, referral_id),
+            )
+        return self.get(IN, referral_id)
+
+    def decline(self, referral_id: str, reason: str, note: str | None = None) -> Referral:
+        if reason not in codes.DECLINE_REASON:
+            raise InvalidInput("decline.reason: not a known code")
+        with transaction(self.ctx.db):
+            ref = self.get(IN, referral_id)
+            states.next_state(IN, ref.state, "decline")
+            reply = ReferralReply(
+                referral_id=referral_id, decision="declined", reason=reason, note=note
+            )
+            msg_id = self.network.enqueue(ref.peer, reply, referral_id)
+            self._transition(ref, "decline", reason=reason, msg_id=msg_id)
+            # A declined client's data has no purpose here any more.
+            self.ctx.run(
+                "UPDATE referrals SET client = NULL WHERE id = ? AND direction = 'in'",
+                (referral_id,),
+            )
+        return self.get(IN, referral_id)
+
+    def report(
+        self, referral_id: str, outcome: str, date: str | None, reason: str | None
+    ) -> Referral:
+        if outcome not in PROGRESS:
+            raise InvalidInput("status.outcome: not a reportable outcome")
+        when = date or self.ctx.today()
+        if not codes.is_code(when, DATE):
+            raise InvalidInput("status.date: not a date")
+        if outcome == "completed_unsuccessful" and not reason:
+            raise InvalidInput("status.reason: an unsuccessful completion needs a reason")
+        with transaction(self.ctx.db):
+            ref = self.get(IN, referral_id)
+            states.next_state(IN, ref.state, outcome)
+            status = ReferralStatus(
+                referral_id=referral_id, outcome=outcome, date=when, reason=reason
+            )
+            msg_id = self.network.enqueue(ref.peer, status, referral_id)
+            self._transition(ref, outcome, reason=reason, msg_id=msg_id)
+        return self.get(IN, referral_id)
+
+    # ------------------------------------------------------- incoming messages
+
+    def apply(self, inner: InnerMessage, now: int) -> str | None:
+        """Apply one incoming message; return a refusal reason, or None when applied."""
+        payload = inner.payload
+        try:
+            if isinstance(payload, ReferralOffer):
+                return self._on_offer(inner, payload, now)
+            if isinstance(payload, ReferralReply):
+                return self._on_reply(inner, payload)
+            if isinstance(payload, ReferralStatus):
+                return self._on_status(inner, payload)
+            if isinstance(payload, ReferralWithdraw):
+                return self._on_withdraw(inner, payload)
+            if isinstance(payload, Receipt):
+                return self._on_receipt(inner, payload)
+            if isinstance(payload, ExpiryNotice):
+                return self._on_expired(payload)
+        except IllegalTransition as exc:
+            return f"illegal-transition: {exc.state} by {exc.event}"
+        return f"unexpected-type: {inner.type}"
+
+    def _outgoing_from(self, inner: InnerMessage, referral_id: str) -> Referral | str:
+        ref = self._find(OUT, referral_id)
+        if ref is None:
+            return "unknown-referral"
+        if ref.peer != inner.sender:
+            return "sender-mismatch"
+        return ref
+
+    def _on_offer(self, inner: InnerMessage, offer: ReferralOffer, now: int) -> str | None:
+        if self._find(IN, offer.referral_id) is not None:
+            return "duplicate-referral"
+        fields = sorted(offer.client)
+        self.ctx.run(
+            "INSERT INTO referrals (id, direction, peer, case_id, target_type, consent_id,"
+            " consent, fields, client, note, state, reason, offer_msg_id, created, updated)"
+            " VALUES (?, 'in', ?, NULL, ?, ?, ?, ?, ?, NULL, 'received', NULL, ?, ?, ?)",
+            (
+                offer.referral_id,
+                inner.sender,
+                offer.target_type,
+                offer.consent.consent_id,
+                dumps(offer.consent.to_map()),
+                dumps(fields),
+                dumps(dict(offer.client)),
+                inner.msg_id,
+                now,
+                now,
+            ),
+        )
+        self._event(offer.referral_id, IN, "receive", "received", now, None, inner.msg_id)
+        receipt = Receipt(of_msg_id=inner.msg_id, received=now)
+        self.network.enqueue(inner.sender, receipt, offer.referral_id)
+        return None
+
+    def _on_reply(self, inner: InnerMessage, reply: ReferralReply) -> str | None:
+        ref = self._outgoing_from(inner, reply.referral_id)
+        if isinstance(ref, str):
+            return ref
+        if ref.state == "sent":
+            # The reply overtook the receipt: it proves delivery just as well.
+            self._transition(ref, "receipt", msg_id=inner.msg_id)
+            ref = self.get(OUT, ref.referral_id)
+        self._transition(ref, reply.decision, reason=reply.reason, msg_id=inner.msg_id)
+        return None
+
+    def _on_status(self, inner: InnerMessage, status: ReferralStatus) -> str | None:
+        ref = self._outgoing_from(inner, status.referral_id)
+        if isinstance(ref, str):
+            return ref
+        self._transition(ref, status.outcome, reason=status.reason, msg_id=inner.msg_id)
+        return None
+
+    def _on_withdraw(self, inner: InnerMessage, withdraw: ReferralWithdraw) -> str | None:
+        ref = self._find(IN, withdraw.referral_id)
+        if ref is None:
+            return "unknown-referral"
+        if ref.peer != inner.sender:
+            return "sender-mismatch"
+        self._transition(ref, "withdrawn", reason=withdraw.reason, msg_id=inner.msg_id)
+        self.ctx.run(
+            "UPDATE referrals SET client = NULL WHERE id = ? AND direction = 'in'",
+            (ref.referral_id,),
+        )
+        if ref.case_id is not None:
+            self.cases.erase_fields(ref.case_id, list(ref.fields))
+        confirm = ReferralStatus(
+            referral_id=ref.referral_id, outcome="withdrawal_confirmed", date=self.ctx.today()
+        )
+        self.network.enqueue(ref.peer, confirm, ref.referral_id)
+        return None
+
+    def _on_receipt(self, inner: InnerMessage, receipt: Receipt) -> str | None:
+        sent = self.ctx.one(
+            "SELECT referral_id, recipient, type FROM sent_log WHERE msg_id = ?",
+            (receipt.of_msg_id,),
+        )
+        if sent is None or sent["recipient"] != inner.sender:
+            return "unknown-message"
+        self.ctx.run(
+            "UPDATE sent_log SET status = 'delivered' WHERE msg_id = ?", (receipt.of_msg_id,)
+        )
+        ref = self._find(OUT, sent["referral_id"]) if sent["referral_id"] else None
+        if ref is not None and sent["type"] == ReferralOffer.TYPE and ref.state == "sent":
+            self._transition(ref, "receipt", msg_id=inner.msg_id)
+        # A receipt arriving after the reply carries no news; nothing to do.
+        return None
+
+    def _on_expired(self, notice: ExpiryNotice) -> str | None:
+        sent = self.ctx.one(
+            "SELECT referral_id, type FROM sent_log WHERE msg_id = ?", (notice.of_msg_id,)
+        )
+        if sent is None:
+            return "unknown-message"
+        self.ctx.run("UPDATE sent_log SET status = 'expired' WHERE msg_id = ?", (notice.of_msg_id,))
+        ref = self._find(OUT, sent["referral_id"]) if sent["referral_id"] else None
+        if ref is not None and sent["type"] == ReferralOffer.TYPE:
+            if states.allows(OUT, ref.state, "expire"):
+                self._transition(ref, "expire")
+            return None
+        # Any other expired message (reply, status, receipt) stays visible in sent_log.
+        return None

@@ -1,0 +1,128 @@
+"""`SqliteSyncStore`: the node database as the sync worker sees it (node.sync.ports.SyncStore)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+
+from node.storage.context import StoreContext
+from node.storage.db import transaction
+from node.storage.network import Network
+from node.storage.referrals import Referrals
+from node.sync.ports import EnrollmentState, OutgoingMessage
+from protocol.envelope import InnerMessage
+
+log = structlog.get_logger()
+
+
+class SqliteSyncStore:
+    """Implements node.sync.ports.SyncStore structurally (checked in the tests)."""
+
+    def __init__(self, ctx: StoreContext, network: Network, referrals: Referrals) -> None:
+        self.ctx = ctx
+        self.network = network
+        self.referrals = referrals
+
+    # --- enrollment
+    def load_enrollment(self) -> EnrollmentState | None:
+        return self.network.load_enrollment()
+
+    def save_enrollment(self, state: EnrollmentState) -> None:
+        self.network.save_enrollment(state)
+
+    # --- outbox
+    def outbox_pending(self, limit: int) -> list[OutgoingMessage]:
+        rows = self.ctx.all(
+            "SELECT msg_id, recipient, envelope, expires, attempts FROM outbox"
+            " WHERE rejected IS NULL ORDER BY created, rowid LIMIT ?",
+            (limit,),
+        )
+        return [
+            OutgoingMessage(
+                msg_id=r["msg_id"],
+                recipient=r["recipient"],
+                envelope=bytes(r["envelope"]),
+                expires=r["expires"],
+                attempts=r["attempts"],
+            )
+            for r in rows
+        ]
+
+    def outbox_accepted(self, msg_ids: Sequence[str], now: int) -> None:
+        with transaction(self.ctx.db):
+            for msg_id in msg_ids:
+                self.ctx.run("DELETE FROM outbox WHERE msg_id = ?", (msg_id,))
+                self.ctx.run(
+                    "UPDATE sent_log SET status = 'accepted'"
+                    " WHERE msg_id = ? AND status = 'queued'",
+                    (msg_id,),
+                )
+
+    def outbox_rejected(self, msg_id: str, problem: str, now: int) -> None:
+        with transaction(self.ctx.db):
+            self.ctx.run(
+                "UPDATE outbox SET rejected = ?, rejected_at = ? WHERE msg_id = ?",
+                (problem[:200], now, msg_id),
+            )
+            self.ctx.run("UPDATE sent_log SET status = 'rejected' WHERE msg_id = ?", (msg_id,))
+        log.warning("outbox.rejected", msg_id=msg_id, problem=problem[:200])
+
+    def outbox_attempted(self, msg_ids: Sequence[str], now: int) -> None:
+        with transaction(self.ctx.db):
+            for msg_id in msg_ids:
+                self.ctx.run(
+                    "UPDATE outbox SET attempts = attempts + 1, last_attempt = ? WHERE msg_id = ?",
+                    (now, msg_id),
+                )
+
+    # --- inbox
+    def inbox_seen(self, msg_id: str) -> bool:
+        return self.ctx.one("SELECT 1 FROM inbox_seen WHERE msg_id = ?", (msg_id,)) is not None
+
+    def apply_incoming(self, inner: InnerMessage, now: int) -> None:
+        with transaction(self.ctx.db):
+            if self.inbox_seen(inner.msg_id):
+                log.info("inbox.duplicate", msg_id=inner.msg_id)
+                return
+            self.ctx.run(
+                "INSERT INTO inbox_seen (msg_id, sender, type, received) VALUES (?, ?, ?, ?)",
+                (inner.msg_id, inner.sender, inner.type, now),
+            )
+            problem = self.referrals.apply(inner, now)
+            if problem is not None:
+                self.ctx.run(
+                    "INSERT INTO refused (msg_id, sender, reason, at) VALUES (?, ?, ?, ?)",
+                    (inner.msg_id, inner.sender, problem, now),
+                )
+        if problem is None:
+            log.info("inbox.applied", msg_id=inner.msg_id, type=inner.type)
+        else:
+            log.warning("inbox.ignored", msg_id=inner.msg_id, type=inner.type, reason=problem)
+
+    def record_refused(self, msg_id: str, sender: str, reason: str, now: int) -> None:
+        with transaction(self.ctx.db):
+            self.ctx.run(
+                "INSERT INTO refused (msg_id, sender, reason, at) VALUES (?, ?, ?, ?)",
+                (msg_id, sender, reason[:200], now),
+            )
+
+    # --- directory
+    def directory_bytes(self) -> bytes | None:
+        return self.network.directory_bytes()
+
+    def store_directory(self, version: int, data: bytes, etag: str | None) -> None:
+        self.network.store_directory(version, data, etag)
+
+    # --- sync health
+    def set_sync_state(self, key: str, value: str) -> None:
+        with transaction(self.ctx.db):
+            self.ctx.run(
+                "INSERT INTO sync_state (key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    def get_sync_state(self, key: str) -> str | None:
+        row = self.ctx.one("SELECT value FROM sync_state WHERE key = ?", (key,))
+        return None if row is None else str(row["value"])

@@ -1,0 +1,190 @@
+"""Fixtures for node tests: fixed keys, a signed directory, enrolled in-memory stores."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from node.clock import Deps
+from node.storage.store import NodeStore
+from node.sync.ports import EnrollmentState
+from protocol.documents import Directory, OfficeEntry
+from protocol.envelope import Envelope, InnerMessage, open_envelope
+from protocol.keys import PrivateKeys
+
+T0 = 1_790_000_000  # 2026-09-21, a fixed "now"
+
+
+def keys_from(label: str) -> PrivateKeys:
+    seed = hashlib.sha256(b"sign:" + label.encode()).digest()
+    secret = hashlib.sha256(b"enc:" + label.encode()).digest()
+    return PrivateKeys(sign_seed=seed, encrypt_secret=secret)
+
+
+@dataclass
+class FakeClock:
+    t: int = T0
+
+    def now(self) -> int:
+        return self.t
+
+    def today(self) -> str:
+        return dt.datetime.fromtimestamp(self.t, dt.UTC).date().isoformat()
+
+    def advance(self, seconds: int) -> None:
+        self.t += seconds
+
+
+@dataclass
+class CountingRandom:
+    """Deterministic bytes: a hash of a label and a counter."""
+
+    label: str
+    n: int = 0
+
+    def token_bytes(self, size: int) -> bytes:
+        self.n += 1
+        out = b""
+        i = 0
+        while len(out) < size:
+            out += hashlib.sha256(f"{self.label}:{self.n}:{i}".encode()).digest()
+            i += 1
+        return out[:size]
+
+
+HUB = keys_from("hub")
+OFFICES = {
+    "caritas-nbg": ("Caritas Nürnberg", "caritas", ("mbe", "debt_counselling"), ("de", "ar")),
+    "awo-fue": ("AWO Fürth", "awo", ("mbe", "jmd"), ("de", "tr", "ru")),
+    "diakonie-er": ("Diakonie Erlangen", "diakonie", ("psychosocial",), ("de", "uk")),
+}
+
+
+def office_entry(node_id: str, status: str = "active") -> OfficeEntry:
+    name, org, services, languages = OFFICES[node_id]
+    return OfficeEntry(
+        node_id=node_id,
+        name=name,
+        org=org,
+        services=services,
+        languages=languages,
+        area=name.split()[-1],
+        keys=keys_from(node_id).public,
+        status=status,
+    )
+
+
+def signed_directory(
+    version: int = 1, expires: int = T0 + 30 * 86400, revoked: frozenset[str] = frozenset()
+) -> bytes:
+    offices = tuple(
+        office_entry(n, "revoked" if n in revoked else "active") for n in sorted(OFFICES)
+    )
+    return Directory(
+        version=version, issued=T0 - 60, expires=expires, region="Mittelfranken", offices=offices
+    ).sign(HUB)
+
+
+@dataclass
+class Office:
+    """One enrolled node's store with its fake clock."""
+
+    node_id: str
+    store: NodeStore
+    clock: FakeClock
+    keys: PrivateKeys = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = keys_from(self.node_id)
+
+
+def make_office(node_id: str, *, enrolled: bool = True, clock: FakeClock | None = None) -> Office:
+    clock = clock or FakeClock()
+    deps = Deps(clock=clock, random=CountingRandom(node_id))
+    store = NodeStore.open(":memory:", keys_from(node_id), deps, message_ttl=14 * 86400)
+    if enrolled:
+        store.sync.save_enrollment(
+            EnrollmentState(
+                node_id=node_id,
+                hub_url="http://127.0.0.1:1",
+                hub_keys=HUB.public,
+                certificate=b"cert",
+                enrolled_at=T0 - 3600,
+            )
+        )
+        store.sync.store_directory(1, signed_directory(), None)
+    return Office(node_id=node_id, store=store, clock=clock)
+
+
+def open_outbox(sender: Office, recipient: Office) -> list[InnerMessage]:
+    """Open every pending envelope from `sender` addressed to `recipient`."""
+    out = []
+    for msg in sender.store.sync.outbox_pending(1000):
+        if msg.recipient != recipient.node_id:
+            continue
+        env = Envelope.decode(msg.envelope)
+        out.append(
+            open_envelope(
+                env, recipient.keys, recipient.node_id, sender.keys.public, now=recipient.clock.t
+            )
+        )
+    return out
+
+
+def deliver(sender: Office, recipient: Office) -> list[InnerMessage]:
+    """Move sender's outbox to recipient as the hub and sync worker would."""
+    msgs = open_outbox(sender, recipient)
+    for inner in msgs:
+        recipient.store.sync.apply_incoming(inner, recipient.clock.t)
+    sender.store.sync.outbox_accepted([m.msg_id for m in msgs], sender.clock.t)
+    return msgs
+
+
+@pytest.fixture
+def office_a() -> Iterator[Office]:
+    o = make_office("caritas-nbg")
+    yield o
+    o.store.close()
+
+
+@pytest.fixture
+def office_b() -> Iterator[Office]:
+    o = make_office("awo-fue")
+    yield o
+    o.store.close()
+
+
+CASE = {
+    "case_type": "case_management",
+    "pseudonym": "K-2026-001",
+    "counsellor": "Beraterin 1",
+    "given_name": "Amina",
+    "family_name": "Haddad",
+    "birth_year": 1990,
+    "gender": "female",
+    "nationality": "SY",
+    "residence_status": "residence_permit",
+    "entry_month": "2021-04",
+    "german_level": "B1",
+    "languages": ["ar", "de"],
+    "family_members": 2,
+    "topics": ["housing", "language_course"],
+    "phone": "+49 911 000000",
+    "note": "Braucht Unterstützung bei der Wohnungssuche",
+}
+
+
+def consent_for(recipient: str, fields: list[str], **extra: object) -> dict[str, object]:
+    return {
+        "purpose": "Weiterleitung an Fachdienst",
+        "recipient": recipient,
+        "fields": fields,
+        "given": "2026-09-01",
+        "form": "written",
+        "legal_regime": "gdpr",
+        **extra,
+    }

@@ -1,0 +1,95 @@
+"""The referral transition tables."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from node import states
+from node.errors import IllegalTransition
+
+OUT_LEGAL = {
+    ("sent", "receipt"): "delivered",
+    ("sent", "expire"): "expired",
+    ("sent", "withdraw"): "withdrawn",
+    ("delivered", "accepted"): "accepted",
+    ("delivered", "declined"): "declined",
+    ("delivered", "expire"): "expired",
+    ("delivered", "withdraw"): "withdrawn",
+    ("accepted", "first_appointment"): "first_appointment",
+    ("accepted", "completed_successful"): "completed_successful",
+    ("accepted", "completed_unsuccessful"): "completed_unsuccessful",
+    ("accepted", "withdraw"): "withdrawn",
+    ("first_appointment", "completed_successful"): "completed_successful",
+    ("first_appointment", "completed_unsuccessful"): "completed_unsuccessful",
+    ("first_appointment", "withdraw"): "withdrawn",
+    ("declined", "withdraw"): "withdrawn",
+    ("completed_successful", "withdraw"): "withdrawn",
+    ("completed_unsuccessful", "withdraw"): "withdrawn",
+    ("withdrawn", "withdrawal_confirmed"): "withdrawal_confirmed",
+}
+IN_LEGAL = {
+    ("received", "accept"): "accepted",
+    ("received", "decline"): "declined",
+    ("received", "withdrawn"): "withdrawn",
+    ("accepted", "first_appointment"): "first_appointment",
+    ("accepted", "completed_successful"): "completed_successful",
+    ("accepted", "completed_unsuccessful"): "completed_unsuccessful",
+    ("accepted", "withdrawn"): "withdrawn",
+    ("first_appointment", "completed_successful"): "completed_successful",
+    ("first_appointment", "completed_unsuccessful"): "completed_unsuccessful",
+    ("first_appointment", "withdrawn"): "withdrawn",
+    ("declined", "withdrawn"): "withdrawn",
+    ("completed_successful", "withdrawn"): "withdrawn",
+    ("completed_unsuccessful", "withdrawn"): "withdrawn",
+}
+
+
+@pytest.mark.parametrize(("direction", "legal"), [("out", OUT_LEGAL), ("in", IN_LEGAL)])
+def test_tables_are_exactly_the_documented_transitions(
+    direction: str, legal: dict[tuple[str, str], str]
+) -> None:
+    """Each side's table holds exactly the transitions DESIGN.md and the docstring describe."""
+    assert states.TABLES[direction] == legal
+
+
+@pytest.mark.parametrize(
+    ("direction", "legal", "state", "event"),
+    [("out", OUT_LEGAL, s, e) for (s, e) in OUT_LEGAL]
+    + [("in", IN_LEGAL, s, e) for (s, e) in IN_LEGAL],
+)
+def test_every_legal_transition_moves(
+    direction: str, legal: dict[tuple[str, str], str], state: str, event: str
+) -> None:
+    """next_state follows the table for every legal (state, event)."""
+    assert states.next_state(direction, state, event) == legal[(state, event)]
+
+
+@pytest.mark.parametrize(("direction", "legal"), [("out", OUT_LEGAL), ("in", IN_LEGAL)])
+def test_every_other_pair_is_refused(direction: str, legal: dict[tuple[str, str], str]) -> None:
+    """Every (state, event) pair outside the table raises IllegalTransition naming both."""
+    events = {e for _, e in legal}
+    refused = 0
+    for state, event in itertools.product(states.states(direction), events):
+        if (state, event) in legal:
+            continue
+        with pytest.raises(IllegalTransition) as info:
+            states.next_state(direction, state, event)
+        assert (info.value.state, info.value.event) == (state, event)
+        refused += 1
+    assert refused > 20
+
+
+def test_final_states() -> None:
+    """Expiry or a confirmed withdrawal ends an outgoing referral; withdrawal an incoming one."""
+    assert states.final_states("out") == {"expired", "withdrawal_confirmed"}
+    assert states.final_states("in") == {"withdrawn"}
+
+
+def test_illegal_transition_is_a_409() -> None:
+    """The API maps an illegal transition to 409 Conflict."""
+    with pytest.raises(IllegalTransition) as info:
+        states.next_state("out", "expired", "receipt")
+    assert info.value.status == 409
+    assert "expired" in str(info.value)
