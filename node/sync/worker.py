@@ -1,0 +1,509 @@
+"""The sync worker: a background task that moves messages between the database and the hub.
+
+Delivery bookkeeping (magic-wormhole style): every message has an id; an
+outgoing one leaves the outbox only when the hub answered that it committed it
+durably; an incoming one is acknowledged to the hub only after
+`apply_incoming` committed it locally, and its id is remembered so a
+redelivery is dropped. Nothing about delivery lives only in memory: after a
+restart the outbox is uploaded again and the hub hands out everything not yet
+acknowledged, so a crash at any point costs at most a duplicate, which the
+receiving side drops by id.
+
+One cycle (`sync_once`): refresh the directory when due, upload the outbox in
+batches, then page through the inbox from the start. The inbox cursor is kept
+for one cycle only: acknowledged messages are deleted at the hub, so starting
+from 0 each cycle yields exactly what is still unacknowledged, including a
+message whose processing failed last time. A persistent cursor would skip it.
+
+Refused envelopes (unknown or revoked sender, bad signature, tampering,
+expiry) are recorded and then acknowledged, so the hub deletes them. Keeping
+them would make every cycle fetch and refuse them again forever, and nothing
+we could learn later makes a tampered or expired envelope valid. The two cases
+where later knowledge could help are handled before refusing: an unknown
+sender or a failing signature triggers one directory refresh per cycle (a new
+office, a key rotation). When the directory itself cannot be obtained or
+verified, messages are left at the hub untouched. The sender is not left
+guessing: it never gets a receipt, and its referral expires visibly.
+
+Wake-ups: `wake()` (the API put something in the outbox), a "mail" frame on
+the push WebSocket, or the poll interval, whichever comes first. After a
+failure the worker waits a capped, fully jittered backoff; during it only push
+(which proves the hub is back) cuts the wait short, so a busy API cannot turn
+an outage into a tight retry loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+from node.sync.backoff import full_jitter
+from node.sync.client import HubClient, InboxItem, random_nonce
+from node.sync.errors import (
+    DirectoryRejected,
+    HubRefused,
+    HubResponseError,
+    HubUnreachable,
+    NotEnrolled,
+    SyncError,
+)
+from node.sync.inbox import IncomingRefused, UnknownSender, decode_envelope, open_incoming
+from node.sync.ports import (
+    STATE_DIRECTORY_VERSION,
+    STATE_HUB_REACHABLE,
+    STATE_LAST_ERROR,
+    STATE_LAST_SYNC,
+    STATE_PUSH_CONNECTED,
+    EnrollmentState,
+    OutgoingMessage,
+    SyncStore,
+)
+from node.sync.settings import SyncSettings
+from protocol.documents import MAX_DIRECTORY_BYTES, Directory, verify_document
+from protocol.envelope import Envelope, InnerMessage
+from protocol.errors import ProtocolError
+from protocol.keys import PrivateKeys
+
+log = structlog.get_logger()
+
+# Refusals that concern the node itself rather than one envelope: never flag a
+# message as rejected because of them.
+_NODE_WIDE = frozenset(
+    {"bad-signature", "clock-skew", "replayed-nonce", "unknown-node", "revoked-node"}
+)
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What one cycle did (for tests, benchmarks and logs)."""
+
+    uploaded: int = 0
+    rejected: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    refused: int = 0
+
+
+@dataclass
+class _Tally:
+    uploaded: int = 0
+    rejected: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    refused: int = 0
+
+    def report(self) -> SyncReport:
+        return SyncReport(self.uploaded, self.rejected, self.applied, self.duplicates, self.refused)
+
+
+class SyncWorker:
+    """Keeps the outbox, the inbox and the directory in step with the hub."""
+
+    def __init__(
+        self,
+        settings: SyncSettings,
+        store: SyncStore,
+        keys: PrivateKeys,
+        *,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[], float] | None = None,
+        nonce: Callable[[], str] = random_nonce,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._keys = keys
+        self._clock = clock
+        # Jitter needs no cryptographic quality; SystemRandom just avoids shared state.
+        self._rng = rng or random.SystemRandom().random
+        self._nonce = nonce
+        self._state: EnrollmentState | None = None
+        self._client: HubClient | None = None
+        self._directory: Directory | None = None
+        self._held_version = 0
+        self._directory_due_at = 0.0
+        self._wake = asyncio.Event()
+        self._mail = asyncio.Event()
+        self._enrolled = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.push_connected = False
+
+    # --- lifecycle
+
+    async def start(self) -> None:
+        """Start the background tasks; returns at once (the hub may be down)."""
+        if self._tasks:
+            return
+        self._set_state(STATE_PUSH_CONNECTED, "false")
+        self._tasks.append(asyncio.create_task(self._run(), name="mbe-sync-loop"))
+        if self._settings.push:
+            self._tasks.append(asyncio.create_task(self._push_loop(), name="mbe-sync-push"))
+        log.info("sync.started", push=self._settings.push)
+
+    async def stop(self) -> None:
+        """Cancel and await the background tasks, then close the HTTP session."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+        self._state = None
+        self._enrolled.clear()
+        if self.push_connected:
+            self.push_connected = False
+            self._set_state(STATE_PUSH_CONNECTED, "false")
+        log.info("sync.stopped")
+
+    def wake(self) -> None:
+        """Ask for a cycle soon (the API put something into the outbox)."""
+        self._wake.set()
+
+    # --- one cycle
+
+    async def sync_once(self) -> SyncReport:
+        """Directory (when due), outbox, inbox. Raises SyncError subclasses on failure."""
+        client, state = await self._connect()
+        tally = _Tally()
+        # The outbox first: sending must not depend on the directory.
+        await self._upload_outbox(client, tally)
+        refreshed, warning = False, ""
+        loop_now = asyncio.get_running_loop().time()
+        if self._directory is None or loop_now >= self._directory_due_at or self._expired():
+            try:
+                await self._refresh_directory(client, state)
+            except DirectoryRejected as exc:
+                if self._directory is None:
+                    raise
+                # The held directory is still valid: keep using it, but say so.
+                warning = str(exc)
+            refreshed = True
+        await self._drain_inbox(client, state, tally, refreshed)
+        self._set_state(STATE_LAST_SYNC, str(int(self._clock())))
+        self._set_state(STATE_LAST_ERROR, warning)
+        self._set_state(STATE_HUB_REACHABLE, "true")
+        report = tally.report()
+        if report != SyncReport():
+            log.info("sync.cycle", **vars(tally))
+        return report
+
+    async def _connect(self) -> tuple[HubClient, EnrollmentState]:
+        if self._client is not None and self._state is not None:
+            return self._client, self._state
+        state = self._store.load_enrollment()
+        if state is None:
+            raise NotEnrolled("this node is not enrolled yet; run `mbe-node enroll` first")
+        client = HubClient(
+            state.hub_url,
+            keys=self._keys,
+            node_id=state.node_id,
+            request_timeout=self._settings.request_timeout,
+            clock=self._clock,
+            nonce=self._nonce,
+        )
+        await client.start()
+        self._client, self._state = client, state
+        self._load_held_directory(state)
+        self._enrolled.set()
+        return client, state
+
+    def _load_held_directory(self, state: EnrollmentState) -> None:
+        data = self._store.directory_bytes()
+        if data is None:
+            return
+        try:
+            self._directory = Directory.verify(data, state.hub_keys, now=int(self._clock()))
+            self._held_version = self._directory.version
+        except ProtocolError:
+            # Expired (or damaged): unusable for checking senders, but its version
+            # still bounds what we accept next, if its signature holds.
+            try:
+                body = verify_document(data, Directory.KIND, state.hub_keys, MAX_DIRECTORY_BYTES)
+            except ProtocolError:
+                return
+            version = body.get("version")
+            if isinstance(version, int):
+                self._held_version = version
+
+    def _expired(self) -> bool:
+        return self._directory is not None and self._directory.expires <= int(self._clock())
+
+    # --- directory
+
+    async def _refresh_directory(self, client: HubClient, state: EnrollmentState) -> None:
+        usable = self._directory is not None and not self._expired()
+        etag = f'"v{self._held_version}"' if usable else None
+        got = await client.directory(etag)
+        self._directory_due_at = (
+            asyncio.get_running_loop().time() + self._settings.directory_refresh
+        )
+        if got is None:
+            if not usable:
+                raise HubResponseError("the hub answered 'not modified' but we hold no directory")
+            return
+        data, new_etag = got
+        try:
+            directory = Directory.verify(
+                data, state.hub_keys, now=int(self._clock()), held_version=self._held_version
+            )
+        except ProtocolError as exc:
+            log.warning("directory.refused", reason=exc.code, held_version=self._held_version)
+            if self._expired():
+                self._directory = None
+            raise DirectoryRejected(f"refused the hub's directory ({exc.code}): {exc}") from None
+        self._directory = directory
+        if directory.version != self._held_version:
+            log.info("directory.updated", version=directory.version, offices=len(directory.offices))
+        self._held_version = directory.version
+        self._store.store_directory(directory.version, data, new_etag)
+        self._set_state(STATE_DIRECTORY_VERSION, str(directory.version))
+
+    # --- outbox
+
+    async def _upload_outbox(self, client: HubClient, tally: _Tally) -> None:
+        size = self._settings.batch_size
+        while True:
+            batch = self._store.outbox_pending(size)
+            if not batch:
+                return
+            done = await self._upload_batch(client, batch, tally)
+            # A short batch was the last one; no progress means the store keeps
+            # offering what the hub neither took nor refused: try next cycle.
+            if done == 0 or len(batch) < size:
+                return
+
+    async def _upload_batch(
+        self, client: HubClient, batch: Sequence[OutgoingMessage], tally: _Tally
+    ) -> int:
+        ids = [m.msg_id for m in batch]
+        now = int(self._clock())
+        try:
+            result = await client.upload([m.envelope for m in batch])
+        except (HubUnreachable, HubResponseError):
+            self._store.outbox_attempted(ids, now)
+            raise
+        except HubRefused as exc:
+            if exc.problem in _NODE_WIDE or exc.status in (401, 403):
+                self._store.outbox_attempted(ids, now)
+                raise
+            if len(batch) > 1:
+                # One bad envelope spoils the whole request (e.g. too large):
+                # find it by sending one at a time.
+                done = 0
+                for m in batch:
+                    done += await self._upload_batch(client, [m], tally)
+                return done
+            self._store.outbox_rejected(ids[0], f"{exc.problem}: {exc.detail}", now)
+            log.warning("outbox.rejected", msg_id=ids[0], problem=exc.problem)
+            tally.rejected += 1
+            return 1
+        wanted = set(ids)
+        accepted = [i for i in result.accepted if i in wanted]
+        if accepted:
+            self._store.outbox_accepted(accepted, now)
+            tally.uploaded += len(accepted)
+        rejected = [r for r in result.rejected if r.msg_id in wanted]
+        for r in rejected:
+            self._store.outbox_rejected(r.msg_id, f"{r.problem}: {r.detail}", now)
+            log.warning("outbox.rejected", msg_id=r.msg_id, problem=r.problem)
+        tally.rejected += len(rejected)
+        answered = set(accepted) | {r.msg_id for r in rejected}
+        missing = [i for i in ids if i not in answered]
+        if missing:
+            self._store.outbox_attempted(missing, now)
+        return len(answered)
+
+    # --- inbox
+
+    async def _drain_inbox(
+        self, client: HubClient, state: EnrollmentState, tally: _Tally, refreshed: bool
+    ) -> None:
+        after = 0
+        while True:
+            page = await client.fetch_inbox(after, self._settings.batch_size)
+            done: list[str] = []
+            for item in page.messages:
+                refreshed = await self._take(client, state, item, tally, refreshed)
+                done.append(item.msg_id)
+            if done:
+                # Only now: every id in `done` was applied (committed), dropped as
+                # a duplicate, or recorded as refused.
+                await client.ack(done)
+            if not page.more or not page.messages:
+                return
+            after = page.next
+
+    async def _take(
+        self,
+        client: HubClient,
+        state: EnrollmentState,
+        item: InboxItem,
+        tally: _Tally,
+        refreshed: bool,
+    ) -> bool:
+        """Handle one fetched envelope; returns whether the directory was refreshed."""
+        now = int(self._clock())
+        try:
+            env = decode_envelope(item.envelope, item.msg_id)
+            if self._store.inbox_seen(env.msg_id):
+                tally.duplicates += 1
+                log.info("inbox.duplicate", msg_id=env.msg_id)
+                return refreshed
+            try:
+                inner = self._open(env, state, now)
+            except IncomingRefused as exc:
+                retry = isinstance(exc, UnknownSender) or exc.reason == "bad-signature"
+                if refreshed or not retry:
+                    raise
+                # A new office or a key rotation we have not seen yet.
+                await self._refresh_directory(client, state)
+                refreshed = True
+                inner = self._open(env, state, now)
+        except IncomingRefused as exc:
+            self._store.record_refused(item.msg_id, exc.sender, exc.reason, now)
+            log.warning("inbox.refused", msg_id=item.msg_id, sender=exc.sender, reason=exc.reason)
+            tally.refused += 1
+            return refreshed
+        self._store.apply_incoming(inner, now)
+        tally.applied += 1
+        log.info("inbox.applied", msg_id=inner.msg_id, sender=inner.sender, type=inner.type)
+        return refreshed
+
+    def _open(self, env: Envelope, state: EnrollmentState, now: int) -> InnerMessage:
+        return open_incoming(
+            env,
+            node_id=state.node_id,
+            keys=self._keys,
+            hub_keys=state.hub_keys,
+            directory=self._directory,
+            now=now,
+        )
+
+    # --- background tasks
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            self._wake.clear()
+            self._mail.clear()
+            try:
+                await self.sync_once()
+            except NotEnrolled as exc:
+                failures = 0
+                self._record_failure(exc, reachable=None)
+            except (HubUnreachable, HubResponseError) as exc:
+                failures += 1
+                self._record_failure(exc, reachable=False)
+            except SyncError as exc:
+                failures += 1
+                self._record_failure(exc, reachable=True)
+            # The outermost boundary of the background task: a store error must be
+            # recorded and retried, not end syncing silently (logged with traceback).
+            except Exception as exc:
+                failures += 1
+                log.exception("sync.crashed", error=type(exc).__name__)
+                self._set_state(STATE_LAST_ERROR, f"internal error: {type(exc).__name__}")
+            else:
+                failures = 0
+            if failures:
+                delay = full_jitter(
+                    failures,
+                    base=self._settings.min_backoff,
+                    cap=self._settings.max_backoff,
+                    rng=self._rng,
+                )
+                await _wait_any((self._mail,), delay)
+            else:
+                await _wait_any((self._wake, self._mail), self._settings.poll_interval)
+
+    def _record_failure(self, exc: SyncError, *, reachable: bool | None) -> None:
+        log.warning("sync.failed", error=type(exc).__name__)
+        self._set_state(STATE_LAST_ERROR, str(exc))
+        if reachable is not None:
+            self._set_state(STATE_HUB_REACHABLE, "true" if reachable else "false")
+
+    async def _push_loop(self) -> None:
+        failures = 0
+        while True:
+            await self._enrolled.wait()
+            client = self._client
+            if client is None:
+                await asyncio.sleep(self._settings.poll_interval)
+                continue
+            try:
+                ws = await client.connect_push(heartbeat=self._settings.request_timeout)
+            except SyncError as exc:
+                failures += 1
+                log.info("push.connect_failed", error=type(exc).__name__)
+            else:
+                failures = 0
+                await self._listen(ws)
+                failures = 1
+            await asyncio.sleep(
+                full_jitter(
+                    failures,
+                    base=self._settings.min_backoff,
+                    cap=self._settings.max_backoff,
+                    rng=self._rng,
+                )
+            )
+
+    async def _listen(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self._set_push(True)
+        # Whatever arrived while we were disconnected: look now.
+        self._mail.set()
+        try:
+            async for msg in ws:
+                if msg.type is aiohttp.WSMsgType.TEXT and _is_mail(msg.data):
+                    self._mail.set()
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("push.lost", error=type(exc).__name__)
+        finally:
+            self._set_push(False)
+            await ws.close()
+
+    def _set_push(self, connected: bool) -> None:
+        self.push_connected = connected
+        self._set_state(STATE_PUSH_CONNECTED, "true" if connected else "false")
+        log.info("push.connected" if connected else "push.disconnected")
+
+    def _set_state(self, key: str, value: str) -> None:
+        self._store.set_sync_state(key, value)
+
+
+def _is_mail(data: str) -> bool:
+    try:
+        m = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(m, dict) and m.get("type") == "mail"
+
+
+async def _wait_any(events: Sequence[asyncio.Event], timeout: float) -> None:
+    """Sleep up to `timeout` seconds, or until one of `events` is set."""
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+
+SYNC_WORKER = web.AppKey("mbe_sync_worker", SyncWorker)
+
+
+async def sync_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: start `app[SYNC_WORKER]` with the app, stop it on shutdown."""
+    worker = app[SYNC_WORKER]
+    await worker.start()
+    yield
+    await worker.stop()
