@@ -6,20 +6,22 @@ version, with its limits):
 
 1. Primary: every number 1..k-1 (inner cells and totals alike) is suppressed.
    Zero is published: "nobody" reveals nothing about a person.
-2. Lines: the table, with its margins, is a grid of (R+1) x (C+1) numbers in
+2. Cycles: the table with its margins is a grid of (R+1) x (C+1) numbers in
    which every row and every column is an equation "inner numbers add up to
-   the total". A line with exactly one suppressed number would give it away,
-   so a second one is suppressed: the smallest non-zero unsuppressed number of
-   the line, preferring one whose other line needs no new complement.
+   the total". A suppressed number is pinned by these equations exactly when
+   it is a bridge of the graph whose nodes are the lines and whose edges are
+   the suppressed numbers (over a bipartite graph the kernel of the line
+   equations is its cycle space). A line with a single unknown is the simplest
+   bridge. For each bridge, the cheapest rectangle with the bridge as one
+   corner (other row and column, margins included) is suppressed: it puts the
+   bridge on a 4-cycle. Cheapest: fewest zeros, then the smallest sum of newly
+   suppressed numbers, then fewest totals, then fewest new numbers.
+   A 1-D table is a single line: it needs 0 or at least 2 unknowns.
 3. Ones: a line whose total is published and whose suppressed numbers add up
    to their count must consist of ones (zeros are published, so an attacker
-   knows every hidden number is at least 1); one more number is suppressed.
-4. Cycles: a suppressed number is pinned by the equations exactly when it is a
-   bridge of the graph whose nodes are lines and whose edges are the
-   suppressed numbers (a line-equation system over a bipartite graph has the
-   cycle space as its kernel). For each bridge, the smallest unsuppressed
-   number joining its two sides is suppressed, closing a cycle.
-5. Steps 2 to 4 repeat until nothing changes. Suppression only grows, so this
+   knows every hidden number is at least 1); its smallest published non-zero
+   number is suppressed too.
+4. Steps 2 and 3 repeat until nothing changes. Suppression only grows, so this
    terminates; the worst case suppresses everything.
 
 Flags: a non-zero number built from fewer than `min_offices` offices is
@@ -144,40 +146,75 @@ class _Grid:
 def _suppress(grid: _Grid, k: int) -> dict[Pos, Reason]:
     hidden = {p: Reason.PRIMARY for p, v in grid.values.items() if 1 <= v < k}
     two_dimensional = grid.rows > 0 and grid.cols > 0
-    while _fix_lines(grid, hidden) or (two_dimensional and _fix_bridge(grid, hidden)):
-        pass
-    return hidden
+    while True:
+        if two_dimensional:
+            # In 2-D a line with one unknown is a special case of a bridge.
+            bridges = _bridges(sorted(hidden))
+            if bridges:
+                _add_rectangle(grid, hidden, bridges[0])
+                continue
+        elif _fix_lines(grid, hidden, lone=True):
+            continue
+        if not _fix_lines(grid, hidden, lone=False):
+            return hidden
 
 
-def _cost(grid: _Grid, hidden: dict[Pos, Reason], p: Pos, line: int | None) -> tuple[object, ...]:
-    """Order of preference among complements: non-zero, small, no cascade, inner, stable."""
+def _cost(grid: _Grid, p: Pos) -> tuple[bool, int, bool, Pos]:
+    """Order of preference among complements: non-zero, small, inner, stable."""
     value = grid.values[p]
-    cascades = any(
-        n != line and sum(1 for q in grid.members(n) if q in hidden) == 0 for n in grid.lines_of[p]
-    )
-    return (value == 0, value, cascades, grid.is_total(p), p)
+    return (value == 0, value, grid.is_total(p), p)
 
 
-def _fix_lines(grid: _Grid, hidden: dict[Pos, Reason]) -> bool:
+def _fix_lines(grid: _Grid, hidden: dict[Pos, Reason], *, lone: bool) -> bool:
+    """Add a complement to each line with a lone unknown (`lone`) or made of ones."""
     changed = False
     for n, (_inner, total) in enumerate(grid.lines):
         members = grid.members(n)
         hidden_here = [p for p in members if p in hidden]
         if not hidden_here:
             continue
-        lone = len(hidden_here) == 1
-        all_ones = total not in hidden and sum(grid.values[p] for p in hidden_here) <= len(
-            hidden_here
-        )
-        if not (lone or all_ones):
-            continue
+        if lone:
+            needed = len(hidden_here) == 1
+        else:
+            hidden_sum = sum(grid.values[p] for p in hidden_here)
+            needed = total not in hidden and hidden_sum <= len(hidden_here)
         candidates = [p for p in members if p not in hidden]
-        if not candidates:
-            continue
-        best = min(candidates, key=lambda p: _cost(grid, hidden, p, n))
-        hidden[best] = Reason.SECONDARY
-        changed = True
+        if needed and candidates:
+            hidden[min(candidates, key=lambda p: _cost(grid, p))] = Reason.SECONDARY
+            changed = True
     return changed
+
+
+def _add_rectangle(grid: _Grid, hidden: dict[Pos, Reason], p: Pos) -> None:
+    """Hide the cheapest rectangle with `p` as a corner, so `p` lies on a 4-cycle.
+
+    Any other row i2 and column j2 (margins included) give the corners
+    (i, j2), (i2, j), (i2, j2); the cost is the sum of the corners not yet
+    hidden, avoiding zeros, then totals, then the number of new cells.
+    """
+    i, j = p
+    best: tuple[tuple[int, int, int, int, Pos], list[Pos]] | None = None
+    for i2 in range(grid.rows + 1):
+        if i2 == i:
+            continue
+        for j2 in range(grid.cols + 1):
+            if j2 == j:
+                continue
+            new = [q for q in ((i, j2), (i2, j), (i2, j2)) if q not in hidden]
+            values = [grid.values[q] for q in new]
+            key = (
+                values.count(0),
+                sum(values),
+                sum(grid.is_total(q) for q in new),
+                len(new),
+                (i2, j2),
+            )
+            if best is None or key < best[0]:
+                best = (key, new)
+    if best is None:  # cannot happen: a 2-D grid has at least two rows and two columns
+        raise StatsError("disclosure control found no cell to protect a suppressed number")
+    for q in best[1]:
+        hidden[q] = Reason.SECONDARY
 
 
 Node = tuple[str, int]
@@ -224,45 +261,6 @@ def _bridges(edges: list[Pos]) -> list[Pos]:
                 order[nxt] = low[nxt] = len(order)
                 stack.append((nxt, e, iter(adjacency[nxt])))
     return sorted(found)
-
-
-def _side(edges: list[Pos], start: Node) -> set[Node]:
-    adjacency: dict[Node, list[Node]] = {}
-    for p in edges:
-        a, b = _node_pair(p)
-        adjacency.setdefault(a, []).append(b)
-        adjacency.setdefault(b, []).append(a)
-    seen = {start}
-    todo = [start]
-    while todo:
-        for nxt in adjacency.get(todo.pop(), []):
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return seen
-
-
-def _fix_bridge(grid: _Grid, hidden: dict[Pos, Reason]) -> bool:
-    edges = sorted(hidden)
-    bridges = _bridges(edges)
-    if not bridges:
-        return False
-    bridge = bridges[0]
-    rest = [p for p in edges if p != bridge]
-    row_node, col_node = _node_pair(bridge)
-    side_a = _side(rest, row_node)
-    side_b = _side(rest, col_node)
-    rows_a = [i for kind, i in side_a if kind == "r"]
-    cols_a = [j for kind, j in side_a if kind == "c"]
-    rows_b = [i for kind, i in side_b if kind == "r"]
-    cols_b = [j for kind, j in side_b if kind == "c"]
-    candidates = [(i, j) for i in rows_a for j in cols_b] + [(i, j) for i in rows_b for j in cols_a]
-    candidates = [p for p in candidates if p not in hidden]
-    if not candidates:  # cannot happen: the bridge's endpoints have degree >= 2 here
-        raise StatsError("disclosure control found no cell to protect a suppressed number")
-    best = min(candidates, key=lambda p: _cost(grid, hidden, p, None))
-    hidden[best] = Reason.SECONDARY
-    return True
 
 
 def protect(table: Table, policy: DisclosurePolicy | None = None) -> SuppressedTable:
