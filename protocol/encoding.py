@@ -23,8 +23,16 @@ MAX_DEPTH = 8
 
 
 def pack(obj: Any) -> bytes:
-    """Encode deterministically: maps are packed with sorted keys."""
-    return msgpack.packb(_sorted(obj), use_bin_type=True)  # type: ignore[no-any-return]
+    """Encode deterministically: maps are packed with sorted keys.
+
+    Raises MalformedError for values msgpack cannot carry (a text with a lone
+    surrogate, an integer beyond 64 bits, keys of mixed types), so a caller
+    catches one hierarchy on the way out as well as on the way in.
+    """
+    try:
+        return msgpack.packb(_sorted(obj), use_bin_type=True)  # type: ignore[no-any-return]
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise MalformedError(f"cannot encode: {type(exc).__name__}") from None
 
 
 def _sorted(obj: Any) -> Any:

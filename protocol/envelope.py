@@ -163,7 +163,22 @@ def _seal_box(plaintext: bytes, recipient: bytes, ephemeral_secret: bytes) -> by
     """libsodium crypto_box_seal with the ephemeral secret passed in."""
     epk = crypto_scalarmult_base(ephemeral_secret)
     nonce = hashlib.blake2b(epk + recipient, digest_size=24).digest()
-    return epk + crypto_box(plaintext, nonce, recipient, ephemeral_secret)
+    try:
+        return epk + crypto_box(plaintext, nonce, recipient, ephemeral_secret)
+    except CryptoError:
+        # libsodium refuses a low-order recipient key (the shared secret would be zero).
+        raise MalformedError("the recipient's encryption key is not usable") from None
+
+
+def _check_addressing(inner: InnerMessage) -> None:
+    checks = (
+        (MESSAGE_ID, inner.msg_id, "message id"),
+        (NODE_ID, inner.sender, "sender"),
+        (NODE_ID, inner.recipient, "recipient"),
+    )
+    for pattern, value, what in checks:
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise MalformedError(f"{what} is not in the expected format")
 
 
 def seal(
@@ -182,6 +197,9 @@ def seal(
         raise MalformedError("ephemeral secret must be 32 bytes")
     if inner.expires <= inner.created:
         raise MalformedError("message expires before it is created")
+    _check_addressing(inner)
+    # Decode our own payload map: a message the recipient would refuse is refused here.
+    decode_payload(inner.type, unpack(pack(inner.payload.to_map()), MAX_PLAINTEXT))
     signature = sender_keys.sign(inner.signed_part())
     body = pack(
         {
@@ -250,6 +268,8 @@ def open_envelope(
         expires=field_int(m, "exp", "message"),
         payload=decode_payload(type_, m.get("payload")),
     )
+    if inner.expires <= inner.created:
+        raise MalformedError("message expires before it is created")
     signature = field_bytes(m, "sig", "message", size=SIGNATURE_SIZE)
     sender_public.verify(inner.signed_part(), signature)
     if inner.recipient != recipient_id:

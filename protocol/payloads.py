@@ -52,8 +52,9 @@ def _codes_list(allowed: frozenset[str] | re.Pattern[str]) -> Callable[[Any], bo
     return lambda v: (
         isinstance(v, list)
         and 0 < len(v) <= 20
-        and len(set(v)) == len(v)
+        # Items are checked before set(): unhashable items would raise TypeError.
         and all(codes.is_code(x, allowed) for x in v)
+        and len(set(v)) == len(v)
     )
 
 
@@ -307,7 +308,8 @@ class StatsCell:
         if not isinstance(obj, list) or len(obj) != 3:
             raise MalformedError(f"{w}: expected [measure, dimensions, count]")
         measure, dims, count = obj
-        if measure not in codes.MEASURES:
+        # isinstance first: a list or map as measure is unhashable (TypeError in `in`).
+        if not isinstance(measure, str) or measure not in codes.MEASURES:
             raise InvalidCodeError(f"{w}: not a known measure")
         d = as_map(dims, w)
         breakdown = codes.MEASURES[measure]
@@ -418,7 +420,7 @@ def payload_type(payload: Payload) -> str:
 
 
 def decode_payload(type_: str, obj: Any) -> Payload:
-    decoder = _DECODERS.get(type_)
+    decoder = _DECODERS.get(type_) if isinstance(type_, str) else None
     if decoder is None:
         raise UnknownTypeError("unknown message type")
     return decoder(obj)

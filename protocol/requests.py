@@ -24,6 +24,8 @@ HEADER_NONCE = "X-MBE-Nonce"
 HEADER_SIGNATURE = "X-MBE-Signature"
 DEFAULT_MAX_SKEW = 300
 NONCE = re.compile(r"[0-9a-f]{32}")
+# ASCII digits only: str.isdigit() also accepts "²" or Arabic-Indic digits.
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIG = re.compile(r"[0-9a-f]{128}")
 _DOMAIN = "mbe-sync/request/v1"
 
@@ -77,7 +79,7 @@ def parse_request_headers(headers: Mapping[str, str]) -> SignedRequest:
     sig = headers.get(HEADER_SIGNATURE, "")
     if not NODE_ID.fullmatch(node):
         raise MalformedError(f"{HEADER_NODE} header missing or malformed")
-    if not ts.isdigit() or len(ts) > 12:
+    if not TIMESTAMP.fullmatch(ts):
         raise MalformedError(f"{HEADER_TIMESTAMP} header missing or malformed")
     if not NONCE.fullmatch(nonce):
         raise MalformedError(f"{HEADER_NONCE} header missing or malformed")

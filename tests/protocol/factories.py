@@ -14,6 +14,7 @@ from typing import Any
 from nacl.public import PublicKey, SealedBox
 
 from protocol.documents import Directory, KeyRotation, NodeCertificate, OfficeEntry
+from protocol.enrollment import EnrollmentCode, EnrollmentRequest
 from protocol.envelope import BUCKETS, Envelope, InnerMessage
 from protocol.keys import PrivateKeys
 from protocol.payloads import (
@@ -29,6 +30,7 @@ from protocol.payloads import (
     StatsReport,
 )
 
+ENROLLMENT_SECRET = 0x0123_4567_89AB_CDEF & ((1 << 60) - 1)
 NOW = 1_800_000_000  # 2027-01-15, a fixed "now" for every test
 DAY = 86_400
 
@@ -182,3 +184,11 @@ def certificate(expires: int = NOW + 365 * DAY) -> NodeCertificate:
 
 def rotation() -> KeyRotation:
     return KeyRotation(node_id="office-a", new_keys=keys("office-a-new").public, created=NOW)
+
+
+def enrollment_code() -> EnrollmentCode:
+    return EnrollmentCode.create(keys("hub").public, ENROLLMENT_SECRET)
+
+
+def enrollment_request() -> EnrollmentRequest:
+    return EnrollmentRequest.create(enrollment_code(), keys("office-a"))

@@ -17,14 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from protocol.encoding import pack
-from protocol.enrollment import EnrollmentCode, EnrollmentRequest
 from protocol.envelope import seal
 from protocol.requests import canonical, sign_request
 from tests.protocol import factories as f
 
 VECTOR_DIR = Path(__file__).resolve().parent.parent / "vectors"
 PARTIES = ("hub", "office-a", "office-b", "office-c", "office-a-new", "office-b-old")
-ENROLLMENT_SECRET = 0x0123_4567_89AB_CDEF & ((1 << 60) - 1)
 
 
 def _keys_vectors() -> dict[str, Any]:
@@ -159,15 +157,14 @@ def _request_vectors() -> dict[str, Any]:
 
 
 def _enrollment_vectors() -> dict[str, Any]:
-    hub = f.keys("hub").public
-    code = EnrollmentCode.create(hub, ENROLLMENT_SECRET)
-    request = EnrollmentRequest.create(code, f.keys("office-a"))
+    code = f.enrollment_code()
+    request = f.enrollment_request()
     return {
         "about": "Enrollment code for the hub's keys and a fixed 60-bit secret, and the "
         "request office-a sends with it.",
         "hub": "hub",
         "node": "office-a",
-        "secret": ENROLLMENT_SECRET,
+        "secret": code.secret,
         "fingerprint": code.fingerprint.hex(),
         "code": code.text(),
         "verifier": code.verifier().hex(),
