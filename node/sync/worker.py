@@ -133,6 +133,7 @@ class SyncWorker:
         self._mail = asyncio.Event()
         self._enrolled = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._written: dict[str, str] = {}
         self.push_connected = False
 
     # --- lifecycle
@@ -399,7 +400,7 @@ class SyncWorker:
             except NotEnrolled as exc:
                 failures = 0
                 self._record_failure(exc, reachable=None)
-            except (HubUnreachable, HubResponseError) as exc:
+            except HubUnreachable as exc:
                 failures += 1
                 self._record_failure(exc, reachable=False)
             except SyncError as exc:
@@ -476,7 +477,10 @@ class SyncWorker:
         log.info("push.connected" if connected else "push.disconnected")
 
     def _set_state(self, key: str, value: str) -> None:
-        self._store.set_sync_state(key, value)
+        # Each write is a database transaction; most values repeat cycle after cycle.
+        if self._written.get(key) != value:
+            self._store.set_sync_state(key, value)
+            self._written[key] = value
 
 
 def _is_mail(data: str) -> bool:
