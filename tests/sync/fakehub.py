@@ -81,6 +81,8 @@ class FakeHub:
     impostor: PrivateKeys | None = None
     directory_override: bytes | None = None
     directory_ttl: int = 7 * DAY
+    # Refuse uploads with more envelopes than this as too large (413).
+    max_batch: int | None = None
     sites: dict[str, Site] = field(default_factory=dict)
     codes: dict[str, Code] = field(default_factory=dict)
     # recipient -> msg id -> (seq, envelope); plus every stored id for idempotency
@@ -284,6 +286,8 @@ class FakeHub:
             assert isinstance(envelopes, list)
         except (ProtocolError, KeyError, TypeError, AssertionError):
             raise Problem("malformed", 400, "expected {envelopes: [...]}") from None
+        if self.max_batch is not None and len(envelopes) > self.max_batch:
+            raise Problem("too-large", 413, "request body too large")
         accepted: list[str] = []
         rejected: list[dict[str, str]] = []
         touched: set[str] = set()

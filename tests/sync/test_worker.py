@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -101,6 +102,35 @@ async def test_permanent_rejection_flags_the_message(
     uploads = sum(1 for r in hub.requests if r == ("POST", "/v1/messages"))
     await spawn(office_a).sync_once()
     assert sum(1 for r in hub.requests if r == ("POST", "/v1/messages")) == uploads
+
+
+async def test_batch_refused_as_a_whole_is_sent_one_by_one(
+    hub: FakeHub, office_a: Office, office_b: Office, spawn: Spawn
+) -> None:
+    """When the hub refuses a whole batch (too large), each message is tried alone."""
+    hub.max_batch = 1
+    msgs = [outgoing(office_a, office_b) for _ in range(3)]
+    for m in msgs:
+        office_a.store.put(m)
+    report = await spawn(office_a, fast_settings(batch_size=3)).sync_once()
+    assert report.uploaded == 3
+    assert office_a.store.rejected == {}
+    assert hub.pending(office_b.node_id) == [m.msg_id for m in msgs]
+
+
+async def test_clock_skew_is_a_node_problem_not_a_message_problem(
+    hub: FakeHub, office_a: Office, office_b: Office, spawn: Spawn
+) -> None:
+    """A clock-skew refusal keeps the message queued and tells the administrator why."""
+    hub.clock = lambda: time.time() + 3600
+    msg = outgoing(office_a, office_b)
+    office_a.store.put(msg)
+    worker = spawn(office_a)
+    await worker.start()
+    await eventually(lambda: "clock-skew" in office_a.store.state.get("last_error", ""))
+    assert office_a.store.rejected == {}
+    assert msg.msg_id in office_a.store.outbox
+    assert office_a.store.state["hub_reachable"] == "true"
 
 
 def _detail_recipient() -> str:
