@@ -136,7 +136,10 @@ async def inbox(request: web.Request) -> web.Response:
     node, _ = await authenticated(request)
     relay_settings = request.app[SETTINGS].relay
     after = _int_param(request, "after", 0, 0, 2**62)
-    limit = _int_param(request, "limit", relay_settings.max_batch, 1, relay_settings.max_batch)
+    # A larger limit than the hub's batch bound is served in smaller pages, not refused.
+    limit = min(
+        _int_param(request, "limit", relay_settings.max_batch, 1, 2**31), relay_settings.max_batch
+    )
     page = await request.app[DB].run(
         relay.fetch, node, after, limit, relay_settings.max_fetch_bytes
     )

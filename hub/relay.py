@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlite_utils
 
+from hub.errors import Problem
 from hub.settings import HubSettings
 from hub.storage import sites as site_store
 from hub.storage.db import write
@@ -85,15 +86,21 @@ def store_batch(
     blobs: list[bytes],
     now: int,
 ) -> UploadResult:
-    """Validate each envelope, queue the good ones in one durable transaction."""
+    """Validate each envelope, queue the good ones in one durable transaction.
+
+    Raises a Problem if any envelope does not decode; otherwise each envelope
+    is accepted or listed as rejected with a reason.
+    """
     result = UploadResult()
     decoded: list[tuple[Envelope, bytes, bytes]] = []
     for i, blob in enumerate(blobs):
         try:
             env = Envelope.decode(blob)
         except ProtocolError as exc:
-            result.rejected.append(Rejection(f"#{i}", exc.code, str(exc)))
-            continue
+            # Without a readable id there is nothing to list under `rejected`;
+            # the node built this envelope itself, so the whole upload is refused.
+            status = 413 if exc.code == "too-large" else 400
+            raise Problem(exc.code, status, f"envelope #{i}: {exc}") from None
         decoded.append((env, blob, hashlib.sha256(blob).digest()))
     active = site_store.active_ids(db, {e.recipient for e, _, _ in decoded})
     queue_rows: list[tuple[Any, ...]] = []

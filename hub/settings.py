@@ -38,7 +38,7 @@ class RelaySettings:
     """`[relay]`: limits of the store-and-forward queue. Times in seconds."""
 
     max_ttl: int = 90 * DAY
-    max_batch: int = 500
+    max_batch: int = 1000
     max_body: int = 32 << 20
     max_fetch_bytes: int = 8 << 20
     expiry_interval: float = 60.0
@@ -203,7 +203,7 @@ def default_config(region: str, public_url: str) -> str:
         "port = 8470\n"
         "\n[relay]\n"
         "# max_ttl = 7776000\n"
-        "# max_batch = 500\n"
+        "# max_batch = 1000\n"
         "\n[enrollment]\n"
         "# code_ttl = 86400\n"
         "\n[directory]\n"

@@ -1,0 +1,73 @@
+"""The signed directory: ETag, revocation bumps the version, re-signing before expiry."""
+
+from __future__ import annotations
+
+from hub.keyfile import read_keys
+from hub.maintenance import run_once
+from hub.sites import revoke_site
+from hub.storage.db import connect
+from protocol.documents import Directory
+from tests.hub.client import problem_kind, referral
+from tests.hub.conftest import Hub
+
+
+async def _directory(hub: Hub, client_node: object, etag: str | None = None) -> object:
+    extra = {"If-None-Match": etag} if etag else None
+    return await hub.client(client_node).signed("GET", "/v1/directory", extra_headers=extra)  # type: ignore[arg-type]  # a Node
+
+
+async def test_etag_and_not_modified(hub: Hub) -> None:
+    """The directory carries ETag "v<version>"; the same ETag back gets an empty 304."""
+    node = await hub.node("Etag Office")
+    resp = await hub.client(node).signed("GET", "/v1/directory")
+    assert resp.status == 200
+    d = Directory.verify(await resp.read(), node.hub_keys, now=int(hub.clock()))
+    assert resp.headers["ETag"] == f'"v{d.version}"'
+    again = await hub.client(node).signed(
+        "GET", "/v1/directory", extra_headers={"If-None-Match": resp.headers["ETag"]}
+    )
+    assert again.status == 304
+    assert await again.read() == b""
+
+
+async def test_revocation_refuses_the_node_and_bumps_the_version(hub: Hub) -> None:
+    """After revoke the directory is newer and lists the node as revoked; the node is refused."""
+    a, b = await hub.node("Stays Office"), await hub.node("Goes Office")
+    first = await hub.client(a).signed("GET", "/v1/directory")
+    before = Directory.verify(await first.read(), a.hub_keys, now=int(hub.clock()))
+    db = connect(hub.settings.db_path)
+    version = revoke_site(
+        db, read_keys(hub.settings.key_path), hub.settings, b.node_id, int(hub.clock())
+    )
+    db.close()
+    resp = await hub.client(a).signed(
+        "GET", "/v1/directory", extra_headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert resp.status == 200
+    after = Directory.verify(
+        await resp.read(), a.hub_keys, now=int(hub.clock()), held_version=before.version
+    )
+    assert after.version == version > before.version
+    entry = after.office(b.node_id)
+    assert entry is not None
+    assert entry.status == "revoked"
+    refused = await hub.client(b).signed("GET", "/v1/inbox")
+    assert (refused.status, problem_kind(await refused.json())) == (403, "revoked-node")
+    # Mail to a revoked node is refused as well.
+    env = referral(a, b.node_id, b.keys.public, now=int(hub.clock()))
+    ans = await hub.client(a).upload([env.encode()])
+    assert problem_kind(ans["rejected"][0]) == "unknown-recipient"
+
+
+async def test_directory_is_resigned_before_it_expires(hub: Hub) -> None:
+    """A maintenance pass close to expiry publishes a new, later-expiring version."""
+    node = await hub.node("Resign Office")
+    resp = await hub.client(node).signed("GET", "/v1/directory")
+    old = Directory.verify(await resp.read(), node.hub_keys, now=int(hub.clock()))
+    hub.clock.advance(old.expires - hub.clock() - hub.settings.directory.resign_before + 1)
+    await run_once(hub.app, int(hub.clock()))
+    resp = await hub.client(node).signed("GET", "/v1/directory")
+    new = Directory.verify(await resp.read(), node.hub_keys, now=int(hub.clock()))
+    assert new.version == old.version + 1
+    assert new.expires > old.expires
+    assert new.offices == old.offices
