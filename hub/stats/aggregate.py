@@ -143,17 +143,46 @@ class PeriodData:
         organisations: Mapping[str, str],
         offices: Iterable[str] = (),
     ) -> PeriodData:
-        """Index cells as (office, key, count), e.g. straight from the hub's cell table.
+        """Index cells given as (office, key, count).
 
         `offices` names offices that reported but may have no non-zero cell.
         """
+        ids: dict[CellKey, int] = {}
+        coded = [(office, ids.setdefault(key, len(ids)), count) for office, key, count in rows]
+        keys = {i: key for key, i in ids.items()}
+        return cls.from_coded_rows(period, coded, keys, organisations, offices)
+
+    @classmethod
+    def from_coded_rows(
+        cls,
+        period: Period,
+        rows: Iterable[tuple[str, int, int]],
+        keys: Mapping[int, CellKey],
+        organisations: Mapping[str, str],
+        offices: Iterable[str] = (),
+    ) -> PeriodData:
+        """Index cells given as (office, cell id, count) with a cell id -> key table:
+        the shape of the hub's `report_cells` and `cell_keys` tables (docs/statistics.md).
+
+        Splitting each key once per id rather than once per row keeps this fast.
+        """
+        split: dict[int, tuple[tuple[str, tuple[str, ...]], tuple[str, ...]]] = {
+            i: ((measure, tuple(d for d, _ in dims)), tuple(v for _, v in dims))
+            for i, (measure, dims) in keys.items()
+        }
         index: dict[str, OfficeIndex] = {o: {} for o in offices}
-        for office, (measure, dims), count in rows:
+        office_index: OfficeIndex = {}
+        current = None
+        for office, cell_id, count in rows:
+            if office != current:
+                office_index = index.setdefault(office, {})
+                current = office
             if count < 0:
                 raise ReportSetError("a cell count is negative")
-            names = tuple(d for d, _ in dims)
-            values = tuple(v for _, v in dims)
-            by_values = index.setdefault(office, {}).setdefault((measure, names), {})
+            group, values = split[cell_id]
+            by_values = office_index.get(group)
+            if by_values is None:
+                by_values = office_index[group] = {}
             if values in by_values:
                 raise ReportSetError("a cell appears twice for one office")
             if count:

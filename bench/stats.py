@@ -1,0 +1,273 @@
+"""Aggregating and protecting one period for a whole region, next to a bare SQL sum.
+
+A script, not a test: `python bench/stats.py [--offices 1500] [--months 36]`.
+
+It builds a temporary SQLite database in the storage shape docs/statistics.md
+suggests to the hub (reports, cell_keys, report_cells), filled with monthly
+reports of `--offices` offices over `--months` months. Report contents come
+from simulated case populations (office sizes, genders, ages, residence,
+topics, nationalities drawn at random), so the number of non-zero cells per
+report is what a real office would send. To keep set-up time bounded, each
+report reuses one of `--templates` simulated populations.
+
+Then, for one period, it times:
+* ours: read the period's current cells, index them, tabulate every table of
+  the dataset (each measure: total, every single dimension, every pair, and by
+  organisation), protect each with the disclosure control and render all to CSV;
+* sql: `SELECT cell_id, SUM(count), COUNT(*) ... GROUP BY cell_id` over the same rows;
+and prints both and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+# Allow `python bench/stats.py` from the repository root without installing.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hub.stats.aggregate import PeriodData, TableSpec, tabulate
+from hub.stats.cellkeys import CellKey, dims_text, parse_dims_text
+from hub.stats.disclosure import protect
+from hub.stats.periods import parse_period
+from hub.stats.render import csv_text
+from protocol import codes
+
+SCHEMA = """
+CREATE TABLE reports (
+    id INTEGER PRIMARY KEY,
+    office TEXT NOT NULL,
+    period TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    generated INTEGER NOT NULL,
+    received INTEGER NOT NULL,
+    current INTEGER NOT NULL,
+    UNIQUE (office, period, revision)
+);
+CREATE UNIQUE INDEX reports_current ON reports (period, office) WHERE current = 1;
+CREATE TABLE cell_keys (
+    id INTEGER PRIMARY KEY,
+    measure TEXT NOT NULL,
+    dims TEXT NOT NULL,
+    UNIQUE (measure, dims)
+);
+CREATE TABLE report_cells (
+    report_id INTEGER NOT NULL REFERENCES reports (id),
+    cell_id INTEGER NOT NULL REFERENCES cell_keys (id),
+    count INTEGER NOT NULL CHECK (count > 0),
+    PRIMARY KEY (report_id, cell_id)
+) WITHOUT ROWID;
+"""
+CROSS = tuple(sorted(codes.CROSS_DIMENSIONS))
+NATIONALITIES: tuple[str, ...] = (
+    "SY",
+    "UA",
+    "TR",
+    "AF",
+    "IQ",
+    "RO",
+    "PL",
+    "BG",
+    "RU",
+    "IR",
+    "ER",
+    "SO",
+    "KO",
+)
+NATIONALITIES += ("GR", "IT", "HR", "RS", "BA", "XK", "NG", "VN", "IN", "MA", "DZ", "XX")
+ORGANISATIONS = ("awo", "caritas", "diakonie", "drk", "paritaet", "zwst")
+
+Item = tuple[int, dict[str, str], tuple[str, ...], str | None]  # weight, dims, topics, breakdown
+
+
+def pick(rng: random.Random, values: tuple[str, ...] | frozenset[str]) -> str:
+    ordered = sorted(values)
+    # Skewed: earlier codes of a shuffled order are much more common, as in real caseloads.
+    weights = [1 / (i + 1) for i in range(len(ordered))]
+    return rng.choices(ordered, weights)[0]
+
+
+def simulate_cells(rng: random.Random, active: int) -> dict[CellKey, int]:
+    """Non-zero cells of one monthly report for an office with `active` open cases."""
+    cases: list[tuple[dict[str, str], tuple[str, ...]]] = []
+    for _ in range(active):
+        topics = tuple(sorted(set(rng.sample(sorted(codes.TOPIC), rng.randint(1, 3)))))
+        dims = {
+            "gender": pick(rng, codes.GENDER),
+            "age_band": pick(rng, codes.AGE_BAND),
+            "residence": pick(rng, codes.RESIDENCE),
+            "length_of_stay": pick(rng, codes.LENGTH_OF_STAY),
+            "nationality": pick(rng, NATIONALITIES),
+        }
+        cases.append((dims, topics))
+    items: dict[str, list[Item]] = {m: [] for m in codes.MEASURES}
+    for dims, topics in cases:
+        items["cases_active"].append((1, dims, topics, None))
+        if rng.random() < 0.2:
+            items["cases_new"].append((1, dims, topics, None))
+        if rng.random() < 0.15:
+            items["cases_closed"].append((1, dims, topics, pick(rng, codes.CLOSURE)))
+        if rng.random() < 0.3:
+            items["case_management_with_agreement"].append((1, dims, topics, None))
+        family = rng.choice((0, 0, 0, 1, 2, 3))
+        if family:
+            items["family_members"].append((family, dims, topics, None))
+        for _ in range(rng.choice((0, 1, 1, 2, 3))):
+            items["contacts"].append((1, dims, topics, pick(rng, codes.CONTACT_CHANNEL)))
+        if rng.random() < 0.12:
+            target = pick(rng, codes.REFERRAL_TARGET)
+            items["referrals_sent"].append((1, dims, topics, target))
+            if rng.random() < 0.7:
+                items["referrals_accepted"].append((1, dims, topics, target))
+    cells: dict[CellKey, int] = {}
+    subsets = [s for n in range(3) for s in itertools.combinations(CROSS, n)]
+    for measure, measure_items in items.items():
+        breakdown = codes.MEASURES[measure]
+        for weight, dims, topics, value in measure_items:
+            for subset in subsets:
+                # A case counts once in each of its topics (topics overlap).
+                topic_choices: tuple[str | None, ...] = topics if "topic" in subset else (None,)
+                for topic in topic_choices:
+                    base = {d: dims[d] for d in subset if d != "topic"}
+                    if topic is not None:
+                        base["topic"] = topic
+                    variants = [base]
+                    if breakdown is not None and value is not None:
+                        variants.append({**base, breakdown[0]: value})
+                    for v in variants:
+                        key = (measure, tuple(sorted(v.items())))
+                        cells[key] = cells.get(key, 0) + weight
+    return cells
+
+
+def months(count: int) -> list[str]:
+    out = []
+    year, month = 2024, 1
+    for _ in range(count):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out
+
+
+def build(db: sqlite3.Connection, offices: int, n_months: int, templates: int, seed: int) -> int:
+    rng = random.Random(seed)
+    db.executescript(SCHEMA)
+    pool = [simulate_cells(rng, int(rng.lognormvariate(4.7, 0.5))) for _ in range(templates)]
+    key_ids: dict[CellKey, int] = {}
+    for template in pool:
+        for key in template:
+            key_ids.setdefault(key, len(key_ids) + 1)
+    db.executemany(
+        "INSERT INTO cell_keys (id, measure, dims) VALUES (?, ?, ?)",
+        ((i, m, dims_text(d)) for (m, d), i in key_ids.items()),
+    )
+    encoded = [sorted((key_ids[k], n) for k, n in template.items()) for template in pool]
+    periods = months(n_months)
+    rows = 0
+    report_id = 0
+    for office in range(offices):
+        name = f"office-{office:04d}"
+        for period in periods:
+            report_id += 1
+            db.execute(
+                "INSERT INTO reports VALUES (?, ?, ?, 1, 0, 0, 1)", (report_id, name, period)
+            )
+            cells = encoded[rng.randrange(templates)]
+            db.executemany(
+                "INSERT INTO report_cells VALUES (?, ?, ?)",
+                ((report_id, cell_id, n) for cell_id, n in cells),
+            )
+            rows += len(cells)
+    db.commit()
+    return rows
+
+
+def all_specs() -> Iterator[TableSpec]:
+    for measure, breakdown in codes.MEASURES.items():
+        dims = ([breakdown[0]] if breakdown else []) + list(CROSS)
+        yield TableSpec(measure)
+        yield TableSpec(measure, "organisation")
+        for d in dims:
+            yield TableSpec(measure, d)
+        for a, b in itertools.combinations(dims, 2):
+            # Cells cross at most MAX_CROSS dimensions besides the measure's breakdown.
+            yield TableSpec(measure, a, b)
+
+
+def ours(db: sqlite3.Connection, period: str) -> tuple[dict[str, float], int, int]:
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    keys = {
+        i: (m, parse_dims_text(d))
+        for i, m, d in db.execute("SELECT id, measure, dims FROM cell_keys")
+    }
+    rows = db.execute(
+        "SELECT r.office, c.cell_id, c.count FROM reports r "
+        "JOIN report_cells c ON c.report_id = r.id WHERE r.period = ? AND r.current = 1",
+        (period,),
+    ).fetchall()
+    t1 = time.perf_counter()
+    offices = {office for office, _, _ in rows}
+    orgs = {o: ORGANISATIONS[hash(o) % len(ORGANISATIONS)] for o in offices}
+    data = PeriodData.from_coded_rows(parse_period(period), rows, keys, orgs, offices)
+    t2 = time.perf_counter()
+    tables = [protect(tabulate(data, spec)) for spec in all_specs()]
+    t3 = time.perf_counter()
+    text = csv_text(tables)
+    t4 = time.perf_counter()
+    times = {"read": t1 - t0, "index": t2 - t1, "tabulate+protect": t3 - t2, "csv": t4 - t3}
+    return times, len(tables), text.count("\n") - 1
+
+
+def bare_sql(db: sqlite3.Connection, period: str) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    result = db.execute(
+        "SELECT c.cell_id, SUM(c.count), COUNT(*) FROM reports r "
+        "JOIN report_cells c ON c.report_id = r.id WHERE r.period = ? AND r.current = 1 "
+        "GROUP BY c.cell_id",
+        (period,),
+    ).fetchall()
+    return time.perf_counter() - t0, len(result)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--offices", type=int, default=1500)
+    parser.add_argument("--months", type=int, default=36)
+    parser.add_argument("--templates", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--period", default="2025-06")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        db = sqlite3.connect(Path(tmp) / "stats.db")
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("PRAGMA synchronous = OFF")
+        t0 = time.perf_counter()
+        rows = build(db, args.offices, args.months, args.templates, args.seed)
+        size = (Path(tmp) / "stats.db").stat().st_size
+        print(
+            f"built {args.offices} offices x {args.months} months: {rows:,} cell rows "
+            f"({rows / (args.offices * args.months):,.0f} per report), "
+            f"{size / 2**20:,.0f} MiB, {time.perf_counter() - t0:.1f} s"
+        )
+        bare_sql(db, args.period)  # warm the page cache for both contenders alike
+        sql_time, sql_keys = bare_sql(db, args.period)
+        times, n_tables, n_lines = ours(db, args.period)
+        total = sum(times.values())
+        print(f"period {args.period}: {sql_keys:,} distinct cells")
+        print(f"bare SQL sum:           {sql_time:8.3f} s")
+        parts = ", ".join(f"{k} {v:.3f}" for k, v in times.items())
+        print(f"ours ({n_tables} tables, {n_lines:,} CSV lines): {total:8.3f} s  ({parts})")
+        print(f"ratio ours / SQL:       {total / sql_time:8.1f}")
+        db.close()
+
+
+if __name__ == "__main__":
+    main()
