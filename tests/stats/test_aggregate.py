@@ -13,6 +13,7 @@ from hub.stats.aggregate import (
     restrict_to_organisation,
     tabulate,
 )
+from hub.stats.cellkeys import CellKey, dims_text, parse_dims_text
 from hub.stats.errors import ReportSetError, TableSpecError
 from hub.stats.periods import Period, parse_period
 from protocol.payloads import StatsCell, StatsReport
@@ -183,3 +184,30 @@ def test_margin_problems_name_inconsistent_breakdowns() -> None:
         }
     )
     assert margin_problems(bad) == ("cases_new: cells by gender do not add up to their margin",)
+
+
+def test_dims_text_round_trips_and_refuses_non_canonical() -> None:
+    """The storage text of a cell's dimensions parses back; unsorted or broken text is refused."""
+    dims = (("age_band", "27_39"), ("gender", "female"))
+    assert dims_text(dims) == "age_band=27_39;gender=female"
+    assert parse_dims_text(dims_text(dims)) == dims
+    assert parse_dims_text("") == ()
+    for bad in ("gender=female;age_band=27_39", "gender", "gender=", "a=1;a=2"):
+        with pytest.raises(TableSpecError):
+            parse_dims_text(bad)
+
+
+def test_coded_rows_equal_reports(period: Period, data: PeriodData) -> None:
+    """Indexing (office, cell id, count) rows gives the same tables as indexing reports."""
+    keys: dict[int, CellKey] = {}
+    rows: list[tuple[str, int, int]] = []
+    for office, rep in REPORTS.items():
+        for c in rep.cells:
+            cid = next((i for i, k in keys.items() if k == c.key()), len(keys))
+            keys[cid] = c.key()
+            rows.append((office, cid, c.count))
+    coded = PeriodData.from_coded_rows(period, rows, keys, ORGANISATIONS)
+    spec = TableSpec("cases_new", "gender", "age_band")
+    assert tabulate(coded, spec) == tabulate(data, spec)
+    with pytest.raises(ReportSetError):
+        PeriodData.from_coded_rows(period, [*rows, rows[0]], keys, ORGANISATIONS)
