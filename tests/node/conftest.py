@@ -6,10 +6,17 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
 
+from node.api.app import create_app
 from node.clock import Deps
+from node.config import NodeSettings, load_settings
+from node.datadir import init_data_dir
 from node.storage.store import NodeStore
 from node.sync.ports import EnrollmentState
 from protocol.documents import Directory, OfficeEntry
@@ -188,3 +195,56 @@ def consent_for(recipient: str, fields: list[str], **extra: object) -> dict[str,
         "legal_regime": "gdpr",
         **extra,
     }
+
+
+# ------------------------------------------------------------------ API fixtures
+
+
+@dataclass
+class ApiNode:
+    """An initialised data dir with an enrolled node and an app token."""
+
+    settings: NodeSettings
+    token: str
+    clock: FakeClock
+    deps: Deps
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def make_api_node(root: Path, node_id: str = "caritas-nbg") -> ApiNode:
+    data_dir = root / node_id
+    init_data_dir(data_dir, OFFICES[node_id][0], keys=keys_from(node_id))
+    settings = load_settings(data_dir)
+    clock = FakeClock()
+    deps = Deps(clock=clock, random=CountingRandom(node_id + "-api"))
+    store = NodeStore.open(settings.db_path, keys_from(node_id), deps, message_ttl=86400)
+    store.sync.save_enrollment(
+        EnrollmentState(
+            node_id=node_id,
+            hub_url="http://127.0.0.1:1",
+            hub_keys=HUB.public,
+            certificate=b"cert",
+            enrolled_at=T0 - 3600,
+        )
+    )
+    store.sync.store_directory(1, signed_directory(), None)
+    token = store.access.create_token("test-app")
+    store.close()
+    return ApiNode(settings=settings, token=token, clock=clock, deps=deps)
+
+
+@pytest.fixture
+def api_node(tmp_path: Path) -> ApiNode:
+    return make_api_node(tmp_path)
+
+
+@pytest.fixture
+async def client(
+    api_node: ApiNode, aiohttp_client: Any
+) -> TestClient[web.Request, web.Application]:
+    app = create_app(api_node.settings, deps=api_node.deps)
+    result: TestClient[web.Request, web.Application] = await aiohttp_client(app)
+    return result

@@ -1,0 +1,1 @@
+"""The local HTTP API for counselling apps (spec in openapi.yaml)."""

@@ -1,0 +1,163 @@
+"""The node's local HTTP API for counselling apps: `create_app(settings)`.
+
+Spec-first: node/api/openapi.yaml is the contract. Middlewares, outside in:
+
+1. `problem_middleware` turns anything that escapes into an RFC 9457 problem;
+   an unexpected exception becomes a 500 with no detail (and a log event with
+   its type only).
+2. `auth_middleware` refuses every route without a valid bearer token, except
+   the ones in `PUBLIC_PATHS` (health and the spec itself, which hold no data).
+3. `openapi_middleware` validates the request against the spec, runs the
+   handler, turns a `NodeError` into its problem, and validates the response;
+   a response that breaks the contract is logged and replaced by a 500, so a
+   bug never leaks as a silently wrong answer.
+
+The database is opened in a cleanup_ctx; so is anything passed as
+`background` (the sync worker plugs in there, see node/cli.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from importlib import resources
+
+import structlog
+import yaml
+from aiohttp import web
+from openapi_core import Config, OpenAPI
+from openapi_core.contrib.aiohttp import AIOHTTPOpenAPIWebRequest, AIOHTTPOpenAPIWebResponse
+from openapi_core.exceptions import OpenAPIError
+
+from node.api import handlers, keys
+from node.api.problems import describe_request_error, problem
+from node.clock import Deps
+from node.config import NodeSettings, load_keys
+from node.errors import NodeError
+from node.storage.store import NodeStore
+
+log = structlog.get_logger()
+
+API = "/api/v1"
+PUBLIC_PATHS = frozenset({"/health", f"{API}/openapi.yaml", f"{API}/openapi.json"})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Background = Callable[[web.Application], AsyncIterator[None]]
+
+
+def load_spec_text() -> bytes:
+    return resources.files("node.api").joinpath("openapi.yaml").read_bytes()
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except NodeError as exc:
+        return problem(exc.status, str(exc), kind=exc.kind, title=exc.title)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem(exc.status, exc.reason)
+    except Exception as exc:  # noqa: BLE001 -- outermost request boundary: answer 500, log the type only
+        log.error("api.unexpected_error", error=type(exc).__name__, path=request.path)
+        return problem(500, "the node could not process the request")
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in PUBLIC_PATHS:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    app_name = None
+    if scheme.lower() == "bearer" and token.strip():
+        app_name = request.app[keys.STORE].access.app_for(token.strip())
+    if app_name is None:
+        return problem(401, "a valid bearer token is required", kind="unauthorized")
+    request[keys.APP_NAME] = app_name
+    return await handler(request)
+
+
+@web.middleware
+async def openapi_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    http_exc = request.match_info.http_exception
+    if http_exc is not None:
+        raise http_exc
+    spec = request.app[keys.SPEC]
+    body = await request.read()
+    oa_request = AIOHTTPOpenAPIWebRequest(request, body=body or None)
+    errors = list(spec.iter_request_errors(oa_request))
+    if errors:
+        status, detail = describe_request_error(errors[0])
+        return problem(status, detail, kind="invalid-request")
+    try:
+        response = await handler(request)
+    except NodeError as exc:
+        response = problem(exc.status, str(exc), kind=exc.kind, title=exc.title)
+    if isinstance(response, web.Response) and request.path not in PUBLIC_PATHS:
+        # The spec routes serve a static file; everything else is checked.
+        try:
+            spec.validate_response(oa_request, AIOHTTPOpenAPIWebResponse(response))
+        except OpenAPIError as exc:
+            log.error(
+                "api.response_breaks_contract",
+                path=request.match_info.route.resource.canonical
+                if request.match_info.route.resource
+                else "?",
+                status=response.status,
+                error=type(exc).__name__,
+            )
+            return problem(500, "the node produced a response outside its API contract")
+    return response
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def spec_yaml(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[keys.SPEC_YAML], content_type="application/yaml")
+
+
+async def spec_json(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[keys.SPEC_JSON], content_type="application/json")
+
+
+def create_app(
+    settings: NodeSettings,
+    *,
+    deps: Deps | None = None,
+    background: Sequence[Background] = (),
+) -> web.Application:
+    """The API application; the database opens when the app starts."""
+    app = web.Application(middlewares=[problem_middleware, auth_middleware, openapi_middleware])
+    app[keys.SETTINGS] = settings
+    app[keys.DEPS] = deps or Deps.system()
+    app[keys.OUTBOX_LISTENERS] = []
+    text = load_spec_text()
+    document = yaml.safe_load(text)
+    app[keys.SPEC_YAML] = text
+    app[keys.SPEC_JSON] = json.dumps(document, ensure_ascii=False).encode()
+    # openapi-core only knows plain JSON; problems are JSON under another name.
+    config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
+    app[keys.SPEC] = OpenAPI.from_dict(document, config=config)
+    app.cleanup_ctx.append(store_ctx)
+    app.cleanup_ctx.extend(background)
+    app.router.add_get("/health", health)
+    app.router.add_get(f"{API}/openapi.yaml", spec_yaml)
+    app.router.add_get(f"{API}/openapi.json", spec_json)
+    handlers.add_routes(app.router, API)
+    return app
+
+
+async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the key file and the database for the app's lifetime."""
+    settings = app[keys.SETTINGS]
+    app[keys.KEYS] = load_keys(settings.key_path)
+    store = NodeStore.open(
+        settings.db_path, app[keys.KEYS], app[keys.DEPS], message_ttl=settings.sync.message_ttl
+    )
+    app[keys.STORE] = store
+    log.info("api.store_opened")
+    yield
+    store.close()

@@ -1,0 +1,26 @@
+"""Typed keys of the aiohttp application and requests (no string keys, no globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+from openapi_core import OpenAPI
+
+from node.clock import Deps
+from node.config import NodeSettings
+from node.storage.store import NodeStore
+from protocol.keys import PrivateKeys
+
+SETTINGS = web.AppKey("mbe_node_settings", NodeSettings)
+DEPS = web.AppKey("mbe_node_deps", Deps)
+KEYS = web.AppKey("mbe_node_keys", PrivateKeys)
+STORE = web.AppKey("mbe_node_store", NodeStore)
+SPEC = web.AppKey("mbe_node_openapi", OpenAPI)
+SPEC_YAML = web.AppKey("mbe_node_openapi_yaml", bytes)
+SPEC_JSON = web.AppKey("mbe_node_openapi_json", bytes)
+# Called (without arguments) after something was put into the outbox, so the
+# sync worker can upload at once instead of at its next poll.
+OUTBOX_LISTENERS = web.AppKey("mbe_node_outbox_listeners", list[Callable[[], None]])
+
+APP_NAME = web.RequestKey("mbe_node_app_name", str)

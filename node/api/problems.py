@@ -1,0 +1,96 @@
+"""RFC 9457 problem responses, and safe descriptions of spec violations.
+
+A detail names the offending field or parameter and the rule it broke, never
+the value sent: request bodies carry personal data and problem texts end up in
+app logs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from openapi_core.templating.media_types.exceptions import MediaTypeNotFound
+from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
+from openapi_core.validation.request.exceptions import (
+    MissingRequestBodyError,
+    ParameterValidationError,
+    RequestBodyValidationError,
+    SecurityValidationError,
+)
+from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
+
+PROBLEM_TYPE = "application/problem+json"
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    500: "Internal error",
+}
+
+
+def problem(
+    status: int, detail: str, *, kind: str | None = None, title: str | None = None
+) -> web.Response:
+    body: dict[str, Any] = {
+        "type": f"urn:mbe-sync:problem:{kind or status}",
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    headers = {"WWW-Authenticate": 'Bearer realm="mbe-node"'} if status == 401 else None
+    return web.Response(
+        status=status,
+        body=json.dumps(body).encode(),
+        content_type=PROBLEM_TYPE,
+        headers=headers,
+    )
+
+
+def _name(key: object) -> str:
+    return str(key)[:40]
+
+
+def _schema_error(err: Any, prefix: str) -> str:
+    path = ".".join(_name(p) for p in getattr(err, "absolute_path", ()) or ())
+    where = f"{prefix}.{path}" if path else prefix
+    validator = getattr(err, "validator", "schema")
+    instance = getattr(err, "instance", None)
+    if validator == "required" and isinstance(instance, dict):
+        missing = [_name(k) for k in err.validator_value if k not in instance]
+        return f"{where}: missing field {', '.join(missing)}"
+    if validator == "additionalProperties" and isinstance(instance, dict):
+        known = set(err.schema.get("properties", {}))
+        extra = sorted(_name(k) for k in instance if k not in known)
+        return f"{where}: unknown field {', '.join(extra[:3])}"
+    return f"{where}: does not satisfy '{validator}'"
+
+
+def describe_request_error(exc: BaseException) -> tuple[int, str]:
+    """HTTP status and a value-free detail for an openapi-core request error."""
+    if isinstance(exc, PathNotFound):
+        return 404, "no such resource"
+    if isinstance(exc, OperationNotFound):
+        return 405, "method not allowed on this resource"
+    if isinstance(exc, SecurityValidationError):
+        return 401, "a valid bearer token is required"
+    cause = exc.__cause__
+    if isinstance(exc, MediaTypeNotFound) or isinstance(cause, MediaTypeNotFound):
+        return 415, "the request body must be application/json"
+    if isinstance(exc, MissingRequestBodyError):
+        return 400, "a JSON request body is required"
+    if isinstance(exc, ParameterValidationError):
+        return 400, f"{exc.location} parameter {_name(exc.name)} is missing or invalid"
+    if isinstance(exc, RequestBodyValidationError):
+        if isinstance(cause, InvalidSchemaValue):
+            errors = list(cause.schema_errors)
+            if errors:
+                return 400, _schema_error(errors[0], "body")
+        return 400, "the request body is not valid JSON of the expected shape"
+    return 400, "the request does not match the API specification"
