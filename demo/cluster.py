@@ -1,0 +1,146 @@
+"""A hub and several office nodes as real processes on loopback.
+
+Used by `make demo` and by the end-to-end tests. Everything goes through the
+`mbe-hub` / `mbe-node` command lines and the HTTP APIs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from demo.processes import ClusterError, Service, cli, free_port
+
+_CODE = re.compile(r"enrollment code:\s+(\S+)")
+_NODE_ID = re.compile(r"node id:\s+(\S+)")
+
+
+@dataclass(frozen=True)
+class Office:
+    """An office to set up: the `site add` arguments."""
+
+    name: str
+    org: str
+    services: tuple[str, ...]
+    languages: tuple[str, ...]
+    area: str
+
+
+class ApiError(Exception):
+    """A node API call answered with an error status."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        super().__init__(f"{status}: {problem.get('title')}: {problem.get('detail')}")
+        self.status = status
+        self.problem = problem
+
+
+@dataclass
+class NodeApi:
+    """A minimal JSON client for a node's local API, as a counselling app uses it."""
+
+    base: str
+    token: str
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310 (loopback)
+        req.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310 (loopback)
+                raw = r.read()
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                problem = json.loads(raw)
+            except ValueError:
+                problem = {"title": "non-JSON error", "detail": raw[:200].decode(errors="replace")}
+            raise ApiError(exc.code, problem) from None
+        return json.loads(raw) if raw else None
+
+    def get(self, path: str) -> Any:
+        return self.call("GET", path)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.call("POST", path, body if body is not None else {})
+
+
+@dataclass
+class Node:
+    office: Office
+    node_id: str
+    service: Service
+    api: NodeApi
+
+
+@dataclass
+class Cluster:
+    """Set up with `start_hub()`, then `add_node()` per office; `stop()` at the end."""
+
+    root: Path
+    hub: Service | None = None
+    nodes: dict[str, Node] = field(default_factory=dict)
+
+    @property
+    def hub_dir(self) -> Path:
+        return self.root / "hub"
+
+    def start_hub(self, region: str = "Mittelfranken") -> Service:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        cli("hub", "init", "--dir", str(self.hub_dir), "--region", region, "--url", url)
+        self.hub = Service("hub", self.hub_dir, port, self.root / "hub.log")
+        self.hub.start()
+        return self.hub
+
+    def add_node(self, key: str, office: Office) -> Node:
+        if self.hub is None:
+            raise ClusterError("start the hub first")
+        args = [
+            "site",
+            "add",
+            "--dir",
+            str(self.hub_dir),
+            "--name",
+            office.name,
+            "--org",
+            office.org,
+        ]
+        for s in office.services:
+            args += ["--service", s]
+        for lang in office.languages:
+            args += ["--language", lang]
+        args += ["--area", office.area]
+        out = cli("hub", *args)
+        code = _CODE.search(out)
+        node_id = _NODE_ID.search(out)
+        if code is None or node_id is None:
+            raise ClusterError("mbe-hub site add printed no code")
+        node_dir = self.root / key
+        cli("node", "init", "--dir", str(node_dir))
+        cli("node", "enroll", "--dir", str(node_dir), "--hub", self.hub.url, "--code", code[1])
+        token = cli("node", "token", "create", "--dir", str(node_dir), "--name", "demo-app").strip()
+        service = Service("node", node_dir, free_port(), self.root / f"{key}.log")
+        service.start()
+        node = Node(office, node_id[1], service, NodeApi(service.url, token.splitlines()[-1]))
+        self.nodes[key] = node
+        return node
+
+    def coordinator_token(self, org: str | None = None) -> str:
+        args = ["token", "create", "--dir", str(self.hub_dir), "--role", "coordinator"]
+        if org is not None:
+            args += ["--org", org]
+        return cli("hub", *args).strip().splitlines()[-1]
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            node.service.stop()
+        if self.hub is not None:
+            self.hub.stop()
