@@ -46,6 +46,11 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status < 400:
             raise
         response = problems.response(problems.from_http(exc))
+    except Exception as exc:  # the request boundary: answer 500 and log the traceback
+        log.error("http.internal_error", route=route, error=type(exc).__name__, exc_info=True)
+        response = problems.response(
+            Problem("internal", 500, "the hub failed to handle this request; see its log")
+        )
     request.app[METRICS].count(route, request.method, response.status)
     return response
 

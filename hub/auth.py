@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import sqlite_utils
 
@@ -23,16 +24,30 @@ from protocol.errors import BadSignatureError, ClockSkewError, MalformedError
 from protocol.requests import parse_request_headers, verify_request
 
 
-def authenticate(
-    db: sqlite_utils.Database,
-    settings: HubSettings,
-    method: str,
-    path: str,
-    body: bytes,
-    headers: Mapping[str, str],
-    now: int,
-) -> str:
-    """Return the authenticated node id or raise a Problem naming the refusal."""
+@dataclass(frozen=True)
+class SignedCall:
+    """What authentication needs from an HTTP request."""
+
+    method: str
+    path: str
+    body: bytes
+    headers: Mapping[str, str]
+    now: int
+
+
+def authenticate(db: sqlite_utils.Database, settings: HubSettings, call: SignedCall) -> str:
+    """Check a request in its own short transaction; return the node id or raise a Problem."""
+    with write(db, durable=False):
+        return check_signed(db, settings, call)
+
+
+def check_signed(db: sqlite_utils.Database, settings: HubSettings, call: SignedCall) -> str:
+    """Return the authenticated node id or raise a Problem naming the refusal.
+
+    Records the nonce; call inside a write transaction, so that work done for
+    the same request (an upload) commits together with it.
+    """
+    method, path, body, headers, now = call.method, call.path, call.body, call.headers, call.now
     try:
         signed = parse_request_headers(headers)
     except MalformedError as exc:
@@ -51,13 +66,12 @@ def authenticate(
     except BadSignatureError:
         raise Problem("bad-signature", 401, "the request signature does not verify") from None
     # A lost nonce row only matters if the machine loses power inside the skew
-    # window, so this commit skips the fsync.
+    # window, so `authenticate` commits it without fsync.
     try:
-        with write(db, durable=False):
-            db.execute(
-                "INSERT INTO nonces (node_id, nonce, ts) VALUES (?, ?, ?)",
-                (signed.node_id, signed.nonce, signed.timestamp),
-            )
+        db.execute(
+            "INSERT INTO nonces (node_id, nonce, ts) VALUES (?, ?, ?)",
+            (signed.node_id, signed.nonce, signed.timestamp),
+        )
     except sqlite3.IntegrityError:
         raise Problem("replayed-nonce", 401, "this request nonce was already used") from None
     return signed.node_id

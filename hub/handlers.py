@@ -5,16 +5,19 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import sqlite_utils
 import structlog
 from aiohttp import WSMsgType, web
 
 from hub import relay
-from hub.auth import authenticate
+from hub.auth import SignedCall, authenticate, check_signed
 from hub.context import CLOCK, DB, KEYS, METRICS, PUSH, SETTINGS
 from hub.directory import latest
 from hub.enrollment import enroll
 from hub.errors import Problem
 from hub.problems import from_protocol, type_uri
+from hub.settings import HubSettings
+from hub.storage.db import write
 from protocol import SUPPORTED_VERSIONS
 from protocol.encoding import pack, unpack
 from protocol.errors import ProtocolError
@@ -35,16 +38,21 @@ async def authenticated(request: web.Request) -> tuple[str, bytes]:
     Public so that other parts of the hub (statistics) authenticate the same way.
     """
     body = await request.read()
-    node = await request.app[DB].run(
-        authenticate,
-        request.app[SETTINGS],
-        request.method,
-        request.raw_path,
-        body,
-        request.headers,
-        _now(request),
-    )
+    node = await request.app[DB].run(authenticate, request.app[SETTINGS], _call(request, body))
     return node, body
+
+
+def _call(request: web.Request, body: bytes) -> SignedCall:
+    return SignedCall(request.method, request.raw_path, body, request.headers, _now(request))
+
+
+def _upload_job(
+    db: sqlite_utils.Database, settings: HubSettings, call: SignedCall, batch: list[relay.Incoming]
+) -> tuple[str, relay.UploadResult]:
+    """Authenticate and queue in one durable transaction: one commit, one fsync per upload."""
+    with write(db, durable=True):
+        node = check_signed(db, settings, call)
+        return node, relay.queue_batch(db, settings, node, batch, call.now)
 
 
 def _unpack_map(body: bytes, max_bytes: int, what: str) -> dict[str, Any]:
@@ -97,8 +105,8 @@ async def get_directory(request: web.Request) -> web.Response:
 
 
 async def upload(request: web.Request) -> web.Response:
-    node, body = await authenticated(request)
     settings = request.app[SETTINGS]
+    body = await request.read()
     m = _unpack_map(body, settings.relay.max_body, "upload")
     blobs = m.get("envelopes")
     if set(m) != {"envelopes"} or not isinstance(blobs, list):
@@ -107,7 +115,10 @@ async def upload(request: web.Request) -> web.Response:
         raise Problem("too-large", 413, f"at most {settings.relay.max_batch} envelopes per upload")
     if not all(isinstance(b, bytes) for b in blobs):
         raise Problem("malformed", 400, "upload: every envelope must be bytes")
-    result = await request.app[DB].run(relay.store_batch, settings, node, blobs, _now(request))
+    # Decoding here, on the loop, overlaps with the writer thread's fsync of
+    # other uploads; the signature is still checked before anything is stored.
+    batch = relay.decode_batch(blobs)
+    node, result = await request.app[DB].run(_upload_job, settings, _call(request, body), batch)
     log.info(
         "relay.stored", node=node, accepted=len(result.accepted), rejected=len(result.rejected)
     )

@@ -79,6 +79,77 @@ def _known_hashes(db: sqlite_utils.Database, ids: list[str]) -> dict[str, bytes]
     return out
 
 
+@dataclass(frozen=True)
+class Incoming:
+    """An uploaded envelope, decoded (outer layer only) and hashed."""
+
+    envelope: Envelope
+    blob: bytes
+    digest: bytes
+
+
+def decode_batch(blobs: list[bytes]) -> list[Incoming]:
+    """Decode the outer envelopes; a Problem if any does not decode.
+
+    Without a readable id there is nothing to list under `rejected`, and the
+    node built the envelope itself, so the whole upload is refused.
+    """
+    out: list[Incoming] = []
+    for i, blob in enumerate(blobs):
+        try:
+            env = Envelope.decode(blob)
+        except ProtocolError as exc:
+            status = 413 if exc.code == "too-large" else 400
+            raise Problem(exc.code, status, f"envelope #{i}: {exc}") from None
+        out.append(Incoming(env, blob, hashlib.sha256(blob).digest()))
+    return out
+
+
+def queue_batch(
+    db: sqlite_utils.Database,
+    settings: HubSettings,
+    sender: str,
+    batch: list[Incoming],
+    now: int,
+) -> UploadResult:
+    """Check each envelope and queue the good ones; call inside a durable transaction."""
+    result = UploadResult()
+    active = site_store.active_ids(db, {i.envelope.recipient for i in batch})
+    known = _known_hashes(db, [i.envelope.msg_id for i in batch])
+    queue_rows: list[tuple[Any, ...]] = []
+    log_rows: list[tuple[Any, ...]] = []
+    for item in batch:
+        env = item.envelope
+        try:
+            _check(env, sender, active, settings, now)
+            if env.msg_id in known:
+                if known[env.msg_id] != item.digest:
+                    raise _Refuse("conflict", "this message id was uploaded with other bytes")
+                result.accepted.append(env.msg_id)
+                continue
+        except _Refuse as r:
+            result.rejected.append(Rejection(env.msg_id, r.kind, r.detail))
+            continue
+        known[env.msg_id] = item.digest
+        queue_rows.append(
+            (env.msg_id, env.sender, env.recipient, env.expires, now, item.digest, item.blob)
+        )
+        log_rows.append((env.msg_id, env.sender, env.recipient, len(item.blob), item.digest, now))
+        result.accepted.append(env.msg_id)
+        result.recipients.add(env.recipient)
+    db.conn.executemany(
+        "INSERT INTO queue (msg_id, sender, recipient, expires, received, env_hash, envelope) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        queue_rows,
+    )
+    db.conn.executemany(
+        "INSERT INTO relay_log (msg_id, sender, recipient, size, env_hash, received) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        log_rows,
+    )
+    return result
+
+
 def store_batch(
     db: sqlite_utils.Database,
     settings: HubSettings,
@@ -86,56 +157,10 @@ def store_batch(
     blobs: list[bytes],
     now: int,
 ) -> UploadResult:
-    """Validate each envelope, queue the good ones in one durable transaction.
-
-    Raises a Problem if any envelope does not decode; otherwise each envelope
-    is accepted or listed as rejected with a reason.
-    """
-    result = UploadResult()
-    decoded: list[tuple[Envelope, bytes, bytes]] = []
-    for i, blob in enumerate(blobs):
-        try:
-            env = Envelope.decode(blob)
-        except ProtocolError as exc:
-            # Without a readable id there is nothing to list under `rejected`;
-            # the node built this envelope itself, so the whole upload is refused.
-            status = 413 if exc.code == "too-large" else 400
-            raise Problem(exc.code, status, f"envelope #{i}: {exc}") from None
-        decoded.append((env, blob, hashlib.sha256(blob).digest()))
-    active = site_store.active_ids(db, {e.recipient for e, _, _ in decoded})
-    queue_rows: list[tuple[Any, ...]] = []
-    log_rows: list[tuple[Any, ...]] = []
+    """Decode, check and queue a batch in one durable transaction."""
+    batch = decode_batch(blobs)
     with write(db, durable=True):
-        known = _known_hashes(db, [e.msg_id for e, _, _ in decoded])
-        for env, blob, digest in decoded:
-            try:
-                _check(env, sender, active, settings, now)
-                if env.msg_id in known:
-                    if known[env.msg_id] != digest:
-                        raise _Refuse("conflict", "this message id was uploaded with other bytes")
-                    result.accepted.append(env.msg_id)
-                    continue
-            except _Refuse as r:
-                result.rejected.append(Rejection(env.msg_id, r.kind, r.detail))
-                continue
-            known[env.msg_id] = digest
-            queue_rows.append(
-                (env.msg_id, env.sender, env.recipient, env.expires, now, digest, blob)
-            )
-            log_rows.append((env.msg_id, env.sender, env.recipient, len(blob), digest, now))
-            result.accepted.append(env.msg_id)
-            result.recipients.add(env.recipient)
-        db.conn.executemany(
-            "INSERT INTO queue (msg_id, sender, recipient, expires, received, env_hash, envelope) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            queue_rows,
-        )
-        db.conn.executemany(
-            "INSERT INTO relay_log (msg_id, sender, recipient, size, env_hash, received) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            log_rows,
-        )
-    return result
+        return queue_batch(db, settings, sender, batch, now)
 
 
 def fetch(
