@@ -1,14 +1,158 @@
-"""The `mbe-node` command line."""
+"""The `mbe-node` command line.
+
+Every error a user can cause ends as one line on stderr and exit status 1
+(2 for usage errors, from argparse); never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from aiohttp import web
+
+import logsetup
+from node.api.app import Background, create_app
+from node.clock import Deps
+from node.config import NodeSettings, load_keys, load_settings
+from node.datadir import init_data_dir
+from node.errors import ConfigError, NodeError
+from node.storage.store import NodeStore
+
+Command = Callable[[argparse.Namespace, TextIO], int]
+
+
+def sync_background(settings: NodeSettings) -> Sequence[Background]:
+    """>>> The one place node.sync plugs into `mbe-node serve`. <<<
+
+    Return the cleanup_ctx functions that run the sync worker next to the API.
+    They run after the store is open and can read `app[node.api.keys.STORE]`
+    (its `.sync` is the SyncStore), `app[keys.KEYS]`, `app[keys.SETTINGS]`,
+    and append a wake-up callable to `app[keys.OUTBOX_LISTENERS]`.
+    """
+    return ()
+
+
+def _open_store(data_dir: Path) -> tuple[NodeSettings, NodeStore]:
+    settings = load_settings(data_dir)
+    keys = load_keys(settings.key_path)
+    if not settings.db_path.exists():
+        raise ConfigError(f"{settings.db_path} not found (run mbe-node init)")
+    store = NodeStore.open(
+        settings.db_path, keys, Deps.system(), message_ttl=settings.sync.message_ttl
+    )
+    return settings, store
+
+
+def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
+    data_dir = Path(args.dir)
+    keys = init_data_dir(data_dir, args.name or data_dir.name)
+    out.write(f"Initialised {data_dir}\n")
+    out.write(f"Key fingerprint: {keys.public.fingerprint()}\n")
+    out.write(f"Next: mbe-node enroll --dir {data_dir} --hub URL --code CODE\n")
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace, out: TextIO) -> int:
+    _, store = _open_store(Path(args.dir))
+    try:
+        token = store.access.create_token(args.name)
+    finally:
+        store.close()
+    out.write(f"{token}\n")
+    sys.stderr.write(f"Token for app {args.name}; it is shown only this once.\n")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
+
+    settings = load_settings(Path(args.dir))
+    load_keys(settings.key_path)  # fail now, with one line, rather than at start-up
+    host = args.host or settings.api.host
+    port = settings.api.port if args.port is None else args.port
+    logsetup.configure_logging(settings.log_level)
+    app = create_app(settings, background=sync_background(settings))
+    out.write(f"mbe-node API on http://{host}:{port}/api/v1 (Ctrl-C to stop)\n")
+    out.flush()
+    try:
+        web.run_app(app, host=host, port=port, print=None, handle_signals=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return 0
+
+
+def _yes_no(value: str | None) -> str:
+    return {"true": "yes", "false": "no"}.get(value or "", "unknown")
+
+
+def status_lines(settings: NodeSettings, status: dict[str, object]) -> list[tuple[str, str]]:
+    state = status["sync_state"]
+    assert isinstance(state, dict)
+    enrolled = (
+        f"yes, as {status['node_id']} since {status['enrolled_at']}"
+        if status["enrolled"]
+        else "no (run mbe-node enroll)"
+    )
+    oldest = status["oldest_unsent"]
+    outbox = f"{status['outbox_depth']} waiting" + (f", oldest from {oldest}" if oldest else "")
+    if status["outbox_rejected"]:
+        outbox += f", {status['outbox_rejected']} refused by the hub"
+    return [
+        ("Node", settings.name),
+        ("Enrolled", enrolled),
+        ("Hub", str(status["hub_url"] or "-")),
+        ("Hub reachable", _yes_no(state.get("hub_reachable"))),
+        ("Last sync", str(status["last_sync"] or "never")),
+        ("Last error", str(state.get("last_error") or "-")),
+        ("Outbox", outbox),
+        ("Inbox", f"{status['inbox_depth']} referral(s) awaiting a decision"),
+        ("Refused messages", str(status["refused_messages"])),
+        ("Directory", f"version {status['directory_version'] or '-'}"),
+        ("API", f"http://{settings.api.host}:{settings.api.port}/api/v1"),
+    ]
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
+    settings, store = _open_store(Path(args.dir))
+    try:
+        status = store.status()
+    finally:
+        store.close()
+    rows = status_lines(settings, status)
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        out.write(f"{key:<{width}}  {value}\n")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mbe-node", description="mbe-sync node")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = argparse.ArgumentParser(prog="mbe-node", description="mbe-sync office node")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create a data directory: config, keys, database")
+    p.add_argument("--dir", required=True, help="data directory to create")
+    p.add_argument("--name", help="office name for node.toml (default: directory name)")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("serve", help="run the local API (and the sync worker)")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--host", help="listen address (default: [api].host, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (default: [api].port)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("token", help="manage app tokens for the local API")
+    token_sub = p.add_subparsers(dest="token_command", metavar="ACTION", required=True)
+    t = token_sub.add_parser("create", help="create a token for an app; printed once")
+    t.add_argument("--dir", required=True)
+    t.add_argument("--name", required=True, help="app name, e.g. beratungs-app")
+    t.set_defaults(func=cmd_token_create)
+
+    p = sub.add_parser("status", help="enrollment, sync health, outbox and inbox")
+    p.add_argument("--dir", required=True)
+    p.set_defaults(func=cmd_status)
     return parser
 
 
@@ -18,7 +162,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return 0
+    func: Command = args.func
+    try:
+        return func(args, sys.stdout)
+    except NodeError as exc:
+        sys.stderr.write(f"mbe-node: error: {exc}\n")
+        return 1
+    except OSError as exc:
+        sys.stderr.write(f"mbe-node: error: {exc.strerror or exc}\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":
