@@ -24,7 +24,7 @@ from protocol.keys import PrivateKeys
 CONFIG_FILE = "node.toml"
 KEY_FILE = "node.key"
 DB_FILE = "node.db"
-DEFAULT_PORT = 8470
+DEFAULT_PORT = 8480  # the hub defaults to 8470; both may share a machine in a demo
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
