@@ -26,10 +26,14 @@ pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(BIN)/python -m node.demo $(ARGS)
+	$(BIN)/python -m demo.run $(ARGS)
 
+# Benchmarks print figures; they are not tests. Run as modules so bench/protocol.py
+# does not shadow the protocol package.
 bench: $(STAMP)
-	$(BIN)/python bench/protocol.py
+	$(BIN)/python -m bench.protocol
+	$(BIN)/python -m bench.relay
+	$(BIN)/python -m bench.stats
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
