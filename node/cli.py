@@ -7,33 +7,45 @@ Every error a user can cause ends as one line on stderr and exit status 1
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
 from aiohttp import web
 
 import logsetup
+from node.api import keys as api_keys
 from node.api.app import Background, create_app
 from node.clock import Deps
 from node.config import NodeSettings, load_keys, load_settings
 from node.datadir import init_data_dir
-from node.errors import ConfigError, NodeError
+from node.errors import ConfigError, EnrollFailed, NodeError
 from node.storage.store import NodeStore
+from node.sync.enroll import enroll
+from node.sync.errors import SyncError
+from node.sync.worker import SYNC_WORKER, SyncWorker
 
 Command = Callable[[argparse.Namespace, TextIO], int]
 
 
 def sync_background(settings: NodeSettings) -> Sequence[Background]:
-    """>>> The one place node.sync plugs into `mbe-node serve`. <<<
+    """The cleanup_ctx functions that run the sync worker next to the API.
 
-    Return the cleanup_ctx functions that run the sync worker next to the API.
-    They run after the store is open and can read `app[node.api.keys.STORE]`
-    (its `.sync` is the SyncStore), `app[keys.KEYS]`, `app[keys.SETTINGS]`,
-    and append a wake-up callable to `app[keys.OUTBOX_LISTENERS]`.
+    They run after the store is open (the store's own cleanup_ctx comes first).
     """
-    return ()
+    return (_sync_worker_ctx,)
+
+
+async def _sync_worker_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[api_keys.SETTINGS]
+    worker = SyncWorker(settings.sync, app[api_keys.STORE].sync, app[api_keys.KEYS])
+    app[SYNC_WORKER] = worker
+    app[api_keys.OUTBOX_LISTENERS].append(worker.wake)
+    await worker.start()
+    yield
+    await worker.stop()
 
 
 def _open_store(data_dir: Path) -> tuple[NodeSettings, NodeStore]:
@@ -53,6 +65,21 @@ def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
     out.write(f"Initialised {data_dir}\n")
     out.write(f"Key fingerprint: {keys.public.fingerprint()}\n")
     out.write(f"Next: mbe-node enroll --dir {data_dir} --hub URL --code CODE\n")
+    return 0
+
+
+def cmd_enroll(args: argparse.Namespace, out: TextIO) -> int:
+    settings, store = _open_store(Path(args.dir))
+    keys = load_keys(settings.key_path)
+    try:
+        state = asyncio.run(enroll(settings.sync, store.sync, keys, args.hub, args.code))
+    except SyncError as exc:
+        raise EnrollFailed(str(exc)) from None
+    finally:
+        store.close()
+    out.write(f"Enrolled as {state.node_id} with {state.hub_url}\n")
+    out.write(f"Hub fingerprint: {state.hub_keys.fingerprint()}\n")
+    out.write(f"Next: mbe-node serve --dir {args.dir}\n")
     return 0
 
 
@@ -136,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", required=True, help="data directory to create")
     p.add_argument("--name", help="office name for node.toml (default: directory name)")
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("enroll", help="enroll with the regional hub using a one-time code")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--hub", required=True, help="the hub's public URL, e.g. https://hub.example")
+    p.add_argument("--code", required=True, help="the one-time code from the hub operator")
+    p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("serve", help="run the local API (and the sync worker)")
     p.add_argument("--dir", required=True)

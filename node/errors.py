@@ -17,6 +17,13 @@ class NodeError(Exception):
     title = "Bad request"
 
 
+class EnrollFailed(NodeError):
+    """`mbe-node enroll` did not succeed; the message says why, in one line."""
+
+    kind = "enroll-failed"
+    title = "Enrollment failed"
+
+
 class ConfigError(NodeError):
     """The data directory, config file or key file is missing or invalid."""
 
