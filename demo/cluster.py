@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,7 +102,20 @@ class Cluster:
         self.hub.start()
         return self.hub
 
-    def add_node(self, key: str, office: Office) -> Node:
+    def add_node(
+        self,
+        key: str,
+        office: Office,
+        *,
+        start: bool = True,
+        sync: Mapping[str, float | int | bool] | None = None,
+    ) -> Node:
+        """Enroll an office; `start=False` leaves `node.service.start()` to the caller.
+
+        Enrolling every office before starting any node means each node's first
+        directory fetch already lists all of them. `sync` overrides `[sync]`
+        keys of the node.toml that `mbe-node init` wrote.
+        """
         if self.hub is None:
             raise ClusterError("start the hub first")
         args = [
@@ -125,13 +140,32 @@ class Cluster:
             raise ClusterError("mbe-hub site add printed no code")
         node_dir = self.root / key
         cli("node", "init", "--dir", str(node_dir))
+        if sync:
+            set_sync_options(node_dir, sync)
         cli("node", "enroll", "--dir", str(node_dir), "--hub", self.hub.url, "--code", code[1])
         token = cli("node", "token", "create", "--dir", str(node_dir), "--name", "demo-app").strip()
         service = Service("node", node_dir, free_port(), self.root / f"{key}.log")
-        service.start()
+        if start:
+            service.start()
         node = Node(office, node_id[1], service, NodeApi(service.url, token.splitlines()[-1]))
         self.nodes[key] = node
         return node
+
+    def wait_directory(self, timeout: float = 30.0) -> None:
+        """Wait until every running node's directory lists every office of the cluster."""
+        want = {node.node_id for node in self.nodes.values()}
+        deadline = time.monotonic() + timeout
+        for key, node in self.nodes.items():
+            while True:
+                try:
+                    offices = node.api.get("/api/v1/directory")["offices"]
+                    if want <= {o["node_id"] for o in offices}:
+                        break
+                except ApiError:
+                    pass  # no directory fetched yet (409): the sync worker is still starting
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"node {key} did not see all offices within {timeout} s")
+                time.sleep(0.1)
 
     def coordinator_token(self, org: str | None = None) -> str:
         args = ["token", "create", "--dir", str(self.hub_dir), "--role", "coordinator"]
@@ -144,3 +178,15 @@ class Cluster:
             node.service.stop()
         if self.hub is not None:
             self.hub.stop()
+
+
+def set_sync_options(node_dir: Path, options: Mapping[str, float | int | bool]) -> None:
+    """Rewrite `[sync]` keys in node.toml (every key is present, `mbe-node init` wrote it)."""
+    path = node_dir / "node.toml"
+    text = path.read_text(encoding="utf-8")
+    for key, value in options.items():
+        rendered = str(value).lower() if isinstance(value, bool) else repr(value)
+        text, n = re.subn(rf"(?m)^{re.escape(key)} = .*$", f"{key} = {rendered}", text)
+        if n != 1:
+            raise ClusterError(f"node.toml has no single [sync] key {key}")
+    path.write_text(text, encoding="utf-8")
