@@ -2,11 +2,14 @@
 
 Resources are cleanup contexts, started in order and closed in reverse: the
 database worker (which also makes sure a signed directory exists), the push
-registry, and the maintenance task. Nothing lives at module level.
+registry, the directory announcer, and the maintenance task. Nothing lives at
+module level.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -15,13 +18,24 @@ import structlog
 from aiohttp import web
 
 from hub import problems
-from hub.context import CLOCK, DB, KEYS, METRICS, PUSH, RANDOM, SETTINGS, Clock, RandomBytes
+from hub.context import (
+    ANNOUNCER,
+    CLOCK,
+    DB,
+    KEYS,
+    METRICS,
+    PUSH,
+    RANDOM,
+    SETTINGS,
+    Clock,
+    RandomBytes,
+)
 from hub.errors import Problem
 from hub.handlers import add_routes
 from hub.keyfile import read_keys
 from hub.maintenance import maintenance_ctx, refresh_directory
 from hub.metrics import Metrics
-from hub.push import PushRegistry
+from hub.push import DirectoryAnnouncer, PushRegistry
 from hub.settings import HubSettings
 from hub.storage.db import DbWorker, connect
 
@@ -71,6 +85,18 @@ async def push_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[PUSH].close_all()
 
 
+async def announcer_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Announce new directory versions to connected nodes (docs/hub-api.md)."""
+    announcer = DirectoryAnnouncer(app[PUSH], app[DB])
+    await announcer.start()
+    app[ANNOUNCER] = announcer
+    task = asyncio.create_task(announcer.watch(), name="hub-directory-watch")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def create_app(
     settings: HubSettings,
     *,
@@ -91,6 +117,7 @@ def create_app(
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(db_ctx)
     app.cleanup_ctx.append(push_ctx)
+    app.cleanup_ctx.append(announcer_ctx)
     app.cleanup_ctx.append(maintenance_ctx)
     add_routes(app)
     for extend in extensions:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from hub.metrics import Metrics
-from hub.push import PushRegistry
+from hub.push import DirectoryAnnouncer, PushRegistry
 from hub.settings import HubSettings
 from hub.storage.db import DbWorker
 from protocol.keys import PrivateKeys
@@ -21,4 +21,5 @@ DB = web.AppKey("db", DbWorker)
 CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 RANDOM: web.AppKey[RandomBytes] = web.AppKey("random_bytes")
 PUSH = web.AppKey("push", PushRegistry)
+ANNOUNCER = web.AppKey("directory_announcer", DirectoryAnnouncer)
 METRICS = web.AppKey("metrics", Metrics)

@@ -41,6 +41,12 @@ def latest(db: sqlite_utils.Database) -> DirectoryVersion | None:
     return None
 
 
+def latest_version(db: sqlite_utils.Database) -> int:
+    """The newest published version, 0 when none exists (a cheap primary-key lookup)."""
+    row = db.execute("SELECT max(version) FROM directory_versions").fetchone()
+    return int(row[0] or 0)
+
+
 def publish(
     db: sqlite_utils.Database, keys: PrivateKeys, settings: HubSettings, now: int
 ) -> DirectoryVersion:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 from typing import Any
 
 import sqlite_utils
@@ -11,11 +12,12 @@ from aiohttp import WSMsgType, web
 
 from hub import relay
 from hub.auth import SignedCall, authenticate, check_signed
-from hub.context import CLOCK, DB, KEYS, METRICS, PUSH, SETTINGS
-from hub.directory import latest
+from hub.context import ANNOUNCER, CLOCK, DB, KEYS, METRICS, PUSH, SETTINGS
+from hub.directory import latest, latest_version
 from hub.enrollment import enroll
 from hub.errors import Problem
 from hub.problems import from_protocol, type_uri
+from hub.push import directory_frame
 from hub.settings import HubSettings
 from hub.storage.db import write
 from protocol import SUPPORTED_VERSIONS
@@ -90,6 +92,8 @@ async def enroll_node(request: web.Request) -> web.Response:
     app = request.app
     node_id, answer = await app[DB].run(enroll, app[KEYS], app[SETTINGS], body, _now(request))
     log.info("site.enrolled", node=node_id)
+    # The others learn about the new office now, not at their next hourly refresh.
+    await app[ANNOUNCER].check()
     return web.Response(body=answer, content_type=MSGPACK)
 
 
@@ -179,6 +183,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     try:
         if await request.app[DB].run(relay.has_mail, node):
             await push.notify([node])
+        # Whatever was announced while the node was away: it compares with what it holds.
+        frame = directory_frame(await request.app[DB].run(latest_version))
+        with contextlib.suppress(ConnectionError):  # closed already: the loop below ends
+            await ws.send_str(frame)
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:
                 break

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from hub import directory, relay
 from hub.auth import prune_nonces
-from hub.context import CLOCK, DB, KEYS, PUSH, RANDOM, SETTINGS
+from hub.context import ANNOUNCER, CLOCK, DB, KEYS, PUSH, RANDOM, SETTINGS
 from hub.errors import HubError
 from hub.settings import HubSettings
 from hub.storage.db import write
@@ -48,6 +48,7 @@ async def run_once(app: web.Application, now: int) -> set[str]:
     version = await db.run(refresh_directory, keys, settings, now)
     if version is not None:
         log.info("directory.resigned", version=version)
+        await app[ANNOUNCER].check()
     return notified
 
 

@@ -1,20 +1,45 @@
-"""WebSocket registry: which nodes are connected, and telling them they have mail.
+"""WebSocket registry: which nodes are connected, and what they are told.
 
-The frame only says "you have mail"; the node then fetches over the signed
-inbox endpoint. A node may hold several connections (e.g. during a restart),
-so each node maps to a set.
+Two kinds of frame, both only hints that make the node look now instead of at
+its next poll: `{"type": "mail"}` ("your inbox has something", the node then
+fetches over the signed inbox endpoint) and `{"type": "directory", "version":
+N}` ("directory version N is published", the node then refreshes with its
+ETag). A node may hold several connections (e.g. during a restart), so each
+node maps to a set.
+
+Directory versions are published by the server (enrollment, re-signing) and by
+the `mbe-hub site add|revoke` commands in another process, which cannot reach
+the server's sockets. So `DirectoryAnnouncer` compares the newest version in
+the database with the last one announced: right after the server publishes,
+and every `WATCH_INTERVAL` seconds for the commands' changes. Alternatives
+rejected: a signal or socket from the CLI to the server (fails silently when
+the server is down, and needs its own authentication), SQLite's
+`data_version` (changes on every write, i.e. on every upload).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 from collections.abc import Iterable
 
 import structlog
 from aiohttp import web
 
+from hub.directory import latest_version
+from hub.errors import HubError
+from hub.storage.db import DbWorker
+
 MAIL_FRAME = json.dumps({"type": "mail"})
+# A primary-key lookup per second: cheap, and an operator's `site add` reaches
+# every connected office within about a second.
+WATCH_INTERVAL = 1.0
 log = structlog.get_logger()
+
+
+def directory_frame(version: int) -> str:
+    return json.dumps({"type": "directory", "version": version})
 
 
 class PushRegistry:
@@ -37,17 +62,59 @@ class PushRegistry:
 
     async def notify(self, node_ids: Iterable[str]) -> None:
         for node_id in node_ids:
-            for ws in list(self._sockets.get(node_id, ())):
-                if ws.closed:
-                    continue
-                try:
-                    await ws.send_str(MAIL_FRAME)
-                except ConnectionError:
-                    # The reader loop of that socket notices and unregisters it.
-                    log.info("push.send_failed", node=node_id)
+            await self._send(node_id, MAIL_FRAME)
+
+    async def broadcast(self, frame: str) -> int:
+        """Send `frame` to every connected node; return how many nodes were connected."""
+        nodes = list(self._sockets)
+        for node_id in nodes:
+            await self._send(node_id, frame)
+        return len(nodes)
+
+    async def _send(self, node_id: str, frame: str) -> None:
+        for ws in list(self._sockets.get(node_id, ())):
+            if ws.closed:
+                continue
+            try:
+                await ws.send_str(frame)
+            except ConnectionError:
+                # The reader loop of that socket notices and unregisters it.
+                log.info("push.send_failed", node=node_id)
 
     async def close_all(self) -> None:
         for conns in list(self._sockets.values()):
             for ws in list(conns):
                 await ws.close(code=1001, message=b"hub shutting down")
         self._sockets.clear()
+
+
+class DirectoryAnnouncer:
+    """Tells every connected node once about each newer directory version."""
+
+    def __init__(self, push: PushRegistry, db: DbWorker) -> None:
+        self._push = push
+        self._db = db
+        self._announced = 0
+
+    async def start(self) -> None:
+        """Remember the current version: nodes learn it when they connect."""
+        self._announced = await self._db.run(latest_version)
+
+    async def check(self) -> int | None:
+        """Announce the newest version if it is newer than the last announced one."""
+        version = await self._db.run(latest_version)
+        if version <= self._announced:
+            return None
+        self._announced = version
+        nodes = await self._push.broadcast(directory_frame(version))
+        log.info("directory.announced", version=version, nodes=nodes)
+        return version
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL)
+            try:
+                await self.check()
+            except (HubError, sqlite3.Error) as exc:
+                # A busy or locked database must not end the watch; the next pass retries.
+                log.warning("directory.watch_failed", error=type(exc).__name__)

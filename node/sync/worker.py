@@ -26,7 +26,11 @@ verified, messages are left at the hub untouched. The sender is not left
 guessing: it never gets a receipt, and its referral expires visibly.
 
 Wake-ups: `wake()` (the API put something in the outbox), a "mail" frame on
-the push WebSocket, or the poll interval, whichever comes first. After a
+the push WebSocket, a "directory" frame announcing a version newer than the one
+held (a new or revoked office must be usable at once, not after the hourly
+`directory_refresh`), or the poll interval, whichever comes first. The hub
+announces its newest version on every (re)connect, so an announcement missed
+while disconnected is caught up then. After a
 failure the worker waits a capped, fully jittered backoff; during it only push
 (which proves the hub is back) cuts the wait short, so a busy API cannot turn
 an outage into a tight retry loop.
@@ -129,6 +133,8 @@ class SyncWorker:
         self._directory: Directory | None = None
         self._held_version = 0
         self._directory_due_at = 0.0
+        # Newest version the hub announced on the push channel (0: none pending).
+        self._announced = 0
         self._wake = asyncio.Event()
         self._mail = asyncio.Event()
         self._enrolled = asyncio.Event()
@@ -178,9 +184,19 @@ class SyncWorker:
         await self._upload_outbox(client, tally)
         refreshed, warning = False, ""
         loop_now = asyncio.get_running_loop().time()
-        if self._directory is None or loop_now >= self._directory_due_at or self._expired():
+        announced = self._announced
+        if (
+            self._directory is None
+            or loop_now >= self._directory_due_at
+            or self._expired()
+            or announced > self._held_version
+        ):
             try:
                 await self._refresh_directory(client, state)
+                if self._announced == announced:
+                    # Also when the hub served an older one than announced: asking
+                    # again every cycle would not change that; the next frame will.
+                    self._announced = 0
             except DirectoryRejected as exc:
                 if self._directory is None:
                     raise
@@ -463,7 +479,14 @@ class SyncWorker:
         self._mail.set()
         try:
             async for msg in ws:
-                if msg.type is aiohttp.WSMsgType.TEXT and _is_mail(msg.data):
+                if msg.type is not aiohttp.WSMsgType.TEXT:
+                    continue
+                kind, version = parse_frame(msg.data)
+                if kind == "mail":
+                    self._mail.set()
+                elif kind == "directory" and version > self._held_version:
+                    self._announced = max(self._announced, version)
+                    log.info("directory.announced", version=version)
                     self._mail.set()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.info("push.lost", error=type(exc).__name__)
@@ -483,12 +506,20 @@ class SyncWorker:
             self._written[key] = value
 
 
-def _is_mail(data: str) -> bool:
+def parse_frame(data: str) -> tuple[str, int]:
+    """(type, directory version) of a push frame; ("", 0) for anything unusable."""
     try:
         m = json.loads(data)
     except ValueError:
-        return False
-    return isinstance(m, dict) and m.get("type") == "mail"
+        return "", 0
+    if not isinstance(m, dict) or not isinstance(m.get("type"), str):
+        return "", 0
+    kind: str = m["type"]
+    version = m.get("version")
+    # bool is an int in Python; a frame saying `true` announces nothing.
+    if isinstance(version, bool) or not isinstance(version, int) or version <= 0:
+        return kind, 0
+    return kind, version
 
 
 async def _wait_any(events: Sequence[asyncio.Event], timeout: float) -> None:

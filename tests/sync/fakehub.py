@@ -95,6 +95,8 @@ class FakeHub:
     directory_version: int = 0
     directory_data: bytes = b""
     nonces: NonceCache = field(default_factory=NonceCache)
+    # Send {"type": "directory", "version": N} on connect, as the real hub does.
+    announce_on_connect: bool = True
 
     # --- administration (what `mbe-hub site add/revoke` does)
 
@@ -158,6 +160,13 @@ class FakeHub:
     async def notify(self, node_id: str) -> None:
         for ws in list(self.sockets.get(node_id, ())):
             await ws.send_str(json.dumps({"type": "mail"}))
+
+    async def announce(self, version: int | None = None) -> None:
+        """Send every connected node a directory frame (the current version by default)."""
+        frame = json.dumps({"type": "directory", "version": version or self.directory_version})
+        for group in list(self.sockets.values()):
+            for ws in list(group):
+                await ws.send_str(frame)
 
     def pending(self, node_id: str) -> list[str]:
         return list(self.queues.get(node_id, {}))
@@ -366,6 +375,10 @@ class FakeHub:
         try:
             if self.queues.get(node):
                 await ws.send_str(json.dumps({"type": "mail"}))
+            if self.announce_on_connect:
+                await ws.send_str(
+                    json.dumps({"type": "directory", "version": self.directory_version})
+                )
             async for _ in ws:
                 pass
         finally:
