@@ -144,12 +144,23 @@ class Cluster:
             set_sync_options(node_dir, sync)
         cli("node", "enroll", "--dir", str(node_dir), "--hub", self.hub.url, "--code", code[1])
         token = cli("node", "token", "create", "--dir", str(node_dir), "--name", "demo-app").strip()
-        service = Service("node", node_dir, free_port(), self.root / f"{key}.log")
+        service = Service("node", node_dir, self._unused_port(), self.root / f"{key}.log")
         if start:
             service.start()
         node = Node(office, node_id[1], service, NodeApi(service.url, token.splitlines()[-1]))
         self.nodes[key] = node
         return node
+
+    def _unused_port(self) -> int:
+        # free_port() only knows what is listening now; a node enrolled but not
+        # yet started holds no socket, so its port could be handed out again.
+        taken = {n.service.port for n in self.nodes.values()}
+        if self.hub is not None:
+            taken.add(self.hub.port)
+        while True:
+            port = free_port()
+            if port not in taken:
+                return port
 
     def wait_directory(self, timeout: float = 30.0) -> None:
         """Wait until every running node's directory lists every office of the cluster."""
@@ -161,8 +172,10 @@ class Cluster:
                     offices = node.api.get("/api/v1/directory")["offices"]
                     if want <= {o["node_id"] for o in offices}:
                         break
-                except ApiError:
-                    pass  # no directory fetched yet (409): the sync worker is still starting
+                except ApiError as exc:
+                    if exc.status != 409:
+                        raise
+                    # 409: no directory fetched yet, the sync worker is still starting
                 if time.monotonic() > deadline:
                     raise ClusterError(f"node {key} did not see all offices within {timeout} s")
                 time.sleep(0.1)
