@@ -28,6 +28,7 @@ from hub.keyfile import read_keys, write_keys
 from hub.maintenance import refresh_directory
 from hub.settings import CONFIG_FILE, HubSettings, default_config, load_settings
 from hub.sites import add_site, revoke_site
+from hub.stats.routes import add_stats
 from hub.storage.db import connect
 from hub.storage.sites import list_sites
 from hub.tokens import create_token
@@ -131,7 +132,8 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: HubSettings, host: str, port: int) -> None:
-    runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+    app = create_app(settings, extensions=[add_stats])
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,34 @@ class DirectorySettings:
 
 
 @dataclass(frozen=True)
+class StatsSettings:
+    """`[stats]`: disclosure control, reporting deadlines and coordinator sessions."""
+
+    k: int = 3
+    min_offices: int = 3
+    grace_days: int = 15
+    timezone: str = "Europe/Berlin"
+    session_ttl: int = 8 * 3600
+    secure_cookie: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= 1000 or not 1 <= self.min_offices <= 1000:
+            raise ConfigError("stats.k and stats.min_offices must be between 1 and 1000")
+        if not 0 <= self.grace_days <= 366:
+            raise ConfigError("stats.grace_days must be between 0 and 366")
+        if not 300 <= self.session_ttl <= 30 * DAY:
+            raise ConfigError("stats.session_ttl must be between 300 seconds and 30 days")
+        if self.secure_cookie not in {"auto", "always", "never"}:
+            raise ConfigError("stats.secure_cookie must be auto, always or never")
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            raise ConfigError(
+                f"stats.timezone {self.timezone!r} is not a known time zone"
+            ) from None
+
+
+@dataclass(frozen=True)
 class HubSettings:
     """Everything the hub reads from its data directory's hub.toml."""
 
@@ -114,6 +143,7 @@ class HubSettings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     enrollment: EnrollmentSettings = field(default_factory=EnrollmentSettings)
     directory: DirectorySettings = field(default_factory=DirectorySettings)
+    stats: StatsSettings = field(default_factory=StatsSettings)
 
     def __post_init__(self) -> None:
         if not self.region.strip() or len(self.region) > 100:
@@ -142,6 +172,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "auth": AuthSettings,
     "enrollment": EnrollmentSettings,
     "directory": DirectorySettings,
+    "stats": StatsSettings,
 }
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from pytest_aiohttp import AiohttpClient
+
+from hub.app import create_app
+from hub.settings import HubSettings
 from hub.stats.aggregate import PeriodData
 from hub.stats.cellkeys import CellKey
 from hub.stats.periods import Period, parse_period
+from hub.stats.routes import add_stats
 from protocol.payloads import StatsCell, StatsReport
+from tests.stats.hubside import FakeClock, StatsHub, init_hub_dir
 
 PERIOD = "2026-11"
 ORGANISATIONS = {"office-a": "caritas", "office-b": "caritas", "office-c": "diakonie"}
@@ -78,3 +85,22 @@ def period() -> Period:
 @pytest.fixture
 def data(period: Period) -> PeriodData:
     return PeriodData.from_reports(period, REPORTS, ORGANISATIONS)
+
+
+@pytest.fixture
+def hub_clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def hub_settings(tmp_path: Path) -> HubSettings:
+    return init_hub_dir(tmp_path / "hub")
+
+
+@pytest.fixture
+async def stats_hub(
+    hub_settings: HubSettings, hub_clock: FakeClock, aiohttp_client: AiohttpClient
+) -> StatsHub:
+    """The hub with the statistics extension, under a test client, at START."""
+    app = create_app(hub_settings, clock=hub_clock, extensions=[add_stats])
+    return StatsHub(hub_settings, hub_clock, app, await aiohttp_client(app))

@@ -1,0 +1,119 @@
+"""The coordinator dashboard: login, one page per period, logout, its stylesheet.
+
+Routes: GET /dashboard[?period=P], GET|POST /dashboard/login, POST
+/dashboard/logout, GET /dashboard/dashboard.css. A request without a valid
+session is sent to the login page. The CSV download links point at the
+coordinator API, which accepts the same session cookie.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from aiohttp import web
+
+from hub.context import CLOCK, DB, SETTINGS
+from hub.stats import pages, view
+from hub.stats.access import (
+    COOKIE,
+    clear_session_cookie,
+    end_session,
+    new_session_id,
+    optional_coordinator,
+    set_session_cookie,
+    start_session,
+)
+from hub.stats.periods import previous_closed
+
+LOGIN = "/dashboard/login"
+MAX_TOKEN = 200
+
+
+def _see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _html(text: str, status: int = 200) -> web.Response:
+    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
+
+
+async def show_login(request: web.Request) -> web.Response:
+    return _html(pages.login_page(request.app[SETTINGS].region))
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    token = form.get("token")
+    region = request.app[SETTINGS].region
+    if not isinstance(token, str) or not 0 < len(token.strip()) <= MAX_TOKEN:
+        return _html(pages.login_page(region, "Bitte einen Zugangs-Token eingeben."), 400)
+    session_id = new_session_id(request)
+    app = request.app
+    who = await app[DB].run(
+        start_session,
+        token.strip(),
+        session_id,
+        int(app[CLOCK]()),
+        app[SETTINGS].stats.session_ttl,
+    )
+    if who is None:
+        message = "Dieser Token ist ungültig, gesperrt oder nicht für die Koordination."
+        return _html(pages.login_page(region, message), 401)
+    response = _see_other("/dashboard")
+    set_session_cookie(request, response, session_id)
+    return response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    session_id = request.cookies.get(COOKIE)
+    if session_id and len(session_id) <= 100:
+        await request.app[DB].run(end_session, session_id)
+    response = _see_other(LOGIN)
+    clear_session_cookie(request, response)
+    return response
+
+
+async def show_dashboard(request: web.Request) -> web.StreamResponse:
+    who = await optional_coordinator(request)
+    if who is None:
+        return _see_other(LOGIN)
+    settings = request.app[SETTINGS]
+    raw = request.query.get("period")
+    if raw is None:
+        reported = await view.reported_periods(request, who)
+        raw = reported[0] if reported else previous_closed("month", view.today(request)).id
+    period = view.parse_period_param(raw)
+    known = await view.known_periods(request, who)
+    if period.id not in known:
+        known = sorted([*known, period.id], reverse=True)
+    data = await view.period_data(request, who, period)
+    page = pages.Page(
+        region=settings.region,
+        org=who.org,
+        period=period.id,
+        periods=known,
+        overview=view.overview(settings, data),
+        completeness=await view.completeness(request, who, period),
+        deadline=period.deadline(settings.stats.grace_days).strftime("%d.%m.%Y"),
+        sites=await view.sites_for(request, who),
+        policy=view.policy(settings),
+    )
+    return _html(pages.dashboard_page(page))
+
+
+async def stylesheet(request: web.Request) -> web.Response:
+    css = resources.files("hub.stats").joinpath("dashboard.css").read_text(encoding="utf-8")
+    return web.Response(
+        text=css,
+        content_type="text/css",
+        charset="utf-8",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+def add_dashboard_routes(app: web.Application) -> None:
+    app.router.add_get("/dashboard", show_dashboard)
+    app.router.add_get(LOGIN, show_login)
+    app.router.add_post(LOGIN, login)
+    app.router.add_post("/dashboard/logout", logout)
+    app.router.add_get(pages.CSS_PATH, stylesheet)

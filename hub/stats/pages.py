@@ -1,0 +1,197 @@
+"""The dashboard's HTML, rendered on the server. German text; every value escaped.
+
+Pure functions of already protected data: they render `SuppressedTable`s,
+completeness rows and sites, and never see an unprotected number. No script,
+no inline style, no external resource; the one stylesheet is served by the hub.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from html import escape
+from urllib.parse import urlencode
+
+from hub.stats import labels
+from hub.stats.charts import FEW_MARK, SUPPRESSED, bar_chart
+from hub.stats.disclosure import DisclosurePolicy, Entry
+from hub.stats.view import CompletenessRow, Overview
+from hub.storage.sites import Site
+
+CSS_PATH = "/dashboard/dashboard.css"
+
+
+@dataclass(frozen=True)
+class Page:
+    """What the dashboard shows for one period."""
+
+    region: str
+    org: str | None
+    period: str
+    periods: Sequence[str]
+    overview: Overview
+    completeness: Sequence[CompletenessRow]
+    deadline: str
+    sites: Sequence[Site]
+    policy: DisclosurePolicy
+
+
+def _layout(title: str, body: str) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="de"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta name="referrer" content="no-referrer">'
+        f"<title>{escape(title)}</title>"
+        f'<link rel="stylesheet" href="{CSS_PATH}"></head>'
+        f"<body>{body}</body></html>\n"
+    )
+
+
+def login_page(region: str, error: str | None = None) -> str:
+    message = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
+    body = (
+        '<main class="login"><h1>MBE-Statistik</h1>'
+        f'<p class="sub">Koordination · {escape(region)}</p>'
+        f"{message}"
+        '<form method="post" action="/dashboard/login">'
+        '<label for="token">Zugangs-Token</label>'
+        '<input id="token" name="token" type="password" autocomplete="off" '
+        'spellcheck="false" required placeholder="mbeh_…">'
+        '<button type="submit">Anmelden</button></form>'
+        '<p class="hint">Den Token erhalten Sie vom Betrieb des Hubs '
+        "(<code>mbe-hub token create --role coordinator</code>). "
+        "Die Anmeldung gilt für diese Sitzung; sie endet mit der Abmeldung.</p>"
+        "</main>"
+    )
+    return _layout("Anmeldung · MBE-Statistik", body)
+
+
+def _number(entry: Entry) -> str:
+    if entry.value is None:
+        return f'<span class="suppressed" title="geheim gehalten">{SUPPRESSED} gesperrt</span>'
+    few = (
+        f'<sup class="few" title="aus wenigen Beratungsstellen">{FEW_MARK}</sup>'
+        if entry.few_offices
+        else ""
+    )
+    value = f"{entry.value:,}".replace(",", ".")  # German thousands separator
+    return f'<span class="value">{value}</span>{few}'
+
+
+def _figures(page: Page) -> str:
+    cards = []
+    for t in page.overview.figures:
+        cards.append(
+            f'<div class="figure" data-measure="{escape(t.spec.measure)}">'
+            f'<div class="figure-label">{escape(labels.measure(t.spec.measure))}</div>'
+            f'<div class="figure-value">{_number(t.total)}</div></div>'
+        )
+    return f'<div class="figures">{"".join(cards)}</div>'
+
+
+def _charts(page: Page) -> str:
+    out = []
+    for t in page.overview.charts:
+        dim = t.spec.rows or ""
+        title = f"{labels.measure(t.spec.measure)} nach {labels.dimension(dim)}"
+        out.append(
+            f'<figure class="chart-box"><figcaption>{escape(title)}</figcaption>'
+            f"{bar_chart(t, f'chart-{dim}', title)}</figure>"
+        )
+    return f'<div class="charts">{"".join(out)}</div>'
+
+
+def _completeness(page: Page) -> str:
+    counts = Counter(r.status.value for r in page.completeness)
+    summary = " · ".join(
+        f"{labels.TIMELINESS[s]}: {counts[s]}"
+        for s in ("on_time", "late", "missing", "pending", "open")
+        if counts[s]
+    )
+    rows = "".join(
+        f'<tr data-office="{escape(r.office)}"><td>{escape(r.name)}</td><td>{escape(r.org)}</td>'
+        f'<td><span class="status status-{r.status.value}">'
+        f"{escape(labels.TIMELINESS[r.status.value])}</span></td>"
+        f"<td>{r.first_received.strftime('%d.%m.%Y') if r.first_received else '–'}</td>"
+        f"<td>{r.revision if r.revision is not None else '–'}</td></tr>"
+        for r in page.completeness
+    )
+    if not rows:
+        rows = '<tr><td colspan="5">Keine Beratungsstelle erwartet.</td></tr>'
+    return (
+        f'<p class="sub">Frist: {escape(page.deadline)}'
+        f"{' · ' + escape(summary) if summary else ''}</p>"
+        '<table id="completeness" class="grid"><thead><tr><th>Beratungsstelle</th>'
+        "<th>Träger</th><th>Status</th><th>Erste Meldung</th><th>Revision</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def _list(codes: Iterable[str], dim: str) -> str:
+    return ", ".join(escape(labels.code(dim, c)) for c in codes) or "–"
+
+
+def _directory(page: Page) -> str:
+    rows = "".join(
+        f'<tr data-office="{escape(s.node_id)}"><td>{escape(s.name)}</td><td>{escape(s.org)}</td>'
+        f"<td>{escape(s.area) or '–'}</td><td>{_list(s.services, 'target')}</td>"
+        f"<td>{escape(', '.join(s.languages)) or '–'}</td>"
+        f"<td>{escape(labels.SITE_STATUS.get(s.status, s.status))}</td></tr>"
+        for s in page.sites
+    )
+    if not rows:
+        rows = '<tr><td colspan="6">Noch keine Beratungsstelle eingetragen.</td></tr>'
+    return (
+        '<table id="directory" class="grid"><thead><tr><th>Beratungsstelle</th><th>Träger</th>'
+        "<th>Gebiet</th><th>Angebote</th><th>Sprachen</th><th>Status</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def _selector(page: Page) -> str:
+    options = "".join(
+        f'<option value="{escape(p)}"{" selected" if p == page.period else ""}>'
+        f"{escape(labels.period(p))}</option>"
+        for p in page.periods
+    )
+    return (
+        '<form class="period" method="get" action="/dashboard">'
+        '<label for="period">Zeitraum</label>'
+        f'<select id="period" name="period">{options}</select>'
+        '<button type="submit">Anzeigen</button></form>'
+    )
+
+
+def dashboard_page(page: Page) -> str:
+    who = f"Träger {page.org}" if page.org else "alle Träger"
+    csv_link = "/coordinator/v1/overview?" + urlencode({"period": page.period, "format": "csv"})
+    comp_link = "/coordinator/v1/completeness?" + urlencode(
+        {"period": page.period, "format": "csv"}
+    )
+    k, n = page.policy.k, page.policy.min_offices
+    body = (
+        '<header class="top"><div><h1>MBE-Statistik</h1>'
+        f'<p class="sub">{escape(page.region)} · Koordination: {escape(who)}</p></div>'
+        '<form method="post" action="/dashboard/logout">'
+        '<button type="submit" class="secondary">Abmelden</button></form></header>'
+        f'<nav class="toolbar">{_selector(page)}'
+        f'<a class="download" href="{escape(csv_link)}">CSV herunterladen</a>'
+        f'<a class="download" href="{escape(comp_link)}">Meldestand als CSV</a></nav>'
+        "<main>"
+        f"<section><h2>Überblick · {escape(labels.period(page.period))}</h2>"
+        f'<p class="sub">Meldungen von {page.overview.figures[0].reporting_offices} '
+        "Beratungsstellen</p>"
+        f"{_figures(page)}</section>"
+        f"<section><h2>Aktive Fälle nach Thema und Aufenthaltsstatus</h2>{_charts(page)}"
+        '<p class="note">Ein Fall kann mehrere Themen haben; die Werte nach Thema ergeben '
+        "zusammen daher mehr als die Gesamtzahl.</p></section>"
+        f"<section><h2>Meldestand</h2>{_completeness(page)}</section>"
+        f"<section><h2>Beratungsstellen</h2>{_directory(page)}</section>"
+        '<section class="legend"><h2>Hinweise zum Datenschutz</h2><p>'
+        f"<strong>{SUPPRESSED} gesperrt</strong>: geheim gehalten. Werte von 1 bis {k - 1} "
+        "und Werte, aus denen sie sich errechnen ließen, werden nicht gezeigt. "
+        f"<strong>{FEW_MARK}</strong>: aus weniger als {n} Beratungsstellen.</p></section>"
+        "</main>"
+    )
+    return _layout(f"MBE-Statistik · {labels.period(page.period)}", body)

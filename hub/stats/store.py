@@ -1,0 +1,227 @@
+"""Durable storage of statistics reports: every revision kept, the newest marked.
+
+Schema: `hub/storage/migrations/0002_stats.sql`. Functions take the
+connection first so they run on the hub's database thread (`DbWorker.run`).
+
+A report is refused when its revision is not greater than the newest stored
+one for its office and period: revisions only move forward, so a node cannot
+silently roll a period back. The one exception is a retry of the very same
+message (same envelope id, same content), which answers as stored again,
+because a node that lost the first answer must be able to retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from hub.errors import Problem
+from hub.stats.cellkeys import CellKey, dims_text, parse_dims_text
+from hub.storage.db import write
+from hub.storage.sites import audit
+from protocol.encoding import pack
+from protocol.payloads import StatsReport
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the node is told: its report is durable (`duplicate`: it was already)."""
+
+    period: str
+    revision: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class ReportRecord:
+    """One stored revision's metadata (its counts are in `stats_report_cells`)."""
+
+    office: str
+    period: str
+    revision: int
+    generated: int
+    received: int
+    current: bool
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """Per office and period: when the first revision arrived and which revision counts."""
+
+    office: str
+    first_received: int
+    revision: int
+    last_received: int
+
+
+def digest(report: StatsReport) -> bytes:
+    """SHA-256 of the report with its cells in key order (independent of send order)."""
+    m = report.to_map()
+    m["cells"] = sorted(m["cells"], key=lambda c: (c[0], sorted(c[1].items())))
+    return hashlib.sha256(pack(m)).digest()
+
+
+def _intern(db: sqlite_utils.Database, keys: set[CellKey]) -> dict[CellKey, int]:
+    texts = {(measure, dims_text(dims)) for measure, dims in keys}
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO stats_cell_keys (measure, dims) VALUES (?, ?)", sorted(texts)
+    )
+    ids: dict[CellKey, int] = {}
+    for measure in {m for m, _ in texts}:
+        for cell_id, dims in db.execute(
+            "SELECT id, dims FROM stats_cell_keys WHERE measure = ?", (measure,)
+        ).fetchall():
+            key = (measure, parse_dims_text(dims))
+            if key in keys:
+                ids[key] = cell_id
+    return ids
+
+
+def store_report(
+    db: sqlite_utils.Database, office: str, report: StatsReport, msg_id: str, now: int
+) -> Stored:
+    """Store a new revision durably and make it the current one, or refuse it (409)."""
+    fingerprint = digest(report)
+    with write(db, durable=True):
+        held = db.execute(
+            "SELECT msg_id, digest FROM stats_reports "
+            "WHERE office = ? AND period = ? AND revision = ?",
+            (office, report.period, report.revision),
+        ).fetchone()
+        if held is not None and held[0] == msg_id and bytes(held[1]) == fingerprint:
+            return Stored(report.period, report.revision, duplicate=True)
+        newest = db.execute(
+            "SELECT max(revision) FROM stats_reports WHERE office = ? AND period = ?",
+            (office, report.period),
+        ).fetchone()[0]
+        if newest is not None and report.revision <= newest:
+            raise Problem(
+                "conflict",
+                409,
+                f"revision {report.revision} of {report.period} is not newer than the stored "
+                f"revision {newest}; send revision {newest + 1} or higher",
+            )
+        db.execute(
+            "UPDATE stats_reports SET current = 0 WHERE office = ? AND period = ? AND current = 1",
+            (office, report.period),
+        )
+        cur = db.execute(
+            "INSERT INTO stats_reports "
+            "(office, period, revision, generated, received, msg_id, digest, current) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+            (
+                office,
+                report.period,
+                report.revision,
+                report.generated,
+                now,
+                msg_id,
+                fingerprint,
+            ),
+        )
+        report_id = cur.lastrowid
+        ids = _intern(db, {c.key() for c in report.cells})
+        db.conn.executemany(
+            "INSERT INTO stats_report_cells (report_id, cell_id, count) VALUES (?, ?, ?)",
+            [(report_id, ids[c.key()], c.count) for c in report.cells if c.count > 0],
+        )
+        audit(
+            db,
+            now,
+            office,
+            "stats.report",
+            report.period,
+            f"revision={report.revision} digest={fingerprint.hex()[:16]}",
+        )
+    return Stored(report.period, report.revision, duplicate=False)
+
+
+def current_rows(
+    db: sqlite_utils.Database, period: str
+) -> tuple[list[tuple[str, int, int]], dict[int, CellKey], list[str]]:
+    """The newest revision's cells of every office for `period`: (rows, keys, offices).
+
+    Rows are `(office, cell id, count)` ordered by office, ready for
+    `PeriodData.from_coded_rows`; `offices` lists every office with a current
+    report, including one whose report has no non-zero cell.
+    """
+    rows = [
+        (r[0], r[1], r[2])
+        for r in db.execute(
+            "SELECT r.office, c.cell_id, c.count FROM stats_reports r "
+            "JOIN stats_report_cells c ON c.report_id = r.id "
+            "WHERE r.period = ? AND r.current = 1 ORDER BY r.office",
+            (period,),
+        )
+    ]
+    keys: dict[int, CellKey] = {}
+    for cell_id, measure, dims in db.execute(
+        "SELECT id, measure, dims FROM stats_cell_keys WHERE id IN ("
+        "SELECT DISTINCT c.cell_id FROM stats_reports r "
+        "JOIN stats_report_cells c ON c.report_id = r.id "
+        "WHERE r.period = ? AND r.current = 1)",
+        (period,),
+    ):
+        keys[cell_id] = (measure, parse_dims_text(dims))
+    offices = [
+        r[0]
+        for r in db.execute(
+            "SELECT office FROM stats_reports WHERE period = ? AND current = 1 ORDER BY office",
+            (period,),
+        )
+    ]
+    return rows, keys, offices
+
+
+def arrivals(db: sqlite_utils.Database, period: str) -> dict[str, Arrival]:
+    """Per office that reported `period`: first arrival, current revision, last arrival."""
+    out: dict[str, Arrival] = {}
+    for office, first, revision, last in db.execute(
+        "SELECT office, min(received), max(revision), max(received) FROM stats_reports "
+        "WHERE period = ? GROUP BY office",
+        (period,),
+    ):
+        out[office] = Arrival(office, first, revision, last)
+    return out
+
+
+def periods(db: sqlite_utils.Database, offices: set[str]) -> list[str]:
+    """Every period some office of `offices` reported (unordered ids)."""
+    found = db.execute("SELECT DISTINCT office, period FROM stats_reports").fetchall()
+    return sorted({period for office, period in found if office in offices})
+
+
+def revisions(db: sqlite_utils.Database, office: str, period: str) -> list[ReportRecord]:
+    """Every stored revision of one office's period, oldest first (audits and tests)."""
+    return [
+        ReportRecord(r[0], r[1], r[2], r[3], r[4], bool(r[5]))
+        for r in db.execute(
+            "SELECT office, period, revision, generated, received, current FROM stats_reports "
+            "WHERE office = ? AND period = ? ORDER BY revision",
+            (office, period),
+        )
+    ]
+
+
+def revision_cells(
+    db: sqlite_utils.Database, office: str, period: str, revision: int
+) -> dict[CellKey, int]:
+    """The counts of one stored revision (audits and tests; never shown to coordinators)."""
+    out: dict[CellKey, int] = {}
+    for measure, dims, count in db.execute(
+        "SELECT k.measure, k.dims, c.count FROM stats_reports r "
+        "JOIN stats_report_cells c ON c.report_id = r.id "
+        "JOIN stats_cell_keys k ON k.id = c.cell_id "
+        "WHERE r.office = ? AND r.period = ? AND r.revision = ?",
+        (office, period, revision),
+    ):
+        out[(measure, parse_dims_text(dims))] = count
+    return out
+
+
+def state_token(db: sqlite_utils.Database, period: str) -> int:
+    """Changes whenever a revision of `period` is stored: the key of cached tables."""
+    row = db.execute("SELECT max(id) FROM stats_reports WHERE period = ?", (period,)).fetchone()
+    return int(row[0] or 0)

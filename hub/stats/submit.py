@@ -1,0 +1,82 @@
+"""POST /v1/stats: a node hands the hub its report for one period (docs/hub-api.md).
+
+The body is one envelope sealed to the hub (recipient `hub`) whose inner
+message is signed by the node and carries a `stats.report`. Checks, in order:
+request signature (the same as the relay), body size, envelope decoding,
+envelope sender is the authenticated node, opening and signature check with
+the node's keys from its site record, payload type, period has ended, margins
+add up, then the revision rule in `store.store_report`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import structlog
+from aiohttp import web
+
+from hub.context import CLOCK, DB, KEYS, SETTINGS
+from hub.errors import Problem
+from hub.handlers import authenticated
+from hub.problems import from_protocol
+from hub.stats.aggregate import margin_problems
+from hub.stats.errors import PeriodError
+from hub.stats.periods import parse_period
+from hub.stats.store import store_report
+from hub.storage.sites import get_site
+from protocol.envelope import MAX_ENVELOPE, Envelope, open_envelope
+from protocol.errors import ProtocolError
+from protocol.ids import HUB_ID
+from protocol.payloads import StatsReport
+
+log = structlog.get_logger()
+
+
+async def submit_report(request: web.Request) -> web.Response:
+    app = request.app
+    if request.content_length is not None and request.content_length > MAX_ENVELOPE:
+        raise Problem("too-large", 413, f"a statistics envelope is at most {MAX_ENVELOPE} bytes")
+    node, body = await authenticated(request)
+    if len(body) > MAX_ENVELOPE:
+        raise Problem("too-large", 413, f"a statistics envelope is at most {MAX_ENVELOPE} bytes")
+    try:
+        envelope = Envelope.decode(body)
+    except ProtocolError as exc:
+        raise from_protocol(exc, "stats") from None
+    if envelope.sender != node:
+        raise Problem("forbidden", 403, "stats: the envelope's sender is not the signing node")
+    site = await app[DB].run(get_site, node)
+    if site is None or site.keys is None:  # authenticated() has checked this; a revoke raced
+        raise Problem("unknown-node", 401, "this node is not enrolled with the hub")
+    now = int(app[CLOCK]())
+    try:
+        inner = open_envelope(envelope, app[KEYS], HUB_ID, site.keys, now=now)
+    except ProtocolError as exc:
+        raise from_protocol(exc, "stats") from None
+    report = inner.payload
+    if not isinstance(report, StatsReport):
+        raise Problem("unknown-type", 400, "stats: the sealed message is not a stats.report")
+    try:
+        period = parse_period(report.period)
+    except PeriodError as exc:
+        raise Problem("malformed", 400, f"stats: {exc}") from None
+    settings = app[SETTINGS].stats
+    today = datetime.fromtimestamp(now, ZoneInfo(settings.timezone)).date()
+    if not period.is_over(today):
+        raise Problem(
+            "period-not-over", 422, f"stats: period {period.id} has not ended; report it after"
+        )
+    problems = margin_problems(report)
+    if problems:
+        raise Problem("inconsistent-report", 422, "stats: " + "; ".join(problems[:10]))
+    stored = await app[DB].run(store_report, node, report, envelope.msg_id, now)
+    log.info(
+        "stats.stored",
+        node=node,
+        period=stored.period,
+        revision=stored.revision,
+        duplicate=stored.duplicate,
+        cells=len(report.cells),
+    )
+    return web.json_response({"period": stored.period, "revision": stored.revision, "stored": True})

@@ -1,0 +1,245 @@
+"""What one coordinator may see: offices, completeness and protected tables.
+
+Every coordinator output (JSON, CSV, dashboard) gets its data here and only
+here, and every function takes the `Coordinator` first: an
+organisation-limited coordinator's offices are filtered before anything else
+(`restrict_to_organisation` on the period's data, the same filter on sites),
+so no route can forget it. Tables leave this module only through `protect`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import sqlite_utils
+from aiohttp import web
+
+from hub.context import CLOCK, DB, SETTINGS
+from hub.errors import Problem
+from hub.settings import HubSettings
+from hub.stats.access import Coordinator
+from hub.stats.aggregate import (
+    ORGANISATION,
+    PeriodData,
+    Scope,
+    TableSpec,
+    restrict_to_organisation,
+    tabulate,
+)
+from hub.stats.cellkeys import CellKey
+from hub.stats.disclosure import DisclosurePolicy, SuppressedTable, protect
+from hub.stats.errors import StatsError
+from hub.stats.periods import Period, Timeliness, parse_period, previous_closed, timeliness
+from hub.stats.store import arrivals, current_rows, periods, state_token
+from hub.storage.sites import Site, list_sites
+
+# The fixed set of tables the dashboard and its CSV publish for a period: every
+# measure's total, and the active cases by topic and by residence status. A
+# small fixed set limits what tables can be combined against each other
+# (docs/statistics.md, "Known limits").
+KEY_MEASURES = (
+    "cases_new",
+    "cases_active",
+    "cases_closed",
+    "case_management_with_agreement",
+    "contacts",
+    "family_members",
+    "referrals_sent",
+    "referrals_accepted",
+)
+CHART_MEASURE = "cases_active"
+CHART_DIMENSIONS = ("topic", "residence")
+CACHE_SIZE = 8
+
+
+@dataclass(frozen=True)
+class CompletenessRow:
+    """One office's reporting for a period (no numbers, only whether and when)."""
+
+    office: str
+    name: str
+    org: str
+    status: Timeliness
+    first_received: date | None
+    revision: int | None
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The dashboard's tables of one period, each protected on its own."""
+
+    period: str
+    figures: tuple[SuppressedTable, ...]
+    charts: tuple[SuppressedTable, ...]
+
+    def tables(self) -> tuple[SuppressedTable, ...]:
+        return self.figures + self.charts
+
+
+class PeriodCache:
+    """Indexed period data keyed by (period, newest stored report id): a new revision
+    changes the key, so nothing stale is ever served. Bounded; one per app."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, int], PeriodData] = OrderedDict()
+
+    def get(self, key: tuple[str, int]) -> PeriodData | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[str, int], data: PeriodData) -> None:
+        self._items[key] = data
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+
+PERIOD_CACHE = web.AppKey("stats_period_cache", PeriodCache)
+
+
+def policy(settings: HubSettings) -> DisclosurePolicy:
+    return DisclosurePolicy(k=settings.stats.k, min_offices=settings.stats.min_offices)
+
+
+def today(request: web.Request) -> date:
+    zone = ZoneInfo(request.app[SETTINGS].stats.timezone)
+    return datetime.fromtimestamp(request.app[CLOCK](), zone).date()
+
+
+def visible(who: Coordinator, sites: list[Site]) -> list[Site]:
+    """The sites this coordinator may see: all, or one organisation's."""
+    return [s for s in sites if who.org is None or s.org == who.org]
+
+
+async def sites_for(request: web.Request, who: Coordinator) -> list[Site]:
+    return visible(who, await request.app[DB].run(list_sites))
+
+
+def parse_period_param(raw: str | None) -> Period:
+    if raw is None:
+        raise Problem("malformed", 400, "query parameter period is required (e.g. 2026-11)")
+    try:
+        return parse_period(raw)
+    except StatsError as exc:
+        raise Problem("malformed", 400, f"period: {exc}") from None
+
+
+def _read(
+    db: sqlite_utils.Database, period: str
+) -> tuple[int, list[tuple[str, int, int]], dict[int, CellKey], list[str], dict[str, str]]:
+    token = state_token(db, period)
+    rows, keys, offices = current_rows(db, period)
+    orgs = {s.node_id: s.org for s in list_sites(db)}
+    return token, rows, keys, offices, orgs
+
+
+async def period_data(request: web.Request, who: Coordinator, period: Period) -> PeriodData:
+    """The newest reports of `period` that this coordinator may see, indexed."""
+    app = request.app
+    cache = app[PERIOD_CACHE]
+    token = await app[DB].run(state_token, period.id)
+    data = cache.get((period.id, token))
+    if data is None:
+        token, rows, keys, offices, orgs = await app[DB].run(_read, period.id)
+        # Indexing is CPU work: keep it off the loop and off the database thread.
+        data = await asyncio.get_running_loop().run_in_executor(
+            None, PeriodData.from_coded_rows, period, rows, keys, orgs, offices
+        )
+        cache.put((period.id, token), data)
+    return data if who.org is None else restrict_to_organisation(data, who.org)
+
+
+def parse_scope(raw: str | None, who: Coordinator, sites: list[Site]) -> Scope:
+    """`region`, `organisation:KEY` or `office:ID`, limited to what `who` may see."""
+    if raw is None or raw == "region":
+        return Scope.region()
+    level, _, key = raw.partition(":")
+    seen = visible(who, sites)
+    if level == ORGANISATION and key in {s.org for s in seen}:
+        return Scope("organisation", key)
+    if level == "office" and key in {s.node_id for s in seen}:
+        return Scope("office", key)
+    if level in {ORGANISATION, "office"}:
+        raise Problem("not-found", 404, f"no {level} {key!r} among the offices you may see")
+    raise Problem("malformed", 400, "scope must be region, organisation:KEY or office:ID")
+
+
+def table(
+    settings: HubSettings, data: PeriodData, spec: TableSpec, scope: Scope
+) -> SuppressedTable:
+    return protect(tabulate(data, spec, scope), policy(settings))
+
+
+def overview(settings: HubSettings, data: PeriodData) -> Overview:
+    region = Scope.region()
+    figures = tuple(table(settings, data, TableSpec(m), region) for m in KEY_MEASURES)
+    charts = tuple(
+        table(settings, data, TableSpec(CHART_MEASURE, dim), region) for dim in CHART_DIMENSIONS
+    )
+    return Overview(data.period.id, figures, charts)
+
+
+async def completeness(
+    request: web.Request, who: Coordinator, period: Period
+) -> list[CompletenessRow]:
+    """Every office expected to report `period`, with its status.
+
+    Expected: active offices that had enrolled by the period's deadline, and
+    any office that did report (also one revoked since).
+    """
+    app = request.app
+    settings = app[SETTINGS].stats
+    zone = ZoneInfo(settings.timezone)
+    sites = await sites_for(request, who)
+    got = await app[DB].run(arrivals, period.id)
+    deadline = period.deadline(settings.grace_days)
+    now = today(request)
+    out = []
+    for s in sites:
+        arrival = got.get(s.node_id)
+        if arrival is None:
+            if s.status != "active" or s.enrolled is None:
+                continue
+            if datetime.fromtimestamp(s.enrolled, zone).date() > deadline:
+                continue
+        first = datetime.fromtimestamp(arrival.first_received, zone).date() if arrival else None
+        out.append(
+            CompletenessRow(
+                office=s.node_id,
+                name=s.name,
+                org=s.org,
+                status=timeliness(period, first, now, settings.grace_days),
+                first_received=first,
+                revision=arrival.revision if arrival else None,
+            )
+        )
+    return sorted(out, key=lambda r: (r.org, r.name, r.office))
+
+
+async def reported_periods(request: web.Request, who: Coordinator) -> list[str]:
+    """Periods with a report from an office `who` may see, newest first."""
+    offices = {s.node_id for s in await sites_for(request, who)}
+    found = await request.app[DB].run(periods, offices)
+    return sorted(found, key=lambda p: _sort_key(parse_period(p)), reverse=True)
+
+
+async def known_periods(request: web.Request, who: Coordinator) -> list[str]:
+    """The reported periods plus the last closed month and quarter (so the
+    completeness of a period nobody reported yet is reachable), newest first."""
+    found = set(await reported_periods(request, who))
+    now = today(request)
+    found.add(previous_closed("month", now).id)
+    found.add(previous_closed("quarter", now).id)
+    return sorted(found, key=lambda p: _sort_key(parse_period(p)), reverse=True)
+
+
+def _sort_key(p: Period) -> tuple[int, int]:
+    """By end date, then the longer period after the shorter one (so first when reversed)."""
+    return (p.end.toordinal(), {"year": 2, "quarter": 1, "month": 0}[p.kind])
