@@ -100,6 +100,9 @@ class Cases:
         for key in CASE_REQUIRED | {"opened"}:
             if key in fields and fields[key] is None:
                 raise InvalidInput(f"case.{key}: cannot be cleared")
+        if "family_members" in fields and fields["family_members"] is None:
+            # A count, never NULL in the table: clearing it means none, as erase_fields does.
+            fields["family_members"] = 0
         with transaction(self.ctx.db):
             row = self.row(case_id)
             if row["closed"] is not None:
