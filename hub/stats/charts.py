@@ -14,8 +14,8 @@ from hub.stats import labels
 from hub.stats.disclosure import SuppressedTable
 
 WIDTH = 640
-LABEL_W = 250
-BAR_W = 300
+LABEL_W = 230
+BAR_W = 330
 ROW_H = 26
 TOP = 8
 SUPPRESSED = "•"
@@ -29,7 +29,11 @@ def _attr(value: object) -> str:
 def bar_chart(table: SuppressedTable, chart_id: str, title: str) -> str:
     """An SVG chart of a 1-D protected table: one bar per row label."""
     dim = table.spec.rows or ""
-    entries = list(zip(table.row_labels, table.row_totals, strict=True))
+    # German label order: what a reader scans for, not the order of the English codes.
+    entries = sorted(
+        zip(table.row_labels, table.row_totals, strict=True),
+        key=lambda item: labels.code(dim, item[0]).casefold(),
+    )
     top = max([e.value for _, e in entries if e.value is not None] + [1])
     height = TOP * 2 + ROW_H * len(entries)
     parts = [

@@ -101,6 +101,23 @@ async def show_dashboard(request: web.Request) -> web.StreamResponse:
     return _html(pages.dashboard_page(page))
 
 
+ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<rect width="16" height="16" rx="3" fill="#1c5d99"/>'
+    '<rect x="3" y="8" width="2.5" height="5" fill="#fff"/>'
+    '<rect x="6.75" y="5" width="2.5" height="8" fill="#fff"/>'
+    '<rect x="10.5" y="3" width="2.5" height="10" fill="#fff"/></svg>'
+)
+
+
+async def icon(request: web.Request) -> web.Response:
+    return web.Response(
+        text=ICON,
+        content_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
 async def stylesheet(request: web.Request) -> web.Response:
     css = resources.files("hub.stats").joinpath("dashboard.css").read_text(encoding="utf-8")
     return web.Response(
@@ -117,3 +134,4 @@ def add_dashboard_routes(app: web.Application) -> None:
     app.router.add_post(LOGIN, login)
     app.router.add_post("/dashboard/logout", logout)
     app.router.add_get(pages.CSS_PATH, stylesheet)
+    app.router.add_get(pages.ICON_PATH, icon)

@@ -52,7 +52,7 @@ _CODES: Mapping[str, Mapping[str, str]] = {
         "spaetaussiedler": "Spätaussiedler/in",
         "settlement_permit": "Niederlassungserlaubnis",
         "residence_permit": "Aufenthaltserlaubnis",
-        "asylum_pending": "Aufenthaltsgestattung (Asylverfahren)",
+        "asylum_pending": "Aufenthaltsgestattung",
         "toleration": "Duldung",
         "naturalised": "eingebürgert",
         "other": "sonstiger Status",
@@ -89,7 +89,7 @@ _CODES: Mapping[str, Mapping[str, str]] = {
         "in_person": "persönlich",
         "phone": "Telefon",
         "video": "Video",
-        "online": "online",
+        "online": "Online (Chat, E-Mail)",
         "outreach": "aufsuchend",
     },
     "target": {

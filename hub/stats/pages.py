@@ -20,6 +20,7 @@ from hub.stats.view import CompletenessRow, Overview
 from hub.storage.sites import Site
 
 CSS_PATH = "/dashboard/dashboard.css"
+ICON_PATH = "/dashboard/favicon.svg"
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,9 @@ def _layout(title: str, body: str) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<meta name="referrer" content="no-referrer">'
         f"<title>{escape(title)}</title>"
-        f'<link rel="stylesheet" href="{CSS_PATH}"></head>'
+        f'<link rel="stylesheet" href="{CSS_PATH}">'
+        # Named here so the browser does not ask for /favicon.ico (a 404 in its console).
+        f'<link rel="icon" href="{ICON_PATH}" type="image/svg+xml"></head>'
         f"<body>{body}</body></html>\n"
     )
 
