@@ -1,0 +1,1 @@
+"""Statistics of the office (dataset mbe-core): compute, submit, revise, schedule."""

@@ -1,0 +1,214 @@
+"""Dataset mbe-core for one period, computed from the case store's facts. Pure.
+
+Definitions (docs/statistics.md, "Node side"):
+
+* a case is *active* in a period when it was open on at least one day of it:
+  opened on or before the last day, and not closed or closed on or after the
+  first day. *New*: opened in the period. *Closed*: closed in the period, by
+  closure reason.
+* *case_management_with_agreement*: active case-management cases whose first
+  support agreement (Förderplan) is dated on or before the period's last day.
+* *contacts*: contacts dated in the period, by channel. *family_members*: the
+  sum of `family_members` over the active cases.
+* *referrals_sent*: outgoing referrals created in the period; *referrals_accepted*:
+  outgoing referrals whose acceptance arrived in the period; both by target
+  type, neither counting a referral withdrawn as `sent_in_error`.
+* Crossing dimensions describe the case a count belongs to, as of the period's
+  last day: age band from the birth year (age = end year - birth year), length
+  of stay from the entry month (whole months up to the end month: under 12,
+  12 to 35, 36 and more); gender, residence and nationality as recorded, with
+  `unknown` / `XX` when empty. A case without birth year or entry month has no
+  age band or length of stay (those code lists have no `unknown`), so it is
+  missing from those cells; a case without topics is in no topic cell, and a
+  case with several topics is in each of them (topic is not additive).
+
+Which cells are sent: every non-zero cell of at most two dimensions, the
+measure's breakdown counting as one: the total, by breakdown, by one crossing
+dimension, breakdown x crossing dimension, and pairs of crossing dimensions
+except pairs with nationality. Those are the tables the hub can build (a table
+has rows and columns, so at most two dimensions), and every margin of a sent
+cell is a sent cell. Three-way cells (breakdown x two crossings) would multiply
+the report without any table reading them. Nationality is an open list (up to
+249 codes): its pairs with other crossing dimensions made a 2,000-case office's
+year report 16,662 cells and 856 KB, close to both the 20,000-cell limit and
+the 1 MiB sealed-message cap, and a bigger office would not fit. Without them
+the report has a bound that fits whatever the office's size (docs/statistics.md).
+The subset is fixed, never chosen per report: absent means zero at the hub, so
+an office sending a cell that another office leaves out would skew every sum.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TypeGuard
+
+from node.stats.facts import CaseFact, Facts
+from node.stats.periods import Period
+from protocol import codes
+from protocol.payloads import StatsCell
+
+Feature = tuple[str, str]
+CellKey = tuple[str, tuple[Feature, ...]]
+
+# Crossed with the measure's breakdown, never with another crossing dimension.
+SOLO_DIMENSIONS = frozenset({"nationality"})
+# Used only if the protocol's code lists gain an `unknown` value.
+_AGE_UNKNOWN = "unknown" if codes.is_code("unknown", codes.AGE_BAND) else None
+_STAY_UNKNOWN = "unknown" if codes.is_code("unknown", codes.LENGTH_OF_STAY) else None
+
+
+@dataclass(frozen=True)
+class Item:
+    """One counted thing: its weight, its breakdown value and its case's features."""
+
+    weight: int
+    breakdown: Feature | None
+    features: tuple[Feature, ...]
+
+
+def age_band(birth_year: int | None, end: dt.date) -> str | None:
+    if birth_year is None:
+        return _AGE_UNKNOWN
+    age = end.year - birth_year
+    if age < 27:
+        return "under_27"
+    if age < 40:
+        return "27_39"
+    if age < 60:
+        return "40_59"
+    return "60_plus"
+
+
+def length_of_stay(entry_month: str | None, end: dt.date) -> str | None:
+    if entry_month is None:
+        return _STAY_UNKNOWN
+    months = (end.year * 12 + end.month) - (int(entry_month[:4]) * 12 + int(entry_month[5:7]))
+    if months < 12:
+        return "under_1y"
+    if months < 36:
+        return "1_to_3y"
+    return "over_3y"
+
+
+def _checked(value: str | None, allowed: frozenset[str], fallback: str) -> str:
+    return value if value is not None and value in allowed else fallback
+
+
+def _is_nationality(value: str | None) -> TypeGuard[str]:
+    return codes.is_code(value, codes.NATIONALITY)
+
+
+def case_features(case: CaseFact | None, end: dt.date) -> tuple[Feature, ...]:
+    """The crossing values of a case as of `end`; a missing case is all unknown."""
+    if case is None:
+        return (("gender", "unknown"), ("residence", "unknown"), ("nationality", "XX"))
+    out: list[Feature] = [
+        ("gender", _checked(case.gender, codes.GENDER, "unknown")),
+        ("residence", _checked(case.residence, codes.RESIDENCE, "unknown")),
+        ("nationality", case.nationality if _is_nationality(case.nationality) else "XX"),
+    ]
+    age = age_band(case.birth_year, end)
+    if age is not None:
+        out.append(("age_band", age))
+    stay = length_of_stay(case.entry_month, end)
+    if stay is not None:
+        out.append(("length_of_stay", stay))
+    out.extend(("topic", t) for t in case.topics if t in codes.TOPIC)
+    return tuple(out)
+
+
+def _within(date: str | None, period: Period) -> bool:
+    return date is not None and period.start.isoformat() <= date <= period.end.isoformat()
+
+
+def _active(case: CaseFact, period: Period) -> bool:
+    return case.opened <= period.end.isoformat() and (
+        case.closed is None or case.closed >= period.start.isoformat()
+    )
+
+
+def measure_items(facts: Facts, period: Period) -> dict[str, list[Item]]:
+    """For each measure, the items it counts in `period`."""
+    end = period.end
+    feats = {cid: case_features(c, end) for cid, c in facts.cases.items()}
+    unknown = case_features(None, end)
+    items: dict[str, list[Item]] = {m: [] for m in codes.MEASURES}
+    for cid, case in facts.cases.items():
+        f = feats[cid]
+        if _within(case.opened, period):
+            items["cases_new"].append(Item(1, None, f))
+        if _within(case.closed, period):
+            reason = _checked(case.closure_reason, codes.CLOSURE, "other")
+            items["cases_closed"].append(Item(1, ("closure", reason), f))
+        if not _active(case, period):
+            continue
+        items["cases_active"].append(Item(1, None, f))
+        if case.family_members > 0:
+            items["family_members"].append(Item(case.family_members, None, f))
+        if (
+            case.case_type == "case_management"
+            and case.first_agreement is not None
+            and case.first_agreement <= end.isoformat()
+        ):
+            items["case_management_with_agreement"].append(Item(1, None, f))
+    for contact in facts.contacts:
+        if _within(contact.date, period) and contact.channel in codes.CONTACT_CHANNEL:
+            f = feats.get(contact.case_id, unknown)
+            items["contacts"].append(Item(1, ("channel", contact.channel), f))
+    for ref in facts.referrals:
+        if ref.sent_in_error or ref.target not in codes.REFERRAL_TARGET:
+            continue
+        f = feats.get(ref.case_id, unknown) if ref.case_id is not None else unknown
+        target = ("target", ref.target)
+        if _within(ref.sent, period):
+            items["referrals_sent"].append(Item(1, target, f))
+        if _within(ref.accepted, period):
+            items["referrals_accepted"].append(Item(1, target, f))
+    return items
+
+
+def _cells_of(item: Item) -> Iterator[tuple[Feature, ...]]:
+    """The (sorted) dimension tuples of at most two dimensions this item counts in."""
+    yield ()
+    if item.breakdown is not None:
+        yield (item.breakdown,)
+        for f in item.features:
+            yield (item.breakdown, f) if item.breakdown < f else (f, item.breakdown)
+    feats = item.features
+    for i, a in enumerate(feats):
+        yield (a,)
+        if a[0] in SOLO_DIMENSIONS:
+            continue
+        for b in feats[i + 1 :]:
+            if a[0] == b[0] or b[0] in SOLO_DIMENSIONS:
+                continue  # two topics of one case are not a cell
+            yield (a, b) if a < b else (b, a)
+
+
+def count_cells(items: dict[str, list[Item]]) -> dict[CellKey, int]:
+    counts: Counter[CellKey] = Counter()
+    for measure, measure_items_ in items.items():
+        for item in measure_items_:
+            for dims in _cells_of(item):
+                counts[(measure, dims)] += item.weight
+    return {k: v for k, v in counts.items() if v > 0}
+
+
+def to_cells(counts: dict[CellKey, int]) -> tuple[StatsCell, ...]:
+    """Cells in a canonical order (measure, then dimensions), so equal data hashes equally."""
+    return tuple(
+        StatsCell(measure=m, dims=dict(dims), count=n) for (m, dims), n in sorted(counts.items())
+    )
+
+
+def compute(facts: Facts, period: Period) -> tuple[StatsCell, ...]:
+    """Every non-zero cell of dataset mbe-core for `period` (see the module docstring)."""
+    return to_cells(count_cells(measure_items(facts, period)))
+
+
+def cell_rows(cells: Iterable[StatsCell]) -> list[dict[str, object]]:
+    """Cells as JSON objects for the preview."""
+    return [{"measure": c.measure, "dims": dict(c.dims), "count": c.count} for c in cells]

@@ -1,0 +1,134 @@
+"""What the statistics need from the case store, read in one pass.
+
+`load_facts` runs a handful of SELECTs on the caller's thread (the sqlite
+connection belongs to the event loop's thread) and returns frozen values; the
+counting in node.stats.compute is pure and may then run in a worker thread.
+Nothing here leaves the node: names, notes and contact details are not even
+read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+from node.storage.context import StoreContext
+
+
+@dataclass(frozen=True)
+class CaseFact:
+    case_id: str
+    opened: str  # YYYY-MM-DD
+    closed: str | None
+    case_type: str
+    closure_reason: str | None
+    birth_year: int | None
+    gender: str | None
+    nationality: str | None
+    residence: str | None
+    entry_month: str | None  # YYYY-MM
+    family_members: int
+    topics: tuple[str, ...]
+    first_agreement: str | None  # date of the earliest support agreement
+
+
+@dataclass(frozen=True)
+class ContactFact:
+    case_id: str
+    date: str
+    channel: str
+
+
+@dataclass(frozen=True)
+class ReferralFact:
+    """An outgoing referral, dated by the node's local calendar."""
+
+    case_id: str | None
+    target: str
+    sent: str
+    accepted: str | None
+    sent_in_error: bool
+
+
+@dataclass(frozen=True)
+class Facts:
+    cases: dict[str, CaseFact]
+    contacts: tuple[ContactFact, ...]
+    referrals: tuple[ReferralFact, ...]
+
+    def earliest(self) -> str | None:
+        """The first date anything happened, or None for an empty store."""
+        dates = [c.opened for c in self.cases.values()] + [r.sent for r in self.referrals]
+        return min(dates) if dates else None
+
+
+def local_date(ts: int) -> str:
+    """Unix seconds as the node's local calendar date (the office's reporting calendar)."""
+    return dt.datetime.fromtimestamp(ts).date().isoformat()
+
+
+def _topics(text: str | None) -> tuple[str, ...]:
+    value = json.loads(text) if text else []
+    if not isinstance(value, list):
+        return ()
+    return tuple(sorted({t for t in value if isinstance(t, str)}))
+
+
+def load_facts(ctx: StoreContext) -> Facts:
+    agreements = {
+        r["case_id"]: r["first"]
+        for r in ctx.all("SELECT case_id, MIN(agreed) AS first FROM agreements GROUP BY case_id")
+    }
+    cases = {
+        r["id"]: CaseFact(
+            case_id=r["id"],
+            opened=r["opened"],
+            closed=r["closed"],
+            case_type=r["case_type"],
+            closure_reason=r["closure_reason"],
+            birth_year=r["birth_year"],
+            gender=r["gender"],
+            nationality=r["nationality"],
+            residence=r["residence_status"],
+            entry_month=r["entry_month"],
+            family_members=int(r["family_members"] or 0),
+            topics=_topics(r["topics"]),
+            first_agreement=agreements.get(r["id"]),
+        )
+        for r in ctx.all(
+            "SELECT id, opened, closed, case_type, closure_reason, birth_year, gender,"
+            " nationality, residence_status, entry_month, family_members, topics FROM cases"
+        )
+    }
+    contacts = tuple(
+        ContactFact(case_id=r["case_id"], date=r["date"], channel=r["channel"])
+        for r in ctx.all("SELECT case_id, date, channel FROM contacts")
+    )
+    accepted = {
+        r["referral_id"]: int(r["at"])
+        for r in ctx.all(
+            "SELECT referral_id, MIN(at) AS at FROM referral_events"
+            " WHERE direction = 'out' AND event = 'accepted' GROUP BY referral_id"
+        )
+    }
+    in_error = {
+        r["referral_id"]
+        for r in ctx.all(
+            "SELECT DISTINCT referral_id FROM referral_events"
+            " WHERE direction = 'out' AND event = 'withdraw' AND reason = 'sent_in_error'"
+        )
+    }
+    referrals = tuple(
+        ReferralFact(
+            case_id=r["case_id"],
+            target=r["target_type"],
+            sent=local_date(int(r["created"])),
+            accepted=local_date(accepted[r["id"]]) if r["id"] in accepted else None,
+            sent_in_error=r["id"] in in_error,
+        )
+        for r in ctx.all(
+            "SELECT id, case_id, target_type, created FROM referrals WHERE direction = 'out'"
+        )
+    )
+    return Facts(cases=cases, contacts=contacts, referrals=referrals)

@@ -1,0 +1,179 @@
+"""Bookkeeping of submitted reports (table stats_reports, migration 0002).
+
+Per period the rows are its revisions. A revision number is taken once and
+never reused, even when the hub refused it: the hub may have stored a report
+whose answer we never saw. A pending row keeps its sealed envelope so a retry
+sends the same bytes (idempotent at the hub); the envelope is dropped once the
+row is settled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from node.storage.context import StoreContext, iso
+from node.storage.db import transaction
+from protocol.encoding import pack
+from protocol.payloads import StatsCell
+
+PENDING, SUBMITTED, REJECTED = "pending", "submitted", "rejected"
+
+
+def cells_hash(period: str, cells: Sequence[StatsCell]) -> str:
+    """SHA-256 over the period and the canonical cells: equal data, equal hash."""
+    canonical = sorted((c.measure, sorted(c.dims.items()), c.count) for c in cells)
+    return hashlib.sha256(pack([period, [[m, list(d), n] for m, d, n in canonical]])).hexdigest()
+
+
+@dataclass(frozen=True)
+class Submission:
+    period: str
+    revision: int
+    cells_hash: str
+    cell_count: int
+    generated: int
+    state: str
+    msg_id: str
+    envelope: bytes | None
+    expires: int
+    attempts: int
+    next_attempt: int
+    last_error: str | None
+    submitted_at: int | None
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> Submission:
+        env = r["envelope"]
+        return cls(
+            period=r["period"],
+            revision=int(r["revision"]),
+            cells_hash=r["cells_hash"],
+            cell_count=int(r["cell_count"]),
+            generated=int(r["generated"]),
+            state=r["state"],
+            msg_id=r["msg_id"],
+            envelope=None if env is None else bytes(env),
+            expires=int(r["expires"]),
+            attempts=int(r["attempts"]),
+            next_attempt=int(r["next_attempt"]),
+            last_error=r["last_error"],
+            submitted_at=r["submitted_at"],
+        )
+
+    def view(self) -> dict[str, Any]:
+        """The row as the API and CLI show it (no envelope, no hash)."""
+        return {
+            "period": self.period,
+            "revision": self.revision,
+            "state": self.state,
+            "cell_count": self.cell_count,
+            "generated": iso(self.generated),
+            "attempts": self.attempts,
+            "next_attempt": iso(self.next_attempt) if self.state == PENDING else None,
+            "last_error": self.last_error,
+            "submitted_at": iso(self.submitted_at),
+        }
+
+
+class StatsLedger:
+    def __init__(self, ctx: StoreContext) -> None:
+        self.ctx = ctx
+
+    def latest(self, period: str) -> Submission | None:
+        row = self.ctx.one(
+            "SELECT * FROM stats_reports WHERE period = ? ORDER BY revision DESC LIMIT 1",
+            (period,),
+        )
+        return None if row is None else Submission.from_row(row)
+
+    def next_revision(self, period: str) -> int:
+        row = self.ctx.one(
+            "SELECT MAX(revision) AS r FROM stats_reports WHERE period = ?", (period,)
+        )
+        return int(row["r"] or 0) + 1 if row else 1
+
+    def submissions(self, period: str | None = None) -> list[Submission]:
+        rows = self.ctx.all(
+            "SELECT * FROM stats_reports WHERE ? IS NULL OR period = ? ORDER BY period, revision",
+            (period, period),
+        )
+        return [Submission.from_row(r) for r in rows]
+
+    def pending_due(self, now: int) -> list[Submission]:
+        rows = self.ctx.all(
+            "SELECT * FROM stats_reports WHERE state = 'pending' AND next_attempt <= ?"
+            " ORDER BY next_attempt, period",
+            (now,),
+        )
+        return [Submission.from_row(r) for r in rows]
+
+    def next_pending_time(self) -> int | None:
+        row = self.ctx.one(
+            "SELECT MIN(next_attempt) AS t FROM stats_reports WHERE state = 'pending'"
+        )
+        return None if row is None or row["t"] is None else int(row["t"])
+
+    def insert_pending(self, sub: Submission) -> None:
+        with transaction(self.ctx.db):
+            self.ctx.run(
+                "INSERT INTO stats_reports (period, revision, cells_hash, cell_count, generated,"
+                " state, msg_id, envelope, expires, attempts, next_attempt, last_error,"
+                " submitted_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, NULL, NULL)",
+                (
+                    sub.period,
+                    sub.revision,
+                    sub.cells_hash,
+                    sub.cell_count,
+                    sub.generated,
+                    sub.msg_id,
+                    sub.envelope,
+                    sub.expires,
+                    sub.next_attempt,
+                ),
+            )
+
+    def reseal(self, sub: Submission) -> None:
+        """Replace a pending row's expired envelope (same revision, current cells)."""
+        with transaction(self.ctx.db):
+            self.ctx.run(
+                "UPDATE stats_reports SET cells_hash = ?, cell_count = ?, generated = ?,"
+                " msg_id = ?, envelope = ?, expires = ? WHERE period = ? AND revision = ?"
+                " AND state = 'pending'",
+                (
+                    sub.cells_hash,
+                    sub.cell_count,
+                    sub.generated,
+                    sub.msg_id,
+                    sub.envelope,
+                    sub.expires,
+                    sub.period,
+                    sub.revision,
+                ),
+            )
+
+    def mark_submitted(self, period: str, revision: int, now: int) -> None:
+        self._settle(period, revision, SUBMITTED, None, now)
+
+    def mark_rejected(self, period: str, revision: int, error: str, now: int) -> None:
+        self._settle(period, revision, REJECTED, error, None)
+
+    def _settle(
+        self, period: str, revision: int, state: str, error: str | None, at: int | None
+    ) -> None:
+        with transaction(self.ctx.db):
+            self.ctx.run(
+                "UPDATE stats_reports SET state = ?, envelope = NULL, attempts = attempts + 1,"
+                " last_error = ?, submitted_at = ? WHERE period = ? AND revision = ?",
+                (state, None if error is None else error[:200], at, period, revision),
+            )
+
+    def mark_retry(self, period: str, revision: int, error: str, next_attempt: int) -> None:
+        with transaction(self.ctx.db):
+            self.ctx.run(
+                "UPDATE stats_reports SET attempts = attempts + 1, last_error = ?,"
+                " next_attempt = ? WHERE period = ? AND revision = ?",
+                (error[:200], next_attempt, period, revision),
+            )

@@ -1,0 +1,64 @@
+"""The background task that submits ended periods on its own.
+
+Each round (at start, then every `check_interval`, or earlier when a pending
+report's backoff ends) calls `StatsService.run_due`. The round reads the case
+store on the event loop's thread in one short pass and counts in a worker
+thread, so the API keeps answering. A failing round is logged by type and the
+next round tries again; the task only ends when the app shuts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from node.clock import Clock
+from node.stats.service import StatsService
+
+log = structlog.get_logger()
+
+
+class StatsScheduler:
+    def __init__(self, service: StatsService, clock: Clock) -> None:
+        self.service = service
+        self.clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self.rounds = 0
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="mbe-node-stats")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self) -> None:
+        """Run a round now (e.g. after a manual submission was queued)."""
+        self._wake.set()
+
+    def _delay(self) -> float:
+        delay = self.service.settings.check_interval
+        pending = self.service.next_wakeup()
+        if pending is not None:
+            delay = min(delay, max(1.0, float(pending - self.clock.now())))
+        return delay
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                outcomes = await self.service.run_due()
+                if outcomes:
+                    log.info("stats.round", sent=len(outcomes))
+            except Exception as exc:  # noqa: BLE001 -- background loop boundary: log the type, retry next round
+                log.error("stats.round_failed", error=type(exc).__name__)
+            self.rounds += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._delay())
