@@ -79,6 +79,8 @@ def open_database(path: Path | str) -> sqlite_utils.Database:
         raise ConfigError(f"cannot open database {path} ({exc})") from None
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
+    # Deleted client data is overwritten with zeros rather than left in free pages.
+    conn.execute("PRAGMA secure_delete = ON")
     if str(path) != ":memory:":
         # WAL with the default synchronous=FULL: a referral the API accepted survives
         # a power cut, which is what "accepted into the outbox" promises.
@@ -86,6 +88,19 @@ def open_database(path: Path | str) -> sqlite_utils.Database:
     db = sqlite_utils.Database(conn)
     migrate(db)
     return db
+
+
+def scrub(db: sqlite_utils.Database) -> None:
+    """Copy the WAL into the database and truncate it, after client data was erased.
+
+    With secure_delete the database file holds no trace of erased values, but
+    the WAL keeps older page images until a checkpoint; a withdrawal or decline
+    must not leave the client's data behind in it. Best effort: a reader can
+    hold the checkpoint back, and the next scrub or the automatic checkpoint
+    finishes the job.
+    """
+    if not db.conn.in_transaction:
+        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from node.states import IN, OUT
 from node.storage.cases import Cases
 from node.storage.consents import Consents
 from node.storage.context import StoreContext, dumps, iso, loads_list
-from node.storage.db import transaction
+from node.storage.db import scrub, transaction
 from node.storage.network import Network
 from node.storage.validation import LIST_FIELDS, check_client_field_names, check_node_id
 from protocol import codes
@@ -309,6 +309,7 @@ class Referrals:
                 "UPDATE referrals SET client = NULL WHERE id = ? AND direction = 'in'",
                 (referral_id,),
             )
+        scrub(self.ctx.db)
         return self.get(IN, referral_id)
 
     def report(

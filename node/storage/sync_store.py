@@ -7,11 +7,12 @@ from collections.abc import Sequence
 import structlog
 
 from node.storage.context import StoreContext
-from node.storage.db import transaction
+from node.storage.db import scrub, transaction
 from node.storage.network import Network
 from node.storage.referrals import Referrals
 from node.sync.ports import EnrollmentState, OutgoingMessage
 from protocol.envelope import InnerMessage
+from protocol.payloads import ReferralWithdraw
 
 log = structlog.get_logger()
 
@@ -96,6 +97,8 @@ class SqliteSyncStore:
                     (inner.msg_id, inner.sender, problem, now),
                 )
         if problem is None:
+            if inner.type == ReferralWithdraw.TYPE:
+                scrub(self.ctx.db)
             log.info("inbox.applied", msg_id=inner.msg_id, type=inner.type)
         else:
             log.warning("inbox.ignored", msg_id=inner.msg_id, type=inner.type, reason=problem)

@@ -109,10 +109,16 @@ class Office:
         self.keys = keys_from(self.node_id)
 
 
-def make_office(node_id: str, *, enrolled: bool = True, clock: FakeClock | None = None) -> Office:
+def make_office(
+    node_id: str,
+    *,
+    enrolled: bool = True,
+    clock: FakeClock | None = None,
+    db_path: str = ":memory:",
+) -> Office:
     clock = clock or FakeClock()
     deps = Deps(clock=clock, random=CountingRandom(node_id))
-    store = NodeStore.open(":memory:", keys_from(node_id), deps, message_ttl=14 * 86400)
+    store = NodeStore.open(db_path, keys_from(node_id), deps, message_ttl=14 * 86400)
     if enrolled:
         store.sync.save_enrollment(
             EnrollmentState(
