@@ -327,8 +327,22 @@ def summary(cluster: Cluster, outcomes: list[Outcome], root: Path, keep: bool) -
         f"  logs: {root}/*.log" + ("" if keep else " (removed on exit; --dir DIR keeps them)"),
     ]
     # === STATISTICS (statistics issue) ==========================================
-    # Submit each office's statistics here and append to `lines` the hub dashboard
-    # URL and a coordinator token (`cluster.coordinator_token()`).
+    # Each office seals last month's report to the hub through its own API; the hub
+    # refuses periods that have not ended. A refusal is printed, not fatal: the
+    # demo's referrals do not depend on it.
+    period = (dt.date.today().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+    lines += ["", f"Statistics {period} (sealed to the hub by each office)"]
+    for node in cluster.nodes.values():
+        try:
+            out = node.api.post(f"{API}/stats/submit", {"period": period})
+            result = f"{out['state']}, revision {out['revision']}, {out['cell_count']} cells"
+        except ApiError as exc:
+            result = f"not submitted ({exc})"
+        lines.append(f"  {node.office.name:<20} {result}")
+    lines += [
+        f"  dashboard            {hub_url}/dashboard?period={period}",
+        f"  coordinator token    {cluster.coordinator_token()}  (paste it on the login page)",
+    ]
     # ============================================================================
     return lines
 
