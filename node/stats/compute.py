@@ -17,10 +17,15 @@ Definitions (docs/statistics.md, "Node side"):
   last day: age band from the birth year (age = end year - birth year), length
   of stay from the entry month (whole months up to the end month: under 12,
   12 to 35, 36 and more); gender, residence and nationality as recorded, with
-  `unknown` / `XX` when empty. A case without birth year or entry month has no
-  age band or length of stay (those code lists have no `unknown`), so it is
-  missing from those cells; a case without topics is in no topic cell, and a
-  case with several topics is in each of them (topic is not additive).
+  `unknown` / `XX` when empty. A case without topics is in no topic cell, and
+  a case with several topics is in each of them (topic is not additive).
+* Age band and length of stay have no `unknown` code in protocol.codes, and
+  the hub refuses a report whose cells of an additive dimension do not add up
+  to their margin. So when any item of a measure lacks a birth year (entry
+  month), that measure carries no age band (length of stay) cells at all in
+  this report: absent, not partial. Once the code lists gain `unknown`, such
+  cases are counted there instead and nothing is dropped (no change needed
+  here).
 
 Which cells are sent: every non-zero cell of at most two dimensions, the
 measure's breakdown counting as one: the total, by breakdown, by one crossing
@@ -130,8 +135,25 @@ def _active(case: CaseFact, period: Period) -> bool:
     )
 
 
+def _complete(items: list[Item]) -> list[Item]:
+    """Drop, for this measure, every dimension some of its items lack (see above)."""
+    dims = {"age_band", "length_of_stay"}
+    missing = {d for d in dims if any(all(f[0] != d for f in i.features) for i in items)}
+    if not missing:
+        return items
+    return [
+        Item(i.weight, i.breakdown, tuple(f for f in i.features if f[0] not in missing))
+        for i in items
+    ]
+
+
 def measure_items(facts: Facts, period: Period) -> dict[str, list[Item]]:
-    """For each measure, the items it counts in `period`."""
+    """For each measure, the items it counts in `period` (see _complete)."""
+    items = _raw_items(facts, period)
+    return {m: _complete(v) for m, v in items.items()}
+
+
+def _raw_items(facts: Facts, period: Period) -> dict[str, list[Item]]:
     end = period.end
     feats = {cid: case_features(c, end) for cid, c in facts.cases.items()}
     unknown = case_features(None, end)

@@ -17,7 +17,7 @@ from node.sync.ports import EnrollmentState
 from protocol.envelope import Envelope, open_envelope
 from protocol.ids import HUB_ID
 from protocol.payloads import StatsReport
-from tests.node.conftest import HUB, Office, keys_from, make_office
+from tests.node.conftest import HUB, FakeClock, Office, keys_from, make_office
 
 NODE = "caritas-nbg"
 
@@ -138,6 +138,8 @@ def build_known(office: Office) -> Known:
         case_type="case_management",
         contacts=(("2026-12-01", "video"),),
         gender="female",
+        birth_year=1950,
+        entry_month="2026-11",
         family_members=1,
     )
     k.ids["D"] = add_case(
@@ -191,7 +193,7 @@ def known(office: Office) -> Known:
 class FakeHub:
     """Stands in for POST /v1/stats: opens each envelope with the hub's key, like the hub."""
 
-    now: int
+    clock: FakeClock
     down: bool = False
     refuse: str | None = None
     received: list[StatsReport] = field(default_factory=list)
@@ -205,7 +207,7 @@ class FakeHub:
         if self.refuse is not None:
             raise HubRefused(self.refuse, "refused in the test", 422)
         env = Envelope.decode(envelope)
-        inner = open_envelope(env, HUB, HUB_ID, keys_from(NODE).public, now=self.now)
+        inner = open_envelope(env, HUB, HUB_ID, keys_from(NODE).public, now=self.clock.t)
         assert isinstance(inner.payload, StatsReport)
         self.envelopes.append(envelope)
         self.received.append(inner.payload)
@@ -221,7 +223,7 @@ class FakeHub:
 
 @pytest.fixture
 def hub(office: Office) -> FakeHub:
-    return FakeHub(now=office.clock.t)
+    return FakeHub(clock=office.clock)
 
 
 def make_service(
