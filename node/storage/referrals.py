@@ -62,6 +62,7 @@ class Referral:
     note: str | None
     created: int
     updated: int
+    reply_note: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Referral:
@@ -79,6 +80,7 @@ class Referral:
             note=row["note"],
             created=row["created"],
             updated=row["updated"],
+            reply_note=row.get("reply_note"),
         )
 
 
@@ -141,6 +143,7 @@ class Referrals:
             out["client"] = ref.client
         else:
             out["note"] = ref.note
+            out["reply_note"] = ref.reply_note
         return out
 
     # ------------------------------------------------------------ transitions
@@ -397,6 +400,11 @@ class Referrals:
             self._transition(ref, "receipt", msg_id=inner.msg_id)
             ref = self.get(OUT, ref.referral_id)
         self._transition(ref, reply.decision, reason=reply.reason, msg_id=inner.msg_id)
+        if reply.note is not None:
+            self.ctx.run(
+                "UPDATE referrals SET reply_note = ? WHERE id = ? AND direction = ?",
+                (reply.note, ref.referral_id, OUT),
+            )
         return None
 
     def _on_status(self, inner: InnerMessage, status: ReferralStatus) -> str | None:

@@ -117,8 +117,8 @@ def test_markers_never_reach_hub_files_or_any_log(net: Net) -> None:
     # Positive controls: the same scan finds the markers where they belong, and the
     # logs scanned are the ones that recorded this very flow.
     at_a = _bytes_under(a.service.data_dir)
-    # The decline note travels sealed; A's store keeps the decline reason code, not the note.
-    assert {name for name, _ in _hits(markers, at_a)} == set(markers) - {"decline_note"}
+    # The decline note travels sealed and is kept at A for the counsellor to read.
+    assert {name for name, _ in _hits(markers, at_a)} == set(markers)
     at_b = _bytes_under(b.service.data_dir)
     assert {name for name, _ in _hits(sent, at_b)} == set(sent)
     assert first["id"].encode() in logs[root / "a.log"]

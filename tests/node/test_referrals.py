@@ -157,14 +157,16 @@ def test_offer_accept_complete_flow(office_a: Office, office_b: Office) -> None:
 
 
 def test_decline_flows_back_with_reason(office_a: Office, office_b: Office) -> None:
-    """A decline reaches A with its reason, and B drops the received client data."""
+    """A decline reaches A with its reason and note, and B drops the received client data."""
     rid = _refer(office_a, _case_with_consent(office_a, "awo-fue", FIELDS), FIELDS)
     deliver(office_a, office_b)
-    declined = office_b.store.referrals.decline(rid, "no_capacity")
+    declined = office_b.store.referrals.decline(rid, "no_capacity", "Warteliste bis März")
     assert declined.client is None
     deliver(office_b, office_a)
     out = office_a.store.referrals.get("out", rid)
     assert (out.state, out.reason) == ("declined", "no_capacity")
+    assert out.reply_note == "Warteliste bis März"
+    assert office_a.store.referrals.view(out)["reply_note"] == "Warteliste bis März"
     with pytest.raises(IllegalTransition):
         office_b.store.referrals.accept(rid)
 
