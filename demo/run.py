@@ -164,6 +164,7 @@ class Outcome:
     referral_id: str
     state: str
     reason: str | None
+    note: str | None  # the receiving office's note on a decline
     seconds: float
     events: tuple[str, ...]
 
@@ -274,6 +275,7 @@ def run_plan(
         rid,
         ref["state"],
         ref.get("reason"),
+        ref.get("reply_note"),
         time.monotonic() - started,
         tuple(e["state"] for e in ref["history"]),
     )
@@ -307,6 +309,7 @@ def summary(cluster: Cluster, outcomes: list[Outcome], root: Path, keep: bool) -
     for i, out in enumerate(outcomes, 1):
         p = out.plan
         result = out.state + (f" ({out.reason})" if out.reason else "")
+        result += f': "{out.note}"' if out.note else ""
         lines.append(f"  {i}. {names[p.sender]} -> {names[p.recipient]} ({p.target}): {result}")
         lines.append(f"     fields sent with consent: {', '.join(p.fields)}")
         lines.append(f"     seen by the sender after {out.seconds:.1f} s: {' > '.join(out.events)}")
