@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -18,10 +19,15 @@ from aiohttp import web
 import logsetup
 from node.api import keys as api_keys
 from node.api.app import Background, create_app
+from node.api.stats_handlers import stats_scheduler_ctx
 from node.clock import Deps
 from node.config import NodeSettings, load_keys, load_settings
 from node.datadir import init_data_dir
 from node.errors import ConfigError, EnrollFailed, NodeError
+from node.stats.errors import HubRefusedReport
+from node.stats.ledger import REJECTED
+from node.stats.periods import parse_period
+from node.stats.service import QUEUED, UNCHANGED, StatsService, hub_connector
 from node.storage.store import NodeStore
 from node.sync.enroll import enroll
 from node.sync.errors import SyncError
@@ -31,11 +37,11 @@ Command = Callable[[argparse.Namespace, TextIO], int]
 
 
 def sync_background(settings: NodeSettings) -> Sequence[Background]:
-    """The cleanup_ctx functions that run the sync worker next to the API.
+    """The cleanup_ctx functions that run the sync worker and stats scheduler next to the API.
 
     They run after the store is open (the store's own cleanup_ctx comes first).
     """
-    return (_sync_worker_ctx,)
+    return (_sync_worker_ctx, stats_scheduler_ctx)
 
 
 async def _sync_worker_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -155,6 +161,56 @@ def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _stats_service(settings: NodeSettings, store: NodeStore) -> StatsService:
+    return StatsService(
+        store.ctx,
+        settings.stats,
+        connect=hub_connector(store.ctx.keys, settings.sync.request_timeout),
+        load_enrollment=store.network.load_enrollment,
+    )
+
+
+def cmd_stats_preview(args: argparse.Namespace, out: TextIO) -> int:
+    period = parse_period(args.period)  # a typo fails before anything is opened
+    settings, store = _open_store(Path(args.dir))
+    try:
+        preview = asyncio.run(_stats_service(settings, store).preview(period.id))
+    finally:
+        store.close()
+    if args.json:
+        out.write(json.dumps(preview, ensure_ascii=False, indent=2) + "\n")
+        return 0
+    last = preview["last_submission"]
+    state = "ended" if preview["complete"] else "not ended yet, counts so far"
+    out.write(f"Period {preview['period']} ({state}), {preview['cell_count']} non-zero cells\n")
+    if last is not None:
+        changed = "changed since" if preview["changed_since_submission"] else "same as"
+        out.write(f"Last report: revision {last['revision']} ({last['state']}), {changed} now\n")
+    for cell in preview["cells"]:
+        dims = ";".join(f"{k}={v}" for k, v in sorted(cell["dims"].items())) or "-"
+        out.write(f"{cell['measure']:<32} {dims:<48} {cell['count']:>7}\n")
+    return 0
+
+
+def cmd_stats_submit(args: argparse.Namespace, out: TextIO) -> int:
+    period = parse_period(args.period)
+    settings, store = _open_store(Path(args.dir))
+    try:
+        outcome = asyncio.run(_stats_service(settings, store).submit(period.id))
+    finally:
+        store.close()
+    what = f"{outcome.period} revision {outcome.revision} ({outcome.cell_count} cells)"
+    if outcome.state == UNCHANGED:
+        out.write(f"{what}: unchanged, already submitted; nothing sent\n")
+    elif outcome.state == QUEUED:
+        out.write(f"{what}: queued, the hub is not reachable; mbe-node serve retries it\n")
+    elif outcome.state == REJECTED:
+        raise HubRefusedReport(f"{what}: {outcome.detail or 'refused by the hub'}")
+    else:
+        out.write(f"{what}: submitted\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mbe-node", description="mbe-sync office node")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -186,6 +242,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="enrollment, sync health, outbox and inbox")
     p.add_argument("--dir", required=True)
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("stats", help="the office's statistics for the hub (dataset mbe-core)")
+    stats_sub = p.add_subparsers(dest="stats_command", metavar="ACTION", required=True)
+    t = stats_sub.add_parser("preview", help="show the counts the office would send")
+    t.add_argument("--dir", required=True)
+    t.add_argument("--period", required=True, help="2026-11, 2026-Q4 or 2026")
+    t.add_argument("--json", action="store_true", help="print the preview as JSON")
+    t.set_defaults(func=cmd_stats_preview)
+    t = stats_sub.add_parser("submit", help="seal an ended period's report and send it now")
+    t.add_argument("--dir", required=True)
+    t.add_argument("--period", required=True, help="2026-11, 2026-Q4 or 2026")
+    t.set_defaults(func=cmd_stats_submit)
     return parser
 
 

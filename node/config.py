@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from node.errors import ConfigError
+from node.stats.settings import StatsSettings
 from node.sync.settings import SyncSettings
 from protocol.errors import MalformedError
 from protocol.keys import PrivateKeys
@@ -45,6 +46,7 @@ class NodeSettings:
     api: ApiSettings = field(default_factory=ApiSettings)
     log_level: str = "info"
     sync: SyncSettings = field(default_factory=SyncSettings)
+    stats: StatsSettings = field(default_factory=StatsSettings)
 
     @property
     def config_path(self) -> Path:
@@ -100,13 +102,14 @@ def parse_settings(text: str, data_dir: Path) -> NodeSettings:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{CONFIG_FILE}: not valid TOML ({exc})") from None
-    unknown = sorted(set(doc) - {"node", "api", "log", "sync"})
+    unknown = sorted(set(doc) - {"node", "api", "log", "sync", "stats"})
     if unknown:
         raise ConfigError(f"{CONFIG_FILE}: unknown table [{unknown[0]}]")
     node = _table(doc, "node", {"name": str})
     api = _table(doc, "api", {"host": str, "port": int})
     log = _table(doc, "log", {"level": str})
     sync = _table(doc, "sync", _sync_fields())
+    stats = _stats_table(doc)
     if "port" in api and not 0 <= api["port"] <= 65535:
         raise ConfigError(f"{CONFIG_FILE}: [api].port must be between 0 and 65535")
     level = log.get("level", "info")
@@ -122,7 +125,29 @@ def parse_settings(text: str, data_dir: Path) -> NodeSettings:
         api=ApiSettings(**api),
         log_level=level,
         sync=sync_settings,
+        stats=stats,
     )
+
+
+def _stats_table(doc: dict[str, Any]) -> StatsSettings:
+    fields = {
+        "auto_submit": bool,
+        "submit_after_days": int,
+        "periods": list,
+        "lookback_months": int,
+        "check_interval": float,
+        "retry_min": float,
+    }
+    raw = _table(doc, "stats", fields)
+    periods = raw.get("periods")
+    if periods is not None:
+        if not isinstance(periods, list) or not all(isinstance(p, str) for p in periods):
+            raise ConfigError(f"{CONFIG_FILE}: [stats].periods must be a list of strings")
+        raw["periods"] = tuple(periods)
+    try:
+        return StatsSettings(**raw)
+    except ValueError as exc:
+        raise ConfigError(f"{CONFIG_FILE}: {exc}") from None
 
 
 def load_settings(data_dir: Path) -> NodeSettings:
@@ -142,6 +167,7 @@ def load_settings(data_dir: Path) -> NodeSettings:
 def default_config(name: str) -> str:
     """The node.toml `mbe-node init` writes: every key at its default, documented."""
     s = SyncSettings()
+    st = StatsSettings()
     escaped = name.replace("\\", "\\\\").replace('"', '\\"')
     return f"""# mbe-node configuration. See deploy/node.toml.example for every key.
 [node]
@@ -165,6 +191,16 @@ message_ttl = {s.message_ttl}
 directory_refresh = {s.directory_refresh}
 batch_size = {s.batch_size}
 request_timeout = {s.request_timeout}
+
+[stats]
+# Submit the office's statistics after each period ends (manual submission
+# with `mbe-node stats submit` works either way).
+auto_submit = {"true" if st.auto_submit else "false"}
+submit_after_days = {st.submit_after_days}
+periods = [{", ".join(f'"{p}"' for p in st.periods)}]
+lookback_months = {st.lookback_months}
+check_interval = {st.check_interval}
+retry_min = {st.retry_min}
 """
 
 

@@ -29,7 +29,7 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.aiohttp import AIOHTTPOpenAPIWebRequest, AIOHTTPOpenAPIWebResponse
 from openapi_core.exceptions import OpenAPIError
 
-from node.api import handlers, keys
+from node.api import handlers, keys, stats_handlers
 from node.api.problems import describe_request_error, problem
 from node.clock import Deps
 from node.config import NodeSettings, load_keys
@@ -142,11 +142,13 @@ def create_app(
     config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
     app[keys.SPEC] = OpenAPI.from_dict(document, config=config)
     app.cleanup_ctx.append(store_ctx)
+    app.cleanup_ctx.append(stats_handlers.stats_ctx)
     app.cleanup_ctx.extend(background)
     app.router.add_get("/health", health)
     app.router.add_get(f"{API}/openapi.yaml", spec_yaml)
     app.router.add_get(f"{API}/openapi.json", spec_json)
     handlers.add_routes(app.router, API)
+    stats_handlers.add_routes(app.router, API)
     return app
 
 

@@ -42,8 +42,11 @@ class ReportTooLarge(StatsError):
 
 
 class HubRefusedReport(StatsError):
-    """The hub refused the report for good; retrying the same report will not help."""
+    """The hub refused the report for good; retrying the same report will not help.
 
-    status = 502
+    422, not 502: the hub answered properly, it refused this report's content.
+    """
+
+    status = 422
     kind = "hub-refused"
     title = "The hub refused the report"

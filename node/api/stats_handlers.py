@@ -1,0 +1,89 @@
+"""Statistics routes of the local API, and the cleanup_ctx functions that serve them.
+
+* GET  /api/v1/stats?period=P         preview: the counts the office would send
+* POST /api/v1/stats/submit {period}  seal and send now (200 submitted/unchanged,
+                                      202 queued when the hub is unreachable,
+                                      422 problem when the hub refused it)
+* GET  /api/v1/stats/submissions      what was sent, per period and revision
+
+`stats_ctx` (in create_app, after the store) builds the `StatsService`;
+`stats_scheduler_ctx` (in node/cli.py sync_background) runs automatic
+submission. Tests put a fake uplink into `STATS_CONNECT` before the app starts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from node.api import keys
+from node.stats.errors import HubRefusedReport
+from node.stats.ledger import REJECTED
+from node.stats.scheduler import StatsScheduler
+from node.stats.service import QUEUED, Connect, StatsService, hub_connector
+
+STATS = web.AppKey("mbe_node_stats", StatsService)
+STATS_CONNECT: web.AppKey[Connect] = web.AppKey("mbe_node_stats_connect")
+STATS_SCHEDULER = web.AppKey("mbe_node_stats_scheduler", StatsScheduler)
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+def _audit(request: web.Request, action: str) -> None:
+    request.app[keys.STORE].access.audit(request[keys.APP_NAME], action, case_id=None)
+
+
+async def preview_stats(request: web.Request) -> web.Response:
+    preview = await request.app[STATS].preview(request.query["period"])
+    _audit(request, "stats.preview")
+    return _json(preview)
+
+
+async def submit_stats(request: web.Request) -> web.Response:
+    body = json.loads(await request.read())
+    outcome = await request.app[STATS].submit(body["period"])
+    _audit(request, "stats.submit")
+    if outcome.state == REJECTED:
+        raise HubRefusedReport(outcome.detail or f"the hub refused the report for {outcome.period}")
+    if outcome.state == QUEUED:
+        scheduler = request.app.get(STATS_SCHEDULER)
+        if scheduler is not None:
+            scheduler.wake()
+        return _json(outcome.to_map(), status=202)
+    return _json(outcome.to_map())
+
+
+async def list_submissions(request: web.Request) -> web.Response:
+    subs = request.app[STATS].ledger.submissions(request.query.get("period"))
+    return _json({"submissions": [s.view() for s in subs]})
+
+
+def add_routes(router: web.UrlDispatcher, api: str) -> None:
+    router.add_get(f"{api}/stats", preview_stats)
+    router.add_post(f"{api}/stats/submit", submit_stats)
+    router.add_get(f"{api}/stats/submissions", list_submissions)
+
+
+async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The statistics service over the store opened by store_ctx."""
+    settings = app[keys.SETTINGS]
+    store = app[keys.STORE]
+    connect = app.get(STATS_CONNECT) or hub_connector(app[keys.KEYS], settings.sync.request_timeout)
+    app[STATS] = StatsService(
+        store.ctx, settings.stats, connect=connect, load_enrollment=store.network.load_enrollment
+    )
+    yield
+
+
+async def stats_scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Automatic submission next to the API (registered by node/cli.py sync_background)."""
+    scheduler = StatsScheduler(app[STATS], app[keys.DEPS].clock)
+    app[STATS_SCHEDULER] = scheduler
+    await scheduler.start()
+    yield
+    await scheduler.stop()
