@@ -33,6 +33,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.protocol
 	$(BIN)/python -m bench.relay
+	$(BIN)/python -m bench.referral
 	$(BIN)/python -m bench.stats
 
 clean:
