@@ -15,8 +15,6 @@ protects every table); reasons for suppression are never rendered.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -28,7 +26,7 @@ from hub.stats import view
 from hub.stats.access import coordinator
 from hub.stats.aggregate import TableSpec
 from hub.stats.errors import StatsError
-from hub.stats.render import csv_text, json_obj
+from hub.stats.render import csv_text, json_obj, write_csv
 from hub.storage.sites import Site
 
 PREFIX = "/coordinator/v1"
@@ -51,11 +49,7 @@ def csv_response(text: str, filename: str) -> web.Response:
 
 
 def _plain_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()
+    return write_csv(header, rows)
 
 
 async def get_periods(request: web.Request) -> web.Response:

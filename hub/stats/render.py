@@ -29,6 +29,26 @@ CSV_HEADER = (
 TOTAL = "total"
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """Defuse text a spreadsheet would run as a formula (office and organisation
+    names come from the operator; a CSV is opened in Excel or LibreOffice)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
+    """The one CSV writer of the hub: header, then rows with every cell defused."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows([spreadsheet_safe(v) for v in row] for row in rows)
+    return out.getvalue()
+
+
 def _status(entry: Entry) -> str:
     return "suppressed" if entry.suppressed else "published"
 
@@ -38,27 +58,24 @@ def csv_text(tables: Iterable[SuppressedTable]) -> str:
 
     A suppressed number has an empty value and the status `suppressed`.
     """
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for t in tables:
-        for row, col, entry in t.entries():
-            writer.writerow(
-                (
-                    t.period,
-                    t.scope.level,
-                    t.scope.key,
-                    t.spec.measure,
-                    t.spec.rows or "",
-                    TOTAL if row is None else row,
-                    t.spec.cols or "",
-                    TOTAL if col is None else col,
-                    "" if entry.value is None else entry.value,
-                    _status(entry),
-                    int(entry.few_offices),
-                )
-            )
-    return out.getvalue()
+    rows = (
+        (
+            t.period,
+            t.scope.level,
+            t.scope.key,
+            t.spec.measure,
+            t.spec.rows or "",
+            TOTAL if row is None else row,
+            t.spec.cols or "",
+            TOTAL if col is None else col,
+            "" if entry.value is None else entry.value,
+            _status(entry),
+            int(entry.few_offices),
+        )
+        for t in tables
+        for row, col, entry in t.entries()
+    )
+    return write_csv(CSV_HEADER, rows)
 
 
 def _entry_obj(entry: Entry) -> dict[str, Any]:

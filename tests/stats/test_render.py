@@ -57,3 +57,16 @@ def test_json_object_is_serialisable_and_hides_reasons(data: PeriodData) -> None
     assert [e["value"] for e in obj["row_totals"]] == [0, 11, 4, 0]
     assert obj["total"] == {"value": 15, "suppressed": False, "few_offices": True}
     assert obj["disclosure"] == {"k": 3, "min_offices": 3}
+
+
+def test_csv_defuses_text_a_spreadsheet_would_run_as_a_formula() -> None:
+    """Cells starting with =, +, -, @ are prefixed with an apostrophe; numbers stay numbers."""
+    from hub.stats.render import write_csv
+
+    text = write_csv(["name", "n"], [["=HYPERLINK(1)", -3], ["@SUM(A1)", 5], ["Caritas", 7]])
+    assert text.splitlines() == [
+        "name,n",
+        "'=HYPERLINK(1),-3",
+        "'@SUM(A1),5",
+        "Caritas,7",
+    ]
