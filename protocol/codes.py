@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 GENDER = frozenset({"female", "male", "diverse", "unknown"})
-AGE_BAND = frozenset({"under_27", "27_39", "40_59", "60_plus"})
+# "unknown" is ours (DESIGN.md lists none): a case without a birth year or entry
+# month must still be counted, or the bands would not add up to the total.
+AGE_BAND = frozenset({"under_27", "27_39", "40_59", "60_plus", "unknown"})
 RESIDENCE = frozenset(
     {
         "eu_citizen",
@@ -19,7 +21,7 @@ RESIDENCE = frozenset(
         "unknown",
     }
 )
-LENGTH_OF_STAY = frozenset({"under_1y", "1_to_3y", "over_3y"})
+LENGTH_OF_STAY = frozenset({"under_1y", "1_to_3y", "over_3y", "unknown"})
 TOPIC = frozenset(
     {
         "residence_law",

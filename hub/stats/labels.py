@@ -46,6 +46,7 @@ _CODES: Mapping[str, Mapping[str, str]] = {
         "27_39": "27 bis 39",
         "40_59": "40 bis 59",
         "60_plus": "60 und älter",
+        "unknown": "unbekannt",
     },
     "residence": {
         "eu_citizen": "EU-Bürger/in",
@@ -62,6 +63,7 @@ _CODES: Mapping[str, Mapping[str, str]] = {
         "under_1y": "unter 1 Jahr",
         "1_to_3y": "1 bis 3 Jahre",
         "over_3y": "über 3 Jahre",
+        "unknown": "unbekannt",
     },
     "topic": {
         "residence_law": "Aufenthaltsrecht",

@@ -19,13 +19,9 @@ Definitions (docs/statistics.md, "Node side"):
   12 to 35, 36 and more); gender, residence and nationality as recorded, with
   `unknown` / `XX` when empty. A case without topics is in no topic cell, and
   a case with several topics is in each of them (topic is not additive).
-* Age band and length of stay have no `unknown` code in protocol.codes, and
-  the hub refuses a report whose cells of an additive dimension do not add up
-  to their margin. So when any item of a measure lacks a birth year (entry
-  month), that measure carries no age band (length of stay) cells at all in
-  this report: absent, not partial. Once the code lists gain `unknown`, such
-  cases are counted there instead and nothing is dropped (no change needed
-  here).
+* A case without a birth year (entry month) counts in the age band (length
+  of stay) `unknown`, so the bands always add up to their margin, which the
+  hub checks.
 
 Which cells are sent: every non-zero cell of at most two dimensions, the
 measure's breakdown counting as one: the total, by breakdown, by one crossing
@@ -60,9 +56,7 @@ CellKey = tuple[str, tuple[Feature, ...]]
 
 # Crossed with the measure's breakdown, never with another crossing dimension.
 SOLO_DIMENSIONS = frozenset({"nationality"})
-# Used only if the protocol's code lists gain an `unknown` value.
-_AGE_UNKNOWN = "unknown" if codes.is_code("unknown", codes.AGE_BAND) else None
-_STAY_UNKNOWN = "unknown" if codes.is_code("unknown", codes.LENGTH_OF_STAY) else None
+_UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)
@@ -74,9 +68,9 @@ class Item:
     features: tuple[Feature, ...]
 
 
-def age_band(birth_year: int | None, end: dt.date) -> str | None:
+def age_band(birth_year: int | None, end: dt.date) -> str:
     if birth_year is None:
-        return _AGE_UNKNOWN
+        return _UNKNOWN
     age = end.year - birth_year
     if age < 27:
         return "under_27"
@@ -87,9 +81,9 @@ def age_band(birth_year: int | None, end: dt.date) -> str | None:
     return "60_plus"
 
 
-def length_of_stay(entry_month: str | None, end: dt.date) -> str | None:
+def length_of_stay(entry_month: str | None, end: dt.date) -> str:
     if entry_month is None:
-        return _STAY_UNKNOWN
+        return _UNKNOWN
     months = (end.year * 12 + end.month) - (int(entry_month[:4]) * 12 + int(entry_month[5:7]))
     if months < 12:
         return "under_1y"
@@ -109,18 +103,20 @@ def _is_nationality(value: str | None) -> TypeGuard[str]:
 def case_features(case: CaseFact | None, end: dt.date) -> tuple[Feature, ...]:
     """The crossing values of a case as of `end`; a missing case is all unknown."""
     if case is None:
-        return (("gender", "unknown"), ("residence", "unknown"), ("nationality", "XX"))
+        return (
+            ("gender", _UNKNOWN),
+            ("residence", _UNKNOWN),
+            ("nationality", "XX"),
+            ("age_band", _UNKNOWN),
+            ("length_of_stay", _UNKNOWN),
+        )
     out: list[Feature] = [
         ("gender", _checked(case.gender, codes.GENDER, "unknown")),
         ("residence", _checked(case.residence, codes.RESIDENCE, "unknown")),
         ("nationality", case.nationality if _is_nationality(case.nationality) else "XX"),
     ]
-    age = age_band(case.birth_year, end)
-    if age is not None:
-        out.append(("age_band", age))
-    stay = length_of_stay(case.entry_month, end)
-    if stay is not None:
-        out.append(("length_of_stay", stay))
+    out.append(("age_band", age_band(case.birth_year, end)))
+    out.append(("length_of_stay", length_of_stay(case.entry_month, end)))
     out.extend(("topic", t) for t in case.topics if t in codes.TOPIC)
     return tuple(out)
 

@@ -258,13 +258,17 @@ def test_hub_margin_check_passes_for_the_known_fixture(known: Known) -> None:
         assert margin_problems(StatsReport(period, 1, 0, cells)) == ()
 
 
-def test_a_case_without_birth_year_drops_age_cells_of_its_measures(known: Known) -> None:
-    """No `unknown` age band exists: a measure with such a case sends no age cells, not partial."""
+def test_a_case_without_birth_year_counts_in_the_unknown_age_band(known: Known) -> None:
+    """A case lacking a birth year is counted in age band `unknown`, so the bands add up."""
     add_case(known.office, opened="2026-10-01", gender="male", entry_month="2020-01")
     cells = compute(load_facts(known.office.store.ctx), parse_period("2026-Q4"))
     t = _table(cells)
-    assert not any("age_band" in k for k in t["cases_active"])
-    assert not any("age_band" in k for k in t["cases_new"])
+    assert t["cases_active"]["age_band=unknown"] == 1
+    assert t["cases_new"]["age_band=unknown"] == 1
+    active_bands = sum(
+        n for k, n in t["cases_active"].items() if k.startswith("age_band=") and ";" not in k
+    )
+    assert active_bands == t["cases_active"][""]
     assert t["cases_active"]["length_of_stay=over_3y"] == 2  # the new case has an entry month
     assert t["cases_closed"]["age_band=27_39"] == 1  # the closed cases all have a birth year
     assert margin_problems(StatsReport("2026-Q4", 1, 0, cells)) == ()
@@ -281,7 +285,7 @@ def test_age_band_and_length_of_stay_boundaries() -> None:
         "40_59",
         "60_plus",
     ]
-    assert age_band(None, end) is None
+    assert age_band(None, end) == "unknown"
     assert [
         length_of_stay(m, end) for m in ("2026-12", "2026-01", "2025-12", "2024-01", "2023-12")
     ] == [
@@ -291,7 +295,7 @@ def test_age_band_and_length_of_stay_boundaries() -> None:
         "1_to_3y",
         "over_3y",
     ]
-    assert length_of_stay(None, end) is None
+    assert length_of_stay(None, end) == "unknown"
 
 
 def _worst_case_facts(nationalities: int) -> Facts:

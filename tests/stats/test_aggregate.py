@@ -19,7 +19,7 @@ from hub.stats.periods import Period, parse_period
 from protocol.payloads import StatsCell, StatsReport
 from tests.stats.conftest import ORGANISATIONS, REPORTS, report
 
-AGES = ("27_39", "40_59", "60_plus", "under_27")
+AGES = ("27_39", "40_59", "60_plus", "under_27", "unknown")
 GENDERS = ("diverse", "female", "male", "unknown")
 
 
@@ -28,13 +28,18 @@ def test_region_gender_by_age_is_exact(data: PeriodData) -> None:
     t = tabulate(data, TableSpec("cases_new", "gender", "age_band"))
     assert t.row_labels == GENDERS
     assert t.col_labels == AGES
-    assert t.cells == ((0, 0, 0, 0), (4, 5, 0, 2), (3, 0, 0, 9), (0, 0, 0, 0))
+    assert t.cells == ((0, 0, 0, 0, 0), (4, 5, 0, 2, 0), (3, 0, 0, 9, 0), (0, 0, 0, 0, 0))
     assert t.row_totals == (0, 11, 12, 0)
-    assert t.col_totals == (7, 5, 0, 11)
+    assert t.col_totals == (7, 5, 0, 11, 0)
     assert t.total == 23
-    assert t.cell_offices == ((0, 0, 0, 0), (1, 1, 0, 1), (1, 0, 0, 2), (0, 0, 0, 0))
+    assert t.cell_offices == (
+        (0, 0, 0, 0, 0),
+        (1, 1, 0, 1, 0),
+        (1, 0, 0, 2, 0),
+        (0, 0, 0, 0, 0),
+    )
     assert t.row_offices == (0, 2, 2, 0)
-    assert t.col_offices == (1, 1, 0, 2)
+    assert t.col_offices == (1, 1, 0, 2, 0)
     assert t.total_offices == 3
     assert t.reporting_offices == 3
 

@@ -12,11 +12,11 @@ from hub.stats.render import CSV_HEADER, csv_text, json_obj
 
 
 def test_csv_has_one_line_per_number_and_blanks_suppressed(data: PeriodData) -> None:
-    """Long CSV: 4x4 cells + 4 row + 4 column totals + total; hidden values are empty."""
+    """Long CSV: 4x5 cells + 4 row + 5 column totals + total; hidden values are empty."""
     t = protect(tabulate(data, TableSpec("cases_new", "gender", "age_band")))
     rows = list(csv.DictReader(io.StringIO(csv_text([t]))))
     assert tuple(rows[0]) == CSV_HEADER
-    assert len(rows) == 16 + 4 + 4 + 1
+    assert len(rows) == 20 + 4 + 5 + 1
     hidden = [r for r in rows if r["status"] == "suppressed"]
     assert {(r["row"], r["col"]) for r in hidden} == {
         ("female", "27_39"),
