@@ -6,6 +6,11 @@ so a forger cannot burn a node's nonces. Nonces live in the database for twice
 the skew window (as protocol.requests.NonceCache does in memory), so a restart
 does not reopen the window for replays; the primary key makes the check and
 the record one atomic insert.
+
+During a key rotation overlap (hub/rotation.py) a signature by the node's
+previous key is accepted too, so a node whose running service still holds the
+old key keeps syncing until it picks up the new one; afterwards only the new
+key counts.
 """
 
 from __future__ import annotations
@@ -57,14 +62,20 @@ def check_signed(db: sqlite_utils.Database, settings: HubSettings, call: SignedC
         raise Problem("unknown-node", 401, "this node is not enrolled with the hub")
     if site.status == "revoked":
         raise Problem("revoked-node", 403, "this node has been revoked by the hub operator")
-    try:
-        verify_request(
-            method, path, body, signed, site.keys, now=now, max_skew=settings.auth.max_skew
-        )
-    except ClockSkewError as exc:
-        raise Problem("clock-skew", 401, str(exc)) from None
-    except BadSignatureError:
-        raise Problem("bad-signature", 401, "the request signature does not verify") from None
+    verified = False
+    for candidate in site.keys_valid_at(now):
+        try:
+            verify_request(
+                method, path, body, signed, candidate, now=now, max_skew=settings.auth.max_skew
+            )
+        except ClockSkewError as exc:
+            raise Problem("clock-skew", 401, str(exc)) from None
+        except BadSignatureError:
+            continue
+        verified = True
+        break
+    if not verified:
+        raise Problem("bad-signature", 401, "the request signature does not verify")
     # A lost nonce row only matters if the machine loses power inside the skew
     # window, so `authenticate` commits it without fsync.
     try:

@@ -18,6 +18,7 @@ from hub.enrollment import enroll
 from hub.errors import Problem
 from hub.problems import from_protocol, type_uri
 from hub.push import directory_frame
+from hub.rotation import MAX_ROTATION_BODY, rotate
 from hub.settings import HubSettings
 from hub.storage.db import write
 from protocol import SUPPORTED_VERSIONS
@@ -95,6 +96,18 @@ async def enroll_node(request: web.Request) -> web.Response:
     # The others learn about the new office now, not at their next hourly refresh.
     await app[ANNOUNCER].check()
     return web.Response(body=answer, content_type=MSGPACK)
+
+
+async def rotate_keys(request: web.Request) -> web.Response:
+    if request.content_length is not None and request.content_length > MAX_ROTATION_BODY:
+        raise Problem("too-large", 413, f"a key rotation is at most {MAX_ROTATION_BODY} bytes")
+    body = await request.read()
+    app = request.app
+    done = await app[DB].run(rotate, app[KEYS], app[SETTINGS], _call(request, body))
+    log.info("site.rotated", node=done.node_id, replay=done.replay, until=done.previous_until)
+    # Senders must seal to the new keys as soon as possible: announce at once.
+    await app[ANNOUNCER].check()
+    return web.Response(body=done.answer(), content_type=MSGPACK)
 
 
 async def get_directory(request: web.Request) -> web.Response:
@@ -213,6 +226,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/v1/info", info)
     app.router.add_post("/v1/enroll", enroll_node)
     app.router.add_get("/v1/directory", get_directory)
+    app.router.add_post("/v1/keys/rotate", rotate_keys)
     app.router.add_post("/v1/messages", upload)
     app.router.add_get("/v1/inbox", inbox)
     app.router.add_post("/v1/inbox/ack", ack)

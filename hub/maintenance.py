@@ -1,4 +1,5 @@
-"""The hub's periodic work: expire messages (and tell senders), prune, re-sign.
+"""The hub's periodic work: expire messages (and tell senders), prune, end key
+rotation overlaps, re-sign.
 
 `run_once` is one pass with the time passed in, so tests drive it with their
 own clock; `maintenance_ctx` runs it every `relay.expiry_interval` seconds.
@@ -19,6 +20,7 @@ from hub import directory, relay
 from hub.auth import prune_nonces
 from hub.context import ANNOUNCER, CLOCK, DB, KEYS, PUSH, RANDOM, SETTINGS
 from hub.errors import HubError
+from hub.rotation import end_overlaps
 from hub.settings import HubSettings
 from hub.storage.db import write
 from protocol.keys import PrivateKeys
@@ -45,9 +47,13 @@ async def run_once(app: web.Application, now: int) -> set[str]:
         await app[PUSH].notify(notified)
     await db.run(prune_nonces, settings, now)
     await db.run(relay.prune_log, settings, now)
+    ended = await db.run(end_overlaps, keys, settings, now)
+    if ended is not None:
+        log.info("directory.overlaps_ended", version=ended)
     version = await db.run(refresh_directory, keys, settings, now)
     if version is not None:
         log.info("directory.resigned", version=version)
+    if version is not None or ended is not None:
         await app[ANNOUNCER].check()
     return notified
 

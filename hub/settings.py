@@ -89,10 +89,12 @@ class EnrollmentSettings:
 
 @dataclass(frozen=True)
 class DirectorySettings:
-    """`[directory]`: how long a signed directory is valid and when it is re-signed."""
+    """`[directory]`: how long a signed directory is valid and when it is re-signed;
+    how long a node's old keys stay valid after it rotated them (`key_overlap`)."""
 
     ttl: int = 7 * DAY
     resign_before: int = 2 * DAY
+    key_overlap: int = 7 * DAY
 
     def __post_init__(self) -> None:
         if self.ttl < 3600 or not 0 < self.resign_before < self.ttl:
@@ -100,6 +102,8 @@ class DirectorySettings:
                 "directory.ttl must be at least 3600 and directory.resign_before "
                 "between 1 and directory.ttl"
             )
+        if not 60 <= self.key_overlap <= 90 * DAY:
+            raise ConfigError("directory.key_overlap must be between 60 seconds and 90 days")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from hub.stats.periods import parse_period
 from hub.stats.store import store_report
 from hub.storage.sites import get_site
 from protocol.envelope import MAX_ENVELOPE, Envelope, open_envelope
-from protocol.errors import ProtocolError
+from protocol.errors import BadSignatureError, ProtocolError
 from protocol.ids import HUB_ID
 from protocol.payloads import StatsReport
 
@@ -50,10 +50,20 @@ async def submit_report(request: web.Request) -> web.Response:
     if site is None or site.keys is None:  # authenticated() has checked this; a revoke raced
         raise Problem("unknown-node", 401, "this node is not enrolled with the hub")
     now = int(app[CLOCK]())
-    try:
-        inner = open_envelope(envelope, app[KEYS], HUB_ID, site.keys, now=now)
-    except ProtocolError as exc:
-        raise from_protocol(exc, "stats") from None
+    inner = None
+    failure: ProtocolError = BadSignatureError("no key to check")
+    for signer in site.keys_valid_at(now):
+        # During a key rotation overlap the report may be signed with the previous key.
+        try:
+            inner = open_envelope(envelope, app[KEYS], HUB_ID, signer, now=now)
+        except BadSignatureError as exc:
+            failure = exc
+            continue
+        except ProtocolError as exc:
+            raise from_protocol(exc, "stats") from None
+        break
+    if inner is None:
+        raise from_protocol(failure, "stats")
     report = inner.payload
     if not isinstance(report, StatsReport):
         raise Problem("unknown-type", 400, "stats: the sealed message is not a stats.report")

@@ -28,6 +28,17 @@ class Site:
     cert: bytes | None = None
     enrolled: int | None = None
     revoked: int | None = None
+    # After a key rotation the old keys stay valid until `previous_until`.
+    previous_keys: PublicKeys | None = None
+    previous_until: int = 0
+
+    def keys_valid_at(self, now: int) -> tuple[PublicKeys, ...]:
+        """Current keys, plus the previous ones during a rotation overlap."""
+        if self.keys is None:
+            return ()
+        if self.previous_keys is not None and now < self.previous_until:
+            return (self.keys, self.previous_keys)
+        return (self.keys,)
 
     def office_entry(self) -> OfficeEntry | None:
         """The directory entry, or None while the site has not enrolled."""
@@ -42,6 +53,8 @@ class Site:
             area=self.area,
             keys=self.keys,
             status=self.status,
+            previous_keys=self.previous_keys,
+            previous_until=self.previous_until if self.previous_keys is not None else 0,
         )
 
 
@@ -58,6 +71,9 @@ def _site(row: dict[str, Any]) -> Site:
     keys = None
     if row["sign_key"] is not None and row["enc_key"] is not None:
         keys = PublicKeys(sign=bytes(row["sign_key"]), encrypt=bytes(row["enc_key"]))
+    previous = None
+    if row["prev_sign_key"] is not None and row["prev_enc_key"] is not None:
+        previous = PublicKeys(sign=bytes(row["prev_sign_key"]), encrypt=bytes(row["prev_enc_key"]))
     return Site(
         node_id=row["node_id"],
         name=row["name"],
@@ -71,6 +87,8 @@ def _site(row: dict[str, Any]) -> Site:
         cert=bytes(row["cert"]) if row["cert"] is not None else None,
         enrolled=row["enrolled"],
         revoked=row["revoked"],
+        previous_keys=previous,
+        previous_until=int(row["prev_until"] or 0) if previous is not None else 0,
     )
 
 
@@ -124,6 +142,49 @@ def set_enrolled(
         "WHERE node_id = ?",
         (keys.sign, keys.encrypt, cert, now, node_id),
     )
+
+
+def set_rotated(
+    db: sqlite_utils.Database,
+    node_id: str,
+    keys: PublicKeys,
+    cert: bytes,
+    previous: PublicKeys,
+    previous_until: int,
+    now: int,
+) -> None:
+    """The new keys become current; the old ones stay valid until `previous_until`."""
+    db.execute(
+        "UPDATE sites SET sign_key = ?, enc_key = ?, cert = ?, prev_sign_key = ?,"
+        " prev_enc_key = ?, prev_until = ?, rotated = ? WHERE node_id = ?",
+        (
+            keys.sign,
+            keys.encrypt,
+            cert,
+            previous.sign,
+            previous.encrypt,
+            previous_until,
+            now,
+            node_id,
+        ),
+    )
+
+
+def clear_expired_previous(db: sqlite_utils.Database, now: int) -> list[str]:
+    """Forget previous keys whose overlap has ended; return the sites concerned."""
+    ids = [
+        r[0]
+        for r in db.execute(
+            "SELECT node_id FROM sites WHERE prev_until IS NOT NULL AND prev_until <= ?", (now,)
+        ).fetchall()
+    ]
+    if ids:
+        db.execute(
+            "UPDATE sites SET prev_sign_key = NULL, prev_enc_key = NULL, prev_until = NULL"
+            " WHERE prev_until IS NOT NULL AND prev_until <= ?",
+            (now,),
+        )
+    return ids
 
 
 def set_revoked(db: sqlite_utils.Database, node_id: str, now: int) -> None:
