@@ -24,6 +24,8 @@ from node.clock import Deps
 from node.config import NodeSettings, load_keys, load_settings
 from node.datadir import init_data_dir
 from node.errors import ConfigError, EnrollFailed, NodeError
+from node.rotation import KeyFiles
+from node.rotation import add_commands as add_keys_commands
 from node.stats.errors import HubRefusedReport
 from node.stats.ledger import REJECTED
 from node.stats.periods import parse_period
@@ -46,7 +48,11 @@ def sync_background(settings: NodeSettings) -> Sequence[Background]:
 
 async def _sync_worker_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[api_keys.SETTINGS]
-    worker = SyncWorker(settings.sync, app[api_keys.STORE].sync, app[api_keys.KEYS])
+    store = app[api_keys.STORE].sync
+    # KeyFiles: keys rotated while serve runs are picked up (node/rotation.py).
+    worker = SyncWorker(
+        settings.sync, store, app[api_keys.KEYS], key_source=KeyFiles(settings, store)
+    )
     app[SYNC_WORKER] = worker
     app[api_keys.OUTBOX_LISTENERS].append(worker.wake)
     await worker.start()
@@ -254,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dir", required=True)
     t.add_argument("--period", required=True, help="2026-11, 2026-Q4 or 2026")
     t.set_defaults(func=cmd_stats_submit)
+    add_keys_commands(sub)
     return parser
 
 

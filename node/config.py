@@ -24,6 +24,10 @@ from protocol.keys import PrivateKeys
 
 CONFIG_FILE = "node.toml"
 KEY_FILE = "node.key"
+# During a key rotation (node/rotation.py): the new keys before the hub confirmed
+# them, and the old keys until the overlap ends. Both mode 0600 like node.key.
+PENDING_KEY_FILE = "node.key.next"
+PREVIOUS_KEY_FILE = "node.key.previous"
 DB_FILE = "node.db"
 DEFAULT_PORT = 8480  # the hub defaults to 8470; both may share a machine in a demo
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -55,6 +59,14 @@ class NodeSettings:
     @property
     def key_path(self) -> Path:
         return self.data_dir / KEY_FILE
+
+    @property
+    def pending_key_path(self) -> Path:
+        return self.data_dir / PENDING_KEY_FILE
+
+    @property
+    def previous_key_path(self) -> Path:
+        return self.data_dir / PREVIOUS_KEY_FILE
 
     @property
     def db_path(self) -> Path:

@@ -89,6 +89,16 @@ class EnrollmentResult:
 
 
 @dataclass(frozen=True)
+class RotationResult:
+    """The verified answer to POST /v1/keys/rotate."""
+
+    certificate: NodeCertificate
+    certificate_bytes: bytes
+    previous_until: int
+    directory_version: int
+
+
+@dataclass(frozen=True)
 class Rejection:
     msg_id: str
     problem: str
@@ -321,6 +331,38 @@ class HubClient:
         if not isinstance(period, str) or not _is_int(revision) or m.get("stored") is not True:
             raise HubResponseError(f"{self.hub_url}: stats answer is malformed")
         return period, revision
+
+    async def rotate_keys(
+        self, rotation: bytes, new_keys: PublicKeys, hub_keys: PublicKeys, *, now: int
+    ) -> RotationResult:
+        """POST /v1/keys/rotate (signed with our current keys) and verify the answer.
+
+        `rotation` is the `key-rotation` document signed with our current key;
+        the certificate in the answer must be the hub's, for us and `new_keys`.
+        """
+        ans = await self._request(
+            "POST", "/v1/keys/rotate", body=rotation, content_type=MSGPACK, limit=64 << 10
+        )
+        try:
+            m = unpack(ans.body, 64 << 10)
+        except ProtocolError:
+            raise HubResponseError(f"{self.hub_url}: rotation answer is not msgpack") from None
+        if not isinstance(m, dict):
+            raise HubResponseError(f"{self.hub_url}: rotation answer is not a map")
+        cert_bytes, until, version = (
+            m.get("cert"),
+            m.get("previous_until"),
+            m.get("directory_version"),
+        )
+        if not isinstance(cert_bytes, bytes) or not _is_int(until) or not _is_int(version):
+            raise HubResponseError(f"{self.hub_url}: rotation answer is malformed")
+        try:
+            cert = NodeCertificate.verify(cert_bytes, hub_keys, now=now)
+        except ProtocolError as exc:
+            raise HubResponseError(f"the hub's new node certificate is not valid: {exc}") from None
+        if cert.node_id != self._node_id or cert.keys != new_keys:
+            raise HubResponseError("the hub's new node certificate names another node or keys")
+        return RotationResult(cert, cert_bytes, until, version)
 
     async def connect_push(self, heartbeat: float) -> aiohttp.ClientWebSocketResponse:
         """Open the signed WebSocket GET /v1/ws; the caller reads and closes it."""

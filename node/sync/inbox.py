@@ -7,7 +7,8 @@ recorded (metadata only) and logged.
 
 Who may send what: offices send referral messages and receipts, signed with a
 key the directory lists for them while they are active (during a key rotation
-the previous key too); the hub sends only `relay.expired` notices, signed with
+the previous key too), sealed to our current key or, during our own rotation
+overlap, to our previous one; the hub sends only `relay.expired` notices, signed with
 the hub key the node learned at enrollment. Statistics travel only to the hub.
 """
 
@@ -60,8 +61,13 @@ def open_incoming(
     hub_keys: PublicKeys,
     directory: Directory | None,
     now: int,
+    previous_keys: PrivateKeys | None = None,
 ) -> InnerMessage:
-    """Verify and decrypt `env`; raise IncomingRefused (or UnknownSender) otherwise."""
+    """Verify and decrypt `env`; raise IncomingRefused (or UnknownSender) otherwise.
+
+    `previous_keys` are our own keys before a rotation, passed only during its
+    overlap: a sender that had not yet learned our new key sealed to the old one.
+    """
     candidates: tuple[PublicKeys, ...]
     if env.sender == HUB_ID:
         candidates = (hub_keys,)
@@ -72,18 +78,24 @@ def open_incoming(
         if office.status != "active":
             raise IncomingRefused("revoked-sender", env.sender)
         candidates = office.keys_valid_at(now)
+    ours = (keys,) if previous_keys is None else (keys, previous_keys)
     failure: ProtocolError = BadSignatureError("no key to check")
-    for public in candidates:
-        try:
-            inner = open_envelope(env, keys, node_id, public, now=now)
-        except BadSignatureError as exc:
-            # During a rotation overlap the message may be signed with the other key.
-            failure = exc
-            continue
-        except ProtocolError as exc:
-            raise IncomingRefused(exc.code, env.sender) from None
-        break
-    else:
+    inner: InnerMessage | None = None
+    for own in ours:
+        for public in candidates:
+            try:
+                inner = open_envelope(env, own, node_id, public, now=now)
+            except BadSignatureError as exc:
+                # During a rotation overlap (theirs or ours) the other key may fit;
+                # a ciphertext that does not decrypt is a BadSignatureError too.
+                failure = exc
+                continue
+            except ProtocolError as exc:
+                raise IncomingRefused(exc.code, env.sender) from None
+            break
+        if inner is not None:
+            break
+    if inner is None:
         raise IncomingRefused(failure.code, env.sender)
     if (inner.type in _HUB_ONLY) != (env.sender == HUB_ID) or inner.type in _NEVER_TO_NODES:
         raise IncomingRefused("unexpected-type", env.sender)

@@ -60,6 +60,7 @@ from node.sync.errors import (
     SyncError,
 )
 from node.sync.inbox import IncomingRefused, UnknownSender, decode_envelope, open_incoming
+from node.sync.keyring import KeySource
 from node.sync.ports import (
     STATE_DIRECTORY_VERSION,
     STATE_HUB_REACHABLE,
@@ -120,10 +121,14 @@ class SyncWorker:
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] | None = None,
         nonce: Callable[[], str] = random_nonce,
+        key_source: KeySource | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._keys = keys
+        # Our keys before a rotation, while its overlap lasts (node/sync/keyring.py).
+        self._previous: PrivateKeys | None = None
+        self._key_source = key_source
         self._clock = clock
         # Jitter needs no cryptographic quality; SystemRandom just avoids shared state.
         self._rng = rng or random.SystemRandom().random
@@ -178,6 +183,7 @@ class SyncWorker:
 
     async def sync_once(self) -> SyncReport:
         """Directory (when due), outbox, inbox. Raises SyncError subclasses on failure."""
+        await self._reload_keys()
         client, state = await self._connect()
         tally = _Tally()
         # The outbox first: sending must not depend on the directory.
@@ -211,6 +217,22 @@ class SyncWorker:
         if report != SyncReport():
             log.info("sync.cycle", **vars(tally))
         return report
+
+    async def _reload_keys(self) -> None:
+        """Pick up keys rotated by `mbe-node keys rotate` while this process runs."""
+        if self._key_source is None:
+            return
+        ring = self._key_source(int(self._clock()))
+        self._previous = ring.previous_at(int(self._clock()))
+        if ring.current == self._keys:
+            return
+        self._keys = ring.current
+        # Requests to the hub are signed with the new key from now on; the
+        # certificate in the store changed too.
+        if self._client is not None:
+            await self._client.close()
+        self._client, self._state = None, None
+        log.info("keys.reloaded", fingerprint=ring.current.public.fingerprint())
 
     async def _connect(self) -> tuple[HubClient, EnrollmentState]:
         if self._client is not None and self._state is not None:
@@ -402,6 +424,7 @@ class SyncWorker:
             hub_keys=state.hub_keys,
             directory=self._directory,
             now=now,
+            previous_keys=self._previous,
         )
 
     # --- background tasks
