@@ -1,0 +1,181 @@
+"""`mbe-hub backup` and `mbe-hub restore`: the hub's data directory as one archive.
+
+The archive format and its checks are in `backupfile.py` (shared with the
+node). This module names the hub's files, checks a restored directory the way
+`mbe-hub serve` would, and moves the directory version forward.
+
+Why the version jump: nodes refuse a directory older than the one they hold.
+A restored hub's newest version is the one of the backup, lower than what the
+nodes saw since, so they would ignore every directory it publishes (new
+sites, revocations) until its numbers caught up. The restore therefore
+publishes the current sites once as version + `DIRECTORY_LEAP`, more than any
+hub publishes between two backups (one version per site change and per
+re-signing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sqlite3
+import sys
+from pathlib import Path
+
+import sqlite_utils
+
+from backupfile import BackupError, Kdf, Layout, Manifest, read_passphrase
+from backupfile import restore_backup as _restore
+from backupfile import write_backup as _write
+from hub.directory import latest_version, publish
+from hub.errors import HubError
+from hub.keyfile import read_keys
+from hub.settings import CONFIG_FILE, DB_FILE, KEY_FILE, load_settings
+from hub.storage.db import load_migrations, write
+
+LAYOUT = Layout(kind="hub", config=CONFIG_FILE, key=KEY_FILE, db=DB_FILE)
+DIRECTORY_LEAP = 1_000_000
+
+WARNING = (
+    "WARNING: this backup holds the hub's PRIVATE KEY: whoever has it can pose as the hub "
+    "to every office. Keep it {where}."
+)
+
+
+class BackupFailed(HubError):
+    """A backup or restore could not be made; the message says why in one line."""
+
+
+def backup(
+    data_dir: Path,
+    out: Path,
+    *,
+    created: dt.datetime,
+    passphrase: bytes | None = None,
+    kdf: Kdf | None = None,
+) -> Manifest:
+    """Write a consistent archive of the (possibly running) hub in `data_dir` to `out`."""
+    settings = load_settings(data_dir)
+    keys = read_keys(settings.key_path)
+    try:
+        return _write(
+            LAYOUT,
+            data_dir,
+            out,
+            identity=keys.public.fingerprint(),
+            created=created,
+            passphrase=passphrase,
+            kdf=kdf,
+        )
+    except BackupError as exc:
+        raise BackupFailed(str(exc)) from None
+
+
+def _leap_directory(db: sqlite_utils.Database, settings_dir: Path, now: int) -> int:
+    settings = load_settings(settings_dir)
+    keys = read_keys(settings.key_path)
+    with write(db):
+        jump_to = latest_version(db) + DIRECTORY_LEAP
+        # `publish` numbers max + 1; a placeholder row, deleted in the same
+        # transaction, makes that number the jump without a second signing path.
+        db.execute(
+            "INSERT INTO directory_versions (version, issued, expires, data) VALUES (?, 0, 0, ?)",
+            (jump_to - 1, b""),
+        )
+        version = publish(db, keys, settings, now).version
+        db.execute("DELETE FROM directory_versions WHERE version = ?", (jump_to - 1,))
+    return version
+
+
+def restore(
+    archive: Path, target: Path, *, passphrase: bytes | None = None, now: int
+) -> tuple[Manifest, int]:
+    """Restore a hub archive into the new or empty `target`; return it and the directory version."""
+    published: list[int] = []
+
+    def finish(restored: Path, manifest: Manifest) -> None:
+        settings = load_settings(restored)
+        keys = read_keys(settings.key_path)
+        if keys.public.fingerprint() != manifest.identity:
+            raise BackupFailed("the restored hub.key does not match the manifest's fingerprint")
+        conn = sqlite3.connect(settings.db_path, isolation_level=None)
+        try:
+            published.append(_leap_directory(sqlite_utils.Database(conn), restored, now))
+        finally:
+            conn.close()
+
+    migrations = load_migrations()
+    try:
+        manifest = _restore(
+            LAYOUT,
+            archive,
+            target,
+            passphrase=passphrase,
+            max_schema=migrations[-1].version if migrations else 0,
+            finish=finish,
+        )
+    except BackupError as exc:
+        raise BackupFailed(str(exc)) from None
+    return manifest, published[0]
+
+
+def _passphrase(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return read_passphrase(path)
+    except BackupError as exc:
+        raise BackupFailed(str(exc)) from None
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """`mbe-hub backup --dir DIR --out FILE [--passphrase-file F]`."""
+    passphrase = _passphrase(args.passphrase_file)
+    manifest = backup(args.dir, args.out, created=dt.datetime.now(dt.UTC), passphrase=passphrase)
+    state = "encrypted" if passphrase is not None else "NOT encrypted"
+    size = f"{manifest.size / (1 << 20):.1f} MiB"
+    print(f"backup written to {args.out} ({state}, mode 0600, {size})")
+    print(f"contents: {', '.join(m.name for m in manifest.members)}; ", end="")
+    print(f"schema version {manifest.schema_version}")
+    print(f"hub fingerprint: {manifest.identity}")
+    where = (
+        "off this server and its passphrase stored apart"
+        if passphrase is not None
+        else "encrypted (use --passphrase-file, or age/gpg) and off this server"
+    )
+    print(WARNING.format(where=where), file=sys.stderr)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """`mbe-hub restore --from FILE --dir NEWDIR [--passphrase-file F]`."""
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    manifest, version = restore(
+        args.source, args.dir, passphrase=_passphrase(args.passphrase_file), now=now
+    )
+    print(f"restored the hub backup of {manifest.created} into {args.dir}")
+    print(f"schema version {manifest.schema_version}; hub fingerprint {manifest.identity}")
+    print(f"published directory version {version} so offices accept the restored directory")
+    print(
+        "messages uploaded after the backup are lost; sites, revocations and tokens made "
+        "since must be redone (docs/operations.md, 'After a restore')"
+    )
+    print(f"next: mbe-hub serve --dir {args.dir}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `backup` and `restore` to the `mbe-hub` parser."""
+    p = sub.add_parser("backup", help="write config, key and a database snapshot to one file")
+    p.add_argument("--dir", type=_path, required=True, help="data directory (hub may run)")
+    p.add_argument("--out", type=_path, required=True, help="archive to create (not overwritten)")
+    p.add_argument("--passphrase-file", type=_path, help="encrypt with the passphrase in this file")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help="restore a backup into a new or empty directory")
+    p.add_argument("--from", dest="source", type=_path, required=True, metavar="FILE")
+    p.add_argument("--dir", type=_path, required=True, help="new or empty data directory")
+    p.add_argument("--passphrase-file", type=_path, help="passphrase of an encrypted archive")
+    p.set_defaults(func=cmd_restore)
+
+
+def _path(value: str) -> Path:
+    return Path(value).expanduser()

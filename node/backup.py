@@ -1,0 +1,148 @@
+"""`mbe-node backup` and `mbe-node restore`: the data directory as one archive.
+
+The archive format and its checks are in `backupfile.py` (shared with the
+hub). This module names the node's files, checks a restored directory the way
+`mbe-node serve` would (config, key mode, key fingerprint) and words the
+warnings: a node backup holds the node's private keys and the office's
+client data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from backupfile import BackupError, Kdf, Layout, Manifest, read_passphrase
+from backupfile import restore_backup as _restore
+from backupfile import write_backup as _write
+from node.config import CONFIG_FILE, DB_FILE, KEY_FILE, load_keys, load_settings
+from node.errors import NodeError
+from node.storage.db import migrations
+
+LAYOUT = Layout(kind="node", config=CONFIG_FILE, key=KEY_FILE, db=DB_FILE)
+
+WARNING = (
+    "WARNING: this backup holds the node's PRIVATE KEYS and the office's CLIENT DATA "
+    "(personal data). Keep it {where} and delete it under the office's retention rules."
+)
+
+
+class BackupFailed(NodeError):
+    """A backup or restore could not be made; the message says why in one line."""
+
+    status = 500
+    kind = "backup"
+    title = "Backup or restore failed"
+
+
+def backup(
+    data_dir: Path,
+    out: Path,
+    *,
+    created: dt.datetime,
+    passphrase: bytes | None = None,
+    kdf: Kdf | None = None,
+) -> Manifest:
+    """Write a consistent archive of the (possibly running) node in `data_dir` to `out`."""
+    settings = load_settings(data_dir)
+    keys = load_keys(settings.key_path)
+    try:
+        return _write(
+            LAYOUT,
+            data_dir,
+            out,
+            identity=keys.public.fingerprint(),
+            created=created,
+            passphrase=passphrase,
+            kdf=kdf,
+        )
+    except BackupError as exc:
+        raise BackupFailed(str(exc)) from None
+
+
+def _check_restored(target: Path, manifest: Manifest) -> None:
+    settings = load_settings(target)
+    keys = load_keys(settings.key_path)
+    if keys.public.fingerprint() != manifest.identity:
+        raise BackupFailed("the restored node.key does not match the manifest's fingerprint")
+
+
+def restore(archive: Path, target: Path, *, passphrase: bytes | None = None) -> Manifest:
+    """Restore a node archive into the new or empty directory `target`."""
+    try:
+        return _restore(
+            LAYOUT,
+            archive,
+            target,
+            passphrase=passphrase,
+            max_schema=len(migrations()),
+            finish=_check_restored,
+        )
+    except BackupError as exc:
+        raise BackupFailed(str(exc)) from None
+
+
+def _passphrase(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return read_passphrase(Path(path))
+    except BackupError as exc:
+        raise BackupFailed(str(exc)) from None
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def cmd_backup(args: argparse.Namespace, out: TextIO) -> int:
+    """`mbe-node backup --dir DIR --out FILE [--passphrase-file F]`."""
+    passphrase = _passphrase(args.passphrase_file)
+    now = dt.datetime.now(dt.UTC)
+    manifest = backup(Path(args.dir), Path(args.out), created=now, passphrase=passphrase)
+    names = ", ".join(m.name for m in manifest.members)
+    state = "encrypted" if passphrase is not None else "NOT encrypted"
+    out.write(f"Backup written to {args.out} ({state}, mode 0600, {_mib(manifest.size)})\n")
+    out.write(f"Contents: {names}; schema version {manifest.schema_version}\n")
+    out.write(f"Node key fingerprint: {manifest.identity}\n")
+    where = (
+        "off this server, its passphrase stored apart,"
+        if passphrase is not None
+        else "encrypted (use --passphrase-file, or age/gpg), off this server,"
+    )
+    sys.stderr.write(WARNING.format(where=where) + "\n")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, out: TextIO) -> int:
+    """`mbe-node restore --from FILE --dir NEWDIR [--passphrase-file F]`."""
+    manifest = restore(
+        Path(args.source), Path(args.dir), passphrase=_passphrase(args.passphrase_file)
+    )
+    out.write(f"Restored the node backup of {manifest.created} into {args.dir}\n")
+    out.write(
+        f"Schema version {manifest.schema_version}; node key fingerprint {manifest.identity}\n"
+    )
+    out.write(
+        "Before starting it: stop any node still running with this key. Messages the hub "
+        "delivered after the backup are not in it (docs/operations.md, 'After a restore').\n"
+    )
+    out.write(f"Next: mbe-node serve --dir {args.dir}\n")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `backup` and `restore` to the `mbe-node` parser."""
+    p = sub.add_parser("backup", help="write config, keys and a database snapshot to one file")
+    p.add_argument("--dir", required=True, help="data directory (the node may be running)")
+    p.add_argument("--out", required=True, help="archive to create (never overwritten)")
+    p.add_argument("--passphrase-file", help="encrypt with the passphrase in this file")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help="restore a backup into a new or empty directory")
+    p.add_argument("--from", dest="source", required=True, metavar="FILE", help="the archive")
+    p.add_argument("--dir", required=True, help="new or empty data directory")
+    p.add_argument("--passphrase-file", help="passphrase of an encrypted archive")
+    p.set_defaults(func=cmd_restore)
