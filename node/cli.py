@@ -19,6 +19,7 @@ from aiohttp import web
 import logsetup
 from node.api import keys as api_keys
 from node.api.app import Background, create_app
+from node.api.housekeeping import referral_housekeeping_ctx
 from node.api.stats_handlers import stats_scheduler_ctx
 from node.clock import Deps
 from node.config import NodeSettings, load_keys, load_settings
@@ -30,6 +31,8 @@ from node.stats.errors import HubRefusedReport
 from node.stats.ledger import REJECTED
 from node.stats.periods import parse_period
 from node.stats.service import QUEUED, UNCHANGED, StatsService, hub_connector
+from node.storage.context import iso
+from node.storage.health import SyncHealth
 from node.storage.store import NodeStore
 from node.sync.enroll import enroll
 from node.sync.errors import SyncError
@@ -39,11 +42,12 @@ Command = Callable[[argparse.Namespace, TextIO], int]
 
 
 def sync_background(settings: NodeSettings) -> Sequence[Background]:
-    """The cleanup_ctx functions that run the sync worker and stats scheduler next to the API.
+    """The cleanup_ctx functions that run the sync worker, stats scheduler and referral
+    expiry (node/api/housekeeping.py) next to the API.
 
     They run after the store is open (the store's own cleanup_ctx comes first).
     """
-    return (_sync_worker_ctx, stats_scheduler_ctx)
+    return (_sync_worker_ctx, stats_scheduler_ctx, referral_housekeeping_ctx)
 
 
 async def _sync_worker_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -123,44 +127,59 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def _yes_no(value: str | None) -> str:
-    return {"true": "yes", "false": "no"}.get(value or "", "unknown")
+def _yes_no(value: bool | None, yes: str = "yes", no: str = "no") -> str:
+    return "unknown" if value is None else (yes if value else no)
 
 
-def status_lines(settings: NodeSettings, status: dict[str, object]) -> list[tuple[str, str]]:
-    state = status["sync_state"]
-    assert isinstance(state, dict)
+def _iso(ts: int | None) -> str:
+    return iso(ts) or "-"
+
+
+def status_lines(settings: NodeSettings, health: SyncHealth) -> list[tuple[str, str]]:
+    """The English table of `mbe-node status`; the figures are the status page's."""
     enrolled = (
-        f"yes, as {status['node_id']} since {status['enrolled_at']}"
-        if status["enrolled"]
+        f"yes, as {health.node_id} since {_iso(health.enrolled_at)}"
+        if health.enrolled
         else "no (run mbe-node enroll)"
     )
-    oldest = status["oldest_unsent"]
-    outbox = f"{status['outbox_depth']} waiting" + (f", oldest from {oldest}" if oldest else "")
-    if status["outbox_rejected"]:
-        outbox += f", {status['outbox_rejected']} refused by the hub"
+    outbox = f"{health.outbox_depth} waiting"
+    if health.oldest_unsent is not None:
+        outbox += f", oldest from {_iso(health.oldest_unsent)}"
+    if health.outbox_rejected:
+        outbox += f", {health.outbox_rejected} refused by the hub"
+    directory = f"version {health.directory_version or '-'}"
+    if health.directory_expires is not None:
+        until = "expired" if health.directory_expired else "valid until"
+        directory += f", {until} {_iso(health.directory_expires)}"
+    stats = ", ".join(f"{s.period} rev {s.revision} {s.state}" for s in health.stats)
+    api = f"http://{settings.api.host}:{settings.api.port}"
     return [
         ("Node", settings.name),
         ("Enrolled", enrolled),
-        ("Hub", str(status["hub_url"] or "-")),
-        ("Hub reachable", _yes_no(state.get("hub_reachable"))),
-        ("Last sync", str(status["last_sync"] or "never")),
-        ("Last error", str(state.get("last_error") or "-")),
+        ("Hub", health.hub_url or "-"),
+        ("Hub reachable", _yes_no(health.hub_reachable)),
+        ("Push", _yes_no(health.push_connected, "connected", "disconnected")),
+        ("Last sync", _iso(health.last_sync) if health.last_sync is not None else "never"),
+        ("Last error", health.last_error or "-"),
         ("Outbox", outbox),
-        ("Inbox", f"{status['inbox_depth']} referral(s) awaiting a decision"),
-        ("Refused messages", str(status["refused_messages"])),
-        ("Directory", f"version {status['directory_version'] or '-'}"),
-        ("API", f"http://{settings.api.host}:{settings.api.port}/api/v1"),
+        ("Withdrawals", f"{health.withdrawals_pending} not yet sealed (retried)"),
+        ("Inbox", f"{health.inbox_awaiting} referral(s) awaiting a decision"),
+        ("Refused messages", str(health.refused_messages)),
+        ("Directory", directory),
+        ("Statistics", stats or "none submitted"),
+        ("Warnings", ", ".join(health.warnings()) or "none"),
+        ("API", f"{api}/api/v1"),
+        ("Status page", f"{api}/status"),
     ]
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     settings, store = _open_store(Path(args.dir))
     try:
-        status = store.status()
+        health = store.health()
     finally:
         store.close()
-    rows = status_lines(settings, status)
+    rows = status_lines(settings, health)
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         out.write(f"{key:<{width}}  {value}\n")

@@ -42,6 +42,21 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class ReferralSettings:
+    """`[referrals]`: when an unanswered referral expires (docs/node.md)."""
+
+    answer_within_days: int = 14
+    # How often the housekeeping task looks for referrals to expire (seconds).
+    check_interval: float = 3600.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.answer_within_days <= 365:
+            raise ValueError("[referrals].answer_within_days must be between 1 and 365")
+        if not 1.0 <= self.check_interval <= 86400.0:
+            raise ValueError("[referrals].check_interval must be between 1 and 86400 seconds")
+
+
+@dataclass(frozen=True)
 class NodeSettings:
     """Everything a running node needs to know, from node.toml and the data dir."""
 
@@ -51,6 +66,7 @@ class NodeSettings:
     log_level: str = "info"
     sync: SyncSettings = field(default_factory=SyncSettings)
     stats: StatsSettings = field(default_factory=StatsSettings)
+    referrals: ReferralSettings = field(default_factory=ReferralSettings)
 
     @property
     def config_path(self) -> Path:
@@ -114,7 +130,7 @@ def parse_settings(text: str, data_dir: Path) -> NodeSettings:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{CONFIG_FILE}: not valid TOML ({exc})") from None
-    unknown = sorted(set(doc) - {"node", "api", "log", "sync", "stats"})
+    unknown = sorted(set(doc) - {"node", "api", "log", "sync", "stats", "referrals"})
     if unknown:
         raise ConfigError(f"{CONFIG_FILE}: unknown table [{unknown[0]}]")
     node = _table(doc, "node", {"name": str})
@@ -122,6 +138,7 @@ def parse_settings(text: str, data_dir: Path) -> NodeSettings:
     log = _table(doc, "log", {"level": str})
     sync = _table(doc, "sync", _sync_fields())
     stats = _stats_table(doc)
+    referrals = _table(doc, "referrals", {"answer_within_days": int, "check_interval": float})
     if "port" in api and not 0 <= api["port"] <= 65535:
         raise ConfigError(f"{CONFIG_FILE}: [api].port must be between 0 and 65535")
     level = log.get("level", "info")
@@ -129,6 +146,7 @@ def parse_settings(text: str, data_dir: Path) -> NodeSettings:
         raise ConfigError(f"{CONFIG_FILE}: [log].level must be one of {', '.join(LOG_LEVELS)}")
     try:
         sync_settings = SyncSettings(**sync)
+        referral_settings = ReferralSettings(**referrals)
     except ValueError as exc:
         raise ConfigError(f"{CONFIG_FILE}: {exc}") from None
     return NodeSettings(
@@ -138,6 +156,7 @@ def parse_settings(text: str, data_dir: Path) -> NodeSettings:
         log_level=level,
         sync=sync_settings,
         stats=stats,
+        referrals=referral_settings,
     )
 
 
@@ -180,6 +199,7 @@ def default_config(name: str) -> str:
     """The node.toml `mbe-node init` writes: every key at its default, documented."""
     s = SyncSettings()
     st = StatsSettings()
+    rs = ReferralSettings()
     escaped = name.replace("\\", "\\\\").replace('"', '\\"')
     return f"""# mbe-node configuration. See deploy/node.toml.example for every key.
 [node]
@@ -213,6 +233,13 @@ periods = [{", ".join(f'"{p}"' for p in st.periods)}]
 lookback_months = {st.lookback_months}
 check_interval = {st.check_interval}
 retry_min = {st.retry_min}
+
+[referrals]
+# An outgoing referral nobody answered expires after this many days; the
+# recipient is told to delete what it received. An incoming one this office
+# never answered expires, and its client data is deleted, after the same time.
+answer_within_days = {rs.answer_within_days}
+check_interval = {rs.check_interval}
 """
 
 

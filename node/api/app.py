@@ -6,7 +6,8 @@ Spec-first: node/api/openapi.yaml is the contract. Middlewares, outside in:
    an unexpected exception becomes a 500 with no detail (and a log event with
    its type only).
 2. `auth_middleware` refuses every route without a valid bearer token, except
-   the ones in `PUBLIC_PATHS` (health and the spec itself, which hold no data).
+   the ones in `PUBLIC_PATHS` (health, the spec itself and the administrator's
+   status page /status, which hold no personal data; see node/api/status_page.py).
 3. `openapi_middleware` validates the request against the spec, runs the
    handler, turns a `NodeError` into its problem, and validates the response;
    a response that breaks the contract is logged and replaced by a 500, so a
@@ -31,6 +32,7 @@ from openapi_core.exceptions import OpenAPIError
 
 from node.api import handlers, keys, stats_handlers
 from node.api.problems import describe_request_error, problem
+from node.api.status_page import status_page
 from node.clock import Deps
 from node.config import NodeSettings, load_keys
 from node.errors import NodeError
@@ -39,7 +41,8 @@ from node.storage.store import NodeStore
 log = structlog.get_logger()
 
 API = "/api/v1"
-PUBLIC_PATHS = frozenset({"/health", f"{API}/openapi.yaml", f"{API}/openapi.json"})
+SPEC_PATHS = frozenset({f"{API}/openapi.yaml", f"{API}/openapi.json"})
+PUBLIC_PATHS = frozenset({"/health", "/status"}) | SPEC_PATHS
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Background = Callable[[web.Application], AsyncIterator[None]]
 
@@ -94,7 +97,7 @@ async def openapi_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = await handler(request)
     except NodeError as exc:
         response = problem(exc.status, str(exc), kind=exc.kind, title=exc.title)
-    if isinstance(response, web.Response) and request.path not in PUBLIC_PATHS:
+    if isinstance(response, web.Response) and request.path not in SPEC_PATHS:
         # The spec routes serve a static file; everything else is checked.
         try:
             spec.validate_response(oa_request, AIOHTTPOpenAPIWebResponse(response))
@@ -145,6 +148,7 @@ def create_app(
     app.cleanup_ctx.append(stats_handlers.stats_ctx)
     app.cleanup_ctx.extend(background)
     app.router.add_get("/health", health)
+    app.router.add_get("/status", status_page)
     app.router.add_get(f"{API}/openapi.yaml", spec_yaml)
     app.router.add_get(f"{API}/openapi.json", spec_json)
     handlers.add_routes(app.router, API)

@@ -168,11 +168,20 @@ async def record_consent(request: web.Request) -> web.Response:
 
 
 async def withdraw_consent(request: web.Request) -> web.Response:
+    """Withdraw a consent and the open referrals that rely on it (node/storage/lifecycle.py)."""
     store = _store(request)
     body = await _body(request)
-    consent = store.consents.withdraw(request.match_info["consent_id"], body.get("date"))
+    consent, affected = store.lifecycle.withdraw_consent(
+        request.match_info["consent_id"], body.get("date")
+    )
     _audit(request, "consent.withdraw", consent.case_id)
-    return _json(consent.view(store.ctx.today()))
+    for ref in affected:
+        if ref.state == "withdrawn":
+            _audit(request, "referral.withdraw", consent.case_id, ref.referral_id)
+    if affected:
+        _queued(request)
+    view = consent.view(store.ctx.today()) | {"referrals": [a.view() for a in affected]}
+    return _json(view)
 
 
 # -------------------------------------------------------------------- referrals

@@ -148,6 +148,12 @@ class Referrals:
 
     # ------------------------------------------------------------ transitions
 
+    def transition(
+        self, ref: Referral, event: str, *, reason: str | None = None, msg_id: str | None = None
+    ) -> str:
+        """Move `ref` by `event` and record it, in the caller's transaction (lifecycle.py)."""
+        return self._transition(ref, event, reason=reason, msg_id=msg_id)
+
     def _transition(
         self, ref: Referral, event: str, *, reason: str | None = None, msg_id: str | None = None
     ) -> str:

@@ -17,6 +17,7 @@ OUT_LEGAL = {
     ("delivered", "declined"): "declined",
     ("delivered", "expire"): "expired",
     ("delivered", "withdraw"): "withdrawn",
+    ("expired", "withdrawal_confirmed"): "expired",
     ("accepted", "first_appointment"): "first_appointment",
     ("accepted", "completed_successful"): "completed_successful",
     ("accepted", "completed_unsuccessful"): "completed_unsuccessful",
@@ -33,6 +34,8 @@ IN_LEGAL = {
     ("received", "accept"): "accepted",
     ("received", "decline"): "declined",
     ("received", "withdrawn"): "withdrawn",
+    ("received", "expire"): "expired",
+    ("expired", "withdrawn"): "withdrawn",
     ("accepted", "first_appointment"): "first_appointment",
     ("accepted", "completed_successful"): "completed_successful",
     ("accepted", "completed_unsuccessful"): "completed_unsuccessful",
@@ -82,7 +85,10 @@ def test_every_other_pair_is_refused(direction: str, legal: dict[tuple[str, str]
 
 
 def test_final_states() -> None:
-    """Expiry or a confirmed withdrawal ends an outgoing referral; withdrawal an incoming one."""
+    """Expiry or a confirmed withdrawal ends an outgoing referral; withdrawal an incoming one.
+
+    A confirmation recorded on an expired referral does not move it (a self-loop).
+    """
     assert states.final_states("out") == {"expired", "withdrawal_confirmed"}
     assert states.final_states("in") == {"withdrawn"}
 

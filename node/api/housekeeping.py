@@ -1,0 +1,78 @@
+"""The background task that expires unanswered referrals (node/storage/lifecycle.py).
+
+A round runs at start-up and then every `[referrals] check_interval` seconds:
+it expires referrals nobody answered within `answer_within_days` (the clock is
+the app's injected one, so tests move time instead of waiting) and retries
+withdrawals that could not be sealed before. When a round queued messages the
+outbox listeners wake the sync worker. `referral_housekeeping_ctx` is
+registered by node/cli.py `sync_background`, next to the sync worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+
+import structlog
+from aiohttp import web
+
+from node.api import keys
+from node.config import ReferralSettings
+from node.storage.lifecycle import Housekeeping, ReferralLifecycle
+
+log = structlog.get_logger()
+
+
+class ReferralHousekeeping:
+    def __init__(
+        self,
+        lifecycle: ReferralLifecycle,
+        settings: ReferralSettings,
+        listeners: Sequence[Callable[[], None]] = (),
+    ) -> None:
+        self.lifecycle = lifecycle
+        self.settings = settings
+        self.listeners = listeners
+        self.rounds = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def run_once(self) -> Housekeeping:
+        done = self.lifecycle.run(self.settings.answer_within_days)
+        self.rounds += 1
+        if done.queued:
+            for listener in self.listeners:
+                listener()
+        return done
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="mbe-node-referral-expiry")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.run_once()
+            except Exception as exc:  # noqa: BLE001 -- background loop boundary: log the type, retry next round
+                log.error("referrals.housekeeping_failed", error=type(exc).__name__)
+            await asyncio.sleep(self.settings.check_interval)
+
+
+HOUSEKEEPING = web.AppKey("mbe_node_referral_housekeeping", ReferralHousekeeping)
+
+
+async def referral_housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Run the expiry rounds while the app runs (needs the store from store_ctx)."""
+    listeners = app[keys.OUTBOX_LISTENERS]  # the list itself: listeners added later count too
+    task = ReferralHousekeeping(app[keys.STORE].lifecycle, app[keys.SETTINGS].referrals, listeners)
+    app[HOUSEKEEPING] = task
+    await task.start()
+    yield
+    await task.stop()

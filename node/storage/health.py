@@ -1,0 +1,203 @@
+"""The node's sync health: the one source of the figures every status view shows.
+
+`mbe-node status` (English table), GET /api/v1/status (JSON) and the German
+status page GET /status all read `read_health`, so they can never disagree.
+Only non-personal figures: ids of this node and its hub, times, counts, the
+directory version, statistics periods. No case, client or referral id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from node.stats.ledger import StatsLedger
+from node.storage.context import StoreContext, iso
+from node.storage.lifecycle import PENDING_WITHDRAWAL
+from node.storage.network import Network
+from node.sync.ports import (
+    STATE_HUB_REACHABLE,
+    STATE_LAST_ERROR,
+    STATE_LAST_SYNC,
+    STATE_PUSH_CONNECTED,
+)
+from protocol.documents import MAX_DIRECTORY_BYTES, Directory, verify_document
+from protocol.encoding import field_int
+from protocol.errors import ProtocolError
+
+# An unsent message older than this means the hub has not taken mail for a while.
+OUTBOX_STALE = 3600
+# How many statistics periods the status views list (newest first).
+STATS_SHOWN = 6
+
+# Warning codes, in the order the views list them.
+NOT_ENROLLED = "not_enrolled"
+HUB_UNREACHABLE = "hub_unreachable"
+DIRECTORY_MISSING = "directory_missing"
+DIRECTORY_EXPIRED = "directory_expired"
+OUTBOX_STUCK = "outbox_stuck"
+OUTBOX_REJECTED = "outbox_rejected"
+WITHDRAWALS_PENDING = "withdrawals_pending"
+STATS_REJECTED = "stats_rejected"
+LAST_ERROR = "last_error"
+
+
+@dataclass(frozen=True)
+class StatsLine:
+    """The newest revision the node made of one statistics period."""
+
+    period: str
+    revision: int
+    state: str
+    submitted_at: int | None
+
+
+def _flag(value: str | None) -> bool | None:
+    return {"true": True, "false": False}.get(value or "")
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    now: int
+    enrolled: bool
+    node_id: str | None
+    hub_url: str | None
+    enrolled_at: int | None
+    hub_reachable: bool | None  # None: no sync attempt recorded yet
+    push_connected: bool | None
+    last_sync: int | None
+    last_error: str | None
+    outbox_depth: int
+    oldest_unsent: int | None
+    outbox_rejected: int
+    inbox_awaiting: int
+    refused_messages: int
+    withdrawals_pending: int
+    directory_version: int | None
+    directory_expires: int | None
+    stats: tuple[StatsLine, ...]
+    sync_state: tuple[tuple[str, str], ...]
+
+    @property
+    def oldest_unsent_age(self) -> int | None:
+        return None if self.oldest_unsent is None else max(0, self.now - self.oldest_unsent)
+
+    @property
+    def directory_expired(self) -> bool:
+        return self.directory_expires is not None and self.directory_expires <= self.now
+
+    def warnings(self) -> tuple[str, ...]:
+        """What needs the administrator's attention, most serious first."""
+        if not self.enrolled:
+            return (NOT_ENROLLED,)
+        found = []
+        if self.hub_reachable is False:
+            found.append(HUB_UNREACHABLE)
+        if self.directory_version is None:
+            found.append(DIRECTORY_MISSING)
+        elif self.directory_expired:
+            found.append(DIRECTORY_EXPIRED)
+        age = self.oldest_unsent_age
+        if age is not None and age > OUTBOX_STALE:
+            found.append(OUTBOX_STUCK)
+        if self.outbox_rejected:
+            found.append(OUTBOX_REJECTED)
+        if self.withdrawals_pending:
+            found.append(WITHDRAWALS_PENDING)
+        if any(s.state == "rejected" for s in self.stats):
+            found.append(STATS_REJECTED)
+        if self.last_error and HUB_UNREACHABLE not in found:
+            found.append(LAST_ERROR)
+        return tuple(found)
+
+    def to_map(self) -> dict[str, Any]:
+        """The JSON of GET /api/v1/status (NodeStatus in openapi.yaml)."""
+        return {
+            "enrolled": self.enrolled,
+            "node_id": self.node_id,
+            "hub_url": self.hub_url,
+            "enrolled_at": iso(self.enrolled_at),
+            "directory_version": self.directory_version,
+            "directory_expires": iso(self.directory_expires),
+            "hub_reachable": self.hub_reachable,
+            "push_connected": self.push_connected,
+            "outbox_depth": self.outbox_depth,
+            "outbox_rejected": self.outbox_rejected,
+            "oldest_unsent": iso(self.oldest_unsent),
+            "inbox_depth": self.inbox_awaiting,
+            "refused_messages": self.refused_messages,
+            "withdrawals_pending": self.withdrawals_pending,
+            "last_sync": iso(self.last_sync),
+            "last_error": self.last_error,
+            "warnings": list(self.warnings()),
+            "sync_state": dict(self.sync_state),
+        }
+
+
+def _count(ctx: StoreContext, sql: str) -> int:
+    row = ctx.one(sql)
+    return int(row["n"]) if row else 0
+
+
+def _directory_expires(network: Network) -> int | None:
+    """The held directory's expiry, read even when it has passed (verify() refuses that)."""
+    state = network.load_enrollment()
+    data = network.directory_bytes()
+    if state is None or data is None:
+        return None
+    try:
+        body = verify_document(data, Directory.KIND, state.hub_keys, MAX_DIRECTORY_BYTES)
+        return field_int(body, "expires", Directory.KIND)
+    except ProtocolError:
+        return None
+
+
+def _stats_lines(ctx: StoreContext) -> tuple[StatsLine, ...]:
+    newest: dict[str, StatsLine] = {}
+    for sub in StatsLedger(ctx).submissions():  # ordered by period, revision
+        newest[sub.period] = StatsLine(sub.period, sub.revision, sub.state, sub.submitted_at)
+    lines = sorted(newest.values(), key=lambda s: (s.period[:4], s.period), reverse=True)
+    return tuple(lines[:STATS_SHOWN])
+
+
+def _int(state: Mapping[str, str], key: str) -> int | None:
+    value = state.get(key)
+    try:
+        return int(float(value)) if value else None
+    except ValueError:
+        return None
+
+
+def read_health(ctx: StoreContext, network: Network) -> SyncHealth:
+    """Every figure of the status views, read in one go from the node database."""
+    enrollment = network.load_enrollment()
+    outbox = ctx.one(
+        "SELECT COUNT(*) AS n, MIN(created) AS oldest FROM outbox WHERE rejected IS NULL"
+    ) or {"n": 0, "oldest": None}
+    state = {r["key"]: r["value"] for r in ctx.all("SELECT key, value FROM sync_state")}
+    pending = ctx.one(f"SELECT COUNT(*) AS n FROM referrals r WHERE {PENDING_WITHDRAWAL}")  # noqa: S608 -- a constant
+    return SyncHealth(
+        now=ctx.now(),
+        enrolled=enrollment is not None,
+        node_id=enrollment.node_id if enrollment else None,
+        hub_url=enrollment.hub_url if enrollment else None,
+        enrolled_at=enrollment.enrolled_at if enrollment else None,
+        hub_reachable=_flag(state.get(STATE_HUB_REACHABLE)),
+        push_connected=_flag(state.get(STATE_PUSH_CONNECTED)),
+        last_sync=_int(state, STATE_LAST_SYNC),
+        last_error=state.get(STATE_LAST_ERROR) or None,
+        outbox_depth=int(outbox["n"]),
+        oldest_unsent=None if outbox["oldest"] is None else int(outbox["oldest"]),
+        outbox_rejected=_count(ctx, "SELECT COUNT(*) AS n FROM outbox WHERE rejected IS NOT NULL"),
+        inbox_awaiting=_count(
+            ctx,
+            "SELECT COUNT(*) AS n FROM referrals WHERE direction = 'in' AND state = 'received'",
+        ),
+        refused_messages=_count(ctx, "SELECT COUNT(*) AS n FROM refused"),
+        withdrawals_pending=int(pending["n"]) if pending else 0,
+        directory_version=network.directory_version(),
+        directory_expires=_directory_expires(network),
+        stats=_stats_lines(ctx),
+        sync_state=tuple(sorted(state.items())),
+    )
