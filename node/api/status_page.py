@@ -44,13 +44,14 @@ main{max-width:1080px;margin:0 auto;padding:24px 32px 8px}
 .banner.ok{background:var(--ok-bg);border-color:#b7dfc8;color:var(--ok)}
 .banner.warn{background:var(--warn-bg);border-color:#f0d38a;color:var(--warn)}
 .banner.bad{background:var(--bad-bg);border-color:#efb9b9;color:var(--bad)}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:16px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:16px}
 section{background:var(--card);border:1px solid var(--line);border-radius:8px;padding:14px 18px}
 section.wide{grid-column:1/-1}
 h2{margin:0 0 8px;font-size:15px;font-weight:600;color:#1c3d5a}
-dl{display:grid;grid-template-columns:minmax(150px,44%) 1fr;gap:6px 12px;margin:0}
+dl{display:grid;grid-template-columns:220px 1fr;gap:6px 12px;margin:0}
 dt{color:var(--muted)}
 dd{margin:0;font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
+dd.error{font-size:13px;color:var(--bad)}
 .sub{color:var(--muted);font-size:13px}
 .pill{display:inline-block;border-radius:10px;padding:0 8px;font-size:13px;font-weight:600}
 .pill.ok{background:var(--ok-bg);color:var(--ok)}
@@ -139,8 +140,9 @@ def _yes_no(value: bool | None, yes: str, no: str, unknown: str) -> str:
     return _pill("ok", yes) if value else _pill("bad", no)
 
 
-def _row(label: str, value: str, key: str) -> str:
-    return f'<dt>{escape(label)}</dt><dd data-figure="{key}">{value}</dd>'
+def _row(label: str, value: str, key: str, css: str = "") -> str:
+    cls = f' class="{css}"' if css else ""
+    return f'<dt>{escape(label)}</dt><dd data-figure="{key}"{cls}>{value}</dd>'
 
 
 def _count(n: int, one: str, many: str) -> str:
@@ -216,7 +218,12 @@ def render(health: SyncHealth, office: str, tz: dt.tzinfo | None = None) -> str:
                 else "noch nie",
                 "last_sync",
             ),
-            _row("Letzter Fehler", escape(health.last_error or "–"), "last_error"),
+            _row(
+                "Letzter Fehler",
+                escape(health.last_error or "–"),
+                "last_error",
+                "error" if health.last_error else "",
+            ),
         )
     )
     messages = "".join(
@@ -227,18 +234,14 @@ def render(health: SyncHealth, office: str, tz: dt.tzinfo | None = None) -> str:
                 "outbox_depth",
             ),
             _row(
-                "Älteste ungesendete",
+                "Älteste ungesendete Nachricht",
                 escape(ago(oldest)) if oldest is not None else "–",
                 "oldest_unsent",
             ),
             _row("Vom Hub abgelehnt", str(health.outbox_rejected), "outbox_rejected"),
             _row("Offene Rücknahmen", str(health.withdrawals_pending), "withdrawals_pending"),
-        )
-    )
-    inbox = "".join(
-        (
             _row(
-                "Vermittlungen ohne Entscheidung",
+                "Eingegangene Vermittlungen ohne Entscheidung",
                 str(health.inbox_awaiting),
                 "inbox_awaiting",
             ),
@@ -256,8 +259,7 @@ def render(health: SyncHealth, office: str, tz: dt.tzinfo | None = None) -> str:
         for sid, title, rows in (
             ("enrollment", "Einschreibung", enrollment),
             ("link", "Verbindung zum Hub", link),
-            ("messages", "Nachrichten an andere Stellen", messages),
-            ("inbox", "Posteingang", inbox),
+            ("messages", "Nachrichten", messages),
             ("directory", "Verzeichnis der Beratungsstellen", directory),
         )
     )

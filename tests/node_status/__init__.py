@@ -1,0 +1,1 @@
+"""Tests of the node status views: SyncHealth, mbe-node status, the German page GET /status."""
