@@ -23,6 +23,7 @@ from aiohttp import web
 
 import logsetup
 from hub.app import create_app
+from hub.backup import add_commands as add_backup_commands
 from hub.errors import DataDirError, HubError
 from hub.keyfile import read_keys, write_keys
 from hub.maintenance import refresh_directory
@@ -209,6 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--role", required=True, choices=["coordinator"])
     p.add_argument("--org", default=None)
     p.set_defaults(func=cmd_token_create)
+
+    add_backup_commands(sub)
     return parser
 
 

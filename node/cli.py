@@ -21,6 +21,7 @@ from node.api import keys as api_keys
 from node.api.app import Background, create_app
 from node.api.housekeeping import referral_housekeeping_ctx
 from node.api.stats_handlers import stats_scheduler_ctx
+from node.backup import add_commands as add_backup_commands
 from node.clock import Deps
 from node.config import NodeSettings, load_keys, load_settings
 from node.datadir import init_data_dir
@@ -279,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dir", required=True)
     t.add_argument("--period", required=True, help="2026-11, 2026-Q4 or 2026")
     t.set_defaults(func=cmd_stats_submit)
+    add_backup_commands(sub)
     add_keys_commands(sub)
     return parser
 
