@@ -100,9 +100,12 @@ def test_snapshot_is_consistent_while_a_writer_keeps_writing(
 
 def test_archive_restored_files_and_directory_are_private(node_dir: Path, tmp_path: Path) -> None:
     """The archive is 0600; restored keys, db and config are 0600 in a 0700 directory."""
-    os.umask(0o022)  # as lax as a default shell; the files must not follow it
-    _backup(node_dir, tmp_path / "b.tar")
-    node_backup.restore(tmp_path / "b.tar", tmp_path / "new")
+    previous = os.umask(0o022)  # as lax as a default shell; the files must not follow it
+    try:
+        _backup(node_dir, tmp_path / "b.tar")
+        node_backup.restore(tmp_path / "b.tar", tmp_path / "new")
+    finally:
+        os.umask(previous)
     assert _mode(tmp_path / "b.tar") == 0o600
     assert _mode(tmp_path / "new") == 0o700
     modes = {p.name: _mode(p) for p in (tmp_path / "new").iterdir()}
