@@ -25,7 +25,7 @@ from nacl.signing import SigningKey
 
 from protocol.encoding import as_map, exact_keys, field_bytes, field_str, pack, unpack
 from protocol.errors import BadEnrollmentCodeError, FingerprintMismatchError
-from protocol.keys import KEY_SIZE, SIGNATURE_SIZE, PrivateKeys, PublicKeys
+from protocol.keys import KEY_SIZE, SIGNATURE_SIZE, PrivateKeys, PublicKeys, verify_signature
 
 FP_BYTES = 10
 SECRET_BITS = 60
@@ -169,7 +169,7 @@ class EnrollmentRequest:
     def verify(self, verifier: bytes) -> None:
         """Hub side: raise BadSignatureError unless both signatures hold."""
         stmt = self.statement()
-        PublicKeys(sign=verifier, encrypt=bytes(KEY_SIZE)).verify(stmt, self.code_signature)
+        verify_signature(verifier, stmt, self.code_signature)
         self.keys.verify(stmt, self.node_signature)
 
 

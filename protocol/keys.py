@@ -12,7 +12,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from nacl.bindings import crypto_scalarmult
 from nacl.exceptions import BadSignatureError as NaclBadSignature
+from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey
 from nacl.signing import SigningKey, VerifyKey
 
@@ -22,11 +24,41 @@ from protocol.errors import BadSignatureError, MalformedError
 KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 _FP_PERSON = b"mbe-sync-fp-v1"
+# Any clamped scalar: it is a multiple of the cofactor 8, so a key of small
+# order (all zeros among them) always multiplies to the all-zero point.
+_PROBE_SCALAR = bytes([8]) + bytes(30) + bytes([64])
 
 
 def b32(data: bytes) -> str:
     """Crockford-free, unpadded RFC 4648 base32: unambiguous enough to read aloud."""
     return base64.b32encode(data).decode("ascii").rstrip("=")
+
+
+def verify_signature(sign_key: bytes, message: bytes, signature: bytes) -> None:
+    """Raise BadSignatureError unless `signature` is the Ed25519 key's over `message`."""
+    if not isinstance(signature, bytes) or len(signature) != SIGNATURE_SIZE:
+        raise BadSignatureError("signature has the wrong size")
+    try:
+        VerifyKey(sign_key).verify(message, signature)
+    except (NaclBadSignature, ValueError, TypeError):
+        raise BadSignatureError("signature does not verify") from None
+
+
+def _check_encryption_key(key: bytes) -> None:
+    """Refuse an X25519 key of small order (all zeros among them).
+
+    Sealing to such a key fails (libsodium refuses the all-zero shared secret),
+    so a party holding one could receive nothing: refusing it wherever keys
+    enter (enrollment, rotation, certificates, the directory) keeps that
+    failure away from every sender. One scalar multiplication, about 30 us.
+    """
+    try:
+        product = crypto_scalarmult(_PROBE_SCALAR, key)
+    except (CryptoError, RuntimeError):
+        # libsodium reports the all-zero result as an error.
+        raise MalformedError("encryption public key is of small order (unusable)") from None
+    if not any(product):
+        raise MalformedError("encryption public key is of small order (unusable)")
 
 
 @dataclass(frozen=True)
@@ -41,6 +73,7 @@ class PublicKeys:
             raise MalformedError("signing public key must be 32 bytes")
         if not isinstance(self.encrypt, bytes) or len(self.encrypt) != KEY_SIZE:
             raise MalformedError("encryption public key must be 32 bytes")
+        _check_encryption_key(self.encrypt)
 
     def fingerprint_bytes(self) -> bytes:
         return hashlib.blake2b(self.sign + self.encrypt, digest_size=20, person=_FP_PERSON).digest()
@@ -52,12 +85,7 @@ class PublicKeys:
 
     def verify(self, message: bytes, signature: bytes) -> None:
         """Raise BadSignatureError unless `signature` is this key's over `message`."""
-        if not isinstance(signature, bytes) or len(signature) != SIGNATURE_SIZE:
-            raise BadSignatureError("signature has the wrong size")
-        try:
-            VerifyKey(self.sign).verify(message, signature)
-        except (NaclBadSignature, ValueError, TypeError):
-            raise BadSignatureError("signature does not verify") from None
+        verify_signature(self.sign, message, signature)
 
     def to_map(self) -> dict[str, Any]:
         return {"sign": self.sign, "enc": self.encrypt}

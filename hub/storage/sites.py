@@ -9,6 +9,7 @@ from typing import Any
 import sqlite_utils
 
 from protocol.documents import OfficeEntry
+from protocol.errors import MalformedError
 from protocol.keys import PublicKeys
 
 
@@ -67,13 +68,21 @@ class CodeRecord:
     used_at: int | None
 
 
+def _keys(sign: bytes | None, enc: bytes | None) -> PublicKeys | None:
+    if sign is None or enc is None:
+        return None
+    try:
+        return PublicKeys(sign=bytes(sign), encrypt=bytes(enc))
+    except MalformedError:
+        # Stored before the hub refused small-order keys: such an office can
+        # receive nothing, so it counts as not enrolled (left out of the
+        # directory, its requests refused) until it is revoked and added again.
+        return None
+
+
 def _site(row: dict[str, Any]) -> Site:
-    keys = None
-    if row["sign_key"] is not None and row["enc_key"] is not None:
-        keys = PublicKeys(sign=bytes(row["sign_key"]), encrypt=bytes(row["enc_key"]))
-    previous = None
-    if row["prev_sign_key"] is not None and row["prev_enc_key"] is not None:
-        previous = PublicKeys(sign=bytes(row["prev_sign_key"]), encrypt=bytes(row["prev_enc_key"]))
+    keys = _keys(row["sign_key"], row["enc_key"])
+    previous = _keys(row["prev_sign_key"], row["prev_enc_key"])
     return Site(
         node_id=row["node_id"],
         name=row["name"],

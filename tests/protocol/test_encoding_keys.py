@@ -79,7 +79,7 @@ def test_bad_signatures_raise_bad_signature_error(signature: bytes) -> None:
 
 def test_invalid_signing_point_does_not_verify() -> None:
     """A public key that is not a curve point verifies nothing, without a library error."""
-    odd = PublicKeys(sign=b"\xff" * 32, encrypt=bytes(32))
+    odd = PublicKeys(sign=b"\xff" * 32, encrypt=f.keys("office-a").public.encrypt)
     sig = f.keys("office-a").sign(b"message")
     with pytest.raises(BadSignatureError):
         odd.verify(b"message", sig)
