@@ -3,13 +3,16 @@ rotation overlaps, re-sign.
 
 `run_once` is one pass with the time passed in, so tests drive it with their
 own clock; `maintenance_ctx` runs it every `relay.expiry_interval` seconds.
+The task must never end while the hub runs: a pass, and each step within it,
+is a boundary that logs `maintenance.failed` (step, exception type) and goes
+on, so an unexpected error costs one step of one pass, not the re-signing of
+the directory a week later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import AsyncIterator
 
 import sqlite_utils
@@ -19,7 +22,6 @@ from aiohttp import web
 from hub import directory, relay
 from hub.auth import prune_nonces
 from hub.context import ANNOUNCER, CLOCK, DB, KEYS, PUSH, RANDOM, SETTINGS
-from hub.errors import HubError
 from hub.rotation import end_overlaps
 from hub.settings import HubSettings
 from hub.storage.db import write
@@ -39,23 +41,48 @@ def refresh_directory(
 
 
 async def run_once(app: web.Application, now: int) -> set[str]:
-    """One maintenance pass at time `now`; return the senders told about expired mail."""
+    """One maintenance pass at time `now`; return the senders told about expired mail.
+
+    The steps are independent: one that fails is logged and the others still
+    run, above all the re-signing, without which every node would refuse the
+    directory once it expires.
+    """
     db, settings, keys = app[DB], app[SETTINGS], app[KEYS]
-    notified = await db.run(relay.expire, keys, settings, now, app[RANDOM])
-    if notified:
-        log.info("relay.expired_notices", senders=len(notified))
-        await app[PUSH].notify(notified)
-    await db.run(prune_nonces, settings, now)
-    await db.run(relay.prune_log, settings, now)
-    ended = await db.run(end_overlaps, keys, settings, now)
-    if ended is not None:
-        log.info("directory.overlaps_ended", version=ended)
-    version = await db.run(refresh_directory, keys, settings, now)
-    if version is not None:
-        log.info("directory.resigned", version=version)
+    notified: set[str] = set()
+    ended: int | None = None
+    version: int | None = None
+    async with _step("expire"):
+        notified = await db.run(relay.expire, keys, settings, now, app[RANDOM])
+        if notified:
+            log.info("relay.expired_notices", senders=len(notified))
+            await app[PUSH].notify(notified)
+    async with _step("prune_nonces"):
+        await db.run(prune_nonces, settings, now)
+    async with _step("prune_log"):
+        await db.run(relay.prune_log, settings, now)
+    async with _step("end_overlaps"):
+        ended = await db.run(end_overlaps, keys, settings, now)
+        if ended is not None:
+            log.info("directory.overlaps_ended", version=ended)
+    async with _step("resign"):
+        version = await db.run(refresh_directory, keys, settings, now)
+        if version is not None:
+            log.info("directory.resigned", version=version)
     if version is not None or ended is not None:
-        await app[ANNOUNCER].check()
+        async with _step("announce"):
+            await app[ANNOUNCER].check()
     return notified
+
+
+@contextlib.asynccontextmanager
+async def _step(name: str) -> AsyncIterator[None]:
+    try:
+        yield
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- outermost boundary of a background step: log it, run the others, retry next pass
+        # The type only: an exception's text may quote stored data.
+        log.error("maintenance.failed", step=name, error=type(exc).__name__)
 
 
 async def _loop(app: web.Application) -> None:
@@ -64,9 +91,10 @@ async def _loop(app: web.Application) -> None:
         await asyncio.sleep(interval)
         try:
             await run_once(app, int(app[CLOCK]()))
-        except (HubError, sqlite3.Error) as exc:
-            # Keep the relay running; the next pass retries.
-            log.error("maintenance.failed", error=type(exc).__name__)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- the task must never die silently; the next pass retries
+            log.error("maintenance.failed", step="pass", error=type(exc).__name__)
 
 
 async def maintenance_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlite_utils
+import structlog
 
 from hub.errors import Problem
 from hub.settings import HubSettings
@@ -29,6 +30,8 @@ from protocol.errors import ProtocolError
 from protocol.ids import HUB_ID
 from protocol.keys import PrivateKeys
 from protocol.payloads import ExpiryNotice
+
+log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
@@ -245,15 +248,22 @@ def expire(
             if site is None or site.keys is None or site.status != "active":
                 continue
             notice_id = random_bytes(16).hex()
-            inner = InnerMessage(
-                msg_id=notice_id,
-                sender=HUB_ID,
-                recipient=sender,
-                created=now,
-                expires=now + settings.relay.notice_ttl,
-                payload=ExpiryNotice(of_msg_id=msg_id, recipient=recipient, expired=now),
-            )
-            env = seal(inner, keys, site.keys, ephemeral_secret=random_bytes(32))
+            try:
+                inner = InnerMessage(
+                    msg_id=notice_id,
+                    sender=HUB_ID,
+                    recipient=sender,
+                    created=now,
+                    expires=now + settings.relay.notice_ttl,
+                    payload=ExpiryNotice(of_msg_id=msg_id, recipient=recipient, expired=now),
+                )
+                env = seal(inner, keys, site.keys, ephemeral_secret=random_bytes(32))
+            except ProtocolError as exc:
+                # One sender whose notice cannot be made (an unusable key, a
+                # stored id the protocol refuses) must not keep every other
+                # message from expiring: that message goes, without a notice.
+                log.warning("relay.notice_skipped", sender=sender, error=type(exc).__name__)
+                continue
             blob = env.encode()
             db.execute(
                 "INSERT INTO queue (msg_id, sender, recipient, expires, received, env_hash, "
