@@ -6,12 +6,15 @@ from collections.abc import Sequence
 
 import structlog
 
+from node.errors import NodeError, NotEnrolled, UnknownRecipient
 from node.storage.context import StoreContext
 from node.storage.db import scrub, transaction
 from node.storage.network import Network
 from node.storage.referrals import Referrals
+from node.sync.errors import ApplyDeferred, ApplyRefused
 from node.sync.ports import EnrollmentState, OutgoingMessage
 from protocol.envelope import InnerMessage
+from protocol.errors import ProtocolError
 from protocol.payloads import ReferralWithdraw
 
 log = structlog.get_logger()
@@ -82,6 +85,27 @@ class SqliteSyncStore:
         return self.ctx.one("SELECT 1 FROM inbox_seen WHERE msg_id = ?", (msg_id,)) is not None
 
     def apply_incoming(self, inner: InnerMessage, now: int) -> None:
+        """Apply one message in one transaction (see `_apply`).
+
+        A failure that concerns only this message is rolled back and reported
+        to the worker as `ApplyDeferred` or `ApplyRefused` (docs/node.md,
+        "Incoming messages"); database errors propagate.
+        """
+        try:
+            self._apply(inner, now)
+        except (NotEnrolled, UnknownRecipient) as exc:
+            # The message was opened with the worker's directory, in which its
+            # sender is an active office; an answer to it fails to seal only when
+            # the stored directory is missing, expired or older. A refresh fixes
+            # that, so the message waits at the hub (at most until it expires there).
+            raise ApplyDeferred(exc.kind) from None
+        except NodeError as exc:
+            raise ApplyRefused(f"not-applicable: {exc.kind}") from None
+        except ProtocolError as exc:
+            # E.g. the sender's key cannot be sealed to: no later attempt can succeed.
+            raise ApplyRefused(f"not-applicable: {exc.code}") from None
+
+    def _apply(self, inner: InnerMessage, now: int) -> None:
         with transaction(self.ctx.db):
             if self.inbox_seen(inner.msg_id):
                 log.info("inbox.duplicate", msg_id=inner.msg_id)

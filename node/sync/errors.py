@@ -64,3 +64,26 @@ class EnrollmentRefused(EnrollmentError):
 
 class EnrollmentInvalid(EnrollmentError):
     """The hub's answer does not verify (certificate or directory)."""
+
+
+class ApplyFailed(SyncError):
+    """`SyncStore.apply_incoming` could not apply one message; `reason` is a short code.
+
+    The store rolled the message's transaction back. Subclasses say whether
+    waiting can help; either way only this message is affected, never the
+    rest of the inbox.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"incoming message not applied ({reason})")
+
+
+class ApplyRefused(ApplyFailed):
+    """Permanent: applying this message can never succeed (e.g. its answer cannot be
+    sealed to the sender's key); the worker records it as refused and acknowledges it."""
+
+
+class ApplyDeferred(ApplyFailed):
+    """Transient: the node cannot apply this message yet (e.g. its directory is stale or
+    expired); the message stays at the hub and comes back next cycle."""

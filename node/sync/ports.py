@@ -63,7 +63,10 @@ class SyncStore(Protocol):
         """Process one verified message in one transaction and remember its id.
 
         May enqueue answers (receipts, confirmations) into the outbox in the same
-        transaction. Must be idempotent by `inner.msg_id`.
+        transaction. Must be idempotent by `inner.msg_id`. When only this message
+        cannot be applied, roll back and raise `ApplyRefused` (never can be: the
+        worker records it as refused and acknowledges it) or `ApplyDeferred`
+        (not yet: it stays at the hub); both are in node/sync/errors.py.
         """
 
     def record_refused(self, msg_id: str, sender: str, reason: str, now: int) -> None:

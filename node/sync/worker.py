@@ -25,6 +25,19 @@ office, a key rotation). When the directory itself cannot be obtained or
 verified, messages are left at the hub untouched. The sender is not left
 guessing: it never gets a receipt, and its referral expires visibly.
 
+One message never blocks the inbox. When `apply_incoming` cannot apply a
+verified message, the store says whether waiting can help:
+`ApplyRefused` (or a `ProtocolError`, e.g. the answer cannot be sealed to the
+sender's key) is permanent, so the message is recorded as refused and
+acknowledged like a refused envelope; `ApplyDeferred` (the directory is
+missing, expired or disagrees with the one the message was opened with) is
+transient, so the message stays at the hub and comes back next cycle, bounded
+by its expiry there. Either way the cycle goes on with the next message. After
+a deferral the same sender's later messages wait too, so one office's messages
+are applied in the order it sent them (a withdrawal must never overtake the
+offer it withdraws); other offices' messages are not held up. Database errors
+and anything unexpected concern the node, not the message: they end the cycle.
+
 Wake-ups: `wake()` (the API put something in the outbox), a "mail" frame on
 the push WebSocket, a "directory" frame announcing a version newer than the one
 held (a new or revoked office must be usable at once, not after the hourly
@@ -52,6 +65,8 @@ from aiohttp import web
 from node.sync.backoff import full_jitter
 from node.sync.client import HubClient, InboxItem, random_nonce
 from node.sync.errors import (
+    ApplyDeferred,
+    ApplyRefused,
     DirectoryRejected,
     HubRefused,
     HubResponseError,
@@ -95,6 +110,8 @@ class SyncReport:
     applied: int = 0
     duplicates: int = 0
     refused: int = 0
+    # Left at the hub for a later cycle (ApplyDeferred, or held behind one).
+    deferred: int = 0
 
 
 @dataclass
@@ -104,9 +121,19 @@ class _Tally:
     applied: int = 0
     duplicates: int = 0
     refused: int = 0
+    deferred: int = 0
+    # Why the first message was deferred (for last_error); "" when none was.
+    deferred_reason: str = ""
 
     def report(self) -> SyncReport:
-        return SyncReport(self.uploaded, self.rejected, self.applied, self.duplicates, self.refused)
+        return SyncReport(
+            self.uploaded,
+            self.rejected,
+            self.applied,
+            self.duplicates,
+            self.refused,
+            self.deferred,
+        )
 
 
 class SyncWorker:
@@ -210,12 +237,17 @@ class SyncWorker:
                 warning = str(exc)
             refreshed = True
         await self._drain_inbox(client, state, tally, refreshed)
+        if tally.deferred and not warning:
+            warning = (
+                f"{tally.deferred} incoming message(s) left at the hub for a later cycle"
+                f" ({tally.deferred_reason})"
+            )
         self._set_state(STATE_LAST_SYNC, str(int(self._clock())))
         self._set_state(STATE_LAST_ERROR, warning)
         self._set_state(STATE_HUB_REACHABLE, "true")
         report = tally.report()
         if report != SyncReport():
-            log.info("sync.cycle", **vars(tally))
+            log.info("sync.cycle", **vars(report))
         return report
 
     async def _reload_keys(self) -> None:
@@ -366,12 +398,16 @@ class SyncWorker:
         self, client: HubClient, state: EnrollmentState, tally: _Tally, refreshed: bool
     ) -> None:
         after = 0
+        # Senders with a message left at the hub in this cycle: their later
+        # messages wait with it (see the module docstring).
+        held: set[str] = set()
         while True:
             page = await client.fetch_inbox(after, self._settings.batch_size)
             done: list[str] = []
             for item in page.messages:
-                refreshed = await self._take(client, state, item, tally, refreshed)
-                done.append(item.msg_id)
+                refreshed, finished = await self._take(client, state, item, tally, refreshed, held)
+                if finished:
+                    done.append(item.msg_id)
             if done:
                 # Only now: every id in `done` was applied (committed), dropped as
                 # a duplicate, or recorded as refused.
@@ -387,15 +423,24 @@ class SyncWorker:
         item: InboxItem,
         tally: _Tally,
         refreshed: bool,
-    ) -> bool:
-        """Handle one fetched envelope; returns whether the directory was refreshed."""
+        held: set[str],
+    ) -> tuple[bool, bool]:
+        """Handle one fetched envelope.
+
+        Returns (whether the directory was refreshed, whether the message is
+        finished with and may be acknowledged).
+        """
         now = int(self._clock())
         try:
             env = decode_envelope(item.envelope, item.msg_id)
             if self._store.inbox_seen(env.msg_id):
                 tally.duplicates += 1
                 log.info("inbox.duplicate", msg_id=env.msg_id)
-                return refreshed
+                return refreshed, True
+            if env.sender in held:
+                tally.deferred += 1
+                log.info("inbox.held", msg_id=env.msg_id, sender=env.sender)
+                return refreshed, False
             try:
                 inner = self._open(env, state, now)
             except IncomingRefused as exc:
@@ -407,14 +452,34 @@ class SyncWorker:
                 refreshed = True
                 inner = self._open(env, state, now)
         except IncomingRefused as exc:
-            self._store.record_refused(item.msg_id, exc.sender, exc.reason, now)
-            log.warning("inbox.refused", msg_id=item.msg_id, sender=exc.sender, reason=exc.reason)
-            tally.refused += 1
-            return refreshed
-        self._store.apply_incoming(inner, now)
+            self._refuse(item.msg_id, exc.sender, exc.reason, now, tally)
+            return refreshed, True
+        try:
+            self._store.apply_incoming(inner, now)
+        except ApplyDeferred as exc:
+            held.add(inner.sender)
+            tally.deferred += 1
+            tally.deferred_reason = tally.deferred_reason or exc.reason
+            log.warning(
+                "inbox.deferred", msg_id=inner.msg_id, sender=inner.sender, reason=exc.reason
+            )
+            return refreshed, False
+        except ApplyRefused as exc:
+            self._refuse(inner.msg_id, inner.sender, exc.reason, now, tally)
+            return refreshed, True
+        except ProtocolError as exc:
+            # E.g. the answer (a receipt) cannot be sealed to the sender's key:
+            # no later cycle can do better.
+            self._refuse(inner.msg_id, inner.sender, f"not-applicable: {exc.code}", now, tally)
+            return refreshed, True
         tally.applied += 1
         log.info("inbox.applied", msg_id=inner.msg_id, sender=inner.sender, type=inner.type)
-        return refreshed
+        return refreshed, True
+
+    def _refuse(self, msg_id: str, sender: str, reason: str, now: int, tally: _Tally) -> None:
+        self._store.record_refused(msg_id, sender, reason, now)
+        log.warning("inbox.refused", msg_id=msg_id, sender=sender, reason=reason)
+        tally.refused += 1
 
     def _open(self, env: Envelope, state: EnrollmentState, now: int) -> InnerMessage:
         return open_incoming(

@@ -34,6 +34,8 @@ class FakeStore:
     state: dict[str, str] = field(default_factory=dict)
     # Ids whose apply_incoming raises StoreFailure (until removed).
     fail_apply: set[str] = field(default_factory=set)
+    # Ids whose apply_incoming raises the given exception (a poisoned message).
+    poison: dict[str, Exception] = field(default_factory=dict)
 
     # --- enrollment
     def load_enrollment(self) -> EnrollmentState | None:
@@ -75,6 +77,9 @@ class FakeStore:
         if inner.msg_id in self.fail_apply:
             self.events.append(("apply_failed", inner.msg_id))
             raise StoreFailure("disk full")
+        if inner.msg_id in self.poison:
+            self.events.append(("apply_failed", inner.msg_id))
+            raise self.poison[inner.msg_id]
         if inner.msg_id in self.seen:
             return
         self.seen.add(inner.msg_id)
