@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import stat
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -79,6 +81,12 @@ def _open_store(data_dir: Path) -> tuple[NodeSettings, NodeStore]:
 def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
     data_dir = Path(args.dir)
     keys = init_data_dir(data_dir, args.name or data_dir.name)
+    mode = stat.S_IMODE(data_dir.stat().st_mode)
+    if mode & 0o077:
+        # An existing directory is left as the administrator made it, but said so.
+        sys.stderr.write(
+            f"mbe-node: warning: {data_dir} has mode {mode:04o}; run chmod 700 {data_dir}\n"
+        )
     out.write(f"Initialised {data_dir}\n")
     out.write(f"Key fingerprint: {keys.public.fingerprint()}\n")
     out.write(f"Next: mbe-node enroll --dir {data_dir} --hub URL --code CODE\n")
@@ -292,6 +300,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     func: Command = args.func
+    # Everything the node creates holds or protects client data (node.db and its
+    # -wal/-shm, node.toml, backups): private to the service user, whatever the
+    # shell's umask. `sudo -u mbe-node mbe-node init` runs outside systemd's UMask=.
+    umask = os.umask(0o077)
     try:
         return func(args, sys.stdout)
     except NodeError as exc:
@@ -302,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        os.umask(umask)  # matters only to callers in the same process (tests)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from protocol.keys import PrivateKeys
 
 
 def init_data_dir(path: Path, name: str, keys: PrivateKeys | None = None) -> PrivateKeys:
-    """Create DIR with node.toml, node.key (0600) and a migrated node.db.
+    """Create DIR (0700) with node.toml, node.key (0600) and a migrated node.db.
 
     Refuses a directory that already holds a key file: overwriting it would
     orphan the node's identity at the hub.
@@ -22,7 +22,10 @@ def init_data_dir(path: Path, name: str, keys: PrivateKeys | None = None) -> Pri
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{path} exists and is not a directory")
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not path.exists():
+            path.mkdir(mode=0o700, parents=True)
+            # mkdir's mode is filtered by the umask; the case database lives here.
+            os.chmod(path, 0o700)
         keys = keys or PrivateKeys.generate()
         config = path / CONFIG_FILE
         if not config.exists():

@@ -10,6 +10,7 @@ their own, which would split a domain operation that must be atomic (e.g.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -71,8 +72,21 @@ def migrate(db: sqlite_utils.Database) -> int:
     return schema_version(db)
 
 
+def _make_private(path: Path) -> None:
+    """Restrict an existing database (and its -wal/-shm, which SQLite creates with
+    the database's mode) to the owner: made by an older version, or under umask 022."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if file.stat().st_mode & 0o077:
+                os.chmod(file, 0o600)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise ConfigError(f"cannot restrict the mode of {file} ({exc.strerror})") from None
+
+
 def open_database(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating if needed) the node database in WAL mode, migrated."""
+    """Open (creating if needed) the node database in WAL mode, migrated; mode 0600."""
     try:
         conn = sqlite3.connect(str(path), isolation_level=None)
     except sqlite3.Error as exc:
@@ -85,6 +99,8 @@ def open_database(path: Path | str) -> sqlite_utils.Database:
         # WAL with the default synchronous=FULL: a referral the API accepted survives
         # a power cut, which is what "accepted into the outbox" promises.
         conn.execute("PRAGMA journal_mode = WAL")
+        # After WAL mode: -wal and -shm exist now, and later ones copy the db's mode.
+        _make_private(Path(path))
     db = sqlite_utils.Database(conn)
     migrate(db)
     return db
