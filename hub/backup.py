@@ -2,15 +2,13 @@
 
 The archive format and its checks are in `backupfile.py` (shared with the
 node). This module names the hub's files, checks a restored directory the way
-`mbe-hub serve` would, and moves the directory version forward.
+`mbe-hub serve` would, and publishes the directory once.
 
-Why the version jump: nodes refuse a directory older than the one they hold.
-A restored hub's newest version is the one of the backup, lower than what the
-nodes saw since, so they would ignore every directory it publishes (new
-sites, revocations) until its numbers caught up. The restore therefore
-publishes the current sites once as version + `DIRECTORY_LEAP`, more than any
-hub publishes between two backups (one version per site change and per
-re-signing).
+Why publish at restore: nodes refuse a directory older than the one they
+hold, and the restored hub's newest version is the backup's. A new version
+numbered `max(newest + 1, now)` (hub/directory.py) lies above everything the
+hub published before, so the offices take it at their next refresh instead of
+waiting for a change or a re-signing.
 """
 
 from __future__ import annotations
@@ -26,14 +24,13 @@ import sqlite_utils
 from backupfile import BackupError, Kdf, Layout, Manifest, read_passphrase
 from backupfile import restore_backup as _restore
 from backupfile import write_backup as _write
-from hub.directory import latest_version, publish
+from hub.directory import publish
 from hub.errors import HubError
 from hub.keyfile import read_keys
 from hub.settings import CONFIG_FILE, DB_FILE, KEY_FILE, load_settings
 from hub.storage.db import load_migrations, write
 
 LAYOUT = Layout(kind="hub", config=CONFIG_FILE, key=KEY_FILE, db=DB_FILE)
-DIRECTORY_LEAP = 1_000_000
 
 WARNING = (
     "WARNING: this backup holds the hub's PRIVATE KEY: whoever has it can pose as the hub "
@@ -70,20 +67,11 @@ def backup(
         raise BackupFailed(str(exc)) from None
 
 
-def _leap_directory(db: sqlite_utils.Database, settings_dir: Path, now: int) -> int:
+def _publish_directory(db: sqlite_utils.Database, settings_dir: Path, now: int) -> int:
     settings = load_settings(settings_dir)
     keys = read_keys(settings.key_path)
     with write(db):
-        jump_to = latest_version(db) + DIRECTORY_LEAP
-        # `publish` numbers max + 1; a placeholder row, deleted in the same
-        # transaction, makes that number the jump without a second signing path.
-        db.execute(
-            "INSERT INTO directory_versions (version, issued, expires, data) VALUES (?, 0, 0, ?)",
-            (jump_to - 1, b""),
-        )
-        version = publish(db, keys, settings, now).version
-        db.execute("DELETE FROM directory_versions WHERE version = ?", (jump_to - 1,))
-    return version
+        return publish(db, keys, settings, now).version
 
 
 def restore(
@@ -99,7 +87,7 @@ def restore(
             raise BackupFailed("the restored hub.key does not match the manifest's fingerprint")
         conn = sqlite3.connect(settings.db_path, isolation_level=None)
         try:
-            published.append(_leap_directory(sqlite_utils.Database(conn), restored, now))
+            published.append(_publish_directory(sqlite_utils.Database(conn), restored, now))
         finally:
             conn.close()
 

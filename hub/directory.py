@@ -1,9 +1,18 @@
 """The signed office directory: a new version on every change to sites.
 
-Versions are numbered by the database (max + 1 inside the writing
-transaction), so the CLI in one process and the server in another never hand
-out the same number. The server re-signs the current contents before the
-directory expires, as a new version, so a node never holds an expired one.
+Versions are numbered inside the writing transaction, so the CLI in one
+process and the server in another never hand out the same number. The server
+re-signs the current contents before the directory expires, as a new version,
+so a node never holds an expired one.
+
+A version is `max(newest + 1, now)` in unix seconds: it never goes backwards,
+not even after an old backup of the hub is restored. Nodes refuse a directory
+older than the one they hold, and a plain counter restarted from the backup's
+number would be refused until it caught up. The clock-based floor keeps a
+restored hub's next version above anything published before, as long as the
+hub published at most one version per second on average (site changes and a
+re-signing every few days, far below that) and its clock is right. The
+counter part keeps versions increasing if the clock steps back.
 """
 
 from __future__ import annotations
@@ -47,6 +56,11 @@ def latest_version(db: sqlite_utils.Database) -> int:
     return int(row[0] or 0)
 
 
+def next_version(newest: int, now: int) -> int:
+    """The number of the next directory version: above `newest` and at least `now`."""
+    return max(newest + 1, now)
+
+
 def publish(
     db: sqlite_utils.Database, keys: PrivateKeys, settings: HubSettings, now: int
 ) -> DirectoryVersion:
@@ -56,8 +70,7 @@ def publish(
         entry = site.office_entry()
         if entry is not None:
             offices.append(entry)
-    current = latest(db)
-    version = (current.version if current else 0) + 1
+    version = next_version(latest_version(db), now)
     doc = Directory(
         version=version,
         issued=now,
@@ -70,7 +83,11 @@ def publish(
         "INSERT INTO directory_versions (version, issued, expires, data) VALUES (?, ?, ?, ?)",
         (version, now, doc.expires, data),
     )
-    db.execute("DELETE FROM directory_versions WHERE version <= ?", (version - KEEP_VERSIONS,))
+    db.execute(
+        "DELETE FROM directory_versions WHERE version NOT IN "
+        "(SELECT version FROM directory_versions ORDER BY version DESC LIMIT ?)",
+        (KEEP_VERSIONS,),
+    )
     return DirectoryVersion(version, now, doc.expires, data)
 
 

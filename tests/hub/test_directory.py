@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+from hub.directory import KEEP_VERSIONS, next_version
 from hub.keyfile import read_keys
 from hub.maintenance import run_once
 from hub.sites import revoke_site
@@ -68,6 +71,50 @@ async def test_directory_is_resigned_before_it_expires(hub: Hub) -> None:
     await run_once(hub.app, int(hub.clock()))
     resp = await hub.client(node).signed("GET", "/v1/directory")
     new = Directory.verify(await resp.read(), node.hub_keys, now=int(hub.clock()))
-    assert new.version == old.version + 1
+    assert new.version > old.version
     assert new.expires > old.expires
     assert new.offices == old.offices
+
+
+def _versions(hub: Hub) -> list[int]:
+    with sqlite3.connect(hub.settings.db_path) as conn:
+        return [
+            r[0] for r in conn.execute("SELECT version FROM directory_versions ORDER BY version")
+        ]
+
+
+async def test_versions_never_go_backwards_after_an_old_database_comes_back(hub: Hub) -> None:
+    """With the newest rows gone (an older copy restored), the next version is still higher."""
+    node = await hub.node("Holding Office")
+    for name in ("Second Office", "Third Office"):
+        hub.clock.advance(60)
+        hub.add_site(name)
+    held = max(_versions(hub))
+    resp = await hub.client(node).signed("GET", "/v1/directory")
+    assert Directory.verify(await resp.read(), node.hub_keys, now=int(hub.clock())).version == held
+    with sqlite3.connect(hub.settings.db_path) as conn:
+        conn.execute("DELETE FROM directory_versions WHERE version > ?", (min(_versions(hub)),))
+    hub.clock.advance(3600)
+    hub.add_site("Fourth Office")
+    resp = await hub.client(node).signed("GET", "/v1/directory")
+    fresh = Directory.verify(
+        await resp.read(), node.hub_keys, now=int(hub.clock()), held_version=held
+    )
+    assert fresh.version > held
+
+
+def test_next_version_follows_the_clock_and_never_repeats() -> None:
+    """The version is at least the time, and one more than the newest when the clock lags."""
+    assert next_version(0, 1_800_000_000) == 1_800_000_000
+    assert next_version(1_800_000_000, 1_800_000_000) == 1_800_000_001
+    assert next_version(1_800_000_050, 1_799_000_000) == 1_800_000_051
+
+
+async def test_only_the_newest_versions_are_kept(hub: Hub) -> None:
+    """However the versions are spaced, the newest KEEP_VERSIONS stay and no others."""
+    for i in range(KEEP_VERSIONS + 3):
+        hub.clock.advance(1000 * (i % 3))
+        hub.add_site(f"Office {i}")
+    kept = _versions(hub)
+    assert len(kept) == KEEP_VERSIONS
+    assert kept == sorted(kept)
