@@ -4,6 +4,12 @@ The code is looked up by its lookup id; the proof is checked against the
 stored verifier; a code works once and until its expiry. All of it happens in
 one durable transaction, so two nodes racing with the same code cannot both
 win, and the answer is sent only once the enrollment is on disk.
+
+A node whose answer was lost (a timeout, a proxy reset, a crash before it
+saved the answer) retries with the same keys: the code is used, but both
+proofs hold for exactly the keys it was used with, so the hub answers again
+with the stored certificate and the current directory and changes nothing
+else. Other keys with a used code are refused (`used-code`).
 """
 
 from __future__ import annotations
@@ -48,6 +54,13 @@ def enroll(
         if site is None or site.status == "revoked":
             raise Problem("revoked-node", 403, "the site of this code has been revoked")
         if code.used_at is not None:
+            if site.keys == req.keys and site.cert is not None:
+                # A retry by the node that used the code (its answer was lost):
+                # both proofs hold for the same keys, so answer the same again.
+                current = directory.latest(db)
+                if current is not None:
+                    store.audit(db, now, site.node_id, "site.enroll_again", site.node_id)
+                    return site.node_id, _answer(site.cert, site.node_id, keys, current.data)
             raise Problem("used-code", 409, "this enrollment code was already used")
         if code.expires <= now:
             raise Problem(
@@ -65,12 +78,15 @@ def enroll(
         store.set_enrolled(db, site.node_id, req.keys, cert, now)
         store.audit(db, now, site.node_id, "site.enroll", site.node_id)
         current = directory.publish(db, keys, settings, now)
-    answer = pack(
+    return site.node_id, _answer(cert, site.node_id, keys, current.data)
+
+
+def _answer(cert: bytes, node_id: str, keys: PrivateKeys, directory_data: bytes) -> bytes:
+    return pack(
         {
             "cert": cert,
-            "node_id": site.node_id,
+            "node_id": node_id,
             "hub_keys": keys.public.to_map(),
-            "directory": current.data,
+            "directory": directory_data,
         }
     )
-    return site.node_id, answer

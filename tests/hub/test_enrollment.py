@@ -97,3 +97,23 @@ async def test_revoked_site_cannot_enroll(hub: Hub) -> None:
     with pytest.raises(EnrollError) as err:
         await enroll(hub.http, new.code)
     assert err.value.kind == "revoked-node"
+
+
+async def test_retry_with_the_same_keys_gets_the_same_answer(hub: Hub) -> None:
+    """A node that lost the answer re-enrolls with its keys and gets the same certificate."""
+    new = hub.add_site("Caritas Lost Answer")
+    keys = PrivateKeys.generate()
+    first = await enroll(hub.http, new.code, keys)
+    hub.clock.advance(25 * 3600)  # even after the code's expiry
+    again = await enroll(hub.http, new.code, keys)
+    assert (again.node_id, again.cert, again.hub_keys) == (
+        first.node_id,
+        first.cert,
+        first.hub_keys,
+    )
+    directory = Directory.verify(again.directory, again.hub_keys, now=int(hub.clock()))
+    held = Directory.verify(first.directory, first.hub_keys, now=int(hub.clock()))
+    assert directory.version == held.version
+    with pytest.raises(EnrollError) as err:
+        await enroll(hub.http, new.code, PrivateKeys.generate())
+    assert (err.value.status, err.value.kind) == (409, "used-code")
