@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
 import stat
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -25,7 +26,7 @@ from node.api.housekeeping import referral_housekeeping_ctx
 from node.api.stats_handlers import stats_scheduler_ctx
 from node.backup import add_commands as add_backup_commands
 from node.clock import Deps
-from node.config import NodeSettings, load_keys, load_settings
+from node.config import NodeSettings, check_office_name, load_keys, load_settings
 from node.datadir import init_data_dir
 from node.errors import ConfigError, EnrollFailed, NodeError
 from node.rotation import KeyFiles
@@ -80,7 +81,7 @@ def _open_store(data_dir: Path) -> tuple[NodeSettings, NodeStore]:
 
 def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
     data_dir = Path(args.dir)
-    keys = init_data_dir(data_dir, args.name or data_dir.name)
+    keys = init_data_dir(data_dir, check_office_name(args.name or data_dir.name))
     mode = stat.S_IMODE(data_dir.stat().st_mode)
     if mode & 0o077:
         # An existing directory is left as the administrator made it, but said so.
@@ -245,6 +246,17 @@ def cmd_stats_submit(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    """argparse type: a TCP port, so 99999 is a usage error rather than a traceback."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is not between 0 and 65535")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mbe-node", description="mbe-sync office node")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -263,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the local API (and the sync worker)")
     p.add_argument("--dir", required=True)
     p.add_argument("--host", help="listen address (default: [api].host, 127.0.0.1)")
-    p.add_argument("--port", type=int, help="listen port (default: [api].port)")
+    p.add_argument("--port", type=_port, help="listen port (default: [api].port)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("token", help="manage app tokens for the local API")
@@ -311,6 +323,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as exc:
         sys.stderr.write(f"mbe-node: error: {exc.strerror or exc}\n")
+        return 1
+    except sqlite3.Error as exc:
+        # Locked by another process, or node.db is not a database (damaged).
+        detail = " ".join(str(exc).split())
+        sys.stderr.write(
+            f"mbe-node: error: the node database cannot be used ({detail}); if another"
+            " mbe-node command is running, try again; if the file is damaged, restore"
+            " a backup (docs/operations.md)\n"
+        )
         return 1
     except KeyboardInterrupt:
         return 130

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import stat
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,15 +196,43 @@ def load_settings(data_dir: Path) -> NodeSettings:
     return parse_settings(text, data_dir)
 
 
+def toml_string(value: str) -> str:
+    """`value` as a TOML basic string: quotes, backslashes and every control
+    character escaped, so whatever a name holds, node.toml stays valid TOML."""
+    out = []
+    for c in value:
+        if c in ('"', "\\"):
+            out.append("\\" + c)
+        elif ord(c) < 0x20 or ord(c) == 0x7F:
+            out.append(f"\\u{ord(c):04X}")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
+
+
+def check_office_name(name: str) -> str:
+    """An office name for node.toml: one line of printable text, storable as UTF-8."""
+    if not name.strip() or len(name) > 200:
+        raise ConfigError("the office name must be 1 to 200 characters")
+    # Cc: control characters (newline, tab, ...); Zl/Zp: line and paragraph
+    # separators; Cs: lone surrogates, which argv holds for bytes that are not UTF-8.
+    categories = {unicodedata.category(c) for c in name}
+    if categories & {"Cs"}:
+        raise ConfigError("the office name is not valid text (check the terminal's encoding)")
+    if categories & {"Cc", "Zl", "Zp"}:
+        raise ConfigError("the office name must be one line without control characters")
+    return name
+
+
 def default_config(name: str) -> str:
     """The node.toml `mbe-node init` writes: every key at its default, documented."""
     s = SyncSettings()
     st = StatsSettings()
     rs = ReferralSettings()
-    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = toml_string(name)
     return f"""# mbe-node configuration. See deploy/node.toml.example for every key.
 [node]
-name = "{escaped}"
+name = {escaped}
 
 [api]
 # The local API for counselling apps. Keep it on loopback unless a

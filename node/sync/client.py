@@ -56,11 +56,22 @@ def random_nonce() -> str:
 
 def normalize_hub_url(url: str) -> str:
     """`http(s)://host[:port]` without a trailing slash; the hub is served at the root."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # parsed lazily: raises for "[::1" or a port beyond 65535
+        URL(url.strip())  # what aiohttp will parse; refuse now rather than later
+    except ValueError as exc:
+        raise BadHubUrl(f"hub URL {url!r} is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadHubUrl(f"hub URL must look like https://hub.example.org, not {url!r}")
+    if any(c.isspace() or not c.isprintable() for c in url.strip()):
+        raise BadHubUrl(f"hub URL {url!r} must not contain spaces or control characters")
+    if port == 0:
+        raise BadHubUrl(f"hub URL {url!r}: the port must be between 1 and 65535")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise BadHubUrl(f"hub URL must not have a path or query (the hub runs at the root): {url}")
+        raise BadHubUrl(
+            f"hub URL must not have a path or query (the hub runs at the root): {url!r}"
+        )
     return f"{parts.scheme}://{parts.netloc}"
 
 
