@@ -8,7 +8,8 @@ Spec-first: node/api/openapi.yaml is the contract. Middlewares, outside in:
 2. `auth_middleware` refuses every route without a valid bearer token, except
    the ones in `PUBLIC_PATHS` (health, the spec itself and the administrator's
    status page /status, which hold no personal data; see node/api/status_page.py).
-3. `openapi_middleware` validates the request against the spec, runs the
+3. `openapi_middleware` refuses JSON nested too deep or holding lone
+   surrogates (node/api/jsonbody.py), validates the request against the spec, runs the
    handler, turns a `NodeError` into its problem, and validates the response;
    a response that breaks the contract is logged and replaced by a 500, so a
    bug never leaks as a silently wrong answer.
@@ -31,6 +32,7 @@ from openapi_core.contrib.aiohttp import AIOHTTPOpenAPIWebRequest, AIOHTTPOpenAP
 from openapi_core.exceptions import OpenAPIError
 
 from node.api import handlers, keys, stats_handlers
+from node.api.jsonbody import BadJsonBody, check_json_body
 from node.api.problems import describe_request_error, problem
 from node.api.status_page import status_page
 from node.clock import Deps
@@ -88,6 +90,11 @@ async def openapi_middleware(request: web.Request, handler: Handler) -> web.Stre
         raise http_exc
     spec = request.app[keys.SPEC]
     body = await request.read()
+    if body and "json" in request.content_type:
+        try:
+            check_json_body(body)
+        except BadJsonBody as exc:
+            return problem(400, str(exc), kind="invalid-request")
     oa_request = AIOHTTPOpenAPIWebRequest(request, body=body or None)
     errors = list(spec.iter_request_errors(oa_request))
     if errors:

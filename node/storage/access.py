@@ -45,6 +45,10 @@ class Access:
 
     def app_for(self, token: str) -> str | None:
         """The app a presented token belongs to, or None."""
+        if not token.isascii():
+            # Tokens are ASCII; other bytes in the header arrive as surrogates and
+            # could not even be hashed.
+            return None
         digest = hash_token(token)
         row = self.ctx.one("SELECT name, hash FROM app_tokens WHERE hash = ?", (digest,))
         if row is None or not hmac.compare_digest(row["hash"], digest):
