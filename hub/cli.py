@@ -1,4 +1,4 @@
-"""The `mbe-hub` command line: init, serve, site add/list/revoke, token create.
+"""The `mbe-hub` command line: init, serve, site add/list/revoke, token create/list/revoke.
 
 Every error a user can cause ends as one line on stderr and exit code 1 (2 for
 usage errors, from argparse); no traceback reaches the terminal.
@@ -32,7 +32,7 @@ from hub.sites import add_site, revoke_site
 from hub.stats.routes import add_stats
 from hub.storage.db import connect
 from hub.storage.sites import list_sites
-from hub.tokens import create_token
+from hub.tokens import create_token, list_tokens, revoke_token, token_hash, token_id
 from protocol.keys import PrivateKeys
 
 log = structlog.get_logger()
@@ -129,6 +129,39 @@ def cmd_token_create(args: argparse.Namespace) -> int:
         db.close()
     print(token)
     print("store this token now; the hub keeps only its hash", file=sys.stderr)
+    print(f"token id (for `token list|revoke`): {token_id(token_hash(token))}", file=sys.stderr)
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    settings, _ = _open(args)
+    db = connect(settings.db_path)
+    try:
+        tokens = list_tokens(db)
+    finally:
+        db.close()
+    if not tokens:
+        print("no tokens yet (create one with `mbe-hub token create`)")
+        return 0
+    print(f"{'ID':<14} {'ROLE':<12} {'ORG':<20} {'CREATED':<21} REVOKED")
+    for t in tokens:
+        revoked = _when(t.revoked) if t.revoked is not None else "-"
+        org = (t.org or "(all)")[:20]
+        print(f"{t.token_id:<14} {t.role:<12} {org:<20} {_when(t.created):<21} {revoked}")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    settings, _ = _open(args)
+    db = connect(settings.db_path)
+    try:
+        record, was_live = revoke_token(db, args.token_id, int(time.time()))
+    finally:
+        db.close()
+    if was_live:
+        print(f"token {record.token_id} revoked; its dashboard sessions are ended")
+    else:
+        print(f"token {record.token_id} was already revoked")
     return 0
 
 
@@ -202,14 +235,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("node_id", metavar="NODE_ID")
     p.set_defaults(func=cmd_site_revoke)
 
-    token = sub.add_parser("token", help="coordinator access tokens").add_subparsers(
-        dest="token_command", metavar="ACTION", required=True
-    )
+    token = sub.add_parser(
+        "token", help="create, list or revoke coordinator tokens"
+    ).add_subparsers(dest="token_command", metavar="ACTION", required=True)
     p = token.add_parser("create", help="create a token (printed once)")
     p.add_argument("--dir", type=_dir, required=True)
     p.add_argument("--role", required=True, choices=["coordinator"])
     p.add_argument("--org", default=None)
     p.set_defaults(func=cmd_token_create)
+    p = token.add_parser("list", help="list tokens by id (the tokens themselves are not stored)")
+    p.add_argument("--dir", type=_dir, required=True)
+    p.set_defaults(func=cmd_token_list)
+    p = token.add_parser("revoke", help="revoke a token and end its dashboard sessions at once")
+    p.add_argument("--dir", type=_dir, required=True)
+    p.add_argument("token_id", metavar="TOKEN_ID", help="id from `token list` (or the token)")
+    p.set_defaults(func=cmd_token_revoke)
 
     add_backup_commands(sub)
     return parser

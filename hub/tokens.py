@@ -2,6 +2,12 @@
 
 A token is 32 random bytes, so a plain hash is enough: there is nothing to
 guess that a slow hash would protect.
+
+A token's id, for `mbe-hub token list|revoke`, is the first 12 hex digits of
+that hash: it names the token without revealing it, needs no extra column,
+and the operator who still holds a token can compute it (`revoke` takes the
+token itself too). Revoking marks the row and deletes the token's dashboard
+sessions in the same transaction, so both stop working at the next request.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from hub.errors import InvalidInputError
+from hub.errors import InvalidInputError, NotFoundError
 from hub.storage.db import write
 from hub.storage.sites import audit
 
 ROLES = frozenset({"coordinator"})
 PREFIX = "mbeh_"
+ID_LENGTH = 12
 
 
 @dataclass(frozen=True)
@@ -26,8 +33,23 @@ class TokenInfo:
     org: str | None
 
 
+@dataclass(frozen=True)
+class TokenRecord:
+    """What `token list` shows: never the token, only its id."""
+
+    token_id: str
+    role: str
+    org: str | None
+    created: int
+    revoked: int | None
+
+
 def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+def token_id(digest: bytes) -> str:
+    return digest.hex()[:ID_LENGTH]
 
 
 def create_token(
@@ -57,3 +79,55 @@ def check_token(db: sqlite_utils.Database, token: str) -> TokenInfo | None:
         (token_hash(token),),
     ).fetchone()
     return TokenInfo(role=row[0], org=row[1]) if row else None
+
+
+def list_tokens(db: sqlite_utils.Database) -> list[TokenRecord]:
+    """Every token, oldest first, by id; the tokens themselves are not stored."""
+    return [
+        TokenRecord(token_id(bytes(r[0])), r[1], r[2], r[3], r[4])
+        for r in db.execute(
+            "SELECT token_hash, role, org, created, revoked FROM tokens "
+            "ORDER BY created, token_hash"
+        ).fetchall()
+    ]
+
+
+def revoke_token(db: sqlite_utils.Database, name: str, now: int) -> tuple[TokenRecord, bool]:
+    """Revoke the token with id (or the token itself) `name`; return it and whether it was live.
+
+    Its dashboard sessions are deleted in the same transaction.
+    """
+    with write(db):
+        digest = _find(db, name.strip())
+        row = db.execute(
+            "SELECT role, org, created, revoked FROM tokens WHERE token_hash = ?", (digest,)
+        ).fetchone()
+        was_live = row[3] is None
+        if was_live:
+            db.execute("UPDATE tokens SET revoked = ? WHERE token_hash = ?", (now, digest))
+            audit(db, now, "operator", "token.revoke", row[0], token_id(digest))
+        db.execute("DELETE FROM coordinator_sessions WHERE token_hash = ?", (digest,))
+        revoked = now if was_live else row[3]
+    return TokenRecord(token_id(digest), row[0], row[1], row[2], revoked), was_live
+
+
+def _find(db: sqlite_utils.Database, name: str) -> bytes:
+    if name.startswith(PREFIX):
+        digest = token_hash(name)
+        if db.execute("SELECT 1 FROM tokens WHERE token_hash = ?", (digest,)).fetchone():
+            return digest
+        raise NotFoundError("no such token")
+    if len(name) != ID_LENGTH or any(c not in "0123456789abcdef" for c in name):
+        raise InvalidInputError(
+            f"a token id is {ID_LENGTH} lowercase hex digits as `mbe-hub token list` shows"
+        )
+    matches = [
+        bytes(r[0])
+        for r in db.execute("SELECT token_hash FROM tokens").fetchall()
+        if token_id(bytes(r[0])) == name
+    ]
+    if not matches:
+        raise NotFoundError(f"no token with id {name}")
+    if len(matches) > 1:
+        raise InvalidInputError(f"token id {name} is ambiguous; pass the token itself")
+    return matches[0]

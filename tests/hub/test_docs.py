@@ -50,12 +50,13 @@ def test_example_config_loads(tmp_path: Path) -> None:
 
 
 def test_every_command_is_in_the_readme() -> None:
-    """`mbe-hub init/serve/site add/list/revoke/token create/backup/restore` are in the README."""
+    """Every `mbe-hub` command (init, serve, site, token, backup, restore) is in the README."""
     readme = _readme_section("## Running a hub for real")
     parser = build_parser()
     sub = next(a for a in parser._actions if a.choices and "init" in a.choices)
     assert sub.choices is not None
-    commands = {"init", "serve", "site add", "site list", "site revoke", "token create"}
+    commands = {"init", "serve", "site add", "site list", "site revoke"}
+    commands |= {"token create", "token list", "token revoke"}
     commands |= {"backup", "restore"}
     assert set(sub.choices) == {c.split()[0] for c in commands}
     for command in commands:
