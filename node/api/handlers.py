@@ -1,7 +1,8 @@
 """Route handlers. Requests reach them already checked against the spec.
 
 Each handler that reads or changes a case writes one audit row (app, action,
-ids). Handlers that queue a message notify the outbox listeners so the sync
+ids) per case or referral it touches; a list writes all its rows in one
+transaction. Handlers that queue a message notify the outbox listeners so the sync
 worker uploads at once; none of them waits for the hub.
 """
 
@@ -40,6 +41,11 @@ def _audit(
     )
 
 
+def _audit_all(request: web.Request, rows: list[tuple[str, str | None, str | None]]) -> None:
+    """Every audit row of one request, in one transaction."""
+    _store(request).access.audit_many(request[keys.APP_NAME], rows)
+
+
 def _queued(request: web.Request) -> None:
     for listener in request.app[keys.OUTBOX_LISTENERS]:
         listener()
@@ -73,8 +79,7 @@ async def list_cases(request: web.Request) -> web.Response:
     cases = _store(request).cases.list_cases(
         status=q.get("status"), limit=int(q.get("limit", 100)), offset=int(q.get("offset", 0))
     )
-    for case in cases:
-        _audit(request, "case.list", case["id"])
+    _audit_all(request, [("case.list", case["id"], None) for case in cases])
     return _json({"cases": cases})
 
 
@@ -174,10 +179,15 @@ async def withdraw_consent(request: web.Request) -> web.Response:
     consent, affected = store.lifecycle.withdraw_consent(
         request.match_info["consent_id"], body.get("date")
     )
-    _audit(request, "consent.withdraw", consent.case_id)
-    for ref in affected:
-        if ref.state == "withdrawn":
-            _audit(request, "referral.withdraw", consent.case_id, ref.referral_id)
+    _audit_all(
+        request,
+        [("consent.withdraw", consent.case_id, None)]
+        + [
+            ("referral.withdraw", consent.case_id, ref.referral_id)
+            for ref in affected
+            if ref.state == "withdrawn"
+        ],
+    )
     if affected:
         _queued(request)
     view = consent.view(store.ctx.today()) | {"referrals": [a.view() for a in affected]}
@@ -204,8 +214,7 @@ def _lister(direction: str) -> Any:
     async def handler(request: web.Request) -> web.Response:
         store = _store(request)
         refs = store.referrals.list_referrals(direction, state=request.query.get("state"))
-        for ref in refs:
-            _audit(request, "referral.list", ref.case_id, ref.referral_id)
+        _audit_all(request, [("referral.list", r.case_id, r.referral_id) for r in refs])
         return _json({"referrals": [store.referrals.view(r) for r in refs]})
 
     return handler
