@@ -12,7 +12,7 @@ from node.storage.db import scrub, transaction
 from node.storage.network import Network
 from node.storage.referrals import Referrals
 from node.sync.errors import ApplyDeferred, ApplyRefused
-from node.sync.ports import EnrollmentState, OutgoingMessage
+from node.sync.ports import STATE_DIRECTORY_VERSION, EnrollmentState, OutgoingMessage
 from protocol.envelope import InnerMessage
 from protocol.errors import ProtocolError
 from protocol.payloads import ReferralWithdraw
@@ -34,6 +34,12 @@ class SqliteSyncStore:
 
     def save_enrollment(self, state: EnrollmentState) -> None:
         self.network.save_enrollment(state)
+
+    def complete_enrollment(self, state: EnrollmentState, version: int, directory: bytes) -> None:
+        with transaction(self.ctx.db):
+            self.network.store_directory(version, directory, None)
+            self.network.save_enrollment(state)
+            self.set_sync_state(STATE_DIRECTORY_VERSION, str(version))
 
     # --- outbox
     def outbox_pending(self, limit: int) -> list[OutgoingMessage]:

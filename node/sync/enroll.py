@@ -3,7 +3,12 @@
 Order matters for the administrator: the code is parsed first, so a typo is
 reported before any network call; the hub's keys are compared with the
 fingerprint in the code before anything else in the answer is trusted; only a
-fully verified answer is saved, so a failed attempt leaves the node as it was.
+fully verified answer is saved, enrollment and directory in one transaction,
+so a failed attempt leaves the node as it was. The hub commits an enrollment
+before it answers; if the answer is lost (timeout, proxy reset, a crash here
+before the commit), nothing is saved and running `mbe-node enroll` again with
+the same code works: the hub answers a used code presented with the same keys
+again. `AlreadyEnrolled` therefore means the enrollment was really saved.
 """
 
 from __future__ import annotations
@@ -21,11 +26,7 @@ from node.sync.errors import (
     HubKeyMismatch,
     HubRefused,
 )
-from node.sync.ports import (
-    STATE_DIRECTORY_VERSION,
-    EnrollmentState,
-    SyncStore,
-)
+from node.sync.ports import EnrollmentState, SyncStore
 from node.sync.settings import SyncSettings
 from protocol.enrollment import EnrollmentCode
 from protocol.errors import BadEnrollmentCodeError, FingerprintMismatchError
@@ -84,9 +85,7 @@ async def enroll(
         certificate=result.certificate_bytes,
         enrolled_at=int(clock()),
     )
-    store.store_directory(result.directory.version, result.directory_bytes, None)
-    store.save_enrollment(state)
-    store.set_sync_state(STATE_DIRECTORY_VERSION, str(result.directory.version))
+    store.complete_enrollment(state, result.directory.version, result.directory_bytes)
     log.info(
         "enroll.done",
         node_id=result.node_id,

@@ -44,6 +44,10 @@ class SyncStore(Protocol):
 
     def save_enrollment(self, state: EnrollmentState) -> None: ...
 
+    def complete_enrollment(self, state: EnrollmentState, version: int, directory: bytes) -> None:
+        """Save the enrollment and its first directory in ONE transaction: a crash
+        in between must not leave a node that holds one without the other."""
+
     # --- outbox: the worker uploads, the hub acks, the row is retired
     def outbox_pending(self, limit: int) -> list[OutgoingMessage]: ...
 

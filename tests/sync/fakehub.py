@@ -5,7 +5,11 @@ says, answers refusals as application/problem+json with the same problem kinds
 as hub/, relays envelopes between enrolled nodes, and pushes "mail" frames.
 Knobs for failure tests: `outage` (every request answers 503), `impostor`
 (a man in the middle presenting and signing with other keys), and
-`directory_override` (serve these bytes as the directory).
+`directory_override` (serve these bytes as the directory) and
+`lose_enroll_answers` (commit that many enrollments, then answer 502 as a
+proxy whose connection to the hub broke). Like hub/, it answers a repeated
+enrollment with a used code and the same keys again (idempotent), so a node
+whose answer was lost can simply run `mbe-node enroll` again.
 """
 
 from __future__ import annotations
@@ -97,6 +101,7 @@ class FakeHub:
     nonces: NonceCache = field(default_factory=NonceCache)
     # Send {"type": "directory", "version": N} on connect, as the real hub does.
     announce_on_connect: bool = True
+    lose_enroll_answers: int = 0
 
     # --- administration (what `mbe-hub site add/revoke` does)
 
@@ -253,12 +258,12 @@ class FakeHub:
             req.verify(code.verifier)
         except ProtocolError:
             raise Problem("bad-signature", 403, "the enrollment proof does not match") from None
-        if code.used:
+        site = self.sites[code.node_id]
+        if code.used and site.keys != req.keys:
             raise Problem("used-code", 409, "this enrollment code was already used")
-        if code.expires <= self.now():
+        if not code.used and code.expires <= self.now():
             raise Problem("expired-code", 410, "this enrollment code has expired")
         code.used = True
-        site = self.sites[code.node_id]
         site.keys = req.keys
         now = self.now()
         cert = NodeCertificate(
@@ -276,6 +281,9 @@ class FakeHub:
             "hub_keys": self.presented.public.to_map(),
             "directory": directory,
         }
+        if self.lose_enroll_answers > 0:
+            self.lose_enroll_answers -= 1
+            return web.Response(status=502, text="bad gateway")
         return web.Response(body=pack(answer), content_type="application/msgpack")
 
     async def directory(self, request: web.Request) -> web.Response:

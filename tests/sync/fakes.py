@@ -45,6 +45,11 @@ class FakeStore:
         self.events.append(("save_enrollment", state.node_id))
         self.enrollment = state
 
+    def complete_enrollment(self, state: EnrollmentState, version: int, directory: bytes) -> None:
+        self.store_directory(version, directory, None)
+        self.save_enrollment(state)
+        self.state["directory_version"] = str(version)
+
     # --- outbox
     def put(self, msg: OutgoingMessage) -> None:
         self.outbox[msg.msg_id] = msg

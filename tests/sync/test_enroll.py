@@ -99,3 +99,19 @@ async def test_enrolling_twice_is_refused(hub: FakeHub, hub_url: str) -> None:
     code2 = hub.add_site("diakonie-erlangen-2")
     with pytest.raises(AlreadyEnrolled, match="already enrolled as diakonie-erlangen"):
         await enroll(fast_settings(), store, fixed_keys(30), hub_url, code2)
+
+
+async def test_a_lost_answer_is_recovered_by_running_enroll_again(
+    hub: FakeHub, hub_url: str
+) -> None:
+    """The hub committed but its answer was lost: nothing saved; a re-run with the code works."""
+    code = hub.add_site("diakonie-erlangen")
+    hub.lose_enroll_answers = 1
+    store, keys = FakeStore(), fixed_keys(30)
+    with pytest.raises(HubUnreachable):
+        await enroll(fast_settings(), store, keys, hub_url, code)
+    assert (store.enrollment, store.directory) == (None, None)
+    state = await enroll(fast_settings(), store, keys, hub_url, code)
+    assert state.node_id == "diakonie-erlangen"
+    assert store.enrollment == state
+    assert store.directory is not None
