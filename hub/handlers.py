@@ -215,9 +215,13 @@ async def health(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
-    depth, oldest = await app[DB].run(relay.queue_stats, _now(request))
+    stats = await app[DB].run(relay.queue_stats, _now(request))
     text = app[METRICS].render(
-        queue_depth=depth, oldest_age=oldest, connected=app[PUSH].connected_nodes
+        queue_depth=stats.depth,
+        oldest_age=stats.oldest_age,
+        max_node_bytes=stats.max_node_bytes,
+        quota=app[SETTINGS].relay.max_queue_bytes_per_node,
+        connected=app[PUSH].connected_nodes,
     )
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 

@@ -140,6 +140,7 @@ def queue_batch(
         log_rows.append((env.msg_id, env.sender, env.recipient, len(item.blob), item.digest, now))
         result.accepted.append(env.msg_id)
         result.recipients.add(env.recipient)
+    _check_quota(db, settings, sender, sum(len(row[6]) for row in queue_rows))
     db.conn.executemany(
         "INSERT INTO queue (msg_id, sender, recipient, expires, received, env_hash, envelope) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -151,6 +152,32 @@ def queue_batch(
         log_rows,
     )
     return result
+
+
+def queued_bytes(db: sqlite_utils.Database, sender: str) -> int:
+    """Envelope bytes `sender` has in the queue now (kept by triggers, migration 0004)."""
+    row = db.execute("SELECT bytes FROM queue_usage WHERE sender = ?", (sender,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _check_quota(db: sqlite_utils.Database, settings: HubSettings, sender: str, new: int) -> None:
+    """Refuse the whole upload if it would take the sender over its queue quota.
+
+    All or nothing, so the node keeps every message of the batch and sends it
+    again once recipients have fetched some of its mail. 429 is what the node
+    treats as "try again later" (docs/hub-api.md).
+    """
+    limit = settings.relay.max_queue_bytes_per_node
+    if new == 0:
+        return
+    queued = queued_bytes(db, sender)
+    if queued + new > limit:
+        raise Problem(
+            "quota-exceeded",
+            429,
+            f"this node has {queued} bytes queued at the hub and may have at most {limit}; "
+            "send it again once recipients have fetched some of its mail",
+        )
 
 
 def store_batch(
@@ -285,7 +312,23 @@ def prune_log(db: sqlite_utils.Database, settings: HubSettings, now: int) -> int
         return cur.rowcount
 
 
-def queue_stats(db: sqlite_utils.Database, now: int) -> tuple[int, int]:
-    """Queue depth and the age in seconds of the oldest queued message."""
+@dataclass(frozen=True)
+class QueueStats:
+    depth: int
+    oldest_age: int
+    # The most envelope bytes any one node has queued: how close the fullest
+    # sender is to `relay.max_queue_bytes_per_node`.
+    max_node_bytes: int
+
+
+def queue_stats(db: sqlite_utils.Database, now: int) -> QueueStats:
+    """Queue depth, the age in seconds of the oldest message, the largest per-node usage."""
     depth, oldest = db.execute("SELECT count(*), min(received) FROM queue").fetchone()
-    return int(depth), (now - int(oldest)) if oldest is not None else 0
+    (most,) = db.execute(
+        "SELECT max(bytes) FROM queue_usage WHERE sender != ?", (HUB_ID,)
+    ).fetchone()
+    return QueueStats(
+        depth=int(depth),
+        oldest_age=(now - int(oldest)) if oldest is not None else 0,
+        max_node_bytes=int(most or 0),
+    )

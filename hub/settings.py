@@ -45,6 +45,9 @@ class RelaySettings:
     expiry_interval: float = 60.0
     notice_ttl: int = 30 * DAY
     log_retention: int = 180 * DAY
+    # Envelope bytes one node may have queued (undelivered) at once, so one
+    # buggy or compromised office cannot fill the hub's disk for everyone.
+    max_queue_bytes_per_node: int = 256 << 20
 
     def __post_init__(self) -> None:
         if self.max_ttl < 3600:
@@ -60,6 +63,8 @@ class RelaySettings:
                 "relay.expiry_interval must be > 0, relay.notice_ttl >= 3600, "
                 "relay.log_retention >= 86400"
             )
+        if self.max_queue_bytes_per_node < self.max_body:
+            raise ConfigError("relay.max_queue_bytes_per_node must be at least relay.max_body")
 
 
 @dataclass(frozen=True)
