@@ -120,6 +120,37 @@ def cmd_token_create(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_token_list(args: argparse.Namespace, out: TextIO) -> int:
+    _, store = _open_store(Path(args.dir))
+    try:
+        tokens = store.access.tokens()
+    finally:
+        store.close()
+    if not tokens:
+        out.write("no app tokens (create one with mbe-node token create)\n")
+        return 0
+    rows = [("APP", "ID", "CREATED", "LAST USED", "STATE")]
+    for t in tokens:
+        state = f"revoked {_iso(t.revoked)}" if t.revoked is not None else "active"
+        last = _iso(t.last_used) if t.last_used is not None else "never"
+        rows.append((t.name, t.token_id, _iso(t.created), last, state))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        out.write("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace, out: TextIO) -> int:
+    _, store = _open_store(Path(args.dir))
+    try:
+        info = store.access.revoke_token(args.token)
+    finally:
+        store.close()
+    # A running `mbe-node serve` checks the database on every request.
+    out.write(f"Revoked the token of app {info.name} ({info.token_id}); refused from now on\n")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
 
     settings = load_settings(Path(args.dir))
@@ -284,6 +315,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dir", required=True)
     t.add_argument("--name", required=True, help="app name, e.g. beratungs-app")
     t.set_defaults(func=cmd_token_create)
+    t = token_sub.add_parser("list", help="list app tokens (name, id, created, last used)")
+    t.add_argument("--dir", required=True)
+    t.set_defaults(func=cmd_token_list)
+    t = token_sub.add_parser("revoke", help="revoke an app's token; refused at once")
+    t.add_argument("--dir", required=True)
+    t.add_argument("token", metavar="NAME_OR_ID", help="the app name or the id token list shows")
+    t.set_defaults(func=cmd_token_revoke)
 
     p = sub.add_parser("status", help="enrollment, sync health, outbox and inbox")
     p.add_argument("--dir", required=True)

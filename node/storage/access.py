@@ -8,17 +8,36 @@ The audit log holds ids and action names only, never personal data.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from node.errors import ConflictError, InvalidInput
+from node.errors import ConflictError, InvalidInput, NotFound
 from node.storage.context import StoreContext, iso
 from node.storage.db import transaction
 
 TOKEN_PREFIX = "mbe_"  # noqa: S105 -- a visible prefix, not a secret
 APP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# `token list` shows this much of the token's SHA-256 as its id: enough to tell
+# tokens apart, and a hash prefix of 256 random bits reveals nothing usable.
+TOKEN_ID_CHARS = 12
+# last_used is written at most this often per token (seconds): a write on every
+# request would cost an fsync each.
+LAST_USED_RESOLUTION = 3600
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What `mbe-node token list` shows of an app token (never the token itself)."""
+
+    name: str
+    token_id: str
+    created: int
+    last_used: int | None
+    revoked: int | None
 
 
 def hash_token(token: str) -> str:
@@ -30,35 +49,81 @@ class Access:
         self.ctx = ctx
 
     def create_token(self, name: str) -> str:
-        """A new token for app `name`; only its hash is stored, the token is shown once."""
+        """A new token for app `name`; only its hash is stored, the token is shown once.
+
+        A revoked app's name may be given a new token (the old row is replaced).
+        """
         if not APP_NAME.fullmatch(name):
             raise InvalidInput("app name must be 1-64 letters, digits, dots, dashes or underscores")
         raw = self.ctx.deps.random.token_bytes(32)
         token = TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
         with transaction(self.ctx.db):
-            if self.ctx.one("SELECT 1 FROM app_tokens WHERE name = ?", (name,)) is not None:
+            row = self.ctx.one("SELECT revoked FROM app_tokens WHERE name = ?", (name,))
+            if row is not None and row["revoked"] is None:
                 raise ConflictError(f"a token for app {name} already exists")
+            self.ctx.run("DELETE FROM app_tokens WHERE name = ?", (name,))
             self.ctx.run(
                 "INSERT INTO app_tokens (name, hash, created) VALUES (?, ?, ?)",
                 (name, hash_token(token), self.ctx.now()),
             )
+            self._audit_token(name, "token.create")
         return token
 
     def app_for(self, token: str) -> str | None:
-        """The app a presented token belongs to, or None."""
+        """The app a presented, unrevoked token belongs to, or None."""
         if not token.isascii():
             # Tokens are ASCII; other bytes in the header arrive as surrogates and
             # could not even be hashed.
             return None
         digest = hash_token(token)
-        row = self.ctx.one("SELECT name, hash FROM app_tokens WHERE hash = ?", (digest,))
+        row = self.ctx.one(
+            "SELECT name, hash, last_used FROM app_tokens WHERE hash = ? AND revoked IS NULL",
+            (digest,),
+        )
         if row is None or not hmac.compare_digest(row["hash"], digest):
             return None
+        now = self.ctx.now()
+        if row["last_used"] is None or now - row["last_used"] >= LAST_USED_RESOLUTION:
+            with transaction(self.ctx.db):
+                self.ctx.run("UPDATE app_tokens SET last_used = ? WHERE hash = ?", (now, digest))
         return str(row["name"])
 
-    def tokens(self) -> list[dict[str, str | None]]:
-        rows = self.ctx.all("SELECT name, created, last_used FROM app_tokens ORDER BY name")
-        return [{"name": r["name"], "created": iso(r["created"])} for r in rows]
+    def tokens(self) -> list[TokenInfo]:
+        """Every app token's metadata (never the token), active first, by name."""
+        rows = self.ctx.all(
+            "SELECT name, hash, created, last_used, revoked FROM app_tokens"
+            " ORDER BY revoked IS NOT NULL, name"
+        )
+        return [
+            TokenInfo(
+                name=r["name"],
+                token_id=r["hash"][:TOKEN_ID_CHARS],
+                created=r["created"],
+                last_used=r["last_used"],
+                revoked=r["revoked"],
+            )
+            for r in rows
+        ]
+
+    def revoke_token(self, name_or_id: str) -> TokenInfo:
+        """Revoke the token of an app, named by app name or by the id `token list` shows."""
+        with transaction(self.ctx.db):
+            found = [t for t in self.tokens() if name_or_id in (t.name, t.token_id)]
+            if not found:
+                raise NotFound(f"no app token named {name_or_id[:64]!r}")
+            info = found[0]
+            if info.revoked is not None:
+                raise ConflictError(f"the token of app {info.name} is already revoked")
+            now = self.ctx.now()
+            self.ctx.run("UPDATE app_tokens SET revoked = ? WHERE name = ?", (now, info.name))
+            self._audit_token(info.name, "token.revoke")
+        return dataclasses.replace(info, revoked=now)
+
+    def _audit_token(self, name: str, action: str) -> None:
+        self.ctx.run(
+            "INSERT INTO audit (at, app, action) VALUES (?, ?, ?)",
+            (self.ctx.now(), name, action),
+        )
 
     def audit(
         self, app: str, action: str, *, case_id: str | None = None, referral_id: str | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import tomllib
 from pathlib import Path
@@ -47,3 +48,17 @@ def test_docs_name_every_command() -> None:
     commands = set(getattr(sub, "choices", {}) or {})
     assert commands >= {"init", "serve", "token", "status"}
     assert sorted(c for c in commands - {"enroll"} if f"mbe-node {c}" not in docs) == []
+
+
+def test_docs_name_every_subcommand() -> None:
+    """docs/node.md shows every action of a command with actions (token list, token revoke, ...)."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    docs = " ".join((ROOT / "docs" / "node.md").read_text(encoding="utf-8").split())
+    wanted = set()
+    for name, command in (getattr(sub, "choices", {}) or {}).items():
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                wanted |= {f"mbe-node {name} {a}" for a in action.choices}
+    assert {"mbe-node token list", "mbe-node token revoke"} <= wanted
+    assert sorted(w for w in wanted if w not in docs) == []
