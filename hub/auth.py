@@ -57,6 +57,9 @@ def check_signed(db: sqlite_utils.Database, settings: HubSettings, call: SignedC
         signed = parse_request_headers(headers)
     except MalformedError as exc:
         raise Problem("malformed", 401, str(exc), title="Missing or malformed signature") from None
+    if not path.isascii():
+        # Raw non-ASCII bytes in the request line; a node percent-encodes its paths.
+        raise Problem("malformed", 400, "the request path must be ASCII (percent-encoded)")
     site = store.get_site(db, signed.node_id)
     if site is None or site.keys is None:
         raise Problem("unknown-node", 401, "this node is not enrolled with the hub")

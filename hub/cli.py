@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn, cast
 
 import structlog
 from aiohttp import web
@@ -200,9 +201,37 @@ def _dir(value: str) -> Path:
     return Path(value).expanduser()
 
 
+def _port(value: str) -> int:
+    if not value.isascii() or not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0 to 65535)")
+    return int(value)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line (the full usage is one --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _undecodable(argv: Sequence[str]) -> bool:
+    """True if an argument held bytes that are not UTF-8 (they arrive as lone surrogates)."""
+    try:
+        for arg in argv:
+            arg.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mbe-hub", description="mbe-sync regional hub")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = _Parser(prog="mbe-hub", description="mbe-sync regional hub")
+    # Subparsers are _Parser too (argparse uses the parent's class); typed as the
+    # base class because the action is invariant and backup.add_commands takes that.
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", metavar="COMMAND"),
+    )
 
     p = sub.add_parser("init", help="create a data directory: config, keys, database")
     p.add_argument("--dir", type=_dir, required=True)
@@ -213,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the hub (behind a TLS reverse proxy)")
     p.add_argument("--dir", type=_dir, required=True)
     p.add_argument("--host", default=None)
-    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--port", type=_port, default=None)
     p.set_defaults(func=cmd_serve)
 
     site = sub.add_parser("site", help="add, list or revoke sites").add_subparsers(
@@ -259,6 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The data directory holds keys and relay data: nothing in it is for other users.
     os.umask(0o077)
     parser = build_parser()
+    if _undecodable(sys.argv[1:] if argv is None else argv):
+        print("mbe-hub: error: an argument is not valid UTF-8 text", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import re
 from typing import Any
 
 import sqlite_utils
@@ -28,6 +29,7 @@ from protocol.ids import MESSAGE_ID
 
 MSGPACK = "application/msgpack"
 MAX_ENROLL_BODY = 8192
+_DIGITS = re.compile(r"[0-9]{1,15}")
 log = structlog.get_logger()
 
 
@@ -155,7 +157,8 @@ def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) 
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or len(raw) > 15 or not lo <= int(raw) <= hi:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    if not _DIGITS.fullmatch(raw) or not lo <= int(raw) <= hi:
         raise Problem("malformed", 400, f"query parameter {name} must be an integer {lo}..{hi}")
     return int(raw)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+import unicodedata
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,8 +158,12 @@ class HubSettings:
     def __post_init__(self) -> None:
         if not self.region.strip() or len(self.region) > 100:
             raise ConfigError("region must be 1 to 100 characters")
+        if _unprintable(self.region):
+            raise ConfigError("region must not contain control characters")
         if not self.public_url.startswith(("https://", "http://")):
             raise ConfigError("public_url must start with https:// (or http:// for testing)")
+        if _unprintable(self.public_url) or any(c.isspace() for c in self.public_url):
+            raise ConfigError("public_url must not contain spaces or control characters")
         if self.log_level not in {"debug", "info", "warning", "error"}:
             raise ConfigError("log_level must be one of debug, info, warning, error")
 
@@ -230,9 +235,23 @@ def load_settings(data_dir: Path) -> HubSettings:
     return HubSettings(data_dir=data_dir, **top, **sections)
 
 
+def _unprintable(value: str) -> bool:
+    """Control characters (TOML refuses most of them raw) or lone surrogates (not UTF-8)."""
+    return any(unicodedata.category(c) in ("Cc", "Cs") for c in value)
+
+
 def default_config(region: str, public_url: str) -> str:
     """The hub.toml `mbe-hub init` writes: the two site-specific values, defaults commented."""
     HubSettings(data_dir=Path("."), region=region, public_url=public_url)  # validates
+    text = _config_text(region, public_url)
+    # Whatever the values, the file must read back as exactly them.
+    parsed = tomllib.loads(text)
+    if (parsed["region"], parsed["public_url"]) != (region, public_url):
+        raise ConfigError("region or url cannot be written to hub.toml as given")
+    return text
+
+
+def _config_text(region: str, public_url: str) -> str:
     return (
         "# mbe-hub configuration. See README.md, 'Configuration reference'.\n"
         f"region = {_toml_str(region)}\n"
@@ -252,7 +271,7 @@ def default_config(region: str, public_url: str) -> str:
 
 
 def _toml_str(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    if any(ord(c) < 32 for c in escaped):
+    if _unprintable(value):
         raise ConfigError("region and url must not contain control characters")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'

@@ -56,7 +56,7 @@ def _text(value: str, what: str, *, required: bool = True) -> str:
     value = value.strip()
     if required and not value:
         raise InvalidInputError(f"{what} must not be empty")
-    if len(value) > 200 or any(unicodedata.category(c) == "Cc" for c in value):
+    if len(value) > 200 or any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
         raise InvalidInputError(f"{what} must be at most 200 printable characters")
     return value
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import unicodedata
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -58,8 +59,10 @@ def create_token(
     """Store the hash of a new token and return the token (the only time it is shown)."""
     if role not in ROLES:
         raise InvalidInputError(f"unknown role {role!r}; known roles: {', '.join(sorted(ROLES))}")
-    if org is not None and not 0 < len(org.strip()) <= 200:
-        raise InvalidInputError("--org must be 1 to 200 characters")
+    if org is not None and (
+        not 0 < len(org.strip()) <= 200 or any(unicodedata.category(c) in ("Cc", "Cs") for c in org)
+    ):
+        raise InvalidInputError("--org must be 1 to 200 printable characters")
     if len(secret) < 32:
         raise InvalidInputError("a token needs 32 random bytes")
     token = PREFIX + base64.urlsafe_b64encode(secret).decode().rstrip("=")

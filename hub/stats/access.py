@@ -42,6 +42,15 @@ def _hash(session_id: str) -> bytes:
     return hashlib.sha256(session_id.encode()).digest()
 
 
+def usable_secret(value: str, max_len: int) -> bool:
+    """A token or session id worth looking up: printable ASCII of a sane length.
+
+    Ours are always that; anything else (a header with raw latin-1 bytes, which
+    arrive as lone surrogates) can match nothing, and must not reach encode().
+    """
+    return 0 < len(value) <= max_len and value.isascii() and value.isprintable()
+
+
 def _check(db: sqlite_utils.Database, token: str) -> Coordinator | None:
     info = check_token(db, token)
     if info is None or info.role != COORDINATOR:
@@ -90,11 +99,11 @@ async def optional_coordinator(request: web.Request) -> Coordinator | None:
     header = request.headers.get("Authorization", "")
     if header:
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip() or len(token) > 200:
+        if scheme.lower() != "bearer" or not usable_secret(token.strip(), 200):
             return None
         return await app[DB].run(_check, token.strip())
     session_id = request.cookies.get(COOKIE)
-    if not session_id or len(session_id) > 100:
+    if session_id is None or not usable_secret(session_id, 100):
         return None
     return await app[DB].run(session_coordinator, session_id, int(app[CLOCK]()))
 

@@ -22,6 +22,7 @@ from hub.stats.access import (
     optional_coordinator,
     set_session_cookie,
     start_session,
+    usable_secret,
 )
 from hub.stats.periods import previous_closed
 
@@ -42,11 +43,19 @@ async def show_login(request: web.Request) -> web.Response:
 
 
 async def login(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    token = form.get("token")
     region = request.app[SETTINGS].region
+    try:
+        form = await request.post()
+    except ValueError:
+        # A broken body (multipart without a name or boundary, bytes that are
+        # not UTF-8) is the caller's mistake: show the form again, do not 500.
+        return _html(pages.login_page(region, "Bitte einen Zugangs-Token eingeben."), 400)
+    token = form.get("token")
     if not isinstance(token, str) or not 0 < len(token.strip()) <= MAX_TOKEN:
         return _html(pages.login_page(region, "Bitte einen Zugangs-Token eingeben."), 400)
+    if not usable_secret(token.strip(), MAX_TOKEN):
+        message = "Dieser Token ist ungültig, gesperrt oder nicht für die Koordination."
+        return _html(pages.login_page(region, message), 401)
     session_id = new_session_id(request)
     app = request.app
     who = await app[DB].run(
@@ -66,7 +75,7 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 async def logout(request: web.Request) -> web.StreamResponse:
     session_id = request.cookies.get(COOKIE)
-    if session_id and len(session_id) <= 100:
+    if session_id is not None and usable_secret(session_id, 100):
         await request.app[DB].run(end_session, session_id)
     response = _see_other(LOGIN)
     clear_session_cookie(request, response)

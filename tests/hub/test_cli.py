@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from protocol.enrollment import EnrollmentCode
-from tests.hub.proc import run_cli
+from tests.hub.proc import ROOT, run_cli
 
 
 @pytest.fixture
@@ -144,3 +147,58 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     out = run_cli("site", "add", "--dir", str(tmp_path))
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
+
+
+HOSTILE_ARGS = [
+    ("serve", "--port", "99999"),
+    ("serve", "--port", "-1"),
+    ("serve", "--port", "²"),
+    ("serve", "--port", "eighty"),
+    ("init", "--region", "a\nb"),
+    ("init", "--region", "a\x7fb"),
+    ("init", "--region", 'a"\n[relay]\nmax_batch = 1'),
+    ("init", "--region", "a\udce4"),
+    ("init", "--url", "https://hub.example.org\nlog_level = 'debug'"),
+    ("init", "--url", "https://hub example.org"),
+    ("init", "--url", "ftp://hub.example.org"),
+]
+
+
+@pytest.mark.parametrize("args", HOSTILE_ARGS, ids=[repr(a[-1]) for a in HOSTILE_ARGS])
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """Bad ports, control characters or non-UTF-8 text: one line, no traceback, no files."""
+    target = tmp_path / "hub"
+    out = run_cli(args[0], "--dir", str(target), *args[1:])
+    assert "mbe-hub" in _one_line_error(out)
+    assert not target.exists()
+
+
+def test_token_org_with_control_characters_is_refused(data_dir: Path) -> None:
+    """An --org with a newline would break `token list`: refused in one line."""
+    out = run_cli(
+        "token", "create", "--dir", str(data_dir), "--role", "coordinator", "--org", "A\nB"
+    )
+    assert "printable" in _one_line_error(out)
+
+
+def test_files_are_private_whatever_the_callers_umask(tmp_path: Path) -> None:
+    """Under umask 022 (sudo -u outside systemd) every file init and site add make is 0600."""
+    target = tmp_path / "hub"
+    for args in (
+        ["init", "--dir", str(target)],
+        ["site", "add", "--dir", str(target), "--name", "Umask Office", "--org", "AWO"],
+    ):
+        out = subprocess.run(
+            [sys.executable, "-m", "hub.cli", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            preexec_fn=lambda: os.umask(0o022),
+        )
+        assert out.returncode == 0, out.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in target.iterdir()}
+    assert {"hub.toml", "hub.key", "hub.db"} <= set(modes)
+    assert set(modes.values()) == {0o600}, modes
