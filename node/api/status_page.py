@@ -95,6 +95,8 @@ WARNINGS_DE = {
     h.OUTBOX_REJECTED: "Der Hub hat Nachrichten endgültig abgelehnt.",
     h.WITHDRAWALS_PENDING: "Rücknahmen von Vermittlungen konnten noch nicht versiegelt werden; "
     "der Knoten versucht es weiter.",
+    h.DELIVERY_FAILED: "Nachrichten sind unzugestellt abgelaufen und konnten nicht erneut "
+    "gesendet werden (die Empfängerstelle ist nicht mehr aktiv).",
     h.STATS_REJECTED: "Der Hub hat eine Statistikmeldung abgelehnt.",
     h.LAST_ERROR: "Die letzte Synchronisation meldete einen Fehler.",
 }
@@ -240,6 +242,16 @@ def render(health: SyncHealth, office: str, tz: dt.tzinfo | None = None) -> str:
             ),
             _row("Vom Hub abgelehnt", str(health.outbox_rejected), "outbox_rejected"),
             _row("Offene Rücknahmen", str(health.withdrawals_pending), "withdrawals_pending"),
+            _row(
+                "Unzugestellt abgelaufen, erneut gesendet",
+                str(health.messages_resent),
+                "messages_resent",
+            ),
+            _row(
+                "Unzugestellt abgelaufen, nicht zustellbar",
+                str(health.delivery_failed),
+                "delivery_failed",
+            ),
             _row(
                 "Eingegangene Vermittlungen ohne Entscheidung",
                 str(health.inbox_awaiting),

@@ -39,6 +39,7 @@ DIRECTORY_EXPIRED = "directory_expired"
 OUTBOX_STUCK = "outbox_stuck"
 OUTBOX_REJECTED = "outbox_rejected"
 WITHDRAWALS_PENDING = "withdrawals_pending"
+DELIVERY_FAILED = "delivery_failed"
 STATS_REJECTED = "stats_rejected"
 LAST_ERROR = "last_error"
 
@@ -78,6 +79,10 @@ class SyncHealth:
     directory_expires: int | None
     stats: tuple[StatsLine, ...]
     sync_state: tuple[tuple[str, str], ...]
+    # Sent messages that expired undelivered (node/storage/redelivery.py): sealed
+    # again with a new id, or not (the recipient is no longer an active office).
+    messages_resent: int = 0
+    delivery_failed: int = 0
 
     @property
     def oldest_unsent_age(self) -> int | None:
@@ -105,6 +110,8 @@ class SyncHealth:
             found.append(OUTBOX_REJECTED)
         if self.withdrawals_pending:
             found.append(WITHDRAWALS_PENDING)
+        if self.delivery_failed:
+            found.append(DELIVERY_FAILED)
         if any(s.state == "rejected" for s in self.stats):
             found.append(STATS_REJECTED)
         if self.last_error and HUB_UNREACHABLE not in found:
@@ -128,6 +135,8 @@ class SyncHealth:
             "inbox_depth": self.inbox_awaiting,
             "refused_messages": self.refused_messages,
             "withdrawals_pending": self.withdrawals_pending,
+            "messages_resent": self.messages_resent,
+            "delivery_failed": self.delivery_failed,
             "last_sync": iso(self.last_sync),
             "last_error": self.last_error,
             "warnings": list(self.warnings()),
@@ -200,4 +209,6 @@ def read_health(ctx: StoreContext, network: Network) -> SyncHealth:
         directory_expires=_directory_expires(network),
         stats=_stats_lines(ctx),
         sync_state=tuple(sorted(state.items())),
+        messages_resent=_count(ctx, "SELECT COUNT(*) AS n FROM sent_log WHERE status = 'resent'"),
+        delivery_failed=_count(ctx, "SELECT COUNT(*) AS n FROM sent_log WHERE status = 'failed'"),
     )

@@ -43,13 +43,15 @@ WITHDRAWAL_PENDING = "withdrawal_pending"  # withdrawn, the message is sealed la
 CONTACT_RECIPIENT = "contact_recipient"  # completed, left alone: talk to the recipient
 COMPLETED = ("completed_successful", "completed_unsuccessful")
 # Outgoing referrals whose withdrawal (their own, or the one an expiry sends)
-# is decided but not yet sealed: no referral.withdraw in sent_log.
+# is decided but not yet sealed: no referral.withdraw in sent_log, or only one
+# that expired undelivered and could not be sealed again ('failed', see
+# node/storage/redelivery.py).
 # (The literals are UNANSWERED and ReferralWithdraw.TYPE; a test keeps them equal.)
 PENDING_WITHDRAWAL = (
     "r.direction = 'out'"
     " AND (r.state = 'withdrawn' OR (r.state = 'expired' AND r.reason = 'unanswered'))"
     " AND NOT EXISTS (SELECT 1 FROM sent_log s"
-    " WHERE s.referral_id = r.id AND s.type = 'referral.withdraw')"
+    " WHERE s.referral_id = r.id AND s.type = 'referral.withdraw' AND s.status <> 'failed')"
 )
 
 
@@ -93,7 +95,7 @@ class ReferralLifecycle:
     def _seal_withdraw(self, ref: Referral, reason: str) -> str | None:
         """Queue a referral.withdraw to the recipient; None when it cannot be sealed now."""
         try:
-            return self.referrals.network.enqueue(
+            msg_id = self.referrals.network.enqueue(
                 ref.peer,
                 ReferralWithdraw(referral_id=ref.referral_id, reason=reason),
                 ref.referral_id,
@@ -101,6 +103,13 @@ class ReferralLifecycle:
         except (UnknownRecipient, NotEnrolled) as exc:
             log.warning("referral.withdraw_not_sealed", referral_id=ref.referral_id, error=exc.kind)
             return None
+        # An earlier withdrawal that expired undelivered is replaced by this one.
+        self.ctx.run(
+            "UPDATE sent_log SET status = 'resent', resent_as = ? WHERE referral_id = ?"
+            " AND type = ? AND status = 'failed'",
+            (msg_id, ref.referral_id, ReferralWithdraw.TYPE),
+        )
+        return msg_id
 
     # ------------------------------------------------------ consent withdrawal
 

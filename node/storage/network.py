@@ -16,16 +16,21 @@ import structlog
 
 from node.clock import new_id
 from node.errors import NotEnrolled, UnknownRecipient
-from node.storage.context import StoreContext
+from node.storage.context import StoreContext, dumps
 from node.storage.db import transaction
 from node.sync.ports import EnrollmentState
 from protocol.documents import Directory
 from protocol.envelope import InnerMessage, seal
 from protocol.errors import ProtocolError
 from protocol.keys import PublicKeys
-from protocol.payloads import Payload
+from protocol.payloads import Payload, ReferralReply, ReferralStatus, ReferralWithdraw
 
 log = structlog.get_logger()
+
+# Messages that carry a referral's state and are sealed again when they expire
+# undelivered (node/storage/redelivery.py). Offers are not: an undelivered
+# offer expires the referral. Receipts are not: the reply proves delivery too.
+RESENDABLE = frozenset({ReferralReply.TYPE, ReferralStatus.TYPE, ReferralWithdraw.TYPE})
 
 
 class Network:
@@ -165,10 +170,12 @@ class Network:
                 " VALUES (?, ?, ?, ?, ?)",
                 (inner.msg_id, recipient, envelope.encode(), inner.expires, now),
             )
+            # Kept for a re-send should this message expire undelivered.
+            kept = dumps(payload.to_map()) if inner.type in RESENDABLE else None
             self.ctx.run(
-                "INSERT INTO sent_log (msg_id, type, recipient, referral_id, created, status)"
-                " VALUES (?, ?, ?, ?, ?, 'queued')",
-                (inner.msg_id, inner.type, recipient, referral_id, now),
+                "INSERT INTO sent_log (msg_id, type, recipient, referral_id, created, status,"
+                " payload) VALUES (?, ?, ?, ?, ?, 'queued', ?)",
+                (inner.msg_id, inner.type, recipient, referral_id, now, kept),
             )
         log.info("outbox.queued", msg_id=inner.msg_id, type=inner.type, recipient=recipient)
         return inner.msg_id

@@ -35,7 +35,6 @@ from protocol.envelope import InnerMessage
 from protocol.payloads import (
     CLIENT_FIELDS,
     DATE,
-    ExpiryNotice,
     Receipt,
     ReferralOffer,
     ReferralReply,
@@ -45,6 +44,7 @@ from protocol.payloads import (
 
 log = structlog.get_logger()
 PROGRESS = ("first_appointment", "completed_successful", "completed_unsuccessful")
+_SENDER_TYPES = (ReferralOffer.TYPE, ReferralWithdraw.TYPE)
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,9 @@ class Referrals:
         )
         return None if row is None else Referral.from_row(row)
 
+    def find(self, direction: str, referral_id: str) -> Referral | None:
+        return self._find(direction, referral_id)
+
     def get(self, direction: str, referral_id: str) -> Referral:
         found = self._find(direction, referral_id)
         if found is None:
@@ -138,6 +141,7 @@ class Referrals:
             "created": iso(ref.created),
             "updated": iso(ref.updated),
             "history": self.history(ref.direction, ref.referral_id),
+            "delivery": self.delivery(ref),
         }
         if ref.direction == IN:
             out["client"] = ref.client
@@ -146,6 +150,19 @@ class Referrals:
             out["reply_note"] = ref.reply_note
         return out
 
+    def delivery(self, ref: Referral) -> dict[str, Any] | None:
+        """The newest message this office sent about `ref` and how far it got."""
+        rows = self.ctx.all(
+            "SELECT type, status FROM sent_log WHERE referral_id = ? ORDER BY created, rowid",
+            (ref.referral_id,),
+        )
+        # Offers and withdrawals are the sending office's messages, the rest the receiver's.
+        mine = [r for r in rows if (r["type"] in _SENDER_TYPES) == (ref.direction == OUT)]
+        if not mine:
+            return None
+        resent = sum(r["status"] == "resent" for r in mine)
+        return {"type": mine[-1]["type"], "status": mine[-1]["status"], "resent": resent}
+
     # ------------------------------------------------------------ transitions
 
     def transition(
@@ -153,6 +170,13 @@ class Referrals:
     ) -> str:
         """Move `ref` by `event` and record it, in the caller's transaction (lifecycle.py)."""
         return self._transition(ref, event, reason=reason, msg_id=msg_id)
+
+    def record(self, ref: Referral, event: str, *, reason: str | None, msg_id: str | None) -> None:
+        """Record an event that leaves the state as it is (e.g. a re-send), in the
+        caller's transaction."""
+        self._event(
+            ref.referral_id, ref.direction, event, ref.state, self.ctx.now(), reason, msg_id
+        )
 
     def _transition(
         self, ref: Referral, event: str, *, reason: str | None = None, msg_id: str | None = None
@@ -357,8 +381,6 @@ class Referrals:
                 return self._on_withdraw(inner, payload)
             if isinstance(payload, Receipt):
                 return self._on_receipt(inner, payload)
-            if isinstance(payload, ExpiryNotice):
-                return self._on_expired(payload)
         except IllegalTransition as exc:
             return f"illegal-transition: {exc.state} by {exc.event}"
         return f"unexpected-type: {inner.type}"
@@ -433,6 +455,12 @@ class Referrals:
         )
         if ref.case_id is not None:
             self.cases.erase_fields(ref.case_id, list(ref.fields))
+        # Our answers are moot now (never re-sent, node/storage/redelivery.py);
+        # a decline note in them goes with the client's data.
+        self.ctx.run(
+            "UPDATE sent_log SET payload = NULL WHERE referral_id = ? AND type = ?",
+            (ref.referral_id, ReferralReply.TYPE),
+        )
         confirm = ReferralStatus(
             referral_id=ref.referral_id, outcome="withdrawal_confirmed", date=self.ctx.today()
         )
@@ -453,19 +481,4 @@ class Referrals:
         if ref is not None and sent["type"] == ReferralOffer.TYPE and ref.state == "sent":
             self._transition(ref, "receipt", msg_id=inner.msg_id)
         # A receipt arriving after the reply carries no news; nothing to do.
-        return None
-
-    def _on_expired(self, notice: ExpiryNotice) -> str | None:
-        sent = self.ctx.one(
-            "SELECT referral_id, type FROM sent_log WHERE msg_id = ?", (notice.of_msg_id,)
-        )
-        if sent is None:
-            return "unknown-message"
-        self.ctx.run("UPDATE sent_log SET status = 'expired' WHERE msg_id = ?", (notice.of_msg_id,))
-        ref = self._find(OUT, sent["referral_id"]) if sent["referral_id"] else None
-        if ref is not None and sent["type"] == ReferralOffer.TYPE:
-            if states.allows(OUT, ref.state, "expire"):
-                self._transition(ref, "expire")
-            return None
-        # Any other expired message (reply, status, receipt) stays visible in sent_log.
         return None

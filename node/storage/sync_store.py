@@ -10,12 +10,13 @@ from node.errors import NodeError, NotEnrolled, UnknownRecipient
 from node.storage.context import StoreContext
 from node.storage.db import scrub, transaction
 from node.storage.network import Network
+from node.storage.redelivery import Redelivery
 from node.storage.referrals import Referrals
 from node.sync.errors import ApplyDeferred, ApplyRefused
 from node.sync.ports import STATE_DIRECTORY_VERSION, EnrollmentState, OutgoingMessage
 from protocol.envelope import InnerMessage
 from protocol.errors import ProtocolError
-from protocol.payloads import ReferralWithdraw
+from protocol.payloads import ExpiryNotice, ReferralWithdraw
 
 log = structlog.get_logger()
 
@@ -27,6 +28,7 @@ class SqliteSyncStore:
         self.ctx = ctx
         self.network = network
         self.referrals = referrals
+        self.redelivery = Redelivery(ctx, referrals)
 
     # --- enrollment
     def load_enrollment(self) -> EnrollmentState | None:
@@ -78,6 +80,21 @@ class SqliteSyncStore:
             self.ctx.run("UPDATE sent_log SET status = 'rejected' WHERE msg_id = ?", (msg_id,))
         log.warning("outbox.rejected", msg_id=msg_id, problem=problem[:200])
 
+    def outbox_expired(self, msg_id: str, now: int) -> bool:
+        """The message's expiry passed before the hub took it: retire it and, for a
+        state-carrying message, seal it again (node/storage/redelivery.py).
+
+        False when it cannot be sealed again yet (no usable directory, typical
+        after a long outage): the row stays and the next cycle tries again.
+        """
+        try:
+            with transaction(self.ctx.db):
+                self.ctx.run("DELETE FROM outbox WHERE msg_id = ?", (msg_id,))
+                self.redelivery.expired(msg_id)
+        except NotEnrolled:
+            return False
+        return True
+
     def outbox_attempted(self, msg_ids: Sequence[str], now: int) -> None:
         with transaction(self.ctx.db):
             for msg_id in msg_ids:
@@ -120,7 +137,10 @@ class SqliteSyncStore:
                 "INSERT INTO inbox_seen (msg_id, sender, type, received) VALUES (?, ?, ?, ?)",
                 (inner.msg_id, inner.sender, inner.type, now),
             )
-            problem = self.referrals.apply(inner, now)
+            if isinstance(inner.payload, ExpiryNotice):
+                problem = self.redelivery.expired(inner.payload.of_msg_id)
+            else:
+                problem = self.referrals.apply(inner, now)
             if problem is not None:
                 self.ctx.run(
                     "INSERT INTO refused (msg_id, sender, reason, at) VALUES (?, ?, ?, ?)",

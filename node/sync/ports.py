@@ -57,6 +57,14 @@ class SyncStore(Protocol):
     def outbox_rejected(self, msg_id: str, problem: str, now: int) -> None:
         """The hub refused this one for good (e.g. unknown recipient); keep it, flagged."""
 
+    def outbox_expired(self, msg_id: str, now: int) -> bool:
+        """Its expiry passed before the hub took it (or the hub refused it as expired).
+
+        Retire it; the domain seals a new message if it carries state the other
+        office must learn (a withdrawal above all). Returns False when that
+        cannot be done yet (the row stays in the outbox, tried next cycle).
+        """
+
     def outbox_attempted(self, msg_ids: Sequence[str], now: int) -> None:
         """An upload failed for a transient reason; count the attempt."""
 

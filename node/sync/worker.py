@@ -15,6 +15,13 @@ for one cycle only: acknowledged messages are deleted at the hub, so starting
 from 0 each cycle yields exactly what is still unacknowledged, including a
 message whose processing failed last time. A persistent cursor would skip it.
 
+An outbox message whose expiry passed before the hub took it (the hub was
+unreachable for longer than `message_ttl`), or that the hub refuses as
+`expired`, goes to `outbox_expired`: the domain retires it and seals a new
+message with a new id and expiry if the other office still needs it (a
+withdrawal, reply or status; node/storage/redelivery.py). Uploading it would
+only earn a refusal, and flagging it as rejected would lose it.
+
 Refused envelopes (unknown or revoked sender, bad signature, tampering,
 expiry) are recorded and then acknowledged, so the hub deletes them. Keeping
 them would make every cycle fetch and refuse them again forever, and nothing
@@ -112,6 +119,8 @@ class SyncReport:
     refused: int = 0
     # Left at the hub for a later cycle (ApplyDeferred, or held behind one).
     deferred: int = 0
+    # Outbox messages past their expiry, retired (state-carrying ones re-sealed).
+    expired: int = 0
 
 
 @dataclass
@@ -122,6 +131,7 @@ class _Tally:
     duplicates: int = 0
     refused: int = 0
     deferred: int = 0
+    expired: int = 0
     # Why the first message was deferred (for last_error); "" when none was.
     deferred_reason: str = ""
 
@@ -133,6 +143,7 @@ class _Tally:
             self.duplicates,
             self.refused,
             self.deferred,
+            self.expired,
         )
 
 
@@ -345,11 +356,27 @@ class SyncWorker:
             batch = self._store.outbox_pending(size)
             if not batch:
                 return
-            done = await self._upload_batch(client, batch, tally)
+            # The hub would refuse an envelope past its expiry; the domain decides
+            # what replaces it (a re-sealed withdrawal, reply or status).
+            now = int(self._clock())
+            done = self._retire_expired([m for m in batch if m.expires <= now], now, tally)
+            live = [m for m in batch if m.expires > now]
+            if live:
+                done += await self._upload_batch(client, live, tally)
             # A short batch was the last one; no progress means the store keeps
             # offering what the hub neither took nor refused: try next cycle.
             if done == 0 or len(batch) < size:
                 return
+
+    def _retire_expired(self, expired: Sequence[OutgoingMessage], now: int, tally: _Tally) -> int:
+        """Hand expired outbox messages to the store; returns how many it retired."""
+        done = 0
+        for m in expired:
+            if self._store.outbox_expired(m.msg_id, now):
+                log.warning("outbox.expired", msg_id=m.msg_id)
+                tally.expired += 1
+                done += 1
+        return done
 
     async def _upload_batch(
         self, client: HubClient, batch: Sequence[OutgoingMessage], tally: _Tally
@@ -372,6 +399,8 @@ class SyncWorker:
                 for m in batch:
                     done += await self._upload_batch(client, [m], tally)
                 return done
+            if exc.problem == "expired":
+                return self._retire_expired(batch, now, tally)
             self._store.outbox_rejected(ids[0], f"{exc.problem}: {exc.detail}", now)
             log.warning("outbox.rejected", msg_id=ids[0], problem=exc.problem)
             tally.rejected += 1
@@ -382,11 +411,17 @@ class SyncWorker:
             self._store.outbox_accepted(accepted, now)
             tally.uploaded += len(accepted)
         rejected = [r for r in result.rejected if r.msg_id in wanted]
+        answered = set(accepted)
         for r in rejected:
+            if r.problem == "expired":
+                # By the hub's clock; ours was behind. Same as expiring here.
+                if self._retire_expired([m for m in batch if m.msg_id == r.msg_id], now, tally):
+                    answered.add(r.msg_id)
+                continue
             self._store.outbox_rejected(r.msg_id, f"{r.problem}: {r.detail}", now)
             log.warning("outbox.rejected", msg_id=r.msg_id, problem=r.problem)
-        tally.rejected += len(rejected)
-        answered = set(accepted) | {r.msg_id for r in rejected}
+            tally.rejected += 1
+            answered.add(r.msg_id)
         missing = [i for i in ids if i not in answered]
         if missing:
             self._store.outbox_attempted(missing, now)

@@ -48,8 +48,10 @@ def _up(port: int) -> bool:
 def served(tmp_path: Path) -> Iterator[tuple[ApiNode, int]]:
     """An enrolled node with a queued referral, served by `mbe-node serve` on a free port."""
     node = make_api_node(tmp_path)
+    # The referral is sealed at the fixed test time but served under the real
+    # clock: a long lifetime keeps its envelope from expiring (which would retire it).
     store = NodeStore.open(
-        node.settings.db_path, keys_from("caritas-nbg"), node.deps, message_ttl=86400
+        node.settings.db_path, keys_from("caritas-nbg"), node.deps, message_ttl=100 * 365 * 86400
     )
     case_id = store.cases.create(dict(CASE))
     store.consents.record(case_id, consent_for("awo-fue", ["family_name"]))

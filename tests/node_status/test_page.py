@@ -94,7 +94,7 @@ async def test_page_holds_no_client_data_nor_ids(client: Client, api_node: ApiNo
 
 def test_page_and_cli_show_the_same_figures() -> None:
     """Both views render one SyncHealth: every count on the page is the CLI's too."""
-    figures = health(withdrawals_pending=2, outbox_rejected=4)
+    figures = health(withdrawals_pending=2, outbox_rejected=4, messages_resent=6, delivery_failed=1)
     page = render(figures, "Caritas Nürnberg", UTC)
     cli = dict(status_lines(NodeSettings(data_dir=Path(".")), figures))
     assert _figure(page, "outbox_depth") == "7 Nachrichten warten"
@@ -106,6 +106,9 @@ def test_page_and_cli_show_the_same_figures() -> None:
     assert _figure(page, "refused_messages") == cli["Refused messages"] == "3"
     assert _figure(page, "withdrawals_pending") == "2"
     assert cli["Withdrawals"].startswith("2 ")
+    assert (_figure(page, "messages_resent"), _figure(page, "delivery_failed")) == ("6", "1")
+    assert cli["Expired undelivered"] == "6 sent again, 1 undeliverable"
+    assert "nicht erneut gesendet" in page  # the delivery_failed warning, in German
     assert _figure(page, "directory_version") == "42"
     assert cli["Directory"].startswith("version 42, valid until " + str(iso(T0 + 29 * 86400)))
     assert _figure(page, "node_id") == "caritas-nbg"

@@ -34,6 +34,9 @@ class FakeStore:
     state: dict[str, str] = field(default_factory=dict)
     # Ids whose apply_incoming raises StoreFailure (until removed).
     fail_apply: set[str] = field(default_factory=set)
+    # Outbox ids retired by outbox_expired, and ids it cannot retire yet.
+    expired: list[str] = field(default_factory=list)
+    defer_expired: set[str] = field(default_factory=set)
     # Ids whose apply_incoming raises the given exception (a poisoned message).
     poison: dict[str, Exception] = field(default_factory=dict)
 
@@ -65,6 +68,15 @@ class FakeStore:
     def outbox_rejected(self, msg_id: str, problem: str, now: int) -> None:
         self.events.append(("rejected", msg_id, problem))
         self.rejected[msg_id] = problem
+
+    def outbox_expired(self, msg_id: str, now: int) -> bool:
+        if msg_id in self.defer_expired:
+            self.events.append(("expiry_deferred", msg_id))
+            return False
+        self.events.append(("expired", msg_id))
+        self.outbox.pop(msg_id, None)
+        self.expired.append(msg_id)
+        return True
 
     def outbox_attempted(self, msg_ids: Sequence[str], now: int) -> None:
         self.events.append(("attempted", tuple(msg_ids)))

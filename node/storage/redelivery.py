@@ -1,0 +1,141 @@
+"""What happens when a message this office sent expired before it was delivered.
+
+Two ways to learn it, one outcome: the hub's `relay.expired` notice (the
+recipient did not fetch it within the message's lifetime), or the sync worker
+finding an outbox message past its expiry before the hub ever took it (the hub
+was unreachable for that long; it would refuse the envelope as expired).
+
+* `referral.offer`: the referral becomes `expired` (the offer never arrived;
+  nothing to delete at the recipient).
+* `referral.withdraw`, `referral.reply`, `referral.status` (including the
+  `withdrawal_confirmed` that answers a withdrawal): sealed again from the
+  payload kept in `sent_log`, with a new message id and a new expiry, and
+  recorded on the referral (history event `resend`). A withdrawal above all
+  must arrive: the recipient has to delete the client's data. The payload is
+  kept, rather than rebuilt from the referral's state, because the state
+  moves on and a status date or a decline note is not part of it.
+* `receipt`: not re-sent; the reply proves delivery just as well.
+
+Not re-sent when it no longer matters: a withdrawal the recipient already
+confirmed, or an answer to a referral its sender has since withdrawn. If the
+recipient is no longer an active office the message is marked `failed` (shown
+in the status views); a withdrawal is then tried again by the housekeeping
+round like any withdrawal not yet sealed. If the node cannot seal at all right
+now (no usable directory) `NotEnrolled` propagates and the caller retries later.
+Rejected alternative: re-sealing the old envelope's contents with only a new
+expiry; the id is part of the signed inner message, and a fresh id keeps
+"drop duplicates by id" at the recipient correct.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import structlog
+
+from node import states
+from node.errors import UnknownRecipient
+from node.states import IN, OUT
+from node.storage.context import StoreContext
+from node.storage.network import RESENDABLE
+from node.storage.referrals import Referral, Referrals
+from protocol import codes
+from protocol.errors import ProtocolError
+from protocol.payloads import (
+    Payload,
+    ReferralOffer,
+    ReferralStatus,
+    ReferralWithdraw,
+    decode_payload,
+)
+
+log = structlog.get_logger()
+
+RESEND = "resend"  # the history event of a re-sent message (the state stays)
+# sent_log.status values this module writes.
+EXPIRED, RESENT, FAILED = "expired", "resent", "failed"
+_DONE = (EXPIRED, RESENT, FAILED)
+
+
+class Redelivery:
+    def __init__(self, ctx: StoreContext, referrals: Referrals) -> None:
+        self.ctx = ctx
+        self.referrals = referrals
+
+    def expired(self, msg_id: str) -> str | None:
+        """Handle an undelivered, expired message we sent, in the caller's transaction.
+
+        Returns a refusal reason for an id we never sent, else None. Raises
+        NotEnrolled when a re-send cannot be sealed now (retry later).
+        """
+        sent = self.ctx.one("SELECT * FROM sent_log WHERE msg_id = ?", (msg_id,))
+        if sent is None:
+            return "unknown-message"
+        if sent["status"] in _DONE:
+            return None  # told twice (a notice after the local expiry, a duplicate)
+        kind, referral_id = sent["type"], sent["referral_id"]
+        direction = OUT if kind in (ReferralOffer.TYPE, ReferralWithdraw.TYPE) else IN
+        ref = self.referrals.find(direction, referral_id) if referral_id else None
+        if kind == ReferralOffer.TYPE:
+            self._mark(msg_id, EXPIRED)
+            if ref is not None and states.allows(OUT, ref.state, "expire"):
+                self.referrals.transition(ref, "expire")
+            return None
+        payload = self._payload(sent, ref)
+        if (
+            kind not in RESENDABLE
+            or payload is None
+            or ref is None
+            or not self._wanted(ref, payload)
+        ):
+            self._mark(msg_id, EXPIRED)
+            log.info("outbox.expired", msg_id=msg_id, type=kind)
+            return None
+        try:
+            new_id = self.referrals.network.enqueue(sent["recipient"], payload, referral_id)
+        except UnknownRecipient:
+            self._mark(msg_id, FAILED)
+            log.warning("outbox.resend_failed", msg_id=msg_id, type=kind, error="unknown-recipient")
+            return None
+        self.ctx.run(
+            "UPDATE sent_log SET status = ?, resent_as = ?, payload = NULL WHERE msg_id = ?",
+            (RESENT, new_id, msg_id),
+        )
+        self.referrals.record(ref, RESEND, reason=kind, msg_id=new_id)
+        log.info("outbox.resent", msg_id=msg_id, resent_as=new_id, type=kind)
+        return None
+
+    def _mark(self, msg_id: str, status: str) -> None:
+        self.ctx.run(
+            "UPDATE sent_log SET status = ?, payload = NULL WHERE msg_id = ?", (status, msg_id)
+        )
+
+    @staticmethod
+    def _payload(sent: dict[str, Any], ref: Referral | None) -> Payload | None:
+        text = sent["payload"]
+        if not isinstance(text, str):
+            if sent["type"] == ReferralWithdraw.TYPE and ref is not None:
+                # Sent before payloads were kept: a withdrawal is rebuilt from the
+                # referral (its reason, or "other" for an expiry's "unanswered").
+                reason = ref.reason if ref.reason in codes.WITHDRAW_REASON else "other"
+                return ReferralWithdraw(referral_id=ref.referral_id, reason=str(reason))
+            return None
+        try:
+            return decode_payload(str(sent["type"]), json.loads(text))
+        except (ValueError, ProtocolError):
+            return None  # written by this node, so only a damaged row gets here
+
+    def _wanted(self, ref: Referral, payload: Payload) -> bool:
+        """Whether the other office still needs to hear this message."""
+        if isinstance(payload, ReferralWithdraw):
+            confirmed = self.ctx.one(
+                "SELECT 1 FROM referral_events WHERE referral_id = ? AND direction = ?"
+                " AND event = 'withdrawal_confirmed'",
+                (ref.referral_id, OUT),
+            )
+            return confirmed is None
+        if isinstance(payload, ReferralStatus) and payload.outcome == "withdrawal_confirmed":
+            return True  # the sender waits for the confirmation of the deletion
+        # An answer to a referral the sender has withdrawn since tells it nothing.
+        return ref.state != "withdrawn"
