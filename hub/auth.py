@@ -1,8 +1,13 @@
 """Authenticating signed node requests (protocol.requests), with persisted nonces.
 
 Order of checks: headers, node known and not revoked, clock skew, signature,
-then the nonce. The nonce is recorded only for a request whose signature holds,
-so a forger cannot burn a node's nonces. Nonces live in the database for twice
+then the nonce. The first three need no body: `precheck` runs them before the
+server reads a byte of it, so a request that cannot be authentic is refused
+without buffering (or decoding) up to `relay.max_body`; the signature, which
+covers the body, is checked once the body is read (bounded).
+
+The nonce is recorded only for a request whose signature holds, so a forger
+cannot burn a node's nonces. Nonces live in the database for twice
 the skew window (as protocol.requests.NonceCache does in memory), so a restart
 does not reopen the window for replays; the primary key makes the check and
 the record one atomic insert.
@@ -26,7 +31,8 @@ from hub.settings import HubSettings
 from hub.storage import sites as store
 from hub.storage.db import write
 from protocol.errors import BadSignatureError, ClockSkewError, MalformedError
-from protocol.requests import parse_request_headers, verify_request
+from protocol.keys import PublicKeys
+from protocol.requests import SignedRequest, check_skew, parse_request_headers, verify_request
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,75 @@ class SignedCall:
     body: bytes
     headers: Mapping[str, str]
     now: int
+
+
+@dataclass(frozen=True)
+class Prechecked:
+    """A request whose headers, node and clock passed: what checking the body needs."""
+
+    signed: SignedRequest
+    keys: tuple[PublicKeys, ...]
+
+
+def precheck(
+    db: sqlite_utils.Database, settings: HubSettings, headers: Mapping[str, str], now: int
+) -> Prechecked:
+    """The checks that need no body (headers, node known and active, clock skew); read-only."""
+    signed = _parse(headers)
+    site = _site(db, signed.node_id)
+    try:
+        check_skew(signed.timestamp, now, settings.auth.max_skew)
+    except ClockSkewError as exc:
+        raise Problem("clock-skew", 401, str(exc)) from None
+    return Prechecked(signed, site.keys_valid_at(now))
+
+
+def verify_body(pre: Prechecked, call: SignedCall, settings: HubSettings) -> None:
+    """The request signature over method, path and body, before the body is decoded.
+
+    The nonce is not recorded here: `check_signed` does that, in the
+    transaction that does the request's work.
+    """
+    _require_ascii_path(call.path)
+    for candidate in pre.keys:
+        try:
+            verify_request(
+                call.method,
+                call.path,
+                call.body,
+                pre.signed,
+                candidate,
+                now=call.now,
+                max_skew=settings.auth.max_skew,
+            )
+        except ClockSkewError as exc:
+            raise Problem("clock-skew", 401, str(exc)) from None
+        except BadSignatureError:
+            continue
+        return
+    raise Problem("bad-signature", 401, "the request signature does not verify")
+
+
+def _parse(headers: Mapping[str, str]) -> SignedRequest:
+    try:
+        return parse_request_headers(headers)
+    except MalformedError as exc:
+        raise Problem("malformed", 401, str(exc), title="Missing or malformed signature") from None
+
+
+def _site(db: sqlite_utils.Database, node_id: str) -> store.Site:
+    site = store.get_site(db, node_id)
+    if site is None or site.keys is None:
+        raise Problem("unknown-node", 401, "this node is not enrolled with the hub")
+    if site.status == "revoked":
+        raise Problem("revoked-node", 403, "this node has been revoked by the hub operator")
+    return site
+
+
+def _require_ascii_path(path: str) -> None:
+    if not path.isascii():
+        # Raw non-ASCII bytes in the request line; a node percent-encodes its paths.
+        raise Problem("malformed", 400, "the request path must be ASCII (percent-encoded)")
 
 
 def authenticate(db: sqlite_utils.Database, settings: HubSettings, call: SignedCall) -> str:
@@ -53,18 +128,9 @@ def check_signed(db: sqlite_utils.Database, settings: HubSettings, call: SignedC
     the same request (an upload) commits together with it.
     """
     method, path, body, headers, now = call.method, call.path, call.body, call.headers, call.now
-    try:
-        signed = parse_request_headers(headers)
-    except MalformedError as exc:
-        raise Problem("malformed", 401, str(exc), title="Missing or malformed signature") from None
-    if not path.isascii():
-        # Raw non-ASCII bytes in the request line; a node percent-encodes its paths.
-        raise Problem("malformed", 400, "the request path must be ASCII (percent-encoded)")
-    site = store.get_site(db, signed.node_id)
-    if site is None or site.keys is None:
-        raise Problem("unknown-node", 401, "this node is not enrolled with the hub")
-    if site.status == "revoked":
-        raise Problem("revoked-node", 403, "this node has been revoked by the hub operator")
+    signed = _parse(headers)
+    _require_ascii_path(path)
+    site = _site(db, signed.node_id)
     verified = False
     for candidate in site.keys_valid_at(now):
         try:

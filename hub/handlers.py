@@ -12,7 +12,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from hub import relay
-from hub.auth import SignedCall, authenticate, check_signed
+from hub.auth import Prechecked, SignedCall, authenticate, check_signed, precheck, verify_body
 from hub.context import ANNOUNCER, CLOCK, DB, KEYS, METRICS, PUSH, SETTINGS
 from hub.directory import latest, latest_version
 from hub.enrollment import enroll
@@ -37,13 +37,34 @@ def _now(request: web.Request) -> int:
     return int(request.app[CLOCK]())
 
 
-async def authenticated(request: web.Request) -> tuple[str, bytes]:
-    """Read the body and check the request signature; return (node id, body).
+async def read_bounded(request: web.Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to pass `limit`."""
+    too_large = Problem("too-large", 413, f"the request body is at most {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+async def _precheck(request: web.Request) -> Prechecked:
+    """Headers, node and clock, before a byte of the body is read (hub/auth.py)."""
+    app = request.app
+    return await app[DB].run(precheck, app[SETTINGS], request.headers, _now(request))
+
+
+async def authenticated(request: web.Request, max_body: int | None = None) -> tuple[str, bytes]:
+    """Check the headers, read the body (bounded), check the signature; return (node id, body).
 
     Public so that other parts of the hub (statistics) authenticate the same way.
     """
-    body = await request.read()
-    node = await request.app[DB].run(authenticate, request.app[SETTINGS], _call(request, body))
+    settings = request.app[SETTINGS]
+    await _precheck(request)
+    body = await read_bounded(request, settings.relay.max_body if max_body is None else max_body)
+    node = await request.app[DB].run(authenticate, settings, _call(request, body))
     return node, body
 
 
@@ -87,11 +108,7 @@ async def info(request: web.Request) -> web.Response:
 
 
 async def enroll_node(request: web.Request) -> web.Response:
-    if request.content_length is not None and request.content_length > MAX_ENROLL_BODY:
-        raise Problem("too-large", 413, f"an enrollment request is at most {MAX_ENROLL_BODY} bytes")
-    body = await request.read()
-    if len(body) > MAX_ENROLL_BODY:
-        raise Problem("too-large", 413, f"an enrollment request is at most {MAX_ENROLL_BODY} bytes")
+    body = await read_bounded(request, MAX_ENROLL_BODY)
     app = request.app
     node_id, answer = await app[DB].run(enroll, app[KEYS], app[SETTINGS], body, _now(request))
     log.info("site.enrolled", node=node_id)
@@ -103,7 +120,8 @@ async def enroll_node(request: web.Request) -> web.Response:
 async def rotate_keys(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > MAX_ROTATION_BODY:
         raise Problem("too-large", 413, f"a key rotation is at most {MAX_ROTATION_BODY} bytes")
-    body = await request.read()
+    await _precheck(request)
+    body = await read_bounded(request, MAX_ROTATION_BODY)
     app = request.app
     done = await app[DB].run(rotate, app[KEYS], app[SETTINGS], _call(request, body))
     log.info("site.rotated", node=done.node_id, replay=done.replay, until=done.previous_until)
@@ -125,7 +143,12 @@ async def get_directory(request: web.Request) -> web.Response:
 
 async def upload(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
-    body = await request.read()
+    pre = await _precheck(request)
+    body = await read_bounded(request, settings.relay.max_body)
+    call = _call(request, body)
+    # The signature before decoding: a forged upload costs a hash, not a decode.
+    # The nonce is recorded by the transaction that queues (check_signed again).
+    verify_body(pre, call, settings)
     m = _unpack_map(body, settings.relay.max_body, "upload")
     blobs = m.get("envelopes")
     if set(m) != {"envelopes"} or not isinstance(blobs, list):
@@ -137,7 +160,7 @@ async def upload(request: web.Request) -> web.Response:
     # Decoding here, on the loop, overlaps with the writer thread's fsync of
     # other uploads; the signature is still checked before anything is stored.
     batch = relay.decode_batch(blobs)
-    node, result = await request.app[DB].run(_upload_job, settings, _call(request, body), batch)
+    node, result = await request.app[DB].run(_upload_job, settings, call, batch)
     log.info(
         "relay.stored", node=node, accepted=len(result.accepted), rejected=len(result.rejected)
     )

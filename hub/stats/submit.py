@@ -37,7 +37,7 @@ async def submit_report(request: web.Request) -> web.Response:
     app = request.app
     if request.content_length is not None and request.content_length > MAX_ENVELOPE:
         raise Problem("too-large", 413, f"a statistics envelope is at most {MAX_ENVELOPE} bytes")
-    node, body = await authenticated(request)
+    node, body = await authenticated(request, max_body=MAX_ENVELOPE)
     if len(body) > MAX_ENVELOPE:
         raise Problem("too-large", 413, f"a statistics envelope is at most {MAX_ENVELOPE} bytes")
     try:
