@@ -439,6 +439,13 @@ class Referrals:
         ref = self._outgoing_from(inner, status.referral_id)
         if isinstance(ref, str):
             return ref
+        if status.outcome in PROGRESS and ref.state in ("sent", "delivered"):
+            # The acceptance was overtaken (it expired and was re-sent after this
+            # status, node/storage/redelivery.py): progress implies it, as a reply
+            # implies the receipt. The late acceptance is then refused as stale.
+            for event in ("receipt", "accepted")[ref.state == "delivered" :]:
+                self._transition(ref, event, msg_id=inner.msg_id)
+                ref = self.get(OUT, ref.referral_id)
         self._transition(ref, status.outcome, reason=status.reason, msg_id=inner.msg_id)
         return None
 

@@ -255,3 +255,27 @@ def test_a_second_notice_for_the_same_message_changes_nothing(
     _notice(a, old, b.node_id)
     assert len(_pending(a)) == 1
     assert a.store.health().messages_resent == 1
+
+
+def test_progress_that_overtakes_a_resent_acceptance_implies_it(
+    pair: tuple[Office, Office],
+) -> None:
+    """Acceptance expired and re-sent after the first appointment: the sender still ends there."""
+    a, b = pair
+    rid = _offered(a, b)
+    b.store.referrals.accept(rid)
+    [(reply_id, _)] = _pending(b)
+    b.store.sync.outbox_accepted([reply_id], b.clock.t)
+    b.store.referrals.report(rid, "first_appointment", "2026-09-02", None)
+    deliver(b, a)  # the status arrives, the acceptance did not
+    assert [h["event"] for h in a.store.referrals.history("out", rid)] == [
+        "send",
+        "receipt",
+        "accepted",
+        "first_appointment",
+    ]
+    _notice(b, reply_id, a.node_id)
+    deliver(b, a)  # the re-sent acceptance: stale now, recorded, state kept
+    assert a.store.referrals.get("out", rid).state == "first_appointment"
+    refused = a.store.db.execute("SELECT reason FROM refused").fetchall()
+    assert refused == [("illegal-transition: first_appointment by accepted",)]
