@@ -8,16 +8,23 @@ import tomllib
 from pathlib import Path
 
 from node.cli import build_parser
-from node.config import ApiSettings, parse_settings
+from node.config import ApiSettings, ReferralSettings, parse_settings
+from node.stats.settings import StatsSettings
 from node.sync.settings import SyncSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _config_keys() -> set[str]:
+    """Every key NodeSettings takes from node.toml: a new setting must be documented."""
     keys = {"node.name", "log.level"}
-    keys |= {f"api.{f.name}" for f in dataclasses.fields(ApiSettings)}
-    keys |= {f"sync.{f.name}" for f in dataclasses.fields(SyncSettings)}
+    for table, settings in (
+        ("api", ApiSettings),
+        ("sync", SyncSettings),
+        ("stats", StatsSettings),
+        ("referrals", ReferralSettings),
+    ):
+        keys |= {f"{table}.{f.name}" for f in dataclasses.fields(settings)}
     return keys
 
 
@@ -30,6 +37,8 @@ def test_example_config_has_every_key_and_loads() -> None:
     settings = parse_settings(text, ROOT)
     assert settings.sync == SyncSettings()
     assert settings.api == ApiSettings()
+    assert settings.stats == StatsSettings()
+    assert settings.referrals == ReferralSettings()
 
 
 def test_readme_documents_every_key() -> None:
