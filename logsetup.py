@@ -13,13 +13,32 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import TextIO
+from typing import TextIO, cast
 
 import structlog
 
 
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the time of writing.
+
+    Binding the stream object at configuration time breaks when stderr is
+    replaced later (test capture, a daemon redirecting it): log calls would
+    then write to a closed file.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(level: str = "info", stream: TextIO | None = None) -> None:
-    out = stream if stream is not None else sys.stderr
+    # A duck-typed stream: structlog and logging only call write, flush and isatty.
+    out = stream if stream is not None else cast(TextIO, _CurrentStderr())
     numeric = logging.getLevelNamesMapping().get(level.upper())
     if numeric is None:
         raise ValueError(f"unknown log level {level!r}")
@@ -42,4 +61,8 @@ def configure_logging(level: str = "info", stream: TextIO | None = None) -> None
     )
     # aiohttp's access log goes through stdlib logging; keep it at warning so
     # request paths (which may carry ids) do not flood the journal.
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=out, format="%(message)s")
+    logging.basicConfig(
+        level=max(numeric, logging.WARNING),
+        stream=out,
+        format="%(message)s",
+    )
