@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import sys
-from collections.abc import Iterator
 
 import pytest
 import structlog
 
 from logsetup import configure_logging
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    handlers = list(logging.getLogger().handlers)
-    yield
-    structlog.reset_defaults()
-    logging.getLogger().handlers = handlers
 
 
 def test_logs_are_json_lines_when_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
