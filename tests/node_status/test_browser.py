@@ -11,20 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import ConsoleMessage, Error, Request, async_playwright
 
 from node.storage.store import NodeStore
+from tests.browser import recorded_page
 from tests.node.conftest import CASE, ApiNode, consent_for, keys_from, make_api_node
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _free_port() -> int:
@@ -97,57 +87,36 @@ async def test_status_page_in_a_real_browser(served: tuple[ApiNode, int], tmp_pa
     (run with --basetemp DIR to keep it)."""
     _, port = served
     origin = f"http://127.0.0.1:{port}"
-    requests: list[str] = []
-    problems: list[str] = []
-
-    def on_request(request: Request) -> None:
-        requests.append(request.url)
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type in {"error", "warning"}:
-            problems.append(f"{message.type}: {message.text}")
-
-    def on_page_error(error: Error) -> None:
-        problems.append(f"pageerror: {error}")
-
     shot = tmp_path / "status.png"
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1200, "height": 900})
-            page.on("request", on_request)
-            page.on("console", on_console)
-            page.on("pageerror", on_page_error)
-            response = await page.goto(f"{origin}/status")
-            assert response is not None
-            assert response.status == 200
-            assert await page.title() == "Synchronisationsstatus · Caritas Nürnberg"
-            assert await page.locator("h1").inner_text() == "Caritas Nürnberg"
-            headings = await page.locator("h2").all_inner_texts()
-            assert headings == [
-                "Einschreibung",
-                "Verbindung zum Hub",
-                "Nachrichten",
-                "Verzeichnis der Beratungsstellen",
-                "Statistikmeldungen (neueste Revision)",
-            ]
-            node_id = page.locator('[data-figure="node_id"]')
-            assert await node_id.inner_text() == "caritas-nbg"
-            outbox = page.locator('[data-figure="outbox_depth"]')
-            assert await outbox.inner_text() == "1 Nachricht wartet"
-            # Styled by the hash-allowed inline sheet: the header is dark blue.
-            header_bg = await page.locator("header").evaluate(
-                "e => getComputedStyle(e).backgroundColor"
-            )
-            assert header_bg == "rgb(28, 61, 90)"
-            refresh = page.locator('meta[http-equiv="refresh"]')
-            assert await refresh.get_attribute("content") == "30"
-            await page.screenshot(path=str(shot), full_page=True)
-        finally:
-            await browser.close()
+    async with recorded_page(width=1200) as (page, recording):
+        response = await page.goto(f"{origin}/status")
+        assert response is not None
+        assert response.status == 200
+        assert await page.title() == "Synchronisationsstatus · Caritas Nürnberg"
+        assert await page.locator("h1").inner_text() == "Caritas Nürnberg"
+        headings = await page.locator("h2").all_inner_texts()
+        assert headings == [
+            "Einschreibung",
+            "Verbindung zum Hub",
+            "Nachrichten",
+            "Verzeichnis der Beratungsstellen",
+            "Statistikmeldungen (neueste Revision)",
+        ]
+        node_id = page.locator('[data-figure="node_id"]')
+        assert await node_id.inner_text() == "caritas-nbg"
+        outbox = page.locator('[data-figure="outbox_depth"]')
+        assert await outbox.inner_text() == "1 Nachricht wartet"
+        # Styled by the hash-allowed inline sheet: the header is dark blue.
+        header_bg = await page.locator("header").evaluate(
+            "e => getComputedStyle(e).backgroundColor"
+        )
+        assert header_bg == "rgb(28, 61, 90)"
+        refresh = page.locator('meta[http-equiv="refresh"]')
+        assert await refresh.get_attribute("content") == "30"
+        await page.screenshot(path=str(shot), full_page=True)
 
     assert shot.stat().st_size > 10_000
-    assert problems == []
-    network = [u for u in requests if not u.startswith("data:")]
+    assert recording.problems == []
+    network = [u for u in recording.requests if not u.startswith("data:")]
     assert [u for u in network if not u.startswith(origin + "/")] == []
     assert network == [f"{origin}/status"]

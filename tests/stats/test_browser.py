@@ -4,23 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from playwright.async_api import ConsoleMessage, Error, Request, async_playwright
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from hub.app import create_app
 from hub.settings import HubSettings
 from hub.stats.routes import add_stats
+from tests.browser import recorded_page
 from tests.stats.hubside import PERIOD, FakeClock, StatsHub, three_offices
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 async def test_dashboard_in_a_real_browser(
@@ -39,56 +29,34 @@ async def test_dashboard_in_a_real_browser(
     token = hub.token()
     origin = str(server.make_url("/")).rstrip("/")
 
-    requests: list[str] = []
-    problems: list[str] = []
+    async with recorded_page(width=1280) as (page, recording):
+        await page.goto(f"{origin}/dashboard")
+        assert page.url == f"{origin}/dashboard/login"
+        await page.fill("#token", token)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{origin}/dashboard")
+        await page.select_option("#period", PERIOD)
+        await page.click("form.period button")
+        await page.wait_for_url(f"{origin}/dashboard?period={PERIOD}")
 
-    def on_request(request: Request) -> None:
-        requests.append(request.url)
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type in {"error", "warning"}:
-            problems.append(f"{message.type}: {message.text} at {message.location.get('url')}")
-
-    def on_page_error(error: Error) -> None:
-        problems.append(f"pageerror: {error}")
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("request", on_request)
-            page.on("console", on_console)
-            page.on("pageerror", on_page_error)
-
-            await page.goto(f"{origin}/dashboard")
-            assert page.url == f"{origin}/dashboard/login"
-            await page.fill("#token", token)
-            await page.click("button[type=submit]")
-            await page.wait_for_url(f"{origin}/dashboard")
-            await page.select_option("#period", PERIOD)
-            await page.click("form.period button")
-            await page.wait_for_url(f"{origin}/dashboard?period={PERIOD}")
-
-            assert await page.locator("svg.chart").count() == 2
-            assert await page.locator("#chart-topic .bar-row").count() == 12
-            assert await page.locator("#chart-residence .bar-row").count() == 9
-            assert await page.locator("#completeness tbody tr").count() == 3
-            statuses = await page.locator("#completeness .status").all_inner_texts()
-            assert statuses == ["gemeldet"] * 3
-            closed = page.locator('.figure[data-measure="cases_closed"] .figure-value')
-            assert "gesperrt" in await closed.inner_text()
-            active = page.locator('.figure[data-measure="cases_active"] .figure-value')
-            assert (await active.inner_text()).strip() == "41"
-            assert await page.locator("#directory tbody tr").count() == 3
-            assert await page.get_attribute("a.download", "href") == (
-                f"/coordinator/v1/overview?period={PERIOD}&format=csv"
-            )
-            await page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-        finally:
-            await browser.close()
+        assert await page.locator("svg.chart").count() == 2
+        assert await page.locator("#chart-topic .bar-row").count() == 12
+        assert await page.locator("#chart-residence .bar-row").count() == 9
+        assert await page.locator("#completeness tbody tr").count() == 3
+        statuses = await page.locator("#completeness .status").all_inner_texts()
+        assert statuses == ["gemeldet"] * 3
+        closed = page.locator('.figure[data-measure="cases_closed"] .figure-value')
+        assert "gesperrt" in await closed.inner_text()
+        active = page.locator('.figure[data-measure="cases_active"] .figure-value')
+        assert (await active.inner_text()).strip() == "41"
+        assert await page.locator("#directory tbody tr").count() == 3
+        assert await page.get_attribute("a.download", "href") == (
+            f"/coordinator/v1/overview?period={PERIOD}&format=csv"
+        )
+        await page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
 
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
-    assert problems == []
-    foreign = [u for u in requests if not u.startswith(origin + "/")]
+    assert recording.problems == []
+    foreign = [u for u in recording.requests if not u.startswith(origin + "/")]
     assert foreign == []
-    assert any(u.endswith("/dashboard/dashboard.css") for u in requests)
+    assert any(u.endswith("/dashboard/dashboard.css") for u in recording.requests)
