@@ -35,17 +35,22 @@ class FakeClock:
         self.now += seconds
 
 
-def init_data_dir(path: Path, extra: str = "") -> HubSettings:
-    """What `mbe-hub init` creates, with test-friendly settings."""
+def write_hub_dir(path: Path, config: str) -> HubSettings:
+    """A hub data directory as `mbe-hub init` makes it (fresh keys), with `config` as hub.toml."""
     path.mkdir(parents=True, exist_ok=True)
     write_keys(path / "hub.key", PrivateKeys.generate())
-    (path / "hub.toml").write_text(
+    (path / "hub.toml").write_text(config, encoding="utf-8")
+    return load_settings(path)
+
+
+def init_data_dir(path: Path, extra: str = "") -> HubSettings:
+    """What `mbe-hub init` creates, with test-friendly settings."""
+    return write_hub_dir(
+        path,
         'region = "Testregion"\npublic_url = "http://127.0.0.1:1"\nlog_level = "debug"\n'
         + extra
         + "\n[relay]\nexpiry_interval = 3600.0\nmax_batch = 50\nmax_body = 1048576\n",
-        encoding="utf-8",
     )
-    return load_settings(path)
 
 
 @dataclass

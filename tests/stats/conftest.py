@@ -14,7 +14,8 @@ from hub.stats.cellkeys import CellKey
 from hub.stats.periods import Period, parse_period
 from hub.stats.routes import add_stats
 from protocol.payloads import StatsCell, StatsReport
-from tests.stats.hubside import FakeClock, StatsHub, init_hub_dir
+from tests.hub.conftest import FakeClock
+from tests.stats.hubside import START, StatsHub, init_hub_dir
 
 PERIOD = "2026-11"
 ORGANISATIONS = {"office-a": "caritas", "office-b": "caritas", "office-c": "diakonie"}
@@ -89,7 +90,7 @@ def data(period: Period) -> PeriodData:
 
 @pytest.fixture
 def hub_clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture

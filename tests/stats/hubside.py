@@ -12,16 +12,16 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from hub.keyfile import read_keys, write_keys
-from hub.settings import HubSettings, load_settings
+from hub.keyfile import read_keys
+from hub.settings import HubSettings
 from hub.sites import add_site
 from hub.storage.db import connect
 from hub.tokens import create_token
 from protocol.envelope import InnerMessage, seal
 from protocol.ids import HUB_ID
-from protocol.keys import PrivateKeys
 from protocol.payloads import StatsCell, StatsReport
 from tests.hub.client import HubClient, Node, Requester, enroll
+from tests.hub.conftest import FakeClock, write_hub_dir
 
 # 2026-12-05 11:00 UTC: November 2026 has ended, its deadline (15 Dec) not yet passed.
 START = 1_796_468_400
@@ -31,29 +31,13 @@ PERIOD = "2026-11"
 Cells = dict[tuple[str, tuple[tuple[str, str], ...]], int]
 
 
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: float = START) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def init_hub_dir(path: Path, stats: str = "") -> HubSettings:
     """A hub data directory as `mbe-hub init` makes it, with an optional [stats] table."""
-    path.mkdir(parents=True, exist_ok=True)
-    write_keys(path / "hub.key", PrivateKeys.generate())
-    (path / "hub.toml").write_text(
+    return write_hub_dir(
+        path,
         'region = "Region Köln"\npublic_url = "http://127.0.0.1:1"\nlog_level = "debug"\n'
         f"\n[stats]\n{stats}\n",
-        encoding="utf-8",
     )
-    return load_settings(path)
 
 
 def make_report(cells: Cells, revision: int = 1, period: str = PERIOD) -> StatsReport:

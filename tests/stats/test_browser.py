@@ -10,7 +10,8 @@ from hub.app import create_app
 from hub.settings import HubSettings
 from hub.stats.routes import add_stats
 from tests.browser import recorded_page
-from tests.stats.hubside import PERIOD, FakeClock, StatsHub, three_offices
+from tests.hub.conftest import FakeClock
+from tests.stats.hubside import PERIOD, StatsHub, three_offices
 
 
 async def test_dashboard_in_a_real_browser(
