@@ -14,11 +14,13 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn, cast
 
+import sqlite_utils
 import structlog
 from aiohttp import web
 
@@ -68,10 +70,21 @@ def _open(args: argparse.Namespace) -> tuple[HubSettings, PrivateKeys]:
     return settings, read_keys(settings.key_path)
 
 
-def cmd_site_add(args: argparse.Namespace) -> int:
+@contextmanager
+def _hub_db(
+    args: argparse.Namespace,
+) -> Iterator[tuple[HubSettings, PrivateKeys, sqlite_utils.Database]]:
+    """Settings, keys and the database of the hub in `--dir`; the database closed after."""
     settings, keys = _open(args)
     db = connect(settings.db_path)
     try:
+        yield settings, keys, db
+    finally:
+        db.close()
+
+
+def cmd_site_add(args: argparse.Namespace) -> int:
+    with _hub_db(args) as (settings, keys, db):
         new = add_site(
             db,
             keys,
@@ -84,8 +97,6 @@ def cmd_site_add(args: argparse.Namespace) -> int:
             now=int(time.time()),
             secret=secrets.randbits(60),
         )
-    finally:
-        db.close()
     print(f"node id:          {new.node_id}")
     print(f"enrollment code:  {new.code}")
     print(f"code expires:     {_when(new.expires)} (works once)")
@@ -95,12 +106,8 @@ def cmd_site_add(args: argparse.Namespace) -> int:
 
 
 def cmd_site_list(args: argparse.Namespace) -> int:
-    settings, _ = _open(args)
-    db = connect(settings.db_path)
-    try:
+    with _hub_db(args) as (_settings, _, db):
         sites = list_sites(db)
-    finally:
-        db.close()
     if not sites:
         print("no sites yet (add one with `mbe-hub site add`)")
         return 0
@@ -111,23 +118,15 @@ def cmd_site_list(args: argparse.Namespace) -> int:
 
 
 def cmd_site_revoke(args: argparse.Namespace) -> int:
-    settings, keys = _open(args)
-    db = connect(settings.db_path)
-    try:
+    with _hub_db(args) as (settings, keys, db):
         version = revoke_site(db, keys, settings, args.node_id, int(time.time()))
-    finally:
-        db.close()
     print(f"site {args.node_id} revoked; directory version {version} published")
     return 0
 
 
 def cmd_token_create(args: argparse.Namespace) -> int:
-    settings, _ = _open(args)
-    db = connect(settings.db_path)
-    try:
+    with _hub_db(args) as (_settings, _, db):
         token = create_token(db, args.role, args.org, int(time.time()), secrets.token_bytes(32))
-    finally:
-        db.close()
     print(token)
     print("store this token now; the hub keeps only its hash", file=sys.stderr)
     print(f"token id (for `token list|revoke`): {token_id(token_hash(token))}", file=sys.stderr)
@@ -135,12 +134,8 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
-    settings, _ = _open(args)
-    db = connect(settings.db_path)
-    try:
+    with _hub_db(args) as (_settings, _, db):
         tokens = list_tokens(db)
-    finally:
-        db.close()
     if not tokens:
         print("no tokens yet (create one with `mbe-hub token create`)")
         return 0
@@ -153,12 +148,8 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    settings, _ = _open(args)
-    db = connect(settings.db_path)
-    try:
+    with _hub_db(args) as (_settings, _, db):
         record, was_live = revoke_token(db, args.token_id, int(time.time()))
-    finally:
-        db.close()
     if was_live:
         print(f"token {record.token_id} revoked; its dashboard sessions are ended")
     else:
