@@ -13,7 +13,8 @@ import os
 import sqlite3
 import stat
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -68,7 +69,9 @@ async def _sync_worker_ctx(app: web.Application) -> AsyncIterator[None]:
     await worker.stop()
 
 
-def _open_store(data_dir: Path) -> tuple[NodeSettings, NodeStore]:
+@contextmanager
+def _open_store(data_dir: Path) -> Iterator[tuple[NodeSettings, NodeStore]]:
+    """Settings and the store of the node in `data_dir`; the store closed after."""
     settings = load_settings(data_dir)
     keys = load_keys(settings.key_path)
     if not settings.db_path.exists():
@@ -76,7 +79,10 @@ def _open_store(data_dir: Path) -> tuple[NodeSettings, NodeStore]:
     store = NodeStore.open(
         settings.db_path, keys, Deps.system(), message_ttl=settings.sync.message_ttl
     )
-    return settings, store
+    try:
+        yield settings, store
+    finally:
+        store.close()
 
 
 def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
@@ -95,14 +101,13 @@ def cmd_init(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace, out: TextIO) -> int:
-    settings, store = _open_store(Path(args.dir))
-    keys = load_keys(settings.key_path)
-    try:
-        state = asyncio.run(enroll(settings.sync, store.sync, keys, args.hub, args.code))
-    except SyncError as exc:
-        raise EnrollFailed(str(exc)) from None
-    finally:
-        store.close()
+    with _open_store(Path(args.dir)) as (settings, store):
+        try:
+            state = asyncio.run(
+                enroll(settings.sync, store.sync, store.ctx.keys, args.hub, args.code)
+            )
+        except SyncError as exc:
+            raise EnrollFailed(str(exc)) from None
     out.write(f"Enrolled as {state.node_id} with {state.hub_url}\n")
     out.write(f"Hub fingerprint: {state.hub_keys.fingerprint()}\n")
     out.write(f"Next: mbe-node serve --dir {args.dir}\n")
@@ -110,22 +115,16 @@ def cmd_enroll(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_token_create(args: argparse.Namespace, out: TextIO) -> int:
-    _, store = _open_store(Path(args.dir))
-    try:
+    with _open_store(Path(args.dir)) as (_settings, store):
         token = store.access.create_token(args.name)
-    finally:
-        store.close()
     out.write(f"{token}\n")
     sys.stderr.write(f"Token for app {args.name}; it is shown only this once.\n")
     return 0
 
 
 def cmd_token_list(args: argparse.Namespace, out: TextIO) -> int:
-    _, store = _open_store(Path(args.dir))
-    try:
+    with _open_store(Path(args.dir)) as (_settings, store):
         tokens = store.access.tokens()
-    finally:
-        store.close()
     if not tokens:
         out.write("no app tokens (create one with mbe-node token create)\n")
         return 0
@@ -141,11 +140,8 @@ def cmd_token_list(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace, out: TextIO) -> int:
-    _, store = _open_store(Path(args.dir))
-    try:
+    with _open_store(Path(args.dir)) as (_settings, store):
         info = store.access.revoke_token(args.token)
-    finally:
-        store.close()
     # A running `mbe-node serve` checks the database on every request.
     out.write(f"Revoked the token of app {info.name} ({info.token_id}); refused from now on\n")
     return 0
@@ -219,11 +215,8 @@ def status_lines(settings: NodeSettings, health: SyncHealth) -> list[tuple[str, 
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
-    settings, store = _open_store(Path(args.dir))
-    try:
+    with _open_store(Path(args.dir)) as (settings, store):
         health = store.health()
-    finally:
-        store.close()
     rows = status_lines(settings, health)
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
@@ -242,11 +235,8 @@ def _stats_service(settings: NodeSettings, store: NodeStore) -> StatsService:
 
 def cmd_stats_preview(args: argparse.Namespace, out: TextIO) -> int:
     period = parse_period(args.period)  # a typo fails before anything is opened
-    settings, store = _open_store(Path(args.dir))
-    try:
+    with _open_store(Path(args.dir)) as (settings, store):
         preview = asyncio.run(_stats_service(settings, store).preview(period.id))
-    finally:
-        store.close()
     if args.json:
         out.write(json.dumps(preview, ensure_ascii=False, indent=2) + "\n")
         return 0
@@ -264,11 +254,8 @@ def cmd_stats_preview(args: argparse.Namespace, out: TextIO) -> int:
 
 def cmd_stats_submit(args: argparse.Namespace, out: TextIO) -> int:
     period = parse_period(args.period)
-    settings, store = _open_store(Path(args.dir))
-    try:
+    with _open_store(Path(args.dir)) as (settings, store):
         outcome = asyncio.run(_stats_service(settings, store).submit(period.id))
-    finally:
-        store.close()
     what = f"{outcome.period} revision {outcome.revision} ({outcome.cell_count} cells)"
     if outcome.state == UNCHANGED:
         out.write(f"{what}: unchanged, already submitted; nothing sent\n")
