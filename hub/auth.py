@@ -21,7 +21,7 @@ key counts.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -70,17 +70,27 @@ def precheck(
 def verify_body(pre: Prechecked, call: SignedCall, settings: HubSettings) -> None:
     """The request signature over method, path and body, before the body is decoded.
 
-    The nonce is not recorded here: `check_signed` does that, in the
+    The nonce is not recorded here: `record_nonce` does that, in the
     transaction that does the request's work.
     """
     _require_ascii_path(call.path)
-    for candidate in pre.keys:
+    _verify_signature(call, pre.signed, pre.keys, settings)
+
+
+def _verify_signature(
+    call: SignedCall,
+    signed: SignedRequest,
+    keys: Sequence[PublicKeys],
+    settings: HubSettings,
+) -> None:
+    """Accept a signature by any of `keys` (two during a key rotation's overlap)."""
+    for candidate in keys:
         try:
             verify_request(
                 call.method,
                 call.path,
                 call.body,
-                pre.signed,
+                signed,
                 candidate,
                 now=call.now,
                 max_skew=settings.auth.max_skew,
@@ -127,24 +137,23 @@ def check_signed(db: sqlite_utils.Database, settings: HubSettings, call: SignedC
     Records the nonce; call inside a write transaction, so that work done for
     the same request (an upload) commits together with it.
     """
-    method, path, body, headers, now = call.method, call.path, call.body, call.headers, call.now
-    signed = _parse(headers)
-    _require_ascii_path(path)
+    signed = _parse(call.headers)
+    _require_ascii_path(call.path)
     site = _site(db, signed.node_id)
-    verified = False
-    for candidate in site.keys_valid_at(now):
-        try:
-            verify_request(
-                method, path, body, signed, candidate, now=now, max_skew=settings.auth.max_skew
-            )
-        except ClockSkewError as exc:
-            raise Problem("clock-skew", 401, str(exc)) from None
-        except BadSignatureError:
-            continue
-        verified = True
-        break
-    if not verified:
-        raise Problem("bad-signature", 401, "the request signature does not verify")
+    _verify_signature(call, signed, site.keys_valid_at(call.now), settings)
+    _insert_nonce(db, signed)
+    return signed.node_id
+
+
+def record_nonce(db: sqlite_utils.Database, pre: Prechecked) -> str:
+    """For a request whose signature `verify_body` checked: inside the request's write
+    transaction, confirm the node is still active and record the nonce."""
+    _site(db, pre.signed.node_id)
+    _insert_nonce(db, pre.signed)
+    return pre.signed.node_id
+
+
+def _insert_nonce(db: sqlite_utils.Database, signed: SignedRequest) -> None:
     # A lost nonce row only matters if the machine loses power inside the skew
     # window, so `authenticate` commits it without fsync.
     try:
@@ -154,7 +163,6 @@ def check_signed(db: sqlite_utils.Database, settings: HubSettings, call: SignedC
         )
     except sqlite3.IntegrityError:
         raise Problem("replayed-nonce", 401, "this request nonce was already used") from None
-    return signed.node_id
 
 
 def prune_nonces(db: sqlite_utils.Database, settings: HubSettings, now: int) -> int:

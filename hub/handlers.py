@@ -12,7 +12,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from hub import relay
-from hub.auth import Prechecked, SignedCall, authenticate, check_signed, precheck, verify_body
+from hub.auth import Prechecked, SignedCall, authenticate, precheck, record_nonce, verify_body
 from hub.context import ANNOUNCER, CLOCK, DB, KEYS, METRICS, PUSH, SETTINGS
 from hub.directory import latest, latest_version
 from hub.enrollment import enroll
@@ -73,12 +73,17 @@ def _call(request: web.Request, body: bytes) -> SignedCall:
 
 
 def _upload_job(
-    db: sqlite_utils.Database, settings: HubSettings, call: SignedCall, batch: list[relay.Incoming]
+    db: sqlite_utils.Database,
+    settings: HubSettings,
+    pre: Prechecked,
+    now: int,
+    batch: list[relay.Incoming],
 ) -> tuple[str, relay.UploadResult]:
-    """Authenticate and queue in one durable transaction: one commit, one fsync per upload."""
+    """Record the nonce and queue in one durable transaction: one commit, one fsync per
+    upload. The signature was checked (`verify_body`) before the batch was decoded."""
     with write(db, durable=True):
-        node = check_signed(db, settings, call)
-        return node, relay.queue_batch(db, settings, node, batch, call.now)
+        node = record_nonce(db, pre)
+        return node, relay.queue_batch(db, settings, node, batch, now)
 
 
 def _unpack_map(body: bytes, max_bytes: int, what: str) -> dict[str, Any]:
@@ -147,7 +152,7 @@ async def upload(request: web.Request) -> web.Response:
     body = await read_bounded(request, settings.relay.max_body)
     call = _call(request, body)
     # The signature before decoding: a forged upload costs a hash, not a decode.
-    # The nonce is recorded by the transaction that queues (check_signed again).
+    # The nonce is recorded by the transaction that queues (record_nonce).
     verify_body(pre, call, settings)
     m = _unpack_map(body, settings.relay.max_body, "upload")
     blobs = m.get("envelopes")
@@ -160,7 +165,7 @@ async def upload(request: web.Request) -> web.Response:
     # Decoding here, on the loop, overlaps with the writer thread's fsync of
     # other uploads; the signature is still checked before anything is stored.
     batch = relay.decode_batch(blobs)
-    node, result = await request.app[DB].run(_upload_job, settings, call, batch)
+    node, result = await request.app[DB].run(_upload_job, settings, pre, call.now, batch)
     log.info(
         "relay.stored", node=node, accepted=len(result.accepted), rejected=len(result.rejected)
     )
