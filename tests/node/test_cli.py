@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from demo.processes import free_port
 from node.cli import main
 from node.config import load_settings
 from tests.node.conftest import make_api_node
@@ -110,12 +110,6 @@ def test_user_errors_are_one_line(
     assert "Traceback" not in err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(port: int, path: str, headers: dict[str, str] | None = None) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
@@ -128,7 +122,7 @@ def _get(port: int, path: str, headers: dict[str, str] | None = None) -> int:
 def test_serve_answers_health_and_requires_tokens(tmp_path: Path) -> None:
     """`mbe-node serve` in a real process answers /health and refuses a tokenless request."""
     node = make_api_node(tmp_path)
-    port = _free_port()
+    port = free_port()
     argv = ["serve", "--dir", str(node.settings.data_dir), "--port", str(port)]
     proc = subprocess.Popen(
         [sys.executable, "-m", "node.cli", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE

@@ -8,8 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+from demo.processes import free_port
 from node.storage.db import open_database
-from tests.node.test_cli import _free_port, _get
+from tests.node.test_cli import _get
 
 
 def _mode(path: Path) -> int:
@@ -56,7 +57,7 @@ def test_serve_creates_private_wal_files(tmp_path: Path) -> None:
     """While serve runs under umask 022, node.db-wal and node.db-shm are 0600."""
     data = tmp_path / "office"
     assert _node(["init", "--dir", str(data)]).returncode == 0
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "node.cli", "serve", "--dir", str(data), "--port", str(port)],
         stdout=subprocess.DEVNULL,

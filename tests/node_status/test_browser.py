@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import socket
 import subprocess
 import sys
 import time
@@ -12,15 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from demo.processes import free_port
 from node.storage.store import NodeStore
 from tests.browser import recorded_page
 from tests.node.conftest import CASE, ApiNode, consent_for, keys_from, make_api_node
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _up(port: int) -> bool:
@@ -54,7 +48,7 @@ def served(tmp_path: Path) -> Iterator[tuple[ApiNode, int]]:
         }
     )
     store.close()
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
+from demo.processes import free_port
 from node.sync.client import BadHubUrl, HubClient, normalize_hub_url
 from node.sync.errors import HubRefused, HubUnreachable
 from tests.sync.fakehub import FakeHub, fixed_keys
@@ -14,12 +13,6 @@ from tests.sync.helpers import Office, sealed
 
 def client_for(office: Office, url: str) -> HubClient:
     return HubClient(url, keys=office.keys, node_id=office.node_id, request_timeout=2.0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_info_returns_the_hub_keys(hub: FakeHub, hub_url: str) -> None:

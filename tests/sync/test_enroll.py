@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
+from demo.processes import free_port
 from node.sync.enroll import enroll
 from node.sync.errors import (
     AlreadyEnrolled,
@@ -82,9 +81,7 @@ async def test_unknown_code_is_refused(hub: FakeHub, hub_url: str) -> None:
 async def test_unreachable_hub_is_reported(hub: FakeHub) -> None:
     """No hub at the URL: HubUnreachable, nothing saved."""
     code = hub.add_site("diakonie-erlangen")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     store = FakeStore()
     with pytest.raises(HubUnreachable, match="not reachable"):
         await enroll(fast_settings(), store, fixed_keys(30), f"http://127.0.0.1:{port}", code)
