@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from hub.stats.aggregate import PeriodData, TableSpec, tabulate
-from hub.stats.cellkeys import CellKey, dims_text, parse_dims_text
+from hub.stats.cells import CellIdent, dims_text, parse_dims_text
 from hub.stats.disclosure import protect
 from hub.stats.periods import parse_period
 from hub.stats.render import csv_text
@@ -94,7 +94,7 @@ def pick(rng: random.Random, values: tuple[str, ...] | frozenset[str]) -> str:
     return rng.choices(ordered, weights)[0]
 
 
-def simulate_cells(rng: random.Random, active: int) -> dict[CellKey, int]:
+def simulate_cells(rng: random.Random, active: int) -> dict[CellIdent, int]:
     """Non-zero cells of one monthly report for an office with `active` open cases."""
     cases: list[tuple[dict[str, str], tuple[str, ...]]] = []
     for _ in range(active):
@@ -126,7 +126,7 @@ def simulate_cells(rng: random.Random, active: int) -> dict[CellKey, int]:
             items["referrals_sent"].append((1, dims, topics, target))
             if rng.random() < 0.7:
                 items["referrals_accepted"].append((1, dims, topics, target))
-    cells: dict[CellKey, int] = {}
+    cells: dict[CellIdent, int] = {}
     subsets = [s for n in range(3) for s in itertools.combinations(CROSS, n)]
     for measure, measure_items in items.items():
         breakdown = codes.MEASURES[measure]
@@ -160,7 +160,7 @@ def build(db: sqlite3.Connection, offices: int, n_months: int, templates: int, s
     rng = random.Random(seed)
     db.executescript(SCHEMA)
     pool = [simulate_cells(rng, int(rng.lognormvariate(4.7, 0.5))) for _ in range(templates)]
-    key_ids: dict[CellKey, int] = {}
+    key_ids: dict[CellIdent, int] = {}
     for template in pool:
         for key in template:
             key_ids.setdefault(key, len(key_ids) + 1)

@@ -80,6 +80,8 @@ WITHDRAW_REASON = frozenset({"consent_withdrawn", "sent_in_error", "other"})
 
 # Statistics (dataset mbe-core).
 DATASET = "mbe-core"
+# Version 2: every cell carries its cell key (protocol.cellkeys).
+DATASET_VERSION = 2
 PERIOD = re.compile(r"[0-9]{4}(-(0[1-9]|1[0-2])|-Q[1-4])?")
 # Dimensions a count may be crossed by; at most two per cell.
 CROSS_DIMENSIONS: dict[str, frozenset[str] | re.Pattern[str]] = {

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol import codes
+from protocol.cellkeys import KEY_SPACE
 from protocol.encoding import (
     as_map,
     exact_keys,
@@ -21,7 +22,12 @@ from protocol.encoding import (
     field_str,
     field_str_list,
 )
-from protocol.errors import InvalidCodeError, MalformedError, UnknownTypeError
+from protocol.errors import (
+    InvalidCodeError,
+    MalformedError,
+    UnknownTypeError,
+    UnsupportedVersionError,
+)
 from protocol.ids import MESSAGE_ID, NODE_ID
 
 DATE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])")
@@ -290,24 +296,28 @@ class Receipt:
 
 @dataclass(frozen=True)
 class StatsCell:
-    """One count: a measure, its breakdown and crossing dimensions, and the number."""
+    """One count: a measure, its breakdown and crossing dimensions, the number, and
+    the cell key: the sum of the counted records' keys modulo KEY_SPACE
+    (protocol.cellkeys), from which the hub derives the cell's perturbation."""
 
     measure: str
     dims: Mapping[str, str]
     count: int
+    cell_key: int
 
     def to_list(self) -> list[Any]:
-        return [self.measure, dict(self.dims), self.count]
+        return [self.measure, dict(self.dims), self.count, self.cell_key]
 
-    def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+    def ident(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """The cell's identity: the measure and its sorted (dimension, value) pairs."""
         return self.measure, tuple(sorted(self.dims.items()))
 
     @classmethod
     def from_list(cls, obj: Any) -> StatsCell:
         w = "stats.cell"
-        if not isinstance(obj, list) or len(obj) != 3:
-            raise MalformedError(f"{w}: expected [measure, dimensions, count]")
-        measure, dims, count = obj
+        if not isinstance(obj, list) or len(obj) != 4:
+            raise MalformedError(f"{w}: expected [measure, dimensions, count, cell key]")
+        measure, dims, count, key = obj
         # isinstance first: a list or map as measure is unhashable (TypeError in `in`).
         if not isinstance(measure, str) or measure not in codes.MEASURES:
             raise InvalidCodeError(f"{w}: not a known measure")
@@ -328,7 +338,9 @@ class StatsCell:
             raise MalformedError(f"{w}: crossed by more than {codes.MAX_CROSS} dimensions")
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 10**9:
             raise MalformedError(f"{w}: count out of range")
-        return cls(measure=measure, dims=dict(d), count=count)
+        if not isinstance(key, int) or isinstance(key, bool) or not 0 <= key < KEY_SPACE:
+            raise MalformedError(f"{w}: cell key out of range")
+        return cls(measure=measure, dims=dict(d), count=count, cell_key=key)
 
 
 @dataclass(frozen=True)
@@ -341,10 +353,12 @@ class StatsReport:
     generated: int
     cells: tuple[StatsCell, ...]
     dataset: str = codes.DATASET
+    version: int = codes.DATASET_VERSION
 
     def to_map(self) -> dict[str, Any]:
         return {
             "dataset": self.dataset,
+            "version": self.version,
             "period": self.period,
             "revision": self.revision,
             "generated": self.generated,
@@ -355,11 +369,17 @@ class StatsReport:
     def from_map(cls, obj: Any) -> StatsReport:
         w = "stats.report"
         m = as_map(obj, w)
-        exact_keys(m, {"dataset", "period", "revision", "generated", "cells"}, set(), w)
+        if m.get("dataset") == codes.DATASET and m.get("version") != codes.DATASET_VERSION:
+            # Version 1 had no cell keys; the hub cannot protect its numbers.
+            raise UnsupportedVersionError(
+                f"{w}: dataset {codes.DATASET} version {codes.DATASET_VERSION} is required "
+                "(cells with cell keys); update the node"
+            )
+        exact_keys(m, {"dataset", "version", "period", "revision", "generated", "cells"}, set(), w)
         if m["dataset"] != codes.DATASET:
             raise InvalidCodeError(f"{w}: unknown dataset")
         cells = tuple(StatsCell.from_list(c) for c in field_list(m, "cells", w, max_len=MAX_CELLS))
-        if len({c.key() for c in cells}) != len(cells):
+        if len({c.ident() for c in cells}) != len(cells):
             raise MalformedError(f"{w}: a cell appears twice")
         return cls(
             period=field_str(m, "period", w, pattern=codes.PERIOD),

@@ -12,6 +12,13 @@ Decisions (docs/statistics.md explains them at length):
   has several topics) and their cells add up to more than the total.
 * For each office, only its newest revision counts (`newest_revisions`).
 * `contributors` counts, per cell, the offices whose own count is non-zero.
+* Every count travels with its cell key: the sum modulo KEY_SPACE of the keys
+  the offices sent for that cell, which is the key of the records behind the
+  number (protocol.cellkeys). The disclosure control perturbs by it.
+* The units summed are offices, or whole organisations whose sums the database
+  made (`PeriodData.from_unit_rows`): sums of counts, keys and contributors add
+  up the same either way, so region and organisation tables are the same
+  numbers from both; office scopes and rows by office need office units.
 
 No table leaves the hub unprotected: renderers take the `SuppressedTable` that
 `hub.stats.disclosure.protect` makes from a `Table`, never a `Table`.
@@ -23,15 +30,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from hub.stats.cellkeys import (
+from hub.stats.cells import (
     NON_ADDITIVE_DIMS,
-    CellKey,
+    CellIdent,
     closed_codes,
     dimension_allowed,
 )
 from hub.stats.errors import ReportSetError, TableSpecError
 from hub.stats.periods import Period
 from protocol import codes
+from protocol.cellkeys import KEY_SPACE
 from protocol.payloads import StatsReport
 
 # Pseudo-dimensions: rows that group offices instead of cases.
@@ -40,8 +48,11 @@ ORGANISATION = "organisation"
 GROUP_DIMS = frozenset({OFFICE, ORGANISATION})
 
 Level = Literal["region", "organisation", "office"]
-# Per office: (measure, dimension names) -> dimension values -> count.
-OfficeIndex = dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], int]]
+# A number being summed: (count, cell key sum, offices with a non-zero count).
+Sums = tuple[int, int, int]
+# Per unit: (measure, dimension names) -> dimension values -> sums.
+UnitIndex = dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], Sums]]
+UnitLevel = Literal["office", "organisation"]
 
 
 @dataclass(frozen=True)
@@ -95,7 +106,8 @@ class Table:
     """Exact aggregate counts. Shape: `cells[r][c]`; a 1-D table has no columns
     (its values are the `row_totals`), a 0-D table has only `total`.
 
-    `*_offices` hold, per number, how many offices contributed a non-zero count.
+    `*_keys` hold each number's cell key; `*_offices`, per number, how many
+    offices contributed a non-zero count.
     """
 
     period: str
@@ -107,6 +119,10 @@ class Table:
     row_totals: tuple[int, ...]
     col_totals: tuple[int, ...]
     total: int
+    cell_keys: tuple[tuple[int, ...], ...]
+    row_keys: tuple[int, ...]
+    col_keys: tuple[int, ...]
+    total_key: int
     cell_offices: tuple[tuple[int, ...], ...]
     row_offices: tuple[int, ...]
     col_offices: tuple[int, ...]
@@ -116,11 +132,14 @@ class Table:
 
 @dataclass(frozen=True)
 class PeriodData:
-    """The newest report of each office for one period, indexed for tabulation."""
+    """The counted reports of one period, indexed for tabulation by unit: an office,
+    or (`level == "organisation"`) an organisation's offices summed in SQL."""
 
     period: Period
-    organisations: Mapping[str, str]
-    index: Mapping[str, OfficeIndex] = field(repr=False)
+    organisations: Mapping[str, str]  # unit -> organisation
+    index: Mapping[str, UnitIndex] = field(repr=False)
+    unit_offices: Mapping[str, int] = field(default_factory=dict)  # unit -> reporting offices
+    level: UnitLevel = "office"
 
     @classmethod
     def from_reports(
@@ -131,7 +150,9 @@ class PeriodData:
             if report.period != period.id:
                 raise ReportSetError("a report of another period was handed to aggregation")
         rows = (
-            (office, c.key(), c.count) for office, report in reports.items() for c in report.cells
+            (office, c.ident(), c.count, c.cell_key)
+            for office, report in reports.items()
+            for c in report.cells
         )
         return cls.from_rows(period, rows, organisations, offices=reports.keys())
 
@@ -139,80 +160,117 @@ class PeriodData:
     def from_rows(
         cls,
         period: Period,
-        rows: Iterable[tuple[str, CellKey, int]],
+        rows: Iterable[tuple[str, CellIdent, int, int]],
         organisations: Mapping[str, str],
         offices: Iterable[str] = (),
     ) -> PeriodData:
-        """Index cells given as (office, key, count).
+        """Index cells given as (office, identity, count, cell key).
 
         `offices` names offices that reported but may have no non-zero cell.
         """
-        ids: dict[CellKey, int] = {}
-        coded = [(office, ids.setdefault(key, len(ids)), count) for office, key, count in rows]
-        keys = {i: key for key, i in ids.items()}
+        ids: dict[CellIdent, int] = {}
+        coded = [
+            (office, ids.setdefault(ident, len(ids)), count, key)
+            for office, ident, count, key in rows
+        ]
+        keys = {i: ident for ident, i in ids.items()}
         return cls.from_coded_rows(period, coded, keys, organisations, offices)
 
     @classmethod
     def from_coded_rows(
         cls,
         period: Period,
-        rows: Iterable[tuple[str, int, int]],
-        keys: Mapping[int, CellKey],
+        rows: Iterable[tuple[str, int, int, int]],
+        keys: Mapping[int, CellIdent],
         organisations: Mapping[str, str],
         offices: Iterable[str] = (),
     ) -> PeriodData:
-        """Index cells given as (office, cell id, count) with a cell id -> key table:
-        the shape of the hub's `report_cells` and `cell_keys` tables (docs/statistics.md).
+        """Index office cells given as (office, cell id, count, cell key) with a cell
+        id -> identity table: the shape of the hub's `stats_report_cells` and
+        `stats_cells` tables (docs/statistics.md)."""
+        units = ((o, cell_id, n, key, 1 if n else 0) for o, cell_id, n, key in rows)
+        office_list = list(offices)
+        data = cls.from_unit_rows(
+            period, units, keys, organisations, {o: 1 for o in office_list}, level="office"
+        )
+        return data
 
-        Splitting each key once per id rather than once per row keeps this fast.
+    @classmethod
+    def from_unit_rows(
+        cls,
+        period: Period,
+        rows: Iterable[tuple[str, int, int, int, int]],
+        keys: Mapping[int, CellIdent],
+        organisations: Mapping[str, str],
+        unit_offices: Mapping[str, int],
+        *,
+        level: UnitLevel,
+    ) -> PeriodData:
+        """Index (unit, cell id, count, cell key sum, contributors) rows.
+
+        `unit_offices` names every unit with its number of reporting offices
+        (also units without a non-zero cell). Splitting each identity once per
+        id rather than once per row keeps this fast.
         """
         split: dict[int, tuple[tuple[str, tuple[str, ...]], tuple[str, ...]]] = {
             i: ((measure, tuple(d for d, _ in dims)), tuple(v for _, v in dims))
             for i, (measure, dims) in keys.items()
         }
-        index: dict[str, OfficeIndex] = {o: {} for o in offices}
-        office_index: OfficeIndex = {}
+        index: dict[str, UnitIndex] = {u: {} for u in unit_offices}
+        unit_index: UnitIndex = {}
         current = None
-        for office, cell_id, count in rows:
-            if office != current:
-                office_index = index.setdefault(office, {})
-                current = office
+        for unit, cell_id, count, key, contributors in rows:
+            if unit != current:
+                unit_index = index.setdefault(unit, {})
+                current = unit
             if count < 0:
                 raise ReportSetError("a cell count is negative")
             group, values = split[cell_id]
-            by_values = office_index.get(group)
+            by_values = unit_index.get(group)
             if by_values is None:
-                by_values = office_index[group] = {}
+                by_values = unit_index[group] = {}
             if values in by_values:
-                raise ReportSetError("a cell appears twice for one office")
+                raise ReportSetError("a cell appears twice for one unit")
             if count:
-                by_values[values] = count
-        missing = [o for o in index if o not in organisations]
+                by_values[values] = (count, key % KEY_SPACE, contributors)
+        missing = [u for u in index if u not in organisations]
         if missing:
-            raise ReportSetError(f"{len(missing)} reporting office(s) have no organisation")
-        orgs = {o: organisations[o] for o in index}
-        return cls(period=period, organisations=orgs, index=index)
+            raise ReportSetError(f"{len(missing)} reporting unit(s) have no organisation")
+        orgs = {u: organisations[u] for u in index}
+        counted = {u: unit_offices.get(u, 1) for u in index}
+        return cls(
+            period=period, organisations=orgs, index=index, unit_offices=counted, level=level
+        )
+
+    @property
+    def units(self) -> tuple[str, ...]:
+        return tuple(sorted(self.index))
 
     @property
     def offices(self) -> tuple[str, ...]:
-        return tuple(sorted(self.index))
+        """The reporting offices (units of office-level data)."""
+        if self.level != "office":
+            raise ReportSetError("office detail was not loaded for this table")
+        return self.units
 
-    def offices_in(self, scope: Scope) -> tuple[str, ...]:
+    def units_in(self, scope: Scope) -> tuple[str, ...]:
         if scope.level == "region":
-            return self.offices
+            return self.units
         if scope.level == "organisation":
-            return tuple(o for o in self.offices if self.organisations[o] == scope.key)
-        return (scope.key,) if scope.key in self.index else ()
+            return tuple(u for u in self.units if self.organisations[u] == scope.key)
+        return (scope.key,) if scope.key in self.offices else ()
 
 
 def restrict_to_organisation(data: PeriodData, organisation: str) -> PeriodData:
     """The same period with only `organisation`'s offices: what an organisation-limited
     coordinator may see. Every table computed from the result lacks other offices entirely."""
-    keep = {o: i for o, i in data.index.items() if data.organisations[o] == organisation}
+    keep = {u: i for u, i in data.index.items() if data.organisations[u] == organisation}
     return PeriodData(
         period=data.period,
-        organisations={o: organisation for o in keep},
+        organisations={u: organisation for u in keep},
         index=keep,
+        unit_offices={u: data.unit_offices[u] for u in keep},
+        level=data.level,
     )
 
 
@@ -237,19 +295,31 @@ def newest_revisions(
 
 
 def _sum(
-    data: PeriodData, offices: Iterable[str], measure: str, names: tuple[str, ...]
-) -> tuple[dict[tuple[str, ...], int], dict[tuple[str, ...], int]]:
-    sums: dict[tuple[str, ...], int] = {}
-    contributors: dict[tuple[str, ...], int] = {}
-    for office in offices:
-        for values, count in data.index[office].get((measure, names), {}).items():
-            sums[values] = sums.get(values, 0) + count
-            contributors[values] = contributors.get(values, 0) + 1
-    return sums, contributors
+    data: PeriodData, units: Iterable[str], measure: str, names: tuple[str, ...]
+) -> dict[tuple[str, ...], Sums]:
+    """Per value tuple: summed count, cell key (mod KEY_SPACE) and contributors."""
+    out: dict[tuple[str, ...], Sums] = {}
+    for unit in units:
+        for values, (count, key, contributors) in (
+            data.index[unit].get((measure, names), {}).items()
+        ):
+            held = out.get(values)
+            if held is None:
+                out[values] = (count, key, contributors)
+            else:
+                out[values] = (
+                    held[0] + count,
+                    (held[1] + key) % KEY_SPACE,
+                    held[2] + contributors,
+                )
+    return out
+
+
+_NONE: Sums = (0, 0, 0)
 
 
 def _labels(
-    data: PeriodData, offices: Iterable[str], measure: str, dim: str, other: str | None
+    data: PeriodData, units: Iterable[str], measure: str, dim: str, other: str | None
 ) -> tuple[str, ...]:
     fixed = closed_codes(measure, dim)
     if fixed is not None:
@@ -257,99 +327,97 @@ def _labels(
     # Open code list: the values some office reported, in the margin or a crossing.
     seen: set[str] = set()
     keys = [(dim,)] if other is None else [(dim,), tuple(sorted((dim, other)))]
-    for office in offices:
-        idx = data.index[office]
+    for unit in units:
+        idx = data.index[unit]
         for names in keys:
             pos = names.index(dim)
             seen.update(v[pos] for v in idx.get((measure, names), {}))
     return tuple(sorted(seen))
 
 
-def tabulate(data: PeriodData, spec: TableSpec, scope: Scope | None = None) -> Table:
-    """Sum the newest reports of the offices in `scope` (default: region) into a table."""
-    scope = scope or Scope.region()
-    offices = data.offices_in(scope)
-    m = spec.measure
-    total_sums, total_contrib = _sum(data, offices, m, ())
-    total, total_offices = total_sums.get((), 0), total_contrib.get((), 0)
-    if spec.rows is None:
-        return Table(
-            period=data.period.id,
-            scope=scope,
-            spec=spec,
-            row_labels=(),
-            col_labels=(),
-            cells=(),
-            row_totals=(),
-            col_totals=(),
-            total=total,
-            cell_offices=(),
-            row_offices=(),
-            col_offices=(),
-            total_offices=total_offices,
-            reporting_offices=len(offices),
-        )
-    col_dim = spec.cols
-    cols = _labels(data, offices, m, col_dim, None) if col_dim else ()
-    if col_dim is not None:
-        col_sums, col_contrib = _sum(data, offices, m, (col_dim,))
-        col_totals = tuple(col_sums.get((c,), 0) for c in cols)
-        col_offices = tuple(col_contrib.get((c,), 0) for c in cols)
-    else:
-        col_totals, col_offices = (), ()
+@dataclass
+class _Lines:
+    """Numbers of a table as they are collected: counts, keys, contributors."""
 
-    rows: tuple[str, ...]
-    cells: list[tuple[int, ...]] = []
-    cell_offices: list[tuple[int, ...]] = []
-    row_totals: list[int] = []
-    row_offices: list[int] = []
-    if spec.grouped:
+    counts: list[int] = field(default_factory=list)
+    keys: list[int] = field(default_factory=list)
+    offices: list[int] = field(default_factory=list)
+
+    def add(self, sums: Sums) -> None:
+        self.counts.append(sums[0])
+        self.keys.append(sums[1])
+        self.offices.append(sums[2])
+
+
+def tabulate(data: PeriodData, spec: TableSpec, scope: Scope | None = None) -> Table:
+    """Sum the counted reports of the units in `scope` (default: region) into a table."""
+    scope = scope or Scope.region()
+    units = data.units_in(scope)
+    m = spec.measure
+    total = _sum(data, units, m, ()).get((), _NONE)
+    reporting = sum(data.unit_offices[u] for u in units)
+    col_dim = spec.cols
+    cols = _labels(data, units, m, col_dim, None) if col_dim else ()
+    col_lines = _Lines()
+    if col_dim is not None:
+        col_sums = _sum(data, units, m, (col_dim,))
+        for c in cols:
+            col_lines.add(col_sums.get((c,), _NONE))
+
+    rows: tuple[str, ...] = ()
+    row_lines = _Lines()
+    cells: list[_Lines] = []
+    if spec.rows is None:
+        pass
+    elif spec.grouped:
+        if spec.rows == OFFICE and data.level != "office":
+            raise ReportSetError("office detail was not loaded for this table")
         groups: dict[str, list[str]] = {}
-        for office in offices:
-            label = office if spec.rows == OFFICE else data.organisations[office]
-            groups.setdefault(label, []).append(office)
+        for unit in units:
+            label = unit if spec.rows == OFFICE else data.organisations[unit]
+            groups.setdefault(label, []).append(unit)
         rows = tuple(sorted(groups))
         for label in rows:
-            s, k = _sum(data, groups[label], m, ())
-            row_totals.append(s.get((), 0))
-            row_offices.append(k.get((), 0))
+            row_lines.add(_sum(data, groups[label], m, ()).get((), _NONE))
+            line = _Lines()
             if col_dim is not None:
-                s, k = _sum(data, groups[label], m, (col_dim,))
-                cells.append(tuple(s.get((c,), 0) for c in cols))
-                cell_offices.append(tuple(k.get((c,), 0) for c in cols))
+                s = _sum(data, groups[label], m, (col_dim,))
+                for c in cols:
+                    line.add(s.get((c,), _NONE))
+            cells.append(line)
     else:
         row_dim = spec.rows
-        assert row_dim is not None  # narrowed by spec.rows is None above
-        rows = _labels(data, offices, m, row_dim, col_dim)
-        s, k = _sum(data, offices, m, (row_dim,))
-        row_totals = [s.get((r,), 0) for r in rows]
-        row_offices = [k.get((r,), 0) for r in rows]
-        if col_dim is not None:
-            names = tuple(sorted((row_dim, col_dim)))
-            s, k = _sum(data, offices, m, names)
-            row_first = names[0] == row_dim
-            for r in rows:
-                keys = [(r, c) if row_first else (c, r) for c in cols]
-                cells.append(tuple(s.get(key, 0) for key in keys))
-                cell_offices.append(tuple(k.get(key, 0) for key in keys))
-    if col_dim is None:
-        cells = [() for _ in rows]
-        cell_offices = [() for _ in rows]
+        rows = _labels(data, units, m, row_dim, col_dim)
+        s = _sum(data, units, m, (row_dim,))
+        for r in rows:
+            row_lines.add(s.get((r,), _NONE))
+        pair = _sum(data, units, m, tuple(sorted((row_dim, col_dim)))) if col_dim else {}
+        row_first = col_dim is None or row_dim < col_dim
+        for r in rows:
+            line = _Lines()
+            if col_dim is not None:
+                for c in cols:
+                    line.add(pair.get((r, c) if row_first else (c, r), _NONE))
+            cells.append(line)
     return Table(
         period=data.period.id,
         scope=scope,
         spec=spec,
         row_labels=rows,
         col_labels=cols,
-        cells=tuple(cells),
-        row_totals=tuple(row_totals),
-        col_totals=col_totals,
-        total=total,
-        cell_offices=tuple(cell_offices),
-        row_offices=tuple(row_offices),
-        col_offices=col_offices,
-        total_offices=total_offices,
-        reporting_offices=len(offices),
+        cells=tuple(tuple(line.counts) for line in cells),
+        row_totals=tuple(row_lines.counts),
+        col_totals=tuple(col_lines.counts),
+        total=total[0],
+        cell_keys=tuple(tuple(line.keys) for line in cells),
+        row_keys=tuple(row_lines.keys),
+        col_keys=tuple(col_lines.keys),
+        total_key=total[1],
+        cell_offices=tuple(tuple(line.offices) for line in cells),
+        row_offices=tuple(row_lines.offices),
+        col_offices=tuple(col_lines.offices),
+        total_offices=total[2],
+        reporting_offices=reporting,
     )
 
 
@@ -359,8 +427,8 @@ def margin_problems(report: StatsReport) -> tuple[str, ...]:
     The hub may refuse or flag such a report; the texts name measures and
     dimensions, never counts.
     """
-    counts: dict[CellKey, int] = {c.key(): c.count for c in report.cells}
-    sums: dict[tuple[CellKey, str], int] = {}
+    counts: dict[CellIdent, int] = {c.ident(): c.count for c in report.cells}
+    sums: dict[tuple[CellIdent, str], int] = {}
     for (measure, dims), count in counts.items():
         for i, (dim, _) in enumerate(dims):
             if dim in NON_ADDITIVE_DIMS:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from hub.errors import Problem
-from hub.stats.cellkeys import CellKey, dims_text, parse_dims_text
+from hub.stats.cells import CellIdent, dims_text, parse_dims_text
 from hub.storage.db import write
 from hub.storage.sites import audit
 from protocol.encoding import pack
@@ -63,12 +63,12 @@ def digest(report: StatsReport) -> bytes:
     return hashlib.sha256(pack(m)).digest()
 
 
-def _intern(db: sqlite_utils.Database, keys: set[CellKey]) -> dict[CellKey, int]:
+def _intern(db: sqlite_utils.Database, keys: set[CellIdent]) -> dict[CellIdent, int]:
     texts = {(measure, dims_text(dims)) for measure, dims in keys}
     db.conn.executemany(
         "INSERT OR IGNORE INTO stats_cell_keys (measure, dims) VALUES (?, ?)", sorted(texts)
     )
-    ids: dict[CellKey, int] = {}
+    ids: dict[CellIdent, int] = {}
     for measure in {m for m, _ in texts}:
         for cell_id, dims in db.execute(
             "SELECT id, dims FROM stats_cell_keys WHERE measure = ?", (measure,)
@@ -122,10 +122,10 @@ def store_report(
             ),
         )
         report_id = cur.lastrowid
-        ids = _intern(db, {c.key() for c in report.cells})
+        ids = _intern(db, {c.ident() for c in report.cells})
         db.conn.executemany(
             "INSERT INTO stats_report_cells (report_id, cell_id, count) VALUES (?, ?, ?)",
-            [(report_id, ids[c.key()], c.count) for c in report.cells if c.count > 0],
+            [(report_id, ids[c.ident()], c.count) for c in report.cells if c.count > 0],
         )
         audit(
             db,
@@ -140,7 +140,7 @@ def store_report(
 
 def current_rows(
     db: sqlite_utils.Database, period: str
-) -> tuple[list[tuple[str, int, int]], dict[int, CellKey], list[str]]:
+) -> tuple[list[tuple[str, int, int]], dict[int, CellIdent], list[str]]:
     """The newest revision's cells of every office for `period`: (rows, keys, offices).
 
     Rows are `(office, cell id, count)` ordered by office, ready for
@@ -156,7 +156,7 @@ def current_rows(
             (period,),
         )
     ]
-    keys: dict[int, CellKey] = {}
+    keys: dict[int, CellIdent] = {}
     for cell_id, measure, dims in db.execute(
         "SELECT id, measure, dims FROM stats_cell_keys WHERE id IN ("
         "SELECT DISTINCT c.cell_id FROM stats_reports r "
@@ -207,9 +207,9 @@ def revisions(db: sqlite_utils.Database, office: str, period: str) -> list[Repor
 
 def revision_cells(
     db: sqlite_utils.Database, office: str, period: str, revision: int
-) -> dict[CellKey, int]:
+) -> dict[CellIdent, int]:
     """The counts of one stored revision (audits and tests; never shown to coordinators)."""
-    out: dict[CellKey, int] = {}
+    out: dict[CellIdent, int] = {}
     for measure, dims, count in db.execute(
         "SELECT k.measure, k.dims, c.count FROM stats_reports r "
         "JOIN stats_report_cells c ON c.report_id = r.id "

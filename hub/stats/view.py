@@ -30,7 +30,7 @@ from hub.stats.aggregate import (
     restrict_to_organisation,
     tabulate,
 )
-from hub.stats.cellkeys import CellKey
+from hub.stats.cells import CellIdent
 from hub.stats.disclosure import DisclosurePolicy, SuppressedTable, protect
 from hub.stats.errors import StatsError
 from hub.stats.periods import Period, Timeliness, parse_period, previous_closed, timeliness
@@ -133,7 +133,7 @@ def parse_period_param(raw: str | None) -> Period:
 
 def _read(
     db: sqlite_utils.Database, period: str
-) -> tuple[int, list[tuple[str, int, int]], dict[int, CellKey], list[str], dict[str, str]]:
+) -> tuple[int, list[tuple[str, int, int]], dict[int, CellIdent], list[str], dict[str, str]]:
     token = state_token(db, period)
     rows, keys, offices = current_rows(db, period)
     orgs = {s.node_id: s.org for s in list_sites(db)}

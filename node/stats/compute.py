@@ -41,7 +41,6 @@ an office sending a cell that another office leaves out would skew every sum.
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeGuard
@@ -49,10 +48,11 @@ from typing import TypeGuard
 from node.stats.facts import CaseFact, Facts
 from node.stats.periods import Period
 from protocol import codes
+from protocol.cellkeys import KEY_SPACE, RecordKeys
 from protocol.payloads import StatsCell
 
 Feature = tuple[str, str]
-CellKey = tuple[str, tuple[Feature, ...]]
+CellIdent = tuple[str, tuple[Feature, ...]]
 
 # Crossed with the measure's breakdown, never with another crossing dimension.
 SOLO_DIMENSIONS = frozenset({"nationality"})
@@ -61,8 +61,10 @@ _UNKNOWN = "unknown"
 
 @dataclass(frozen=True)
 class Item:
-    """One counted thing: its weight, its breakdown value and its case's features."""
+    """One counted thing: its record (case, contact or referral id, for its cell
+    keys), its weight, its breakdown value and its case's features."""
 
+    record: str
     weight: int
     breakdown: Feature | None
     features: tuple[Feature, ...]
@@ -138,7 +140,7 @@ def _complete(items: list[Item]) -> list[Item]:
     if not missing:
         return items
     return [
-        Item(i.weight, i.breakdown, tuple(f for f in i.features if f[0] not in missing))
+        Item(i.record, i.weight, i.breakdown, tuple(f for f in i.features if f[0] not in missing))
         for i in items
     ]
 
@@ -157,34 +159,34 @@ def _raw_items(facts: Facts, period: Period) -> dict[str, list[Item]]:
     for cid, case in facts.cases.items():
         f = feats[cid]
         if _within(case.opened, period):
-            items["cases_new"].append(Item(1, None, f))
+            items["cases_new"].append(Item(cid, 1, None, f))
         if _within(case.closed, period):
             reason = _checked(case.closure_reason, codes.CLOSURE, "other")
-            items["cases_closed"].append(Item(1, ("closure", reason), f))
+            items["cases_closed"].append(Item(cid, 1, ("closure", reason), f))
         if not _active(case, period):
             continue
-        items["cases_active"].append(Item(1, None, f))
+        items["cases_active"].append(Item(cid, 1, None, f))
         if case.family_members > 0:
-            items["family_members"].append(Item(case.family_members, None, f))
+            items["family_members"].append(Item(cid, case.family_members, None, f))
         if (
             case.case_type == "case_management"
             and case.first_agreement is not None
             and case.first_agreement <= end.isoformat()
         ):
-            items["case_management_with_agreement"].append(Item(1, None, f))
+            items["case_management_with_agreement"].append(Item(cid, 1, None, f))
     for contact in facts.contacts:
         if _within(contact.date, period) and contact.channel in codes.CONTACT_CHANNEL:
             f = feats.get(contact.case_id, unknown)
-            items["contacts"].append(Item(1, ("channel", contact.channel), f))
+            items["contacts"].append(Item(contact.contact_id, 1, ("channel", contact.channel), f))
     for ref in facts.referrals:
         if ref.sent_in_error or ref.target not in codes.REFERRAL_TARGET:
             continue
         f = feats.get(ref.case_id, unknown) if ref.case_id is not None else unknown
         target = ("target", ref.target)
         if _within(ref.sent, period):
-            items["referrals_sent"].append(Item(1, target, f))
+            items["referrals_sent"].append(Item(ref.referral_id, 1, target, f))
         if _within(ref.accepted, period):
-            items["referrals_accepted"].append(Item(1, target, f))
+            items["referrals_accepted"].append(Item(ref.referral_id, 1, target, f))
     return items
 
 
@@ -206,27 +208,44 @@ def _cells_of(item: Item) -> Iterator[tuple[Feature, ...]]:
             yield (a, b) if a < b else (b, a)
 
 
-def count_cells(items: dict[str, list[Item]]) -> dict[CellKey, int]:
-    counts: Counter[CellKey] = Counter()
+def _cell_name(measure: str, dims: tuple[Feature, ...]) -> str:
+    return measure + ":" + ";".join(f"{d}={v}" for d, v in dims)
+
+
+def count_cells(items: dict[str, list[Item]], keys: RecordKeys) -> dict[CellIdent, tuple[int, int]]:
+    """Each non-zero cell's count and cell key (the sum of its records' keys).
+
+    A record's key depends on the cell (protocol.cellkeys), so the hub cannot
+    link the cells one client is counted in.
+    """
+    counts: dict[CellIdent, list[int]] = {}
     for measure, measure_items_ in items.items():
         for item in measure_items_:
             for dims in _cells_of(item):
-                counts[(measure, dims)] += item.weight
-    return {k: v for k, v in counts.items() if v > 0}
+                cell = (measure, dims)
+                acc = counts.get(cell)
+                if acc is None:
+                    acc = counts[cell] = [0, 0]
+                acc[0] += item.weight
+                acc[1] += keys.key(_cell_name(measure, dims), item.record)
+    return {k: (n, key % KEY_SPACE) for k, (n, key) in counts.items() if n > 0}
 
 
-def to_cells(counts: dict[CellKey, int]) -> tuple[StatsCell, ...]:
+def to_cells(counts: dict[CellIdent, tuple[int, int]]) -> tuple[StatsCell, ...]:
     """Cells in a canonical order (measure, then dimensions), so equal data hashes equally."""
     return tuple(
-        StatsCell(measure=m, dims=dict(dims), count=n) for (m, dims), n in sorted(counts.items())
+        StatsCell(measure=m, dims=dict(dims), count=n, cell_key=key)
+        for (m, dims), (n, key) in sorted(counts.items())
     )
 
 
 def compute(facts: Facts, period: Period) -> tuple[StatsCell, ...]:
     """Every non-zero cell of dataset mbe-core for `period` (see the module docstring)."""
-    return to_cells(count_cells(measure_items(facts, period)))
+    keys = RecordKeys(facts.secret, period.id)
+    return to_cells(count_cells(measure_items(facts, period), keys))
 
 
 def cell_rows(cells: Iterable[StatsCell]) -> list[dict[str, object]]:
-    """Cells as JSON objects for the preview."""
+    """Cells as JSON objects for the preview (counts only: cell keys stay with the hub's
+    perturbation and mean nothing to a person)."""
     return [{"measure": c.measure, "dims": dict(c.dims), "count": c.count} for c in cells]

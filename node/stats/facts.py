@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from node.storage.context import StoreContext
+from node.storage.db import transaction
+from protocol.cellkeys import SECRET_BYTES
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class CaseFact:
 
 @dataclass(frozen=True)
 class ContactFact:
+    contact_id: str
     case_id: str
     date: str
     channel: str
@@ -44,6 +47,7 @@ class ContactFact:
 class ReferralFact:
     """An outgoing referral, dated by the node's local calendar."""
 
+    referral_id: str
     case_id: str | None
     target: str
     sent: str
@@ -56,6 +60,8 @@ class Facts:
     cases: dict[str, CaseFact]
     contacts: tuple[ContactFact, ...]
     referrals: tuple[ReferralFact, ...]
+    # The office's statistics secret: the key of every record's cell key.
+    secret: bytes = field(repr=False)
 
     def earliest(self) -> str | None:
         """The first date anything happened, or None for an empty store."""
@@ -73,6 +79,20 @@ def _topics(text: str | None) -> tuple[str, ...]:
     if not isinstance(value, list):
         return ()
     return tuple(sorted({t for t in value if isinstance(t, str)}))
+
+
+def stats_secret(ctx: StoreContext) -> bytes:
+    """The office's statistics secret (migration 0006), made on first use."""
+    row = ctx.one("SELECT secret FROM stats_secret WHERE id = 1")
+    if row is None:
+        with transaction(ctx.db):
+            ctx.run(
+                "INSERT OR IGNORE INTO stats_secret (id, secret) VALUES (1, ?)",
+                (ctx.deps.random.token_bytes(SECRET_BYTES),),
+            )
+        row = ctx.one("SELECT secret FROM stats_secret WHERE id = 1")
+    assert row is not None  # inserted above
+    return bytes(row["secret"])
 
 
 def load_facts(ctx: StoreContext) -> Facts:
@@ -102,8 +122,8 @@ def load_facts(ctx: StoreContext) -> Facts:
         )
     }
     contacts = tuple(
-        ContactFact(case_id=r["case_id"], date=r["date"], channel=r["channel"])
-        for r in ctx.all("SELECT case_id, date, channel FROM contacts")
+        ContactFact(contact_id=r["id"], case_id=r["case_id"], date=r["date"], channel=r["channel"])
+        for r in ctx.all("SELECT id, case_id, date, channel FROM contacts")
     )
     accepted = {
         r["referral_id"]: int(r["at"])
@@ -121,6 +141,7 @@ def load_facts(ctx: StoreContext) -> Facts:
     }
     referrals = tuple(
         ReferralFact(
+            referral_id=r["id"],
             case_id=r["case_id"],
             target=r["target_type"],
             sent=local_date(int(r["created"])),
@@ -131,4 +152,4 @@ def load_facts(ctx: StoreContext) -> Facts:
             "SELECT id, case_id, target_type, created FROM referrals WHERE direction = 'out'"
         )
     )
-    return Facts(cases=cases, contacts=contacts, referrals=referrals)
+    return Facts(cases=cases, contacts=contacts, referrals=referrals, secret=stats_secret(ctx))

@@ -23,9 +23,11 @@ PENDING, SUBMITTED, REJECTED = "pending", "submitted", "rejected"
 
 
 def cells_hash(period: str, cells: Sequence[StatsCell]) -> str:
-    """SHA-256 over the period and the canonical cells: equal data, equal hash."""
-    canonical = sorted((c.measure, sorted(c.dims.items()), c.count) for c in cells)
-    return hashlib.sha256(pack([period, [[m, list(d), n] for m, d, n in canonical]])).hexdigest()
+    """SHA-256 over the period and the canonical cells (counts and cell keys): equal
+    data, equal hash. Cell keys are deterministic, so unchanged cases hash the same."""
+    canonical = sorted((c.measure, sorted(c.dims.items()), c.count, c.cell_key) for c in cells)
+    rows = [[m, list(d), n, k] for m, d, n, k in canonical]
+    return hashlib.sha256(pack([period, rows])).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -217,7 +217,7 @@ def test_quarter_and_year_are_distinct_counts_not_sums(known: Known) -> None:
 def test_only_non_zero_cells_and_every_margin_present(known: Known) -> None:
     """No cell is zero, and every lower-order combination of a sent cell is sent too."""
     cells = compute(load_facts(known.office.store.ctx), parse_period("2026"))
-    keys = {c.key() for c in cells}
+    keys = {c.ident() for c in cells}
     assert all(c.count > 0 for c in cells)
     for measure, dims in keys:
         for drop in range(len(dims)):
@@ -344,10 +344,12 @@ def _worst_case_facts(nationalities: int) -> Facts:
             "2026-01-02",
         )
         for ch in sorted(codes.CONTACT_CHANNEL):
-            contacts.append(ContactFact(f"n{j}", "2026-03-01", ch))
+            contacts.append(ContactFact(f"c{j}-{ch}", f"n{j}", "2026-03-01", ch))
         for t in sorted(codes.REFERRAL_TARGET):
-            referrals.append(ReferralFact(f"n{j}", t, "2026-03-01", "2026-03-02", False))
-    return Facts(cases, tuple(contacts), tuple(referrals))
+            referrals.append(
+                ReferralFact(f"r{j}-{t}", f"n{j}", t, "2026-03-01", "2026-03-02", False)
+            )
+    return Facts(cases, tuple(contacts), tuple(referrals), secret=bytes(32))
 
 
 def test_worst_case_report_fits_one_sealed_message() -> None:

@@ -80,9 +80,11 @@ def stats_report() -> StatsReport:
         revision=1,
         generated=NOW,
         cells=(
-            StatsCell("cases_new", {}, 12),
-            StatsCell("cases_closed", {"closure": "moved", "gender": "female"}, 4),
-            StatsCell("contacts", {"channel": "phone", "age_band": "27_39", "topic": "debt"}, 7),
+            StatsCell("cases_new", {}, 12, 3_141_592_653),
+            StatsCell("cases_closed", {"closure": "moved", "gender": "female"}, 4, 0),
+            StatsCell(
+                "contacts", {"channel": "phone", "age_band": "27_39", "topic": "debt"}, 7, 2**32 - 1
+            ),
         ),
     )
 

@@ -9,6 +9,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from protocol import codes
+from protocol.cellkeys import KEY_SPACE
 from protocol.payloads import (
     CLIENT_FIELDS,
     Consent,
@@ -121,7 +122,12 @@ def stats_cells(draw: st.DrawFn) -> StatsCell:
     crossing = draw(st.lists(cross_dims, max_size=2, unique=True))
     for dim in crossing:
         dims[dim] = draw(_dim_value(dim))
-    return StatsCell(measure=measure, dims=dims, count=draw(st.integers(0, 10**9)))
+    return StatsCell(
+        measure=measure,
+        dims=dims,
+        count=draw(st.integers(0, 10**9)),
+        cell_key=draw(st.integers(0, KEY_SPACE - 1)),
+    )
 
 
 stats_reports = st.builds(
@@ -129,7 +135,7 @@ stats_reports = st.builds(
     period=st.from_regex(codes.PERIOD, fullmatch=True),
     revision=st.integers(1, 1_000_000),
     generated=times,
-    cells=st.lists(stats_cells(), max_size=8, unique_by=lambda c: c.key()).map(tuple),
+    cells=st.lists(stats_cells(), max_size=8, unique_by=lambda c: c.ident()).map(tuple),
 )
 
 PAYLOADS: dict[str, st.SearchStrategy[Payload]] = {

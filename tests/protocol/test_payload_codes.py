@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from protocol.encoding import pack, unpack
-from protocol.errors import InvalidCodeError, MalformedError, ProtocolError, UnknownTypeError
+from protocol.errors import (
+    InvalidCodeError,
+    MalformedError,
+    ProtocolError,
+    UnknownTypeError,
+    UnsupportedVersionError,
+)
 from protocol.payloads import StatsCell, decode_payload, validate_client_fields
 from tests.protocol import factories as f
 
@@ -62,13 +68,13 @@ def test_every_stats_dimension_refuses_unknown_values(dim: str) -> None:
     """Crossing dimensions and breakdowns outside a cell's measure refuse unknown codes."""
     measure = "referrals_sent" if dim == "target" else "cases_new"
     with pytest.raises(InvalidCodeError):
-        StatsCell.from_list([measure, {dim: "de"}, 1])
+        StatsCell.from_list([measure, {dim: "de"}, 1, 0])
 
 
 def test_dimension_not_belonging_to_the_measure_is_refused() -> None:
     """A breakdown of another measure (closure on contacts) is refused."""
     with pytest.raises(InvalidCodeError):
-        StatsCell.from_list(["contacts", {"closure": "moved"}, 1])
+        StatsCell.from_list(["contacts", {"closure": "moved"}, 1, 0])
 
 
 @pytest.mark.parametrize(
@@ -85,10 +91,10 @@ def test_client_code_fields_refuse_values_outside_their_lists(field: str) -> Non
 def test_stats_cell_crossed_by_three_dimensions_is_refused() -> None:
     """Two crossing dimensions are allowed, a third is refused; a breakdown does not count."""
     two = {"closure": "moved", "gender": "male", "age_band": "40_59"}
-    assert StatsCell.from_list(["cases_closed", two, 3]).dims == two
+    assert StatsCell.from_list(["cases_closed", two, 3, 0]).dims == two
     three = {"gender": "male", "age_band": "40_59", "topic": "debt"}
     with pytest.raises(MalformedError, match="more than 2"):
-        StatsCell.from_list(["cases_new", three, 3])
+        StatsCell.from_list(["cases_new", three, 3, 0])
 
 
 def test_offer_carrying_a_field_without_consent_is_refused() -> None:
@@ -122,8 +128,28 @@ def test_repeated_stats_cell_is_refused() -> None:
 def test_unhashable_values_raise_protocol_errors() -> None:
     """Lists where text is expected give ProtocolError, not TypeError (regression)."""
     with pytest.raises(InvalidCodeError):
-        StatsCell.from_list([["cases_new"], {}, 1])
+        StatsCell.from_list([["cases_new"], {}, 1, 0])
     with pytest.raises(MalformedError):
         validate_client_fields({"languages": [["de"]]})
     with pytest.raises(UnknownTypeError):
         decode_payload(["receipt"], {})  # type: ignore[arg-type]  # hostile input on purpose
+
+
+def test_stats_report_of_dataset_version_1_is_refused_as_unsupported() -> None:
+    """A report without cell keys (dataset version 1) is refused with a version error."""
+    m = sample_map("stats.report")
+    del m["version"]
+    m["cells"] = [c[:3] for c in m["cells"]]
+    with pytest.raises(UnsupportedVersionError, match="version 2 is required"):
+        decode_payload("stats.report", m)
+    m["version"] = 3
+    with pytest.raises(UnsupportedVersionError):
+        decode_payload("stats.report", m)
+
+
+@pytest.mark.parametrize("key", [-1, 2**32, True, 1.5, "7", None])
+def test_stats_cell_key_outside_its_range_is_refused(key: object) -> None:
+    """A cell key must be an integer in [0, 2**32)."""
+    with pytest.raises(MalformedError, match="cell key"):
+        StatsCell.from_list(["cases_new", {}, 1, key])
+    assert StatsCell.from_list(["cases_new", {}, 1, 2**32 - 1]).cell_key == 2**32 - 1

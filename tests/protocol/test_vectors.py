@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from protocol.cellkeys import RecordKeys
 from protocol.documents import Directory, KeyRotation, NodeCertificate
 from protocol.enrollment import EnrollmentCode, EnrollmentRequest
 from protocol.envelope import Envelope, open_envelope
@@ -158,3 +159,13 @@ def test_committed_enrollment_request_decodes_and_verifies() -> None:
     assert req.statement().hex() == v["statement"]
     req.verify(bytes.fromhex(v["verifier"]))
     assert isinstance(req.keys, PublicKeys)
+
+
+def test_committed_record_keys_derive_from_the_secret() -> None:
+    """Record keys follow from secret, period, cell and record exactly as committed."""
+    vec = vectors.load("cellkeys.json")
+    secret = bytes.fromhex(vec["secret"])
+    for case in vec["cases"]:
+        assert RecordKeys(secret, case["period"]).key(case["cell"], case["record"]) == case["key"]
+    keys = {c["key"] for c in vec["cases"]}
+    assert len(keys) == len(vec["cases"])  # another cell or period, another key

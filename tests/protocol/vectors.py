@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from protocol.cellkeys import RecordKeys
 from protocol.encoding import pack
 from protocol.envelope import seal
 from protocol.requests import canonical, sign_request
@@ -174,6 +175,26 @@ def _enrollment_vectors() -> dict[str, Any]:
     }
 
 
+def _cellkey_vectors() -> dict[str, Any]:
+    secret = bytes(range(32))
+    cases = []
+    for period, cell, record in [
+        ("2026-11", "cases_new:", "case-1"),
+        ("2026-11", "cases_new:gender=female", "case-1"),
+        ("2026-Q4", "cases_new:gender=female", "case-1"),
+        ("2026-11", "contacts:channel=phone;topic=debt", "contact-7"),
+    ]:
+        key = RecordKeys(secret, period).key(cell, record)
+        cases.append({"period": period, "cell": cell, "record": record, "key": key})
+    return {
+        "about": "Record keys of the cell key method: BLAKE2b-64 keyed with the office "
+        "secret (person mbe-cellkey-v2) over period, 0x1f, cell name, 0x1f, record id; "
+        "the key is the digest as a big-endian integer mod 2**32.",
+        "secret": secret.hex(),
+        "cases": cases,
+    }
+
+
 def build() -> dict[str, dict[str, Any]]:
     """Every vector file's content, by file name."""
     return {
@@ -182,6 +203,7 @@ def build() -> dict[str, dict[str, Any]]:
         "documents.json": _document_vectors(),
         "requests.json": _request_vectors(),
         "enrollment.json": _enrollment_vectors(),
+        "cellkeys.json": _cellkey_vectors(),
     }
 
 

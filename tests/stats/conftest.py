@@ -10,7 +10,7 @@ from pytest_aiohttp import AiohttpClient
 from hub.app import create_app
 from hub.settings import HubSettings
 from hub.stats.aggregate import PeriodData
-from hub.stats.cellkeys import CellKey
+from hub.stats.cells import CellIdent
 from hub.stats.periods import Period, parse_period
 from hub.stats.routes import add_stats
 from protocol.payloads import StatsCell, StatsReport
@@ -21,7 +21,7 @@ PERIOD = "2026-11"
 ORGANISATIONS = {"office-a": "caritas", "office-b": "caritas", "office-c": "diakonie"}
 
 
-def report(cells: dict[CellKey, int], revision: int = 1) -> StatsReport:
+def report(cells: dict[CellIdent, int], revision: int = 1) -> StatsReport:
     """A report of PERIOD with the given non-zero cells."""
     return StatsReport(
         period=PERIOD,

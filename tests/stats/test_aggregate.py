@@ -13,7 +13,7 @@ from hub.stats.aggregate import (
     restrict_to_organisation,
     tabulate,
 )
-from hub.stats.cellkeys import CellKey, dims_text, parse_dims_text
+from hub.stats.cells import CellIdent, dims_text, parse_dims_text
 from hub.stats.errors import ReportSetError, TableSpecError
 from hub.stats.periods import Period, parse_period
 from protocol.payloads import StatsCell, StatsReport
@@ -204,12 +204,12 @@ def test_dims_text_round_trips_and_refuses_non_canonical() -> None:
 
 def test_coded_rows_equal_reports(period: Period, data: PeriodData) -> None:
     """Indexing (office, cell id, count) rows gives the same tables as indexing reports."""
-    keys: dict[int, CellKey] = {}
+    keys: dict[int, CellIdent] = {}
     rows: list[tuple[str, int, int]] = []
     for office, rep in REPORTS.items():
         for c in rep.cells:
-            cid = next((i for i, k in keys.items() if k == c.key()), len(keys))
-            keys[cid] = c.key()
+            cid = next((i for i, k in keys.items() if k == c.ident()), len(keys))
+            keys[cid] = c.ident()
             rows.append((office, cid, c.count))
     coded = PeriodData.from_coded_rows(period, rows, keys, ORGANISATIONS)
     spec = TableSpec("cases_new", "gender", "age_band")

@@ -14,14 +14,14 @@ from hub.stats.errors import TableSpecError
 from protocol import codes
 
 Dims = tuple[tuple[str, str], ...]
-CellKey = tuple[str, Dims]
+CellIdent = tuple[str, Dims]
 
 # Dimensions whose values do not partition the cases: a case has several topics,
 # so the cells by topic may add up to more than their margin.
 NON_ADDITIVE_DIMS = frozenset({"topic"})
 
 
-def cell_key(measure: str, dims: Mapping[str, str]) -> CellKey:
+def cell_ident(measure: str, dims: Mapping[str, str]) -> CellIdent:
     return measure, tuple(sorted(dims.items()))
 
 
