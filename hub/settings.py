@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import ConfigError, DataDirError
+from hub.stats.errors import StatsError
+from hub.stats.ptable import PerturbationParams
 
 CONFIG_FILE = "hub.toml"
 KEY_FILE = "hub.key"
@@ -114,9 +116,17 @@ class DirectorySettings:
 
 @dataclass(frozen=True)
 class StatsSettings:
-    """`[stats]`: disclosure control, reporting deadlines and coordinator sessions."""
+    """`[stats]`: disclosure control, reporting deadlines and coordinator sessions.
 
-    k: int = 3
+    `max_noise`, `variance` and `js` are the cell key method's published
+    parameters (docs/statistics.md): |noise| <= max_noise, noise variance, and no
+    published number in 1..js. Values that would switch the protection off are
+    refused (js = 0 publishes ones; see PerturbationParams for the bounds).
+    """
+
+    max_noise: int = 3
+    variance: float = 1.0
+    js: int = 2
     min_offices: int = 3
     grace_days: int = 15
     timezone: str = "Europe/Berlin"
@@ -124,8 +134,14 @@ class StatsSettings:
     secure_cookie: str = "auto"
 
     def __post_init__(self) -> None:
-        if not 1 <= self.k <= 1000 or not 1 <= self.min_offices <= 1000:
-            raise ConfigError("stats.k and stats.min_offices must be between 1 and 1000")
+        if self.js < 1:
+            raise ConfigError("stats.js must be at least 1: with 0, counts of one person are published")
+        try:
+            PerturbationParams(max_noise=self.max_noise, variance=self.variance, js=self.js)
+        except StatsError as exc:
+            raise ConfigError(f"stats: {exc}") from None
+        if not 1 <= self.min_offices <= 1000:
+            raise ConfigError("stats.min_offices must be between 1 and 1000")
         if not 0 <= self.grace_days <= 366:
             raise ConfigError("stats.grace_days must be between 0 and 366")
         if not 300 <= self.session_ttl <= 30 * DAY:
@@ -190,6 +206,14 @@ _SECTIONS: dict[str, type[Any]] = {
 }
 
 
+# Settings of earlier versions, with what took their place.
+_REPLACED = {
+    "stats.k": (
+        "; suppression was replaced by the cell key method: set stats.js "
+        "(no published number in 1..js) instead"
+    ),
+}
+
 _TYPES: dict[str, type | tuple[type, ...]] = {"int": int, "float": (int, float), "str": str}
 
 
@@ -204,7 +228,8 @@ def _build(cls: type[Any], values: dict[str, Any], where: str) -> Any:
         f = fields.get(key)
         name = f"{where}{key}"
         if f is None:
-            raise ConfigError(f"unknown setting {name!r} in {CONFIG_FILE}")
+            hint = _REPLACED.get(name, "")
+            raise ConfigError(f"unknown setting {name!r} in {CONFIG_FILE}{hint}")
         expected = _TYPES[str(f.type)]
         if isinstance(value, bool) or not isinstance(value, expected):
             raise ConfigError(f"setting {name!r} in {CONFIG_FILE} must be of type {f.type}")

@@ -8,9 +8,11 @@ is `json`, the default, or `csv`):
 * `/coordinator/v1/overview?period=P`: the dashboard's fixed table set
 * `/coordinator/v1/completeness?period=P`
 * `/coordinator/v1/offices`
+* `/coordinator/v1/disclosure`: the published perturbation parameters and table
 
 Numbers come only from `view` (which restricts by organisation first and
-protects every table); reasons for suppression are never rendered.
+protects every table), and only for published periods: `tables` and
+`overview` answer 409 `not-published` before a period's deadline has passed.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from hub.stats import view
 from hub.stats.access import coordinator
 from hub.stats.aggregate import TableSpec
 from hub.stats.errors import StatsError
-from hub.stats.render import csv_text, json_obj, write_csv
+from hub.stats.render import csv_text, json_obj, policy_obj, write_csv
 from hub.storage.sites import Site
 
 PREFIX = "/coordinator/v1"
@@ -70,8 +72,8 @@ async def get_table(request: web.Request) -> web.Response:
     except StatsError as exc:
         raise Problem("malformed", 400, f"table: {exc}") from None
     scope = view.parse_scope(q.get("scope"), who, await view.sites_for(request, who))
-    data = await view.period_data(request, who, period)
-    t = view.table(request.app[SETTINGS], data, spec, scope)
+    data = await view.period_data(request, who, period, view.detail_for(spec, scope))
+    t = view.table(request.app[view.DISCLOSURE], data, spec, scope)
     if fmt == "csv":
         return csv_response(csv_text([t]), f"mbe-{period.id}-{spec.measure}.csv")
     return web.json_response(json_obj(t))
@@ -82,7 +84,7 @@ async def get_overview(request: web.Request) -> web.Response:
     fmt = _format(request)
     period = view.parse_period_param(request.query.get("period"))
     data = await view.period_data(request, who, period)
-    ov = view.overview(request.app[SETTINGS], data)
+    ov = view.overview(request.app[view.DISCLOSURE], data)
     if fmt == "csv":
         return csv_response(csv_text(ov.tables()), f"mbe-{period.id}.csv")
     return web.json_response({"period": period.id, "tables": [json_obj(t) for t in ov.tables()]})
@@ -94,6 +96,7 @@ async def get_completeness(request: web.Request) -> web.Response:
     period = view.parse_period_param(request.query.get("period"))
     rows = await view.completeness(request, who, period)
     grace = request.app[SETTINGS].stats.grace_days
+    published = await view.publication_of(request, period)
     header = ["office", "name", "organisation", "status", "first_received", "revision"]
     records = [
         [
@@ -113,6 +116,8 @@ async def get_completeness(request: web.Request) -> web.Response:
         {
             "period": period.id,
             "deadline": period.deadline(grace).isoformat(),
+            "published": published is not None,
+            "late_revisions": await view.late_count(request, period) if published else 0,
             "offices": [dict(zip(header, r, strict=True)) for r in records],
         }
     )
@@ -144,9 +149,18 @@ async def get_offices(request: web.Request) -> web.Response:
     return web.json_response({"offices": records})
 
 
+async def get_disclosure(request: web.Request) -> web.Response:
+    """The disclosure control's published parameters and perturbation table: what a
+    coordinator needs to read the numbers (and what anyone may know)."""
+    await coordinator(request)
+    disclosure = request.app[view.DISCLOSURE]
+    return web.json_response({**policy_obj(disclosure), "table": disclosure.table.as_rows()})
+
+
 def add_api_routes(app: web.Application) -> None:
     app.router.add_get(f"{PREFIX}/periods", get_periods)
     app.router.add_get(f"{PREFIX}/tables", get_table)
     app.router.add_get(f"{PREFIX}/overview", get_overview)
     app.router.add_get(f"{PREFIX}/completeness", get_completeness)
     app.router.add_get(f"{PREFIX}/offices", get_offices)
+    app.router.add_get(f"{PREFIX}/disclosure", get_disclosure)

@@ -95,17 +95,22 @@ async def show_dashboard(request: web.Request) -> web.StreamResponse:
     known = await view.known_periods(request, who)
     if period.id not in known:
         known = sorted([*known, period.id], reverse=True)
-    data = await view.period_data(request, who, period)
+    disclosure = request.app[view.DISCLOSURE]
+    published = await view.publication_of(request, period)
+    overview = None
+    if published is not None:
+        overview = view.overview(disclosure, await view.period_data(request, who, period))
     page = pages.Page(
         region=settings.region,
         org=who.org,
         period=period.id,
         periods=known,
-        overview=view.overview(settings, data),
+        overview=overview,
         completeness=await view.completeness(request, who, period),
         deadline=period.deadline(settings.stats.grace_days).strftime("%d.%m.%Y"),
         sites=await view.sites_for(request, who),
-        policy=view.policy(settings),
+        policy=disclosure,
+        late_revisions=await view.late_count(request, period) if published else 0,
     )
     return _html(pages.dashboard_page(page))
 

@@ -1,6 +1,6 @@
 """The dashboard's HTML, rendered on the server. German text; every value escaped.
 
-Pure functions of already protected data: they render `SuppressedTable`s,
+Pure functions of already protected data: they render `ProtectedTable`s,
 completeness rows and sites, and never see an unprotected number. No script,
 no inline style, no external resource; the one stylesheet is served by the hub.
 """
@@ -14,7 +14,7 @@ from html import escape
 from urllib.parse import urlencode
 
 from hub.stats import labels
-from hub.stats.charts import FEW_MARK, SUPPRESSED, bar_chart
+from hub.stats.charts import FEW_MARK, bar_chart
 from hub.stats.disclosure import DisclosurePolicy, Entry
 from hub.stats.view import CompletenessRow, Overview
 from hub.storage.sites import Site
@@ -31,11 +31,12 @@ class Page:
     org: str | None
     period: str
     periods: Sequence[str]
-    overview: Overview
+    overview: Overview | None  # None: not published yet (before the deadline)
     completeness: Sequence[CompletenessRow]
     deadline: str
     sites: Sequence[Site]
     policy: DisclosurePolicy
+    late_revisions: int = 0  # revisions that arrived after the numbers were fixed
 
 
 def _layout(title: str, body: str) -> str:
@@ -71,8 +72,6 @@ def login_page(region: str, error: str | None = None) -> str:
 
 
 def _number(entry: Entry) -> str:
-    if entry.value is None:
-        return f'<span class="suppressed" title="geheim gehalten">{SUPPRESSED} gesperrt</span>'
     few = (
         f'<sup class="few" title="aus wenigen Beratungsstellen">{FEW_MARK}</sup>'
         if entry.few_offices
@@ -82,9 +81,9 @@ def _number(entry: Entry) -> str:
     return f'<span class="value">{value}</span>{few}'
 
 
-def _figures(page: Page) -> str:
+def _figures(overview: Overview) -> str:
     cards = []
-    for t in page.overview.figures:
+    for t in overview.figures:
         cards.append(
             f'<div class="figure" data-measure="{escape(t.spec.measure)}">'
             f'<div class="figure-label">{escape(labels.measure(t.spec.measure))}</div>'
@@ -93,9 +92,9 @@ def _figures(page: Page) -> str:
     return f'<div class="figures">{"".join(cards)}</div>'
 
 
-def _charts(page: Page) -> str:
+def _charts(overview: Overview) -> str:
     out = []
-    for t in page.overview.charts:
+    for t in overview.charts:
         dim = t.spec.rows or ""
         title = f"{labels.measure(t.spec.measure)} nach {labels.dimension(dim)}"
         out.append(
@@ -122,9 +121,16 @@ def _completeness(page: Page) -> str:
     )
     if not rows:
         rows = '<tr><td colspan="5">Keine Beratungsstelle erwartet.</td></tr>'
+    late = (
+        f'<p class="note" id="late-revisions">Nach der Veröffentlichung eingegangene '
+        f"Korrekturen: {page.late_revisions}. Sie ändern die veröffentlichten Zahlen "
+        "nicht; Nachträge zählen im nächsten noch offenen Zeitraum.</p>"
+        if page.late_revisions
+        else ""
+    )
     return (
         f'<p class="sub">Frist: {escape(page.deadline)}'
-        f"{' · ' + escape(summary) if summary else ''}</p>"
+        f"{' · ' + escape(summary) if summary else ''}</p>{late}"
         '<table id="completeness" class="grid"><thead><tr><th>Beratungsstelle</th>'
         "<th>Träger</th><th>Status</th><th>Erste Meldung</th><th>Revision</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
@@ -172,29 +178,45 @@ def dashboard_page(page: Page) -> str:
     comp_link = "/coordinator/v1/completeness?" + urlencode(
         {"period": page.period, "format": "csv"}
     )
-    k, n = page.policy.k, page.policy.min_offices
+    params, n = page.policy.params, page.policy.min_offices
+    if page.overview is None:
+        numbers = (
+            f'<section id="provisional"><h2>Vorläufig · {escape(labels.period(page.period))}'
+            '</h2><p class="note">Die Zahlen dieses Zeitraums werden einmal veröffentlicht, '
+            f"nach Ablauf der Meldefrist am {escape(page.deadline)}. Bis dahin ist nur der "
+            "Meldestand zu sehen.</p></section>"
+        )
+        download = ""
+    else:
+        numbers = (
+            f"<section><h2>Überblick · {escape(labels.period(page.period))}</h2>"
+            f'<p class="sub">Meldungen von {page.overview.figures[0].reporting_offices} '
+            "Beratungsstellen</p>"
+            f"{_figures(page.overview)}</section>"
+            f"<section><h2>Aktive Fälle nach Thema und Aufenthaltsstatus</h2>"
+            f"{_charts(page.overview)}"
+            '<p class="note">Ein Fall kann mehrere Themen haben; die Werte nach Thema ergeben '
+            "zusammen daher mehr als die Gesamtzahl.</p></section>"
+        )
+        download = f'<a class="download" href="{escape(csv_link)}">CSV herunterladen</a>'
     body = (
         '<header class="top"><div><h1>MBE-Statistik</h1>'
         f'<p class="sub">{escape(page.region)} · Koordination: {escape(who)}</p></div>'
         '<form method="post" action="/dashboard/logout">'
         '<button type="submit" class="secondary">Abmelden</button></form></header>'
-        f'<nav class="toolbar">{_selector(page)}'
-        f'<a class="download" href="{escape(csv_link)}">CSV herunterladen</a>'
+        f'<nav class="toolbar">{_selector(page)}{download}'
         f'<a class="download" href="{escape(comp_link)}">Meldestand als CSV</a></nav>'
-        "<main>"
-        f"<section><h2>Überblick · {escape(labels.period(page.period))}</h2>"
-        f'<p class="sub">Meldungen von {page.overview.figures[0].reporting_offices} '
-        "Beratungsstellen</p>"
-        f"{_figures(page)}</section>"
-        f"<section><h2>Aktive Fälle nach Thema und Aufenthaltsstatus</h2>{_charts(page)}"
-        '<p class="note">Ein Fall kann mehrere Themen haben; die Werte nach Thema ergeben '
-        "zusammen daher mehr als die Gesamtzahl.</p></section>"
+        f"<main>{numbers}"
         f"<section><h2>Meldestand</h2>{_completeness(page)}</section>"
         f"<section><h2>Beratungsstellen</h2>{_directory(page)}</section>"
-        '<section class="legend"><h2>Hinweise zum Datenschutz</h2><p>'
-        f"<strong>{SUPPRESSED} gesperrt</strong>: geheim gehalten. Werte von 1 bis {k - 1} "
-        "und Werte, aus denen sie sich errechnen ließen, werden nicht gezeigt. "
-        f"<strong>{FEW_MARK}</strong>: aus weniger als {n} Beratungsstellen.</p></section>"
+        '<section class="legend" id="privacy"><h2>Hinweise zum Datenschutz</h2><p>'
+        "Zum Schutz der Vertraulichkeit sind alle Zahlen leicht verändert (Überlagerung "
+        "wie beim Zensus 2022): Jede Zahl weicht um höchstens "
+        f"{params.max_noise} vom wahren Wert ab, Werte von 1 bis {params.js} werden nie "
+        "gezeigt, und eine 0 kann auch für sehr wenige Fälle stehen. Dieselbe Zahl ist in "
+        "jeder Tabelle gleich; die Summe von Teilwerten kann aber von der Gesamtzahl "
+        f"abweichen. <strong>{FEW_MARK}</strong>: aus weniger als {n} Beratungsstellen."
+        "</p></section>"
         "</main>"
     )
     return _layout(f"MBE-Statistik · {labels.period(page.period)}", body)

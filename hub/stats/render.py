@@ -1,7 +1,8 @@
 """Plain renderings of protected tables, shared by the JSON API, CSV and dashboard.
 
-They take a `SuppressedTable` only, so nothing unprotected can be rendered.
-The reason for a suppression is deliberately left out (see disclosure.py).
+They take a `ProtectedTable` only, so nothing unperturbed can be rendered. The
+cell keys stay inside the hub: with a key and the published table a reader
+could take the noise off again.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
-from hub.stats.disclosure import Entry, SuppressedTable
+from hub.stats.disclosure import DisclosurePolicy, Entry, ProtectedTable
 
 CSV_HEADER = (
     "period",
@@ -23,7 +24,6 @@ CSV_HEADER = (
     "col_dim",
     "col",
     "value",
-    "status",
     "few_offices",
 )
 TOTAL = "total"
@@ -49,15 +49,8 @@ def write_csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
     return out.getvalue()
 
 
-def _status(entry: Entry) -> str:
-    return "suppressed" if entry.suppressed else "published"
-
-
-def csv_text(tables: Iterable[SuppressedTable]) -> str:
-    """Long-format CSV, one number a line; totals carry the label `total`.
-
-    A suppressed number has an empty value and the status `suppressed`.
-    """
+def csv_text(tables: Iterable[ProtectedTable]) -> str:
+    """Long-format CSV, one (perturbed) number a line; totals carry the label `total`."""
     rows = (
         (
             t.period,
@@ -68,8 +61,7 @@ def csv_text(tables: Iterable[SuppressedTable]) -> str:
             TOTAL if row is None else row,
             t.spec.cols or "",
             TOTAL if col is None else col,
-            "" if entry.value is None else entry.value,
-            _status(entry),
+            entry.value,
             int(entry.few_offices),
         )
         for t in tables
@@ -79,10 +71,22 @@ def csv_text(tables: Iterable[SuppressedTable]) -> str:
 
 
 def _entry_obj(entry: Entry) -> dict[str, Any]:
-    return {"value": entry.value, "suppressed": entry.suppressed, "few_offices": entry.few_offices}
+    return {"value": entry.value, "few_offices": entry.few_offices}
 
 
-def json_obj(table: SuppressedTable) -> dict[str, Any]:
+def policy_obj(policy: DisclosurePolicy) -> dict[str, Any]:
+    """The published parameters of the disclosure control (and its table, for analysts)."""
+    p = policy.params
+    return {
+        "method": "cell-key",
+        "max_noise": p.max_noise,
+        "variance": p.variance,
+        "js": p.js,
+        "min_offices": policy.min_offices,
+    }
+
+
+def json_obj(table: ProtectedTable) -> dict[str, Any]:
     """A JSON-ready dict: labels, a matrix of entries, the margins and the policy."""
     return {
         "period": table.period,
@@ -97,5 +101,5 @@ def json_obj(table: SuppressedTable) -> dict[str, Any]:
         "col_totals": [_entry_obj(e) for e in table.col_totals],
         "total": _entry_obj(table.total),
         "reporting_offices": table.reporting_offices,
-        "disclosure": {"k": table.policy.k, "min_offices": table.policy.min_offices},
+        "disclosure": policy_obj(table.policy),
     }

@@ -1,7 +1,18 @@
-"""Durable storage of statistics reports: every revision kept, the newest marked.
+"""Durable storage of statistics reports: every revision kept, the newest marked,
+and each period's publication fixed once.
 
-Schema: `hub/storage/migrations/0002_stats.sql`. Functions take the
-connection first so they run on the hub's database thread (`DbWorker.run`).
+Schema: `hub/storage/migrations/0002_stats.sql` and `0005_cell_keys.sql`.
+Functions take the connection first so they run on the hub's database thread
+(`DbWorker.run`).
+
+A period is *published* once (`publish`): after its reporting deadline the
+newest revision each office had sent before the cutoff is recorded in
+`stats_published_reports`, and every table of that period is made from exactly
+those reports, forever. A revision that arrives later is stored and audited
+like any other but changes no published number: otherwise two snapshots of one
+period, before and after a late revision, would show what the late case is.
+The set is derived from the hub's own receive times, so publishing late (the
+first request after the deadline) gives the same set as publishing on time.
 
 A report is refused when its revision is not greater than the newest stored
 one for its office and period: revisions only move forward, so a node cannot
@@ -21,6 +32,7 @@ from hub.errors import Problem
 from hub.stats.cells import CellIdent, dims_text, parse_dims_text
 from hub.storage.db import write
 from hub.storage.sites import audit
+from protocol.codes import DATASET_VERSION
 from protocol.encoding import pack
 from protocol.payloads import StatsReport
 
@@ -66,12 +78,12 @@ def digest(report: StatsReport) -> bytes:
 def _intern(db: sqlite_utils.Database, keys: set[CellIdent]) -> dict[CellIdent, int]:
     texts = {(measure, dims_text(dims)) for measure, dims in keys}
     db.conn.executemany(
-        "INSERT OR IGNORE INTO stats_cell_keys (measure, dims) VALUES (?, ?)", sorted(texts)
+        "INSERT OR IGNORE INTO stats_cells (measure, dims) VALUES (?, ?)", sorted(texts)
     )
     ids: dict[CellIdent, int] = {}
     for measure in {m for m, _ in texts}:
         for cell_id, dims in db.execute(
-            "SELECT id, dims FROM stats_cell_keys WHERE measure = ?", (measure,)
+            "SELECT id, dims FROM stats_cells WHERE measure = ?", (measure,)
         ).fetchall():
             key = (measure, parse_dims_text(dims))
             if key in keys:
@@ -108,9 +120,8 @@ def store_report(
             (office, report.period),
         )
         cur = db.execute(
-            "INSERT INTO stats_reports "
-            "(office, period, revision, generated, received, msg_id, digest, current) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 1)",
+            "INSERT INTO stats_reports (office, period, revision, generated, received, "
+            "msg_id, digest, current, dataset_version) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
             (
                 office,
                 report.period,
@@ -119,13 +130,15 @@ def store_report(
                 now,
                 msg_id,
                 fingerprint,
+                report.version,
             ),
         )
         report_id = cur.lastrowid
         ids = _intern(db, {c.ident() for c in report.cells})
         db.conn.executemany(
-            "INSERT INTO stats_report_cells (report_id, cell_id, count) VALUES (?, ?, ?)",
-            [(report_id, ids[c.ident()], c.count) for c in report.cells if c.count > 0],
+            "INSERT INTO stats_report_cells (report_id, cell_id, count, cell_key) "
+            "VALUES (?, ?, ?, ?)",
+            [(report_id, ids[c.ident()], c.count, c.cell_key) for c in report.cells if c.count > 0],
         )
         audit(
             db,
@@ -138,41 +151,136 @@ def store_report(
     return Stored(report.period, report.revision, duplicate=False)
 
 
-def current_rows(
-    db: sqlite_utils.Database, period: str
-) -> tuple[list[tuple[str, int, int]], dict[int, CellIdent], list[str]]:
-    """The newest revision's cells of every office for `period`: (rows, keys, offices).
+@dataclass(frozen=True)
+class Publication:
+    """A period's fixed set of reports: when it was fixed and what it is made of."""
 
-    Rows are `(office, cell id, count)` ordered by office, ready for
-    `PeriodData.from_coded_rows`; `offices` lists every office with a current
-    report, including one whose report has no non-zero cell.
+    period: str
+    published: int
+    cutoff: int
+    reports: int
+
+
+def publication(db: sqlite_utils.Database, period: str) -> Publication | None:
+    row = db.execute(
+        "SELECT period, published, cutoff, reports FROM stats_publications WHERE period = ?",
+        (period,),
+    ).fetchone()
+    return None if row is None else Publication(*row)
+
+
+def publish(db: sqlite_utils.Database, period: str, cutoff: int, now: int) -> Publication:
+    """Fix `period`'s reports (idempotent): per office the newest version-2 revision
+    received before `cutoff`. Only call once the cutoff has passed."""
+    with write(db, durable=True):
+        held = publication(db, period)
+        if held is not None:
+            return held
+        db.execute(
+            "INSERT INTO stats_publications (period, published, cutoff, reports) "
+            "VALUES (?, ?, ?, 0)",
+            (period, now, cutoff),
+        )
+        db.execute(
+            "INSERT INTO stats_published_reports (period, report_id, office) "
+            "SELECT ?, r.id, r.office FROM stats_reports r "
+            "WHERE r.period = ? AND r.received < ? AND r.dataset_version = ? "
+            "AND r.revision = (SELECT max(o.revision) FROM stats_reports o "
+            "  WHERE o.office = r.office AND o.period = r.period AND o.received < ? "
+            "  AND o.dataset_version = ?)",
+            (period, period, cutoff, DATASET_VERSION, cutoff, DATASET_VERSION),
+        )
+        count = db.execute(
+            "SELECT count(*) FROM stats_published_reports WHERE period = ?", (period,)
+        ).fetchone()[0]
+        db.execute("UPDATE stats_publications SET reports = ? WHERE period = ?", (count, period))
+        audit(db, now, "hub", "stats.published", period, f"reports={count} cutoff={cutoff}")
+    return Publication(period, now, cutoff, count)
+
+
+def late_revisions(db: sqlite_utils.Database, period: str, cutoff: int) -> int:
+    """Revisions of `period` that arrived at or after the cutoff (they count nowhere)."""
+    return int(
+        db.execute(
+            "SELECT count(*) FROM stats_reports WHERE period = ? AND received >= ?",
+            (period, cutoff),
+        ).fetchone()[0]
+    )
+
+
+def _identities(
+    db: sqlite_utils.Database, period: str, office: str | None = None
+) -> dict[int, CellIdent]:
+    found = db.execute(
+        "SELECT id, measure, dims FROM stats_cells WHERE id IN ("
+        "SELECT DISTINCT c.cell_id FROM stats_published_reports p "
+        "JOIN stats_report_cells c ON c.report_id = p.report_id "
+        "WHERE p.period = ? AND (? IS NULL OR p.office = ?))",
+        (period, office, office),
+    )
+    return {i: (m, parse_dims_text(d)) for i, m, d in found}
+
+
+def published_offices(
+    db: sqlite_utils.Database, period: str, office: str | None = None
+) -> tuple[list[tuple[str, int, int, int]], dict[int, CellIdent], list[str]]:
+    """The published cells of `period` office by office (or of one office).
+
+    Returns (rows, identities, offices): rows are (office, cell id, count, cell
+    key) ordered by office, for `PeriodData.from_coded_rows`; `offices` lists
+    every published office, also one without a non-zero cell.
     """
+    params = (period, office, office)
     rows = [
-        (r[0], r[1], r[2])
+        (r[0], r[1], r[2], r[3])
         for r in db.execute(
-            "SELECT r.office, c.cell_id, c.count FROM stats_reports r "
-            "JOIN stats_report_cells c ON c.report_id = r.id "
-            "WHERE r.period = ? AND r.current = 1 ORDER BY r.office",
-            (period,),
+            "SELECT p.office, c.cell_id, c.count, c.cell_key FROM stats_published_reports p "
+            "JOIN stats_report_cells c ON c.report_id = p.report_id "
+            "WHERE p.period = ? AND (? IS NULL OR p.office = ?) ORDER BY p.office",
+            params,
         )
     ]
-    keys: dict[int, CellIdent] = {}
-    for cell_id, measure, dims in db.execute(
-        "SELECT id, measure, dims FROM stats_cell_keys WHERE id IN ("
-        "SELECT DISTINCT c.cell_id FROM stats_reports r "
-        "JOIN stats_report_cells c ON c.report_id = r.id "
-        "WHERE r.period = ? AND r.current = 1)",
-        (period,),
-    ):
-        keys[cell_id] = (measure, parse_dims_text(dims))
     offices = [
         r[0]
         for r in db.execute(
-            "SELECT office FROM stats_reports WHERE period = ? AND current = 1 ORDER BY office",
+            "SELECT p.office FROM stats_published_reports p "
+            "WHERE p.period = ? AND (? IS NULL OR p.office = ?) ORDER BY p.office",
+            params,
+        )
+    ]
+    return rows, _identities(db, period, office), offices
+
+
+def published_organisations(
+    db: sqlite_utils.Database, period: str
+) -> tuple[list[tuple[str, int, int, int, int]], dict[int, CellIdent], dict[str, int]]:
+    """The published cells of `period` summed per organisation, in SQL.
+
+    Returns (rows, identities, offices per organisation): rows are
+    (organisation, cell id, count, cell key sum, contributing offices), for
+    `PeriodData.from_unit_rows`. Summing here instead of in Python keeps a large
+    region's period a few hundred thousand rows instead of millions.
+    """
+    rows = [
+        (r[0], r[1], r[2], r[3], r[4])
+        for r in db.execute(
+            "SELECT s.org, c.cell_id, sum(c.count), sum(c.cell_key), count(*) "
+            "FROM stats_published_reports p "
+            "JOIN stats_report_cells c ON c.report_id = p.report_id "
+            "JOIN sites s ON s.node_id = p.office "
+            "WHERE p.period = ? GROUP BY s.org, c.cell_id ORDER BY s.org",
             (period,),
         )
     ]
-    return rows, keys, offices
+    counts = {
+        r[0]: int(r[1])
+        for r in db.execute(
+            "SELECT s.org, count(*) FROM stats_published_reports p "
+            "JOIN sites s ON s.node_id = p.office WHERE p.period = ? GROUP BY s.org",
+            (period,),
+        )
+    }
+    return rows, _identities(db, period), counts
 
 
 def arrivals(db: sqlite_utils.Database, period: str) -> dict[str, Arrival]:
@@ -213,7 +321,7 @@ def revision_cells(
     for measure, dims, count in db.execute(
         "SELECT k.measure, k.dims, c.count FROM stats_reports r "
         "JOIN stats_report_cells c ON c.report_id = r.id "
-        "JOIN stats_cell_keys k ON k.id = c.cell_id "
+        "JOIN stats_cells k ON k.id = c.cell_id "
         "WHERE r.office = ? AND r.period = ? AND r.revision = ?",
         (office, period, revision),
     ):

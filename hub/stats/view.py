@@ -5,6 +5,10 @@ here, and every function takes the `Coordinator` first: an
 organisation-limited coordinator's offices are filtered before anything else
 (`restrict_to_organisation` on the period's data, the same filter on sites),
 so no route can forget it. Tables leave this module only through `protect`.
+
+Numbers exist only for published periods (`publication_of`): before a period's
+reporting deadline has passed, every route that would show a number refuses
+(`not-published`) and the dashboard shows completeness only.
 """
 
 from __future__ import annotations
@@ -12,10 +16,9 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlite_utils
 from aiohttp import web
 
 from hub.context import CLOCK, DB, SETTINGS
@@ -23,6 +26,7 @@ from hub.errors import Problem
 from hub.settings import HubSettings
 from hub.stats.access import Coordinator
 from hub.stats.aggregate import (
+    OFFICE,
     ORGANISATION,
     PeriodData,
     Scope,
@@ -30,17 +34,26 @@ from hub.stats.aggregate import (
     restrict_to_organisation,
     tabulate,
 )
-from hub.stats.cells import CellIdent
-from hub.stats.disclosure import DisclosurePolicy, SuppressedTable, protect
+from hub.stats.disclosure import DisclosurePolicy, ProtectedTable, protect
 from hub.stats.errors import StatsError
 from hub.stats.periods import Period, Timeliness, parse_period, previous_closed, timeliness
-from hub.stats.store import arrivals, current_rows, periods, state_token
+from hub.stats.ptable import PerturbationParams
+from hub.stats.store import (
+    Publication,
+    arrivals,
+    late_revisions,
+    periods,
+    publication,
+    publish,
+    published_offices,
+    published_organisations,
+)
 from hub.storage.sites import Site, list_sites
 
-# The fixed set of tables the dashboard and its CSV publish for a period: every
-# measure's total, and the active cases by topic and by residence status. A
-# small fixed set limits what tables can be combined against each other
-# (docs/statistics.md, "Known limits").
+# The tables the dashboard and its CSV show for a period: every measure's
+# total, and the active cases by topic and by residence status. (Protection does
+# not depend on this choice: every number of every table is perturbed by its
+# own records, docs/statistics.md.)
 KEY_MEASURES = (
     "cases_new",
     "cases_active",
@@ -70,31 +83,38 @@ class CompletenessRow:
 
 @dataclass(frozen=True)
 class Overview:
-    """The dashboard's tables of one period, each protected on its own."""
+    """The dashboard's tables of one published period."""
 
     period: str
-    figures: tuple[SuppressedTable, ...]
-    charts: tuple[SuppressedTable, ...]
+    figures: tuple[ProtectedTable, ...]
+    charts: tuple[ProtectedTable, ...]
 
-    def tables(self) -> tuple[SuppressedTable, ...]:
+    def tables(self) -> tuple[ProtectedTable, ...]:
         return self.figures + self.charts
 
 
+# Which units a table needs: organisations summed in SQL (region and
+# organisation tables), every office (rows by office), or one office.
+Detail = str
+ORGANISATIONS_DETAIL: Detail = "organisations"
+OFFICES_DETAIL: Detail = "offices"
+
+
 class PeriodCache:
-    """Indexed period data keyed by (period, newest stored report id): a new revision
-    changes the key, so nothing stale is ever served. Bounded; one per app."""
+    """Indexed data of published periods, keyed by (period, detail). A publication
+    never changes, so nothing cached can go stale. Bounded; one per app."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self._size = size
-        self._items: OrderedDict[tuple[str, int], PeriodData] = OrderedDict()
+        self._items: OrderedDict[tuple[str, Detail], PeriodData] = OrderedDict()
 
-    def get(self, key: tuple[str, int]) -> PeriodData | None:
+    def get(self, key: tuple[str, Detail]) -> PeriodData | None:
         found = self._items.get(key)
         if found is not None:
             self._items.move_to_end(key)
         return found
 
-    def put(self, key: tuple[str, int], data: PeriodData) -> None:
+    def put(self, key: tuple[str, Detail], data: PeriodData) -> None:
         self._items[key] = data
         self._items.move_to_end(key)
         while len(self._items) > self._size:
@@ -102,10 +122,14 @@ class PeriodCache:
 
 
 PERIOD_CACHE = web.AppKey("stats_period_cache", PeriodCache)
+DISCLOSURE = web.AppKey("stats_disclosure", DisclosurePolicy)
 
 
 def policy(settings: HubSettings) -> DisclosurePolicy:
-    return DisclosurePolicy(k=settings.stats.k, min_offices=settings.stats.min_offices)
+    """The disclosure policy of these settings (built once per app, see add_stats)."""
+    s = settings.stats
+    params = PerturbationParams(max_noise=s.max_noise, variance=s.variance, js=s.js)
+    return DisclosurePolicy(params=params, min_offices=s.min_offices)
 
 
 def today(request: web.Request) -> date:
@@ -131,28 +155,88 @@ def parse_period_param(raw: str | None) -> Period:
         raise Problem("malformed", 400, f"period: {exc}") from None
 
 
-def _read(
-    db: sqlite_utils.Database, period: str
-) -> tuple[int, list[tuple[str, int, int]], dict[int, CellIdent], list[str], dict[str, str]]:
-    token = state_token(db, period)
-    rows, keys, offices = current_rows(db, period)
-    orgs = {s.node_id: s.org for s in list_sites(db)}
-    return token, rows, keys, offices, orgs
+def cutoff(period: Period, settings: HubSettings) -> int:
+    """The instant a period's numbers are fixed: the end of its deadline day."""
+    zone = ZoneInfo(settings.stats.timezone)
+    day_after = period.deadline(settings.stats.grace_days) + timedelta(days=1)
+    return int(datetime.combine(day_after, time(0), zone).timestamp())
 
 
-async def period_data(request: web.Request, who: Coordinator, period: Period) -> PeriodData:
-    """The newest reports of `period` that this coordinator may see, indexed."""
+async def publication_of(request: web.Request, period: Period) -> Publication | None:
+    """The period's publication; made now if its deadline has passed, else None."""
     app = request.app
+    held = await app[DB].run(publication, period.id)
+    if held is not None:
+        return held
+    fixed_at = cutoff(period, app[SETTINGS])
+    now = int(app[CLOCK]())
+    if now < fixed_at:
+        return None
+    return await app[DB].run(publish, period.id, fixed_at, now)
+
+
+async def late_count(request: web.Request, period: Period) -> int:
+    """Revisions of `period` that arrived after its numbers were fixed."""
+    return int(
+        await request.app[DB].run(late_revisions, period.id, cutoff(period, request.app[SETTINGS]))
+    )
+
+
+def not_published(settings: HubSettings, period: Period) -> Problem:
+    deadline = period.deadline(settings.stats.grace_days).isoformat()
+    return Problem(
+        "not-published",
+        409,
+        f"the numbers of {period.id} are published once its reporting deadline "
+        f"({deadline}) has passed; until then only completeness is available",
+    )
+
+
+def detail_for(spec: TableSpec, scope: Scope) -> Detail:
+    """The units `tabulate(spec, scope)` needs."""
+    if scope.level == "office":
+        return "office:" + scope.key
+    return OFFICES_DETAIL if spec.rows == OFFICE else ORGANISATIONS_DETAIL
+
+
+async def period_data(
+    request: web.Request, who: Coordinator, period: Period, detail: Detail = ORGANISATIONS_DETAIL
+) -> PeriodData:
+    """The published reports of `period` that this coordinator may see, indexed.
+
+    Raises `not-published` before the period's deadline has passed.
+    """
+    app = request.app
+    if await publication_of(request, period) is None:
+        raise not_published(app[SETTINGS], period)
     cache = app[PERIOD_CACHE]
-    token = await app[DB].run(state_token, period.id)
-    data = cache.get((period.id, token))
+    data = cache.get((period.id, detail))
     if data is None:
-        token, rows, keys, offices, orgs = await app[DB].run(_read, period.id)
-        # Indexing is CPU work: keep it off the loop and off the database thread.
-        data = await asyncio.get_running_loop().run_in_executor(
-            None, PeriodData.from_coded_rows, period, rows, keys, orgs, offices
-        )
-        cache.put((period.id, token), data)
+        loop = asyncio.get_running_loop()
+        if detail == ORGANISATIONS_DETAIL:
+            rows, idents, per_org = await app[DB].run(published_organisations, period.id)
+            orgs = {o: o for o in per_org}
+            # Indexing is CPU work: keep it off the loop and off the database thread.
+            data = await loop.run_in_executor(
+                None,
+                lambda: PeriodData.from_unit_rows(
+                    period, rows, idents, orgs, per_org, level="organisation"
+                ),
+            )
+        else:
+            office = detail.removeprefix("office:") if detail != OFFICES_DETAIL else None
+            office_rows, idents, offices = await app[DB].run(published_offices, period.id, office)
+            site_orgs = {s.node_id: s.org for s in await app[DB].run(list_sites)}
+            data = await loop.run_in_executor(
+                None,
+                PeriodData.from_coded_rows,
+                period,
+                office_rows,
+                idents,
+                site_orgs,
+                offices,
+            )
+        cache.put((period.id, detail), data)
     return data if who.org is None else restrict_to_organisation(data, who.org)
 
 
@@ -172,16 +256,16 @@ def parse_scope(raw: str | None, who: Coordinator, sites: list[Site]) -> Scope:
 
 
 def table(
-    settings: HubSettings, data: PeriodData, spec: TableSpec, scope: Scope
-) -> SuppressedTable:
-    return protect(tabulate(data, spec, scope), policy(settings))
+    disclosure: DisclosurePolicy, data: PeriodData, spec: TableSpec, scope: Scope
+) -> ProtectedTable:
+    return protect(tabulate(data, spec, scope), disclosure)
 
 
-def overview(settings: HubSettings, data: PeriodData) -> Overview:
+def overview(disclosure: DisclosurePolicy, data: PeriodData) -> Overview:
     region = Scope.region()
-    figures = tuple(table(settings, data, TableSpec(m), region) for m in KEY_MEASURES)
+    figures = tuple(table(disclosure, data, TableSpec(m), region) for m in KEY_MEASURES)
     charts = tuple(
-        table(settings, data, TableSpec(CHART_MEASURE, dim), region) for dim in CHART_DIMENSIONS
+        table(disclosure, data, TableSpec(CHART_MEASURE, dim), region) for dim in CHART_DIMENSIONS
     )
     return Overview(data.period.id, figures, charts)
 
