@@ -60,8 +60,9 @@ import math
 from dataclasses import dataclass
 
 from hub.stats.errors import StatsError
+from protocol.cellkeys import KEY_SPACE
 
-KEY_SPACE = 2**32
+__all__ = ["KEY_SPACE", "PerturbationParams", "PerturbationTable", "build_table"]
 _TOLERANCE = 1e-12
 _MAX_STEPS = 200
 

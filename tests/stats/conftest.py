@@ -13,9 +13,9 @@ from hub.stats.aggregate import PeriodData
 from hub.stats.cells import CellIdent
 from hub.stats.periods import Period, parse_period
 from hub.stats.routes import add_stats
-from protocol.payloads import StatsCell, StatsReport
+from protocol.payloads import StatsReport
 from tests.hub.conftest import FakeClock
-from tests.stats.hubside import START, StatsHub, init_hub_dir
+from tests.stats.hubside import START, StatsHub, init_hub_dir, keyed_cells
 
 PERIOD = "2026-11"
 ORGANISATIONS = {"office-a": "caritas", "office-b": "caritas", "office-c": "diakonie"}
@@ -27,7 +27,7 @@ def report(cells: dict[CellIdent, int], revision: int = 1) -> StatsReport:
         period=PERIOD,
         revision=revision,
         generated=1_764_547_200,
-        cells=tuple(StatsCell(m, dict(d), n) for (m, d), n in cells.items()),
+        cells=keyed_cells(cells),
     )
 
 

@@ -3,8 +3,10 @@ and the three-office fixture whose aggregates the API tests compare number by nu
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +17,10 @@ from aiohttp import web
 from hub.keyfile import read_keys
 from hub.settings import HubSettings
 from hub.sites import add_site
+from hub.stats.disclosure import DisclosurePolicy
 from hub.storage.db import connect
 from hub.tokens import create_token
+from protocol.cellkeys import KEY_SPACE
 from protocol.envelope import InnerMessage, seal
 from protocol.ids import HUB_ID
 from protocol.payloads import StatsCell, StatsReport
@@ -27,6 +31,8 @@ from tests.hub.conftest import FakeClock, write_hub_dir
 START = 1_796_468_400
 DAY = 86_400
 PERIOD = "2026-11"
+# 2026-12-16 01:00 Europe/Berlin: November's deadline day has ended, its numbers are fixed.
+PUBLISHED = 1_797_379_200
 
 Cells = dict[tuple[str, tuple[tuple[str, str], ...]], int]
 
@@ -40,12 +46,23 @@ def init_hub_dir(path: Path, stats: str = "") -> HubSettings:
     )
 
 
+def fixture_key(measure: str, dims: tuple[tuple[str, str], ...], count: int) -> int:
+    """A stand-in cell key for hand-written fixtures: fixed, spread over the key space.
+
+    (A node sums per-record keys; tests that need real keys compute reports with
+    node.stats.compute.)
+    """
+    text = f"{measure}|{dims}|{count}".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=4).digest(), "big")
+
+
+def keyed_cells(cells: Cells) -> tuple[StatsCell, ...]:
+    return tuple(StatsCell(m, dict(d), n, fixture_key(m, d, n)) for (m, d), n in cells.items())
+
+
 def make_report(cells: Cells, revision: int = 1, period: str = PERIOD) -> StatsReport:
     return StatsReport(
-        period=period,
-        revision=revision,
-        generated=START - DAY,
-        cells=tuple(StatsCell(m, dict(d), n) for (m, d), n in cells.items()),
+        period=period, revision=revision, generated=START - DAY, cells=keyed_cells(cells)
     )
 
 
@@ -160,12 +177,22 @@ OFFICE_C: Cells = {  # Diakonie
 }
 
 
-async def three_offices(hub: StatsHub) -> tuple[Node, Node, Node]:
-    """Enroll offices A and B (Caritas) and C (Diakonie) and submit their reports."""
+async def three_offices(hub: StatsHub, *, publish: bool = True) -> tuple[Node, Node, Node]:
+    """Enroll offices A and B (Caritas) and C (Diakonie) and submit their reports;
+    then (`publish`) move the clock past November's deadline, so its numbers are out."""
     a = await hub.node("Caritas Köln-Mitte", "Caritas")
     b = await hub.node("Caritas Köln-Porz", "Caritas")
     c = await hub.node("Diakonie Köln-Nord", "Diakonie")
     for node, cells in ((a, OFFICE_A), (b, OFFICE_B), (c, OFFICE_C)):
         resp = await hub.submit(node, make_report(cells))
         assert resp.status == 200, await resp.text()
+    if publish:
+        hub.clock.now = PUBLISHED
     return a, b, c
+
+
+def published(offices: Iterable[Cells], ident: tuple[str, tuple[tuple[str, str], ...]]) -> int:
+    """The number the hub publishes (default policy) for `ident` summed over `offices`."""
+    count = sum(cells.get(ident, 0) for cells in offices)
+    key = sum(fixture_key(*ident, cells[ident]) for cells in offices if ident in cells)
+    return DisclosurePolicy().table.perturb(count, key % KEY_SPACE)

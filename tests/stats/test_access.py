@@ -26,6 +26,7 @@ PROBES: dict[tuple[str, str], list[str]] = {
     ("GET", "/coordinator/v1/overview"): [f"?{Q}", f"?{Q}&format=csv"],
     ("GET", "/coordinator/v1/completeness"): [f"?{Q}", f"?{Q}&format=csv"],
     ("GET", "/coordinator/v1/offices"): ["", "?format=csv"],
+    ("GET", "/coordinator/v1/disclosure"): [""],
     ("GET", "/dashboard"): ["", f"?{Q}"],
 }
 # Routes anyone may call: the login form, the login itself, stylesheet and icon, logout.

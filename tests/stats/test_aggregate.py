@@ -16,8 +16,9 @@ from hub.stats.aggregate import (
 from hub.stats.cells import CellIdent, dims_text, parse_dims_text
 from hub.stats.errors import ReportSetError, TableSpecError
 from hub.stats.periods import Period, parse_period
+from protocol.cellkeys import KEY_SPACE
 from protocol.payloads import StatsCell, StatsReport
-from tests.stats.conftest import ORGANISATIONS, REPORTS, report
+from tests.stats.conftest import ORGANISATIONS, REPORTS, F, report
 
 AGES = ("27_39", "40_59", "60_plus", "under_27", "unknown")
 GENDERS = ("diverse", "female", "male", "unknown")
@@ -124,7 +125,7 @@ def test_newest_revision_counts() -> None:
     """Only the highest revision of each office for the period is kept."""
     old = report({("cases_new", ()): 4}, revision=1)
     new = report({("cases_new", ()): 7}, revision=2)
-    other_period = StatsReport("2026-10", 9, 0, (StatsCell("cases_new", {}, 99),))
+    other_period = StatsReport("2026-10", 9, 0, (StatsCell("cases_new", {}, 99, 0),))
     chosen = newest_revisions(
         [("office-a", new), ("office-a", old), ("office-b", old), ("office-a", other_period)],
         parse_period("2026-11"),
@@ -205,14 +206,65 @@ def test_dims_text_round_trips_and_refuses_non_canonical() -> None:
 def test_coded_rows_equal_reports(period: Period, data: PeriodData) -> None:
     """Indexing (office, cell id, count) rows gives the same tables as indexing reports."""
     keys: dict[int, CellIdent] = {}
-    rows: list[tuple[str, int, int]] = []
+    rows: list[tuple[str, int, int, int]] = []
     for office, rep in REPORTS.items():
         for c in rep.cells:
             cid = next((i for i, k in keys.items() if k == c.ident()), len(keys))
             keys[cid] = c.ident()
-            rows.append((office, cid, c.count))
+            rows.append((office, cid, c.count, c.cell_key))
     coded = PeriodData.from_coded_rows(period, rows, keys, ORGANISATIONS)
     spec = TableSpec("cases_new", "gender", "age_band")
     assert tabulate(coded, spec) == tabulate(data, spec)
     with pytest.raises(ReportSetError):
         PeriodData.from_coded_rows(period, [*rows, rows[0]], keys, ORGANISATIONS)
+
+
+def test_cell_keys_add_up_over_offices(data: PeriodData) -> None:
+    """A number's cell key is the sum of its offices' keys mod 2**32, in every shape."""
+    female = ("cases_new", (F,))
+    keys = [c.cell_key for rep in REPORTS.values() for c in rep.cells if c.ident() == female]
+    expected = sum(keys) % KEY_SPACE
+    one_dim = tabulate(data, TableSpec("cases_new", "gender"))
+    two_dim = tabulate(data, TableSpec("cases_new", "gender", "age_band"))
+    row = GENDERS.index("female")
+    assert len(keys) == 2
+    assert one_dim.row_keys[row] == two_dim.row_keys[row] == expected
+    assert two_dim.col_keys == tabulate(data, TableSpec("cases_new", "age_band")).row_keys
+    caritas = tabulate(data, TableSpec("cases_new"), Scope("organisation", "caritas"))
+    by_org = tabulate(data, TableSpec("cases_new", "organisation"))
+    assert by_org.row_keys[by_org.row_labels.index("caritas")] == caritas.total_key
+
+
+def test_organisation_units_give_the_same_tables_as_offices(
+    period: Period, data: PeriodData
+) -> None:
+    """Sums per organisation (as SQL makes them) tabulate exactly like office rows."""
+    keys: dict[CellIdent, int] = {}
+    sums: dict[tuple[str, int], list[int]] = {}
+    for office, rep in REPORTS.items():
+        org = ORGANISATIONS[office]
+        for c in rep.cells:
+            cid = keys.setdefault(c.ident(), len(keys))
+            acc = sums.setdefault((org, cid), [0, 0, 0])
+            acc[0] += c.count
+            acc[1] += c.cell_key
+            acc[2] += 1
+    rows = [(org, cid, n, k, m) for (org, cid), (n, k, m) in sorted(sums.items())]
+    orgs = PeriodData.from_unit_rows(
+        period,
+        rows,
+        {i: ident for ident, i in keys.items()},
+        {"caritas": "caritas", "diakonie": "diakonie"},
+        {"caritas": 2, "diakonie": 1},
+        level="organisation",
+    )
+    for spec in (
+        TableSpec("cases_new", "gender", "age_band"),
+        TableSpec("cases_new", "organisation", "nationality"),
+        TableSpec("cases_closed", "closure"),
+    ):
+        for scope in (Scope.region(), Scope("organisation", "caritas")):
+            assert tabulate(orgs, spec, scope) == tabulate(data, spec, scope)
+    with pytest.raises(ReportSetError, match="office detail"):
+        tabulate(orgs, TableSpec("cases_new", "office"))
+    assert restrict_to_organisation(orgs, "caritas").units == ("caritas",)

@@ -1,4 +1,5 @@
-"""Renderings: CSV and JSON carry protected numbers only, never the suppression reason."""
+"""Renderings: CSV and JSON carry the perturbed numbers and the published parameters,
+never a cell key."""
 
 from __future__ import annotations
 
@@ -11,20 +12,14 @@ from hub.stats.disclosure import protect
 from hub.stats.render import CSV_HEADER, csv_text, json_obj
 
 
-def test_csv_has_one_line_per_number_and_blanks_suppressed(data: PeriodData) -> None:
-    """Long CSV: 4x5 cells + 4 row + 5 column totals + total; hidden values are empty."""
+def test_csv_has_one_line_per_number_with_the_protected_values(data: PeriodData) -> None:
+    """Long CSV: 4x5 cells + 4 row + 5 column totals + total, each the protected value."""
     t = protect(tabulate(data, TableSpec("cases_new", "gender", "age_band")))
     rows = list(csv.DictReader(io.StringIO(csv_text([t]))))
     assert tuple(rows[0]) == CSV_HEADER
     assert len(rows) == 20 + 4 + 5 + 1
-    hidden = [r for r in rows if r["status"] == "suppressed"]
-    assert {(r["row"], r["col"]) for r in hidden} == {
-        ("female", "27_39"),
-        ("female", "under_27"),
-        ("male", "27_39"),
-        ("male", "under_27"),
-    }
-    assert all(r["value"] == "" for r in hidden)
+    by_pos = {(r["row"], r["col"]): int(r["value"]) for r in rows}
+    assert by_pos == {(row or "total", col or "total"): e.value for row, col, e in t.entries()}
     grand = [r for r in rows if r["row"] == "total" and r["col"] == "total"]
     assert grand == [
         {
@@ -36,27 +31,33 @@ def test_csv_has_one_line_per_number_and_blanks_suppressed(data: PeriodData) -> 
             "row": "total",
             "col_dim": "age_band",
             "col": "total",
-            "value": "23",
-            "status": "published",
+            "value": str(t.total.value),
             "few_offices": "0",
         }
     ]
-    assert "primary" not in csv_text([t])
-    assert "secondary" not in csv_text([t])
+    assert abs(t.total.value - 23) <= 3
+    assert not {r["value"] for r in rows} & {"1", "2"}
 
 
-def test_json_object_is_serialisable_and_hides_reasons(data: PeriodData) -> None:
-    """JSON output has nulls for suppressed numbers and the policy, no reasons."""
-    t = protect(tabulate(data, TableSpec("cases_new", "gender"), Scope("organisation", "caritas")))
+def test_json_object_is_serialisable_and_carries_no_cell_key(data: PeriodData) -> None:
+    """JSON output has the protected values and the published parameters, no cell keys."""
+    raw = tabulate(data, TableSpec("cases_new", "gender"), Scope("organisation", "caritas"))
+    t = protect(raw)
     obj = json_obj(t)
     text = json.dumps(obj)
-    assert "primary" not in text
-    assert "secondary" not in text
+    for key in (*raw.row_keys, raw.total_key):
+        assert f"{key}" not in text or key == 0
     assert obj["scope"] == {"level": "organisation", "key": "caritas"}
     assert obj["cells"] == [[], [], [], []]
-    assert [e["value"] for e in obj["row_totals"]] == [0, 11, 4, 0]
-    assert obj["total"] == {"value": 15, "suppressed": False, "few_offices": True}
-    assert obj["disclosure"] == {"k": 3, "min_offices": 3}
+    assert [e["value"] for e in obj["row_totals"]] == [e.value for e in t.row_totals]
+    assert obj["total"] == {"value": t.total.value, "few_offices": True}
+    assert obj["disclosure"] == {
+        "method": "cell-key",
+        "max_noise": 3,
+        "variance": 1.0,
+        "js": 2,
+        "min_offices": 3,
+    }
 
 
 def test_csv_defuses_text_a_spreadsheet_would_run_as_a_formula() -> None:
