@@ -114,6 +114,9 @@ class PeriodCache:
             self._items.move_to_end(key)
         return found
 
+    def clear(self) -> None:
+        self._items.clear()
+
     def put(self, key: tuple[str, Detail], data: PeriodData) -> None:
         self._items[key] = data
         self._items.move_to_end(key)

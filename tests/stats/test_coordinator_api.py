@@ -1,4 +1,5 @@
-"""The coordinator API publishes exactly the expected protected aggregates of three offices."""
+"""The coordinator API publishes exactly the expected protected aggregates of three offices,
+once, after the period's deadline."""
 
 from __future__ import annotations
 
@@ -6,43 +7,49 @@ import csv
 import io
 from typing import Any
 
+from hub.stats.store import revisions
+from hub.stats.view import PERIOD_CACHE
+from hub.storage.db import connect
 from protocol import codes
+from tests.hub.client import problem_kind
 from tests.stats.hubside import (
     ACTIVE,
+    CLOSED,
     DAY,
+    NEW,
+    OFFICE_A,
     OFFICE_B,
+    OFFICE_C,
     PERIOD,
+    PUBLISHED,
+    Cells,
     StatsHub,
     make_report,
+    published,
     three_offices,
 )
 
 Cell = dict[str, Any]
-
-
-def e(value: int, few: bool = False) -> Cell:
-    """A published number."""
-    return {"value": value, "suppressed": False, "few_offices": few}
-
-
-def hidden(few: bool = False) -> Cell:
-    """A suppressed number (its reason is never published)."""
-    return {"value": None, "suppressed": True, "few_offices": few}
-
-
-Z = e(0)
+ALL = (OFFICE_A, OFFICE_B, OFFICE_C)
 TOPICS = sorted(codes.TOPIC)
 RESIDENCES = sorted(codes.RESIDENCE)
 
 
-def one_d(labels: list[str], values: dict[str, Cell], total: Cell) -> dict[str, Any]:
+def e(offices: tuple[Cells, ...], measure: str, dims: tuple[tuple[str, str], ...] = ()) -> Cell:
+    """The published entry of one number: perturbed by its cell key, flagged if few offices."""
+    ident = (measure, dims)
+    contributors = sum(1 for cells in offices if cells.get(ident, 0) > 0)
+    return {"value": published(offices, ident), "few_offices": 0 < contributors < 3}
+
+
+def one_d(offices: tuple[Cells, ...], measure: str, dim: str, labels: list[str]) -> dict[str, Any]:
     return {
         "row_labels": labels,
-        "row_totals": [values.get(label, Z) for label in labels],
+        "row_totals": [e(offices, measure, ((dim, label),)) for label in labels],
         "col_labels": [],
         "cells": [[] for _ in labels],
         "col_totals": [],
-        "total": total,
+        "total": e(offices, measure),
     }
 
 
@@ -51,54 +58,27 @@ def numbers(table: dict[str, Any]) -> dict[str, Any]:
     return {k: table[k] for k in keys}
 
 
-REGION_FIGURES = {
-    "cases_new": e(11),
-    "cases_active": e(41),
-    "cases_closed": hidden(few=True),
-    "case_management_with_agreement": Z,
-    "contacts": e(30, few=True),
-    "family_members": Z,
-    "referrals_sent": e(3, few=True),
-    "referrals_accepted": Z,
-}
-REGION_TOPIC = one_d(
-    TOPICS,
-    {
-        "debt": e(6, few=True),
-        "family": hidden(few=True),  # 1: primary
-        "housing": hidden(few=True),  # 3: the smallest complement of the lone 1
-        "language_course": e(6, few=True),
-        "residence_law": e(24),
-    },
-    e(41),
-)
-REGION_RESIDENCE = one_d(
-    RESIDENCES,
-    {
-        "asylum_pending": e(8, few=True),
-        "eu_citizen": e(5, few=True),
-        "residence_permit": e(7, few=True),
-        "settlement_permit": e(12, few=True),
-        "toleration": e(9, few=True),
-    },
-    e(41),
-)
-
-
 async def test_region_overview_publishes_exactly_the_expected_numbers(
     stats_hub: StatsHub,
 ) -> None:
-    """Every number of the overview (8 totals, 2 charts) equals the hand-computed value."""
+    """Every number of the overview (8 totals, 2 charts) is the true sum perturbed by its key."""
     await three_offices(stats_hub)
     token = stats_hub.token()
     doc = await stats_hub.get_json(f"/coordinator/v1/overview?period={PERIOD}", token)
     tables = doc["tables"]
     figures = {t["measure"]: t["total"] for t in tables if t["rows"] is None}
-    assert figures == REGION_FIGURES
+    assert figures == {m: e(ALL, m) for m in codes.MEASURES}
+    assert figures[CLOSED]["few_offices"]  # only office A closed cases
     charts = {t["rows"]: numbers(t) for t in tables if t["rows"] is not None}
-    assert charts == {"topic": REGION_TOPIC, "residence": REGION_RESIDENCE}
+    assert charts == {
+        "topic": one_d(ALL, ACTIVE, "topic", TOPICS),
+        "residence": one_d(ALL, ACTIVE, "residence", RESIDENCES),
+    }
     assert {t["reporting_offices"] for t in tables} == {3}
-    assert {(t["disclosure"]["k"], t["disclosure"]["min_offices"]) for t in tables} == {(3, 3)}
+    assert {t["disclosure"]["method"] for t in tables} == {"cell-key"}
+    for t in tables:
+        for entry in [t["total"], *t["row_totals"]]:
+            assert entry["value"] not in (1, 2)
 
 
 async def test_csv_carries_the_same_numbers_as_json(stats_hub: StatsHub) -> None:
@@ -115,20 +95,14 @@ async def test_csv_carries_the_same_numbers_as_json(stats_hub: StatsHub) -> None
     assert resp.content_type == "text/csv"
     rows = list(csv.DictReader(io.StringIO(await resp.text())))
     from_csv = {
-        (r["measure"], r["row_dim"], r["row"]): (r["value"], r["status"], r["few_offices"])
-        for r in rows
+        (r["measure"], r["row_dim"], r["row"]): (r["value"], r["few_offices"]) for r in rows
     }
     expected = {}
     for t in doc["tables"]:
         pairs = [("total", t["total"]), *zip(t["row_labels"], t["row_totals"], strict=True)]
         for label, cell in pairs:
-            value = "" if cell["value"] is None else str(cell["value"])
-            status = "suppressed" if cell["suppressed"] else "published"
-            expected[(t["measure"], t["rows"] or "", label)] = (
-                value,
-                status,
-                str(int(cell["few_offices"])),
-            )
+            key = (t["measure"], t["rows"] or "", label)
+            expected[key] = (str(cell["value"]), str(int(cell["few_offices"])))
     assert from_csv == expected
     assert len(rows) == len(expected)
 
@@ -141,60 +115,109 @@ async def test_two_dimensional_and_office_tables(stats_hub: StatsHub) -> None:
         f"/coordinator/v1/tables?period={PERIOD}&measure={ACTIVE}&rows=organisation&cols=residence",
         token,
     )
-    col = {label: i for i, label in enumerate(RESIDENCES)}
+    caritas, diakonie = (OFFICE_A, OFFICE_B), (OFFICE_C,)
 
-    def row(values: dict[str, Cell]) -> list[Cell]:
-        out = [Z] * len(RESIDENCES)
-        for label, cell in values.items():
-            out[col[label]] = cell
-        return out
+    def row(offices: tuple[Cells, ...]) -> list[Cell]:
+        return [e(offices, ACTIVE, (("residence", r),)) for r in RESIDENCES]
 
-    caritas = {
-        "asylum_pending": e(8, True),
-        "eu_citizen": e(5, True),
-        "residence_permit": e(7, True),
-        "settlement_permit": e(12, True),
-    }
     assert numbers(doc) == {
         "row_labels": ["Caritas", "Diakonie"],
-        "row_totals": [e(32, True), e(9, True)],
+        "row_totals": [e(caritas, ACTIVE), e(diakonie, ACTIVE)],
         "col_labels": RESIDENCES,
-        "cells": [row(caritas), row({"toleration": e(9, True)})],
-        "col_totals": row({**caritas, "toleration": e(9, True)}),
-        "total": e(41),
+        "cells": [row(caritas), row(diakonie)],
+        "col_totals": row(ALL),
+        "total": e(ALL, ACTIVE),
     }
     doc = await stats_hub.get_json(
         f"/coordinator/v1/tables?period={PERIOD}&measure=cases_new&rows=office", token
     )
-    offices = sorted([(a.node_id, e(6, True)), (b.node_id, e(4, True)), (c.node_id, hidden(True))])
-    # Office c's 1 is primary; b's 4 is the smallest complement on the line.
-    expected = {n: cell for n, cell in offices}
-    expected[b.node_id] = hidden(True)
-    assert numbers(doc) == one_d([n for n, _ in offices], expected, e(11))
+    offices = sorted([(a.node_id, OFFICE_A), (b.node_id, OFFICE_B), (c.node_id, OFFICE_C)])
+    assert doc["row_labels"] == [n for n, _ in offices]
+    assert doc["row_totals"] == [e((cells,), NEW) for _, cells in offices]
+    assert doc["total"] == e(ALL, NEW)
+    # Office C's one new case is never published as 1 (0, 3 or 4 instead).
+    assert doc["row_totals"][[n for n, _ in offices].index(c.node_id)]["value"] in (0, 3, 4)
 
 
-async def test_a_new_revision_changes_the_published_numbers(stats_hub: StatsHub) -> None:
-    """A late correction (revision 2) replaces the office's numbers in every aggregate."""
-    _, b, _ = await three_offices(stats_hub)
-    token = stats_hub.token()
+def _corrected_b() -> Cells:
     corrected = dict(OFFICE_B)
     corrected[(ACTIVE, ())] = 15
     corrected[(ACTIVE, (("residence", "asylum_pending"),))] = 11
     corrected[(ACTIVE, (("topic", "debt"),))] = 9
-    stats_hub.clock.advance(20 * DAY)
-    assert (await stats_hub.submit(b, make_report(corrected, revision=2))).status == 200
-    doc = await stats_hub.get_json(f"/coordinator/v1/overview?period={PERIOD}", token)
-    charts = {t["rows"]: t for t in doc["tables"] if t["rows"]}
-    figures = {t["measure"]: t["total"] for t in doc["tables"] if t["rows"] is None}
-    assert figures["cases_active"] == e(44)
-    residence = dict(zip(RESIDENCES, charts["residence"]["row_totals"], strict=True))
-    assert residence["asylum_pending"] == e(11, True)
-    topic = dict(zip(TOPICS, charts["topic"]["row_totals"], strict=True))
-    assert topic["debt"] == e(9, True)
-    # Timeliness is judged by the first revision: b stays on time.
+    return corrected
+
+
+async def test_before_the_deadline_numbers_are_not_published(stats_hub: StatsHub) -> None:
+    """Until the deadline day has ended, tables and overview answer 409 not-published."""
+    await three_offices(stats_hub, publish=False)
+    token = stats_hub.token()
+    stats_hub.clock.now = PUBLISHED - 2 * 3600  # 15 December, 23:00 in Berlin
+    for path in (
+        f"/coordinator/v1/overview?period={PERIOD}",
+        f"/coordinator/v1/tables?period={PERIOD}&measure={ACTIVE}&rows=organisation",
+        f"/coordinator/v1/overview?period={PERIOD}&format=csv",
+    ):
+        resp = await stats_hub.http.request(
+            "GET", path, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert resp.status == 409, path
+        body = await resp.json()
+        assert problem_kind(body) == "not-published"
+        assert "2026-12-15" in body["detail"]
     comp = await stats_hub.get_json(f"/coordinator/v1/completeness?period={PERIOD}", token)
+    assert comp["published"] is False
+    stats_hub.clock.now = PUBLISHED
+    comp = await stats_hub.get_json(f"/coordinator/v1/completeness?period={PERIOD}", token)
+    assert (comp["published"], comp["late_revisions"]) == (True, 0)
+
+
+async def test_a_revision_before_the_deadline_counts(stats_hub: StatsHub) -> None:
+    """A correction (revision 2) that arrives in time replaces the office's numbers."""
+    _, b, _ = await three_offices(stats_hub, publish=False)
+    stats_hub.clock.advance(5 * DAY)
+    assert (await stats_hub.submit(b, make_report(_corrected_b(), revision=2))).status == 200
+    stats_hub.clock.now = PUBLISHED
+    token = stats_hub.token()
+    doc = await stats_hub.get_json(f"/coordinator/v1/overview?period={PERIOD}", token)
+    figures = {t["measure"]: t["total"] for t in doc["tables"] if t["rows"] is None}
+    assert figures[ACTIVE] == e((OFFICE_A, _corrected_b(), OFFICE_C), ACTIVE)
+
+
+async def test_a_revision_after_the_deadline_changes_no_published_number(
+    stats_hub: StatsHub,
+) -> None:
+    """A late correction and a late first report are stored and audited but change nothing."""
+    _, b, _ = await three_offices(stats_hub)
+    token = stats_hub.token()
+    paths = [
+        f"/coordinator/v1/overview?period={PERIOD}",
+        f"/coordinator/v1/tables?period={PERIOD}&measure={ACTIVE}&rows=organisation&cols=topic",
+        f"/coordinator/v1/tables?period={PERIOD}&measure={ACTIVE}&rows=office&cols=residence",
+        f"/coordinator/v1/tables?period={PERIOD}&measure={NEW}&rows=organisation",
+    ]
+    before = [await stats_hub.get_json(p, token) for p in paths]
+    stats_hub.clock.advance(20 * DAY)
+    assert (await stats_hub.submit(b, make_report(_corrected_b(), revision=2))).status == 200
+    newcomer = await stats_hub.node("Caritas Bonn", "Caritas")
+    assert (await stats_hub.submit(newcomer, make_report({(NEW, ()): 7}))).status == 200
+    stats_hub.app[PERIOD_CACHE].clear()  # read the database again, not the cache
+    after = [await stats_hub.get_json(p, token) for p in paths]
+    assert after == before
+    db = connect(stats_hub.settings.db_path)
+    try:
+        stored = revisions(db, b.node_id, PERIOD)
+        audited = db.execute(
+            "SELECT detail FROM audit_log WHERE action = 'stats.report' AND actor = ?",
+            (b.node_id,),
+        ).fetchall()
+    finally:
+        db.close()
+    assert [(r.revision, r.current) for r in stored] == [(1, False), (2, True)]
+    assert [d[0].split()[0] for d in audited] == ["revision=1", "revision=2"]
+    comp = await stats_hub.get_json(f"/coordinator/v1/completeness?period={PERIOD}", token)
+    assert comp["late_revisions"] == 2
     status = {o["office"]: (o["status"], o["revision"]) for o in comp["offices"]}
-    assert status[b.node_id] == ("on_time", 2)
+    assert status[b.node_id] == ("on_time", 2)  # timeliness is judged by the first revision
 
 
 async def test_completeness_tells_on_time_late_missing_and_pending(stats_hub: StatsHub) -> None:

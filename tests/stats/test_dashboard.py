@@ -1,4 +1,5 @@
-"""The dashboard's HTML: German labels, suppression markers, security headers, no outside URL."""
+"""The dashboard's HTML: German labels, protected numbers, the provisional state before the
+deadline, the privacy note, security headers, no outside URL."""
 
 from __future__ import annotations
 
@@ -7,7 +8,19 @@ import re
 from hub.stats import labels
 from hub.stats.routes import CSP
 from protocol import codes
-from tests.stats.hubside import PERIOD, StatsHub, three_offices
+from tests.stats.hubside import (
+    ACTIVE,
+    CLOSED,
+    DAY,
+    OFFICE_A,
+    OFFICE_B,
+    OFFICE_C,
+    PERIOD,
+    StatsHub,
+    make_report,
+    published,
+    three_offices,
+)
 
 
 async def _page(hub: StatsHub, path: str) -> tuple[str, dict[str, str]]:
@@ -18,7 +31,7 @@ async def _page(hub: StatsHub, path: str) -> tuple[str, dict[str, str]]:
 
 
 async def test_dashboard_page_shows_protected_numbers_in_german(stats_hub: StatsHub) -> None:
-    """Suppressed numbers read "gesperrt", codes read in German, the selected period is marked."""
+    """Published numbers are the protected ones, codes read in German, the period is marked."""
     await three_offices(stats_hub)
     html, headers = await _page(stats_hub, f"/dashboard?period={PERIOD}")
     assert headers["Content-Security-Policy"] == CSP
@@ -28,12 +41,48 @@ async def test_dashboard_page_shows_protected_numbers_in_german(stats_hub: Stats
     assert html.count("<svg") == 2
     assert "Niederlassungserlaubnis" in html
     assert "settlement_permit" not in re.sub(r'data-code="[^"]*"', "", html)
-    # cases_closed (2) is suppressed: its value never appears next to its label.
+    # cases_closed (true 2) is shown as its protected value, never as 2.
     closed = re.search(r'data-measure="cases_closed">(.*?)</div></div>', html)
     assert closed is not None
-    assert "gesperrt" in closed.group(1)
-    assert ">2<" not in closed.group(1)
+    expected = published((OFFICE_A, OFFICE_B, OFFICE_C), (CLOSED, ()))
+    assert f'<span class="value">{expected}</span>' in closed.group(1)
+    assert expected != 2
+    privacy = re.search(r'<section class="legend" id="privacy">(.*?)</section>', html)
+    assert privacy is not None
+    assert "leicht verändert" in privacy.group(1)
+    assert "höchstens 3" in privacy.group(1)
+    assert "von 1 bis 2" in privacy.group(1)
+    assert "Gesamtzahl" in privacy.group(1)
+    assert "provisional" not in html
     assert "gemeldet" in html
+
+
+async def test_before_the_deadline_the_dashboard_shows_completeness_only(
+    stats_hub: StatsHub,
+) -> None:
+    """A period whose deadline has not passed is marked provisional and shows no number."""
+    await three_offices(stats_hub, publish=False)
+    html, _ = await _page(stats_hub, f"/dashboard?period={PERIOD}")
+    assert 'id="provisional"' in html
+    assert "Vorläufig" in html
+    assert "15.12.2026" in html
+    assert "data-measure" not in html
+    assert "<svg" not in html
+    assert 'id="completeness"' in html
+    assert "CSV herunterladen" not in html
+
+
+async def test_late_revisions_are_counted_for_the_reader(stats_hub: StatsHub) -> None:
+    """After publication, corrections that came too late are counted, not used."""
+    _, b, _ = await three_offices(stats_hub)
+    before, _ = await _page(stats_hub, f"/dashboard?period={PERIOD}")
+    assert "late-revisions" not in before
+    stats_hub.clock.advance(DAY)
+    assert (await stats_hub.submit(b, make_report({(ACTIVE, ()): 2}, revision=2))).status == 200
+    html, _ = await _page(stats_hub, f"/dashboard?period={PERIOD}")
+    note = re.search(r'<p class="note" id="late-revisions">(.*?)</p>', html)
+    assert note is not None
+    assert "Korrekturen: 1." in note.group(1)
 
 
 async def test_no_page_refers_to_another_origin(stats_hub: StatsHub) -> None:

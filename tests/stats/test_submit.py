@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
+import pytest
+
+from hub.stats.cells import dims_text
 from hub.stats.store import revision_cells, revisions
 from hub.storage.db import connect
 from protocol.envelope import InnerMessage, seal
@@ -122,3 +126,63 @@ async def test_wrong_payloads_are_refused(stats_hub: StatsHub) -> None:
     for body, status, kind in cases:
         resp = await client.signed("POST", "/v1/stats", body)
         assert (resp.status, problem_kind(await resp.json())) == (status, kind)
+
+
+class _VersionOneReport:
+    """A report as nodes sent it before the cell key method: no version, no cell keys."""
+
+    TYPE = "stats.report"
+
+    def to_map(self) -> dict[str, object]:
+        return {
+            "dataset": "mbe-core",
+            "period": PERIOD,
+            "revision": 1,
+            "generated": 0,
+            "cells": [[m, dict(d), n] for (m, d), n in OFFICE_A.items()],
+        }
+
+
+async def test_a_report_without_cell_keys_is_refused_clearly(
+    stats_hub: StatsHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An old node's version-1 report: 400 unsupported-version naming the fix; nothing stored."""
+    node = await stats_hub.node("Caritas Köln-Mitte", "Caritas")
+    now = int(stats_hub.clock())
+    old: Any = _VersionOneReport()  # not a Payload: the shape old nodes sent
+    inner = InnerMessage(os.urandom(16).hex(), node.node_id, HUB_ID, now, now + DAY, old)
+    with monkeypatch.context() as m:
+        # seal() checks its own payload; this one is meant to be refused by the hub.
+        m.setattr("protocol.envelope.decode_payload", lambda *_: None)
+        body = seal(inner, node.keys, node.hub_keys, ephemeral_secret=os.urandom(32)).encode()
+    resp = await HubClient(stats_hub.http, node, stats_hub.clock).signed("POST", "/v1/stats", body)
+    problem = await resp.json()
+    assert (resp.status, problem_kind(problem)) == (400, "unsupported-version")
+    assert "version 2 is required" in problem["detail"]
+    assert "update the node" in problem["detail"]
+    db = connect(stats_hub.settings.db_path)
+    try:
+        assert revisions(db, node.node_id, PERIOD) == []
+    finally:
+        db.close()
+
+
+async def test_cell_keys_are_stored_with_the_counts(stats_hub: StatsHub) -> None:
+    """Every stored cell keeps the cell key the node sent, for the perturbation."""
+    node = await stats_hub.node("Caritas Köln-Mitte", "Caritas")
+    report = make_report(OFFICE_A)
+    assert (await stats_hub.submit(node, report)).status == 200
+    db = connect(stats_hub.settings.db_path)
+    try:
+        stored = {
+            (m, d): k
+            for m, d, k in db.execute(
+                "SELECT s.measure, s.dims, c.cell_key FROM stats_report_cells c "
+                "JOIN stats_cells s ON s.id = c.cell_id"
+            )
+        }
+        versions = db.execute("SELECT DISTINCT dataset_version FROM stats_reports").fetchall()
+    finally:
+        db.close()
+    assert stored == {(c.measure, dims_text(c.ident()[1])): c.cell_key for c in report.cells}
+    assert versions == [(2,)]
