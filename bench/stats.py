@@ -2,19 +2,22 @@
 
 A script, not a test: `python bench/stats.py [--offices 1500] [--months 36]`.
 
-It builds a temporary SQLite database in the storage shape docs/statistics.md
-suggests to the hub (reports, cell_keys, report_cells), filled with monthly
-reports of `--offices` offices over `--months` months. Report contents come
-from simulated case populations (office sizes, genders, ages, residence,
-topics, nationalities drawn at random), so the number of non-zero cells per
-report is what a real office would send. To keep set-up time bounded, each
-report reuses one of `--templates` simulated populations.
+It builds a temporary hub database with the hub's own schema (migrations of
+hub/storage), filled with published monthly reports of `--offices` offices in
+six organisations over `--months` months. Report contents come from simulated
+case populations (office sizes, genders, ages, residence, topics,
+nationalities drawn at random), so the number of non-zero cells per report is
+what a real office would send; every cell carries a random cell key. To keep
+set-up time bounded, each report reuses one of `--templates` populations.
 
 Then, for one period, it times:
-* ours: read the period's current cells, index them, tabulate every table of
-  the dataset (each measure: total, every single dimension, every pair, and by
-  organisation), protect each with the disclosure control and render all to CSV;
-* sql: `SELECT cell_id, SUM(count), COUNT(*) ... GROUP BY cell_id` over the same rows;
+* ours: what the hub does for a region coordinator: read the period's
+  published cells summed per organisation (`published_organisations`, SQL),
+  index them, tabulate every table of the dataset (each measure: total, every
+  single dimension, every pair, and by organisation), protect each with the
+  disclosure control (perturbation) and render all to CSV;
+* sql: `SELECT cell_id, SUM(count), COUNT(*) ... GROUP BY cell_id` over the
+  same rows (the bare sum, no organisations, no keys);
 and prints both and the ratio.
 """
 
@@ -33,38 +36,17 @@ from pathlib import Path
 # Allow `python bench/stats.py` from the repository root without installing.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import sqlite_utils
+
 from hub.stats.aggregate import PeriodData, TableSpec, tabulate
-from hub.stats.cells import CellIdent, dims_text, parse_dims_text
-from hub.stats.disclosure import protect
+from hub.stats.cells import CellIdent, dims_text
+from hub.stats.disclosure import DisclosurePolicy, protect
 from hub.stats.periods import parse_period
 from hub.stats.render import csv_text
+from hub.stats.store import published_organisations
+from hub.storage.db import connect
 from protocol import codes
 
-SCHEMA = """
-CREATE TABLE reports (
-    id INTEGER PRIMARY KEY,
-    office TEXT NOT NULL,
-    period TEXT NOT NULL,
-    revision INTEGER NOT NULL,
-    generated INTEGER NOT NULL,
-    received INTEGER NOT NULL,
-    current INTEGER NOT NULL,
-    UNIQUE (office, period, revision)
-);
-CREATE UNIQUE INDEX reports_current ON reports (period, office) WHERE current = 1;
-CREATE TABLE cell_keys (
-    id INTEGER PRIMARY KEY,
-    measure TEXT NOT NULL,
-    dims TEXT NOT NULL,
-    UNIQUE (measure, dims)
-);
-CREATE TABLE report_cells (
-    report_id INTEGER NOT NULL REFERENCES reports (id),
-    cell_id INTEGER NOT NULL REFERENCES cell_keys (id),
-    count INTEGER NOT NULL CHECK (count > 0),
-    PRIMARY KEY (report_id, cell_id)
-) WITHOUT ROWID;
-"""
 CROSS = tuple(sorted(codes.CROSS_DIMENSIONS))
 NATIONALITIES: tuple[str, ...] = (
     "SY",
@@ -158,36 +140,55 @@ def months(count: int) -> list[str]:
 
 def build(db: sqlite3.Connection, offices: int, n_months: int, templates: int, seed: int) -> int:
     rng = random.Random(seed)
-    db.executescript(SCHEMA)
+    db.execute("BEGIN")
     pool = [simulate_cells(rng, int(rng.lognormvariate(4.7, 0.5))) for _ in range(templates)]
-    key_ids: dict[CellIdent, int] = {}
+    ids: dict[CellIdent, int] = {}
     for template in pool:
-        for key in template:
-            key_ids.setdefault(key, len(key_ids) + 1)
+        for ident in template:
+            ids.setdefault(ident, len(ids) + 1)
     db.executemany(
-        "INSERT INTO cell_keys (id, measure, dims) VALUES (?, ?, ?)",
-        ((i, m, dims_text(d)) for (m, d), i in key_ids.items()),
+        "INSERT INTO stats_cells (id, measure, dims) VALUES (?, ?, ?)",
+        ((i, m, dims_text(d)) for (m, d), i in ids.items()),
     )
-    encoded = [sorted((key_ids[k], n) for k, n in template.items()) for template in pool]
+    encoded = [sorted((ids[k], n) for k, n in template.items()) for template in pool]
     periods = months(n_months)
+    db.executemany(
+        "INSERT INTO stats_publications (period, published, cutoff, reports) VALUES (?, 0, 0, ?)",
+        ((p, offices) for p in periods),
+    )
     rows = 0
     report_id = 0
     for office in range(offices):
         name = f"office-{office:04d}"
+        db.execute(
+            "INSERT INTO sites (node_id, name, org, services, languages, area, status, created) "
+            "VALUES (?, ?, ?, '[]', '[]', '', 'active', 0)",
+            (name, name, ORGANISATIONS[office % len(ORGANISATIONS)]),
+        )
         for period in periods:
             report_id += 1
             db.execute(
-                "INSERT INTO reports VALUES (?, ?, ?, 1, 0, 0, 1)", (report_id, name, period)
+                "INSERT INTO stats_reports (id, office, period, revision, generated, received, "
+                "msg_id, digest, current, dataset_version) "
+                "VALUES (?, ?, ?, 1, 0, 0, '', x'', 1, 2)",
+                (report_id, name, period),
+            )
+            db.execute(
+                "INSERT INTO stats_published_reports (period, report_id, office, org) "
+                "VALUES (?, ?, ?, ?)",
+                (period, report_id, name, ORGANISATIONS[office % len(ORGANISATIONS)]),
             )
             cells = encoded[rng.randrange(templates)]
             db.executemany(
-                "INSERT INTO report_cells VALUES (?, ?, ?)",
-                ((report_id, cell_id, n) for cell_id, n in cells),
+                "INSERT INTO stats_report_cells (report_id, cell_id, count, cell_key) "
+                "VALUES (?, ?, ?, ?)",
+                ((report_id, cell_id, n, rng.getrandbits(32)) for cell_id, n in cells),
             )
             rows += len(cells)
-        db.commit()
+        db.execute("COMMIT")
+        db.execute("BEGIN")
+    db.execute("COMMIT")
     db.execute("ANALYZE")
-    db.commit()
     return rows
 
 
@@ -203,24 +204,17 @@ def all_specs() -> Iterator[TableSpec]:
             yield TableSpec(measure, a, b)
 
 
-def ours(db: sqlite3.Connection, period: str) -> tuple[dict[str, float], int, int]:
-    times: dict[str, float] = {}
+def ours(db: sqlite_utils.Database, period: str) -> tuple[dict[str, float], int, int]:
     t0 = time.perf_counter()
-    keys = {
-        i: (m, parse_dims_text(d))
-        for i, m, d in db.execute("SELECT id, measure, dims FROM cell_keys")
-    }
-    rows = db.execute(
-        "SELECT r.office, c.cell_id, c.count FROM reports r "
-        "JOIN report_cells c ON c.report_id = r.id WHERE r.period = ? AND r.current = 1",
-        (period,),
-    ).fetchall()
+    rows, idents, per_org = published_organisations(db, period)
     t1 = time.perf_counter()
-    offices = {office for office, _, _ in rows}
-    orgs = {o: ORGANISATIONS[hash(o) % len(ORGANISATIONS)] for o in offices}
-    data = PeriodData.from_coded_rows(parse_period(period), rows, keys, orgs, offices)
+    orgs = {o: o for o in per_org}
+    data = PeriodData.from_unit_rows(
+        parse_period(period), rows, idents, orgs, per_org, level="organisation"
+    )
     t2 = time.perf_counter()
-    tables = [protect(tabulate(data, spec)) for spec in all_specs()]
+    policy = DisclosurePolicy()
+    tables = [protect(tabulate(data, spec), policy) for spec in all_specs()]
     t3 = time.perf_counter()
     text = csv_text(tables)
     t4 = time.perf_counter()
@@ -231,8 +225,8 @@ def ours(db: sqlite3.Connection, period: str) -> tuple[dict[str, float], int, in
 def bare_sql(db: sqlite3.Connection, period: str) -> tuple[float, int]:
     t0 = time.perf_counter()
     result = db.execute(
-        "SELECT c.cell_id, SUM(c.count), COUNT(*) FROM reports r "
-        "JOIN report_cells c ON c.report_id = r.id WHERE r.period = ? AND r.current = 1 "
+        "SELECT c.cell_id, SUM(c.count), COUNT(*) FROM stats_published_reports p "
+        "JOIN stats_report_cells c ON c.report_id = p.report_id WHERE p.period = ? "
         "GROUP BY c.cell_id",
         (period,),
     ).fetchall()
@@ -248,12 +242,14 @@ def main() -> None:
     parser.add_argument("--period", default="2025-06")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        db = sqlite3.connect(Path(tmp) / "stats.db")
+        hub_db = connect(Path(tmp) / "hub.db")  # the hub's own schema
+        db = hub_db.conn
         db.execute("PRAGMA journal_mode = OFF")  # a throw-away database: no rollback needed
         db.execute("PRAGMA synchronous = OFF")
+        db.execute("PRAGMA foreign_keys = OFF")
         t0 = time.perf_counter()
         rows = build(db, args.offices, args.months, args.templates, args.seed)
-        size = (Path(tmp) / "stats.db").stat().st_size
+        size = (Path(tmp) / "hub.db").stat().st_size
         print(
             f"built {args.offices} offices x {args.months} months: {rows:,} cell rows "
             f"({rows / (args.offices * args.months):,.0f} per report), "
@@ -261,7 +257,7 @@ def main() -> None:
         )
         bare_sql(db, args.period)  # warm the page cache for both contenders alike
         sql_time, sql_keys = bare_sql(db, args.period)
-        times, n_tables, n_lines = ours(db, args.period)
+        times, n_tables, n_lines = ours(hub_db, args.period)
         total = sum(times.values())
         print(f"period {args.period}: {sql_keys:,} distinct cells")
         print(f"bare SQL sum:           {sql_time:8.3f} s")

@@ -1,4 +1,5 @@
-"""The `mbe-hub` command line: init, serve, site add/list/revoke, token create/list/revoke.
+"""The `mbe-hub` command line: init, serve, site add/list/revoke, token create/list/revoke,
+backup/restore, stats status/publish.
 
 Every error a user can cause ends as one line on stderr and exit code 1 (2 for
 usage errors, from argparse); no traceback reaches the terminal.
@@ -32,6 +33,7 @@ from hub.keyfile import read_keys, write_keys
 from hub.maintenance import refresh_directory
 from hub.settings import CONFIG_FILE, HubSettings, default_config, load_settings
 from hub.sites import add_site, revoke_site
+from hub.stats.commands import add_commands as add_stats_commands
 from hub.stats.routes import add_stats
 from hub.storage.db import connect
 from hub.storage.sites import list_sites
@@ -272,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_token_revoke)
 
     add_backup_commands(sub)
+    add_stats_commands(sub, _dir)
     return parser
 
 

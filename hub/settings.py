@@ -135,7 +135,9 @@ class StatsSettings:
 
     def __post_init__(self) -> None:
         if self.js < 1:
-            raise ConfigError("stats.js must be at least 1: with 0, counts of one person are published")
+            raise ConfigError(
+                "stats.js must be at least 1: with 0, counts of one person are published"
+            )
         try:
             PerturbationParams(max_noise=self.max_noise, variance=self.variance, js=self.js)
         except StatsError as exc:

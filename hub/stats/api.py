@@ -117,7 +117,7 @@ async def get_completeness(request: web.Request) -> web.Response:
             "period": period.id,
             "deadline": period.deadline(grace).isoformat(),
             "published": published is not None,
-            "late_revisions": await view.late_count(request, period) if published else 0,
+            "late_revisions": await view.late_count(request, period, published) if published else 0,
             "offices": [dict(zip(header, r, strict=True)) for r in records],
         }
     )

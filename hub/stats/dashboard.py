@@ -110,7 +110,7 @@ async def show_dashboard(request: web.Request) -> web.StreamResponse:
         deadline=period.deadline(settings.stats.grace_days).strftime("%d.%m.%Y"),
         sites=await view.sites_for(request, who),
         policy=disclosure,
-        late_revisions=await view.late_count(request, period) if published else 0,
+        late_revisions=await view.late_count(request, period, published) if published else 0,
     )
     return _html(pages.dashboard_page(page))
 

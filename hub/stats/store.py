@@ -182,8 +182,9 @@ def publish(db: sqlite_utils.Database, period: str, cutoff: int, now: int) -> Pu
             (period, now, cutoff),
         )
         db.execute(
-            "INSERT INTO stats_published_reports (period, report_id, office) "
-            "SELECT ?, r.id, r.office FROM stats_reports r "
+            "INSERT INTO stats_published_reports (period, report_id, office, org) "
+            "SELECT ?, r.id, r.office, s.org FROM stats_reports r "
+            "JOIN sites s ON s.node_id = r.office "
             "WHERE r.period = ? AND r.received < ? AND r.dataset_version = ? "
             "AND r.revision = (SELECT max(o.revision) FROM stats_reports o "
             "  WHERE o.office = r.office AND o.period = r.period AND o.received < ? "
@@ -208,27 +209,21 @@ def late_revisions(db: sqlite_utils.Database, period: str, cutoff: int) -> int:
     )
 
 
-def _identities(
-    db: sqlite_utils.Database, period: str, office: str | None = None
-) -> dict[int, CellIdent]:
-    found = db.execute(
-        "SELECT id, measure, dims FROM stats_cells WHERE id IN ("
-        "SELECT DISTINCT c.cell_id FROM stats_published_reports p "
-        "JOIN stats_report_cells c ON c.report_id = p.report_id "
-        "WHERE p.period = ? AND (? IS NULL OR p.office = ?))",
-        (period, office, office),
-    )
+def _identities(db: sqlite_utils.Database) -> dict[int, CellIdent]:
+    """Every interned cell identity (bounded by the code lists: tens of thousands)."""
+    found = db.execute("SELECT id, measure, dims FROM stats_cells")
     return {i: (m, parse_dims_text(d)) for i, m, d in found}
 
 
 def published_offices(
     db: sqlite_utils.Database, period: str, office: str | None = None
-) -> tuple[list[tuple[str, int, int, int]], dict[int, CellIdent], list[str]]:
+) -> tuple[list[tuple[str, int, int, int]], dict[int, CellIdent], dict[str, str]]:
     """The published cells of `period` office by office (or of one office).
 
-    Returns (rows, identities, offices): rows are (office, cell id, count, cell
-    key) ordered by office, for `PeriodData.from_coded_rows`; `offices` lists
-    every published office, also one without a non-zero cell.
+    Returns (rows, identities, organisations): rows are (office, cell id, count,
+    cell key) ordered by office, for `PeriodData.from_coded_rows`;
+    `organisations` maps every published office (also one without a non-zero
+    cell) to its organisation at publication.
     """
     params = (period, office, office)
     rows = [
@@ -240,15 +235,15 @@ def published_offices(
             params,
         )
     ]
-    offices = [
-        r[0]
+    orgs = {
+        r[0]: r[1]
         for r in db.execute(
-            "SELECT p.office FROM stats_published_reports p "
-            "WHERE p.period = ? AND (? IS NULL OR p.office = ?) ORDER BY p.office",
+            "SELECT p.office, p.org FROM stats_published_reports p "
+            "WHERE p.period = ? AND (? IS NULL OR p.office = ?)",
             params,
         )
-    ]
-    return rows, _identities(db, period, office), offices
+    }
+    return rows, _identities(db), orgs
 
 
 def published_organisations(
@@ -261,26 +256,27 @@ def published_organisations(
     `PeriodData.from_unit_rows`. Summing here instead of in Python keeps a large
     region's period a few hundred thousand rows instead of millions.
     """
-    rows = [
-        (r[0], r[1], r[2], r[3], r[4])
-        for r in db.execute(
-            "SELECT s.org, c.cell_id, sum(c.count), sum(c.cell_key), count(*) "
-            "FROM stats_published_reports p "
-            "JOIN stats_report_cells c ON c.report_id = p.report_id "
-            "JOIN sites s ON s.node_id = p.office "
-            "WHERE p.period = ? GROUP BY s.org, c.cell_id ORDER BY s.org",
-            (period,),
-        )
-    ]
     counts = {
         r[0]: int(r[1])
         for r in db.execute(
-            "SELECT s.org, count(*) FROM stats_published_reports p "
-            "JOIN sites s ON s.node_id = p.office WHERE p.period = ? GROUP BY s.org",
+            "SELECT org, count(*) FROM stats_published_reports WHERE period = ? GROUP BY org",
             (period,),
         )
     }
-    return rows, _identities(db, period), counts
+    rows: list[tuple[str, int, int, int, int]] = []
+    for org in sorted(counts):
+        # One organisation at a time: smaller sorts than one GROUP BY org, cell_id.
+        rows.extend(
+            (org, r[0], r[1], r[2], r[3])
+            for r in db.execute(
+                "SELECT c.cell_id, sum(c.count), sum(c.cell_key), count(*) "
+                "FROM stats_published_reports p "
+                "JOIN stats_report_cells c ON c.report_id = p.report_id "
+                "WHERE p.period = ? AND p.org = ? GROUP BY c.cell_id",
+                (period, org),
+            )
+        )
+    return rows, _identities(db), counts
 
 
 def arrivals(db: sqlite_utils.Database, period: str) -> dict[str, Arrival]:
@@ -293,6 +289,11 @@ def arrivals(db: sqlite_utils.Database, period: str) -> dict[str, Arrival]:
     ):
         out[office] = Arrival(office, first, revision, last)
     return out
+
+
+def all_periods(db: sqlite_utils.Database) -> list[str]:
+    """Every period any office reported (unordered ids)."""
+    return [r[0] for r in db.execute("SELECT DISTINCT period FROM stats_reports")]
 
 
 def periods(db: sqlite_utils.Database, offices: set[str]) -> list[str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -24,6 +24,7 @@ from aiohttp import web
 from hub.context import CLOCK, DB, SETTINGS
 from hub.errors import Problem
 from hub.settings import HubSettings
+from hub.stats import publication
 from hub.stats.access import Coordinator
 from hub.stats.aggregate import (
     OFFICE,
@@ -41,10 +42,7 @@ from hub.stats.ptable import PerturbationParams
 from hub.stats.store import (
     Publication,
     arrivals,
-    late_revisions,
     periods,
-    publication,
-    publish,
     published_offices,
     published_organisations,
 )
@@ -158,31 +156,15 @@ def parse_period_param(raw: str | None) -> Period:
         raise Problem("malformed", 400, f"period: {exc}") from None
 
 
-def cutoff(period: Period, settings: HubSettings) -> int:
-    """The instant a period's numbers are fixed: the end of its deadline day."""
-    zone = ZoneInfo(settings.stats.timezone)
-    day_after = period.deadline(settings.stats.grace_days) + timedelta(days=1)
-    return int(datetime.combine(day_after, time(0), zone).timestamp())
-
-
 async def publication_of(request: web.Request, period: Period) -> Publication | None:
-    """The period's publication; made now if its deadline has passed, else None."""
+    """The period's publication; made now if its cutoff has passed, else None."""
     app = request.app
-    held = await app[DB].run(publication, period.id)
-    if held is not None:
-        return held
-    fixed_at = cutoff(period, app[SETTINGS])
-    now = int(app[CLOCK]())
-    if now < fixed_at:
-        return None
-    return await app[DB].run(publish, period.id, fixed_at, now)
+    return await app[DB].run(publication.due, period, app[SETTINGS], int(app[CLOCK]()))
 
 
-async def late_count(request: web.Request, period: Period) -> int:
-    """Revisions of `period` that arrived after its numbers were fixed."""
-    return int(
-        await request.app[DB].run(late_revisions, period.id, cutoff(period, request.app[SETTINGS]))
-    )
+async def late_count(request: web.Request, period: Period, held: Publication) -> int:
+    """Reports of `period` that arrived after its numbers were fixed."""
+    return int(await request.app[DB].run(publication.late_count, period, held))
 
 
 def not_published(settings: HubSettings, period: Period) -> Problem:
@@ -228,8 +210,7 @@ async def period_data(
             )
         else:
             office = detail.removeprefix("office:") if detail != OFFICES_DETAIL else None
-            office_rows, idents, offices = await app[DB].run(published_offices, period.id, office)
-            site_orgs = {s.node_id: s.org for s in await app[DB].run(list_sites)}
+            office_rows, idents, site_orgs = await app[DB].run(published_offices, period.id, office)
             data = await loop.run_in_executor(
                 None,
                 PeriodData.from_coded_rows,
@@ -237,7 +218,7 @@ async def period_data(
                 office_rows,
                 idents,
                 site_orgs,
-                offices,
+                list(site_orgs),
             )
         cache.put((period.id, detail), data)
     return data if who.org is None else restrict_to_organisation(data, who.org)

@@ -50,14 +50,15 @@ def test_example_config_loads(tmp_path: Path) -> None:
 
 
 def test_every_command_is_in_the_readme() -> None:
-    """Every `mbe-hub` command (init, serve, site, token, backup, restore) is in the README."""
+    """Every `mbe-hub` command (init, serve, site, token, backup, restore, stats) is in the
+    README."""
     readme = _readme_section("## Running a hub for real")
     parser = build_parser()
     sub = next(a for a in parser._actions if a.choices and "init" in a.choices)
     assert sub.choices is not None
     commands = {"init", "serve", "site add", "site list", "site revoke"}
     commands |= {"token create", "token list", "token revoke"}
-    commands |= {"backup", "restore"}
+    commands |= {"backup", "restore", "stats status", "stats publish"}
     assert set(sub.choices) == {c.split()[0] for c in commands}
     for command in commands:
         assert f"mbe-hub {command}" in readme or command in readme, command

@@ -10,6 +10,7 @@ from node.stats.compute import age_band, compute, length_of_stay
 from node.stats.facts import CaseFact, ContactFact, Facts, ReferralFact, load_facts
 from node.stats.periods import parse_period
 from protocol import codes
+from protocol.cellkeys import KEY_SPACE, RecordKeys
 from protocol.encoding import pack
 from protocol.envelope import MAX_PLAINTEXT
 from protocol.payloads import MAX_CELLS, StatsCell, StatsReport
@@ -358,3 +359,67 @@ def test_worst_case_report_fits_one_sealed_message() -> None:
     size = len(pack(StatsReport("2026", 1, 2_000_000_000, cells).to_map()))
     assert len(cells) <= MAX_CELLS
     assert size < MAX_PLAINTEXT - 4096  # room for the signed message around the payload
+
+
+def _one_case_facts(secret: bytes, *, contacts: int = 0) -> Facts:
+    case = CaseFact(
+        "case-1", "2026-11-02", None, "short_counselling", None, 1990, "female", "SY",
+        "toleration", "2025-01", 0, ("housing",), None,
+    )  # fmt: skip
+    return Facts(
+        {"case-1": case},
+        tuple(ContactFact(f"k{i}", "case-1", "2026-11-03", "phone") for i in range(contacts)),
+        (),
+        secret=secret,
+    )
+
+
+def test_cell_key_is_the_sum_of_the_record_keys() -> None:
+    """Each cell's key is the sum mod 2**32 of its records' keys for that cell and period."""
+    secret = bytes(range(32))
+    cells = {
+        c.ident(): c for c in compute(_one_case_facts(secret, contacts=3), parse_period("2026-11"))
+    }
+    keys = RecordKeys(secret, "2026-11")
+    phone = cells[("contacts", (("channel", "phone"),))]
+    assert phone.count == 3
+    name = "contacts:channel=phone"
+    assert phone.cell_key == sum(keys.key(name, f"k{i}") for i in range(3)) % KEY_SPACE
+    total = cells[("cases_new", ())]
+    assert total.cell_key == keys.key("cases_new:", "case-1")
+
+
+def test_one_clients_cells_carry_unlinkable_keys() -> None:
+    """The count-1 cells of a single client all carry different keys (no pseudonym)."""
+    cells = compute(_one_case_facts(bytes(range(32))), parse_period("2026-11"))
+    ones = [c for c in cells if c.count == 1]
+    assert len(ones) > 30
+    assert len({c.cell_key for c in ones}) == len(ones)
+    # Another period, other keys for the same cells of the same case.
+    quarter = {
+        c.ident(): c.cell_key
+        for c in compute(_one_case_facts(bytes(range(32))), parse_period("2026-Q4"))
+    }
+    assert all(quarter[c.ident()] != c.cell_key for c in ones if c.ident() in quarter)
+
+
+def test_keys_are_deterministic_under_one_secret_and_differ_under_another() -> None:
+    """Same cases and secret: same report (so no needless revision); another secret: other keys."""
+    period = parse_period("2026-11")
+    a = compute(_one_case_facts(bytes(32), contacts=2), period)
+    assert compute(_one_case_facts(bytes(32), contacts=2), period) == a
+    b = compute(_one_case_facts(bytes([7]) * 32, contacts=2), period)
+    assert [(c.ident(), c.count) for c in a] == [(c.ident(), c.count) for c in b]
+    assert all(x.cell_key != y.cell_key for x, y in zip(a, b, strict=True))
+
+
+def test_the_statistics_secret_is_made_once_and_kept(office: Office) -> None:
+    """The office's secret is created on first use, stored in node.db and reused."""
+    ctx = office.store.ctx
+    assert ctx.one("SELECT secret FROM stats_secret") is None
+    first = load_facts(ctx).secret
+    assert len(first) == 32
+    assert load_facts(ctx).secret == first
+    row = ctx.one("SELECT secret FROM stats_secret")
+    assert row is not None
+    assert bytes(row["secret"]) == first

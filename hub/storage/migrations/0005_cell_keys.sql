@@ -23,9 +23,12 @@ CREATE TABLE stats_publications (
     reports   INTEGER NOT NULL           -- how many office reports the numbers are made of
 );
 
+-- `org` is the office's organisation at publication: a published number never
+-- moves to another organisation's row when a site is changed later.
 CREATE TABLE stats_published_reports (
     period    TEXT NOT NULL REFERENCES stats_publications (period),
     report_id INTEGER NOT NULL REFERENCES stats_reports (id),
     office    TEXT NOT NULL,
+    org       TEXT NOT NULL,
     PRIMARY KEY (period, report_id)
 ) WITHOUT ROWID;
