@@ -332,7 +332,9 @@ def summary(cluster: Cluster, outcomes: list[Outcome], root: Path, keep: bool) -
     # === STATISTICS (statistics issue) ==========================================
     # Each office seals last month's report to the hub through its own API; the hub
     # refuses periods that have not ended. A refusal is printed, not fatal: the
-    # demo's referrals do not depend on it.
+    # demo's referrals do not depend on it. The hub publishes a period once, after
+    # its deadline; the demo publishes last month at once, as an operator may when
+    # every office has reported (`mbe-hub stats publish`).
     period = (dt.date.today().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
     lines += ["", f"Statistics {period} (sealed to the hub by each office)"]
     for node in cluster.nodes.values():
@@ -342,6 +344,10 @@ def summary(cluster: Cluster, outcomes: list[Outcome], root: Path, keep: bool) -
         except ApiError as exc:
             result = f"not submitted ({exc})"
         lines.append(f"  {node.office.name:<20} {result}")
+    try:
+        lines.append(f"  published            {cluster.publish_stats(period)}")
+    except ClusterError as exc:
+        lines.append(f"  not published ({exc})")
     lines += [
         f"  dashboard            {hub_url}/dashboard?period={period}",
         f"  coordinator token    {cluster.coordinator_token()}  (paste it on the login page)",

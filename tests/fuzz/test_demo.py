@@ -28,6 +28,9 @@ def test_demo_once_runs_the_scenario_and_exits_zero(tmp_path: Path) -> None:
     assert "sent > delivered > accepted > first_appointment > completed_successful" in out
     assert "demo: OK, all 3 referrals reached their outcome" in out
     assert out.count("token mbe_") == 3
+    # Last month's statistics reach the hub and are published (early, by the operator).
+    assert out.count("submitted, revision 1") == 3
+    assert "published from 3 office report(s)" in out
     assert 'curl -s -H "Authorization: Bearer' in out
     # --dir keeps the data: the hub and every office have their directory.
     assert {p.name for p in data.iterdir()} >= {"hub", "caritas", "awo", "diakonie"}
