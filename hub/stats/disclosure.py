@@ -21,8 +21,10 @@ tables, because every table shows the same noisy value for the same records.
 Nothing is suppressed any more: with noise on every number, a suppressed one
 would only tell a reader where the small numbers are.
 
-Flags: a non-zero number built from fewer than `min_offices` offices is flagged
-(it is published; the flag tells the reader it may describe few offices).
+Flags: a non-zero published number built from fewer than `min_offices` offices
+is flagged (the flag tells the reader it may describe few offices). A published
+0 is never flagged, whatever is behind it: "0, from few offices" would say the
+true number is not 0.
 """
 
 from __future__ import annotations
@@ -94,7 +96,9 @@ def protect(table: Table, policy: DisclosurePolicy | None = None) -> ProtectedTa
     least = policy.min_offices
 
     def entry(count: int, key: int, offices: int) -> Entry:
-        return Entry(value=perturb(count, key), few_offices=0 < offices < least)
+        value = perturb(count, key)
+        # A flag on a published 0 would tell that the true number is not 0.
+        return Entry(value=value, few_offices=value > 0 and 0 < offices < least)
 
     def line(
         counts: tuple[int, ...], keys: tuple[int, ...], offices: tuple[int, ...]

@@ -145,3 +145,13 @@ def test_policy_refuses_nonsense() -> None:
         DisclosurePolicy(min_offices=0)
     with pytest.raises(StatsError, match="js"):
         DisclosurePolicy(PerturbationParams(max_noise=2, js=2))
+
+
+def test_a_published_zero_is_never_flagged() -> None:
+    """A true 1 published as 0 carries no few-offices flag (it would reveal a non-zero)."""
+    policy = DisclosurePolicy()
+    zero_key = next(k for k in range(0, KEY_SPACE, 2**20) if policy.table.perturb(1, k) == 0)
+    three_key = next(k for k in range(0, KEY_SPACE, 2**20) if policy.table.perturb(1, k) == 3)
+    t = protect(make_table([[(1, zero_key), (1, three_key)]], [(2, 0), (1, 0), (1, 0), (2, 0)], 1))
+    assert (t.cells[0][0].value, t.cells[0][0].few_offices) == (0, False)
+    assert (t.cells[0][1].value, t.cells[0][1].few_offices) == (3, True)
