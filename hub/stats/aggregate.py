@@ -189,11 +189,8 @@ class PeriodData:
         id -> identity table: the shape of the hub's `stats_report_cells` and
         `stats_cells` tables (docs/statistics.md)."""
         units = ((o, cell_id, n, key, 1 if n else 0) for o, cell_id, n, key in rows)
-        office_list = list(offices)
-        data = cls.from_unit_rows(
-            period, units, keys, organisations, {o: 1 for o in office_list}, level="office"
-        )
-        return data
+        reporting = dict.fromkeys(offices, 1)  # an office is one reporting office
+        return cls.from_unit_rows(period, units, keys, organisations, reporting, level="office")
 
     @classmethod
     def from_unit_rows(
