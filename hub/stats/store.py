@@ -12,7 +12,8 @@ those reports, forever. A revision that arrives later is stored and audited
 like any other but changes no published number: otherwise two snapshots of one
 period, before and after a late revision, would show what the late case is.
 The set is derived from the hub's own receive times, so publishing late (the
-first request after the deadline) gives the same set as publishing on time.
+first request after the deadline) gives the same set as publishing on time;
+hub/stats/publication.py decides when and with which cutoff.
 
 A report is refused when its revision is not greater than the newest stored
 one for its office and period: revisions only move forward, so a node cannot
@@ -328,9 +329,3 @@ def revision_cells(
     ):
         out[(measure, parse_dims_text(dims))] = count
     return out
-
-
-def state_token(db: sqlite_utils.Database, period: str) -> int:
-    """Changes whenever a revision of `period` is stored: the key of cached tables."""
-    row = db.execute("SELECT max(id) FROM stats_reports WHERE period = ?", (period,)).fetchone()
-    return int(row[0] or 0)
