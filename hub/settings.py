@@ -124,7 +124,7 @@ class StatsSettings:
     refused (js = 0 publishes ones; see PerturbationParams for the bounds).
     """
 
-    max_noise: int = 3
+    max_noise: int = 4
     variance: float = 1.0
     js: int = 2
     min_offices: int = 3

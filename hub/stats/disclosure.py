@@ -16,10 +16,13 @@ with its parameters, guarantees and limits):
 Rejected: suppression (what this module did before). Suppression decides per
 table, but a coordinator can request any table, and the tables of one period are
 linked: solving them together recomputed hundreds of suppressed numbers. Noise
-that belongs to the records, not to the table, cannot be undone by combining
-tables, because every table shows the same noisy value for the same records.
-Nothing is suppressed any more: with noise on every number, a suppressed one
-would only tell a reader where the small numbers are.
+that belongs to the records, not to the table, cannot be averaged away by
+asking for the same number in other tables: every table shows the same noisy
+value for the same records. Different numbers that share records (a margin and
+its cells) carry independent noise, and combining them narrows a small number
+only a little; tests/stats/test_attack.py measures how little
+(docs/statistics.md). Nothing is suppressed any more: with noise on every
+number, a suppressed one would only tell a reader where the small numbers are.
 
 Flags: a non-zero published number built from fewer than `min_offices` offices
 is flagged (the flag tells the reader it may describe few offices). A published

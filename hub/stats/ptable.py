@@ -36,7 +36,7 @@ Construction, for the parameters D (max_noise), V (variance), js:
   asks for; rows 1..js can never publish their true count, so they always
   keep the middle half of their range. V above Vmax - q (three quarters of
   D^2 in a full row) is lowered so the inner values keep real weight. With the
-  defaults rows 1 and 2 get 2.25 and 3, rows 3 and more get V = 1.
+  defaults rows 1 and 2 get 2.5 and 3.5, rows 3 and more get V = 1.
 - Bounds: the probabilities become upper cumulative bounds in key units:
   exact prefix sums (math.fsum), rounded to 12 digits so a last-bit libm
   difference cannot move a bound in practice, times KEY_SPACE, rounded, then
@@ -45,8 +45,10 @@ Construction, for the parameters D (max_noise), V (variance), js:
   exactly one key; that shifts the variance by at most sum(d^2)/KEY_SPACE.
 
 Defaults: js = 2 publishes no 1 and no 2, the classic threshold of German
-official statistics (numbers under 3 are secret); D = 3 bounds what noise can
-do to a total; V = 1 keeps the relative error of counts >= 20 under 5%.
+official statistics (numbers under 3 are secret); D = 4 bounds what noise can
+do to a total (D = 3, the Zensus anchor, let an attack pin small counts
+exactly by combining bounds, docs/statistics.md); V = 1 keeps the relative
+error of counts >= 20 under 5%.
 
 Alternatives not taken: a uniform noise table (no control of the variance),
 the sdcTools optimiser (needs a solver library), and the ONS-style two-point
@@ -71,7 +73,7 @@ _MAX_STEPS = 200
 class PerturbationParams:
     """D: |published - true| <= D; V: target noise variance; js: no count 1..js is published."""
 
-    max_noise: int = 3
+    max_noise: int = 4
     variance: float = 1.0
     js: int = 2
 

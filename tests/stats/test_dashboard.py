@@ -50,7 +50,7 @@ async def test_dashboard_page_shows_protected_numbers_in_german(stats_hub: Stats
     privacy = re.search(r'<section class="legend" id="privacy">(.*?)</section>', html)
     assert privacy is not None
     assert "leicht verändert" in privacy.group(1)
-    assert "höchstens 3" in privacy.group(1)
+    assert "höchstens 4" in privacy.group(1)
     assert "von 1 bis 2" in privacy.group(1)
     assert "Gesamtzahl" in privacy.group(1)
     assert "provisional" not in html

@@ -13,6 +13,8 @@ from hub.stats.errors import StatsError
 from hub.stats.ptable import KEY_SPACE, PerturbationParams, PerturbationTable, build_table
 
 DEFAULT = build_table(PerturbationParams())
+# The anchors' table (D=3, V=1, js=2, the Zensus-like setting): pinned literally below.
+ANCHOR = build_table(PerturbationParams(max_noise=3))
 
 
 def support(params: PerturbationParams, count: int) -> list[int]:
@@ -79,15 +81,21 @@ def row_noise(table: PerturbationTable, count: int) -> list[int]:
 
 
 def test_default_table_keeps_every_guarantee() -> None:
-    """Defaults: mean 0, |noise| <= 3, no 1 or 2 published, zero stays zero, V as documented."""
+    """Defaults: mean 0, |noise| <= 4, no 1 or 2 published, zero stays zero, V as documented."""
+    assert DEFAULT.params == PerturbationParams(max_noise=4, variance=1.0, js=2)
     check_table(DEFAULT)
+    check_table(ANCHOR)
 
 
 def test_default_variances_are_the_documented_ones() -> None:
-    """With the defaults rows 1 and 2 get 2.25 and 3, rows 3 and more get V = 1."""
-    expected = {1: 2.25, 2: 3.0, 3: 1.0, 4: 1.0, 5: 1.0, 6: 1.0, 50: 1.0}
+    """Rows 1 and 2 get a quarter into their range (2.5 and 3.5 with D=4; 2.25 and 3
+    with D=3), rows 3 and more get V = 1."""
+    expected = {1: 2.5, 2: 3.5, 3: 1.0, 4: 1.0, 5: 1.0, 6: 1.0, 7: 1.0, 50: 1.0}
     for count, variance in expected.items():
         assert noise_moments(DEFAULT, count)[1] == pytest.approx(variance, abs=1e-6)
+    anchor = {1: 2.25, 2: 3.0, 3: 1.0, 6: 1.0}
+    for count, variance in anchor.items():
+        assert noise_moments(ANCHOR, count)[1] == pytest.approx(variance, abs=1e-6)
 
 
 params_strategy = st.integers(min_value=1, max_value=20).flatmap(
@@ -116,18 +124,18 @@ def test_build_is_deterministic() -> None:
     assert build_table(PerturbationParams()) == DEFAULT
 
 
-def test_default_table_is_pinned() -> None:
-    """The default table's bounds and probabilities, literally, so a changed construction shows."""
-    assert DEFAULT.rows[0] == ((0, KEY_SPACE),)
+def test_anchor_table_is_pinned() -> None:
+    """The D=3 table's bounds and probabilities, literally, so a changed construction shows."""
+    assert ANCHOR.rows[0] == ((0, KEY_SPACE),)
     # Row 1 has three values, so mean and variance 2.25 fix it: 11/16, 4/16, 1/16.
-    assert DEFAULT.rows[1] == ((-1, 2952790016), (2, 4026531840), (3, KEY_SPACE))
-    assert DEFAULT.rows[2] == (
+    assert ANCHOR.rows[1] == ((-1, 2952790016), (2, 4026531840), (3, KEY_SPACE))
+    assert ANCHOR.rows[2] == (
         (-2, 1762349040),
         (1, 3466211476),
         (2, 4131643294),
         (3, KEY_SPACE),
     )
-    rounded = {v: round(p, 6) for v, p in DEFAULT.distribution(6).items()}
+    rounded = {v: round(p, 6) for v, p in ANCHOR.distribution(6).items()}
     assert rounded == {
         3: 0.004508,
         4: 0.054347,
@@ -137,7 +145,7 @@ def test_default_table_is_pinned() -> None:
         8: 0.054347,
         9: 0.004508,
     }
-    assert DEFAULT.distribution(1) == {0: 0.6875, 3: 0.25, 4: 0.0625}
+    assert ANCHOR.distribution(1) == {0: 0.6875, 3: 0.25, 4: 0.0625}
 
 
 def test_noise_over_evenly_spread_keys_matches_distribution() -> None:
@@ -167,9 +175,9 @@ def test_lowest_and_highest_key_work() -> None:
 
 def test_bound_itself_belongs_to_the_next_value() -> None:
     """A key equal to a bound gets the next value: the first bound b with key < b decides."""
-    (d1, b1), (d2, _), _ = DEFAULT.rows[1]
-    assert DEFAULT.noise(1, b1 - 1) == d1
-    assert DEFAULT.noise(1, b1) == d2
+    (d1, b1), (d2, _), _ = ANCHOR.rows[1]
+    assert ANCHOR.noise(1, b1 - 1) == d1
+    assert ANCHOR.noise(1, b1) == d2
 
 
 @pytest.mark.parametrize(
@@ -198,14 +206,14 @@ def test_distribution_refuses_negative_count() -> None:
         ({"max_noise": True}, "max_noise"),
         ({"max_noise": 3.0}, "max_noise"),
         ({"js": -1}, "js"),
-        ({"js": 3}, "js"),
+        ({"js": 4}, "js"),
         ({"js": 5}, "js"),
         ({"js": True}, "js"),
         ({"variance": 0}, "variance"),
         ({"variance": -1.0}, "variance"),
         ({"variance": math.nan}, "variance"),
         ({"variance": math.inf}, "variance"),
-        ({"variance": 9.5}, "variance"),
+        ({"variance": 16.5}, "variance"),
         ({"variance": True}, "variance"),
         ({"variance": "1"}, "variance"),
     ],
@@ -225,10 +233,10 @@ def test_integer_variance_and_its_maximum_are_accepted() -> None:
 
 def test_as_rows_is_the_json_publication() -> None:
     """One entry per count 0..top, the last marked "and more", probabilities to 6 digits."""
-    rows = DEFAULT.as_rows()
+    rows = ANCHOR.as_rows()
     assert json.loads(json.dumps(rows)) == rows
-    assert [r["count"] for r in rows] == list(range(DEFAULT.top + 1))
-    assert [r["and_more"] for r in rows] == [False] * DEFAULT.top + [True]
+    assert [r["count"] for r in rows] == list(range(ANCHOR.top + 1))
+    assert [r["and_more"] for r in rows] == [False] * ANCHOR.top + [True]
     assert rows[0]["published"] == [{"value": 0, "noise": 0, "probability": 1.0}]
     assert rows[1]["published"] == [
         {"value": 0, "noise": -1, "probability": 0.6875},

@@ -53,7 +53,7 @@ def test_json_object_is_serialisable_and_carries_no_cell_key(data: PeriodData) -
     assert obj["total"] == {"value": t.total.value, "few_offices": True}
     assert obj["disclosure"] == {
         "method": "cell-key",
-        "max_noise": 3,
+        "max_noise": 4,
         "variance": 1.0,
         "js": 2,
         "min_offices": 3,
