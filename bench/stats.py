@@ -1,6 +1,6 @@
 """Aggregating and protecting one period for a whole region, next to a bare SQL sum.
 
-A script, not a test: `python bench/stats.py [--offices 1500] [--months 36]`.
+A script, not a test: `python -m bench.stats [--offices 1500] [--months 36]`.
 
 It builds a temporary hub database with the hub's own schema (migrations of
 hub/storage), filled with published monthly reports of `--offices` offices in
