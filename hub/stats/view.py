@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -100,26 +101,55 @@ OFFICES_DETAIL: Detail = "offices"
 
 class PeriodCache:
     """Indexed data of published periods, keyed by (period, detail). A publication
-    never changes, so nothing cached can go stale. Bounded; one per app."""
+    never changes, so nothing cached can go stale. Bounded; one per app.
+
+    Requests that need the same uncached data while it loads wait for that one
+    load instead of each reading the period again (a dashboard opens with
+    several requests at once)."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self._size = size
         self._items: OrderedDict[tuple[str, Detail], PeriodData] = OrderedDict()
+        self._loading: dict[tuple[str, Detail], asyncio.Future[PeriodData]] = {}
 
-    def get(self, key: tuple[str, Detail]) -> PeriodData | None:
-        found = self._items.get(key)
-        if found is not None:
-            self._items.move_to_end(key)
-        return found
+    async def get_or_load(
+        self, key: tuple[str, Detail], load: Callable[[], Awaitable[PeriodData]]
+    ) -> PeriodData:
+        while True:
+            found = self._items.get(key)
+            if found is not None:
+                self._items.move_to_end(key)
+                return found
+            pending = self._loading.get(key)
+            if pending is None:
+                break
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request was cancelled, not the load
+                # The request that was loading went away: load it here.
+        future: asyncio.Future[PeriodData] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            data = await load()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # marked retrieved: the waiters re-raise it
+            raise
+        finally:
+            del self._loading[key]
+        future.set_result(data)
+        self._items[key] = data
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+        return data
 
     def clear(self) -> None:
         self._items.clear()
-
-    def put(self, key: tuple[str, Detail], data: PeriodData) -> None:
-        self._items[key] = data
-        self._items.move_to_end(key)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
 
 
 PERIOD_CACHE = web.AppKey("stats_period_cache", PeriodCache)
@@ -194,33 +224,32 @@ async def period_data(
     app = request.app
     if await publication_of(request, period) is None:
         raise not_published(app[SETTINGS], period)
-    cache = app[PERIOD_CACHE]
-    data = cache.get((period.id, detail))
-    if data is None:
+
+    async def load() -> PeriodData:
         loop = asyncio.get_running_loop()
         if detail == ORGANISATIONS_DETAIL:
             rows, idents, per_org = await app[DB].run(published_organisations, period.id)
             orgs = {o: o for o in per_org}
             # Indexing is CPU work: keep it off the loop and off the database thread.
-            data = await loop.run_in_executor(
+            return await loop.run_in_executor(
                 None,
                 lambda: PeriodData.from_unit_rows(
                     period, rows, idents, orgs, per_org, level="organisation"
                 ),
             )
-        else:
-            office = detail.removeprefix("office:") if detail != OFFICES_DETAIL else None
-            office_rows, idents, site_orgs = await app[DB].run(published_offices, period.id, office)
-            data = await loop.run_in_executor(
-                None,
-                PeriodData.from_coded_rows,
-                period,
-                office_rows,
-                idents,
-                site_orgs,
-                list(site_orgs),
-            )
-        cache.put((period.id, detail), data)
+        office = detail.removeprefix("office:") if detail != OFFICES_DETAIL else None
+        office_rows, idents, site_orgs = await app[DB].run(published_offices, period.id, office)
+        return await loop.run_in_executor(
+            None,
+            PeriodData.from_coded_rows,
+            period,
+            office_rows,
+            idents,
+            site_orgs,
+            list(site_orgs),
+        )
+
+    data = await app[PERIOD_CACHE].get_or_load((period.id, detail), load)
     return data if who.org is None else restrict_to_organisation(data, who.org)
 
 
