@@ -20,7 +20,7 @@ Decisions (docs/statistics.md explains them at length):
   up the same either way, so region and organisation tables are the same
   numbers from both; office scopes and rows by office need office units.
 
-No table leaves the hub unprotected: renderers take the `SuppressedTable` that
+No table leaves the hub unprotected: renderers take the `ProtectedTable` that
 `hub.stats.disclosure.protect` makes from a `Table`, never a `Table`.
 """
 

@@ -4,7 +4,8 @@
 connection belongs to the event loop's thread) and returns frozen values; the
 counting in node.stats.compute is pure and may then run in a worker thread.
 Nothing here leaves the node: names, notes and contact details are not even
-read.
+read. The one write is the office's statistics secret, made once on first use
+(`stats_secret`).
 """
 
 from __future__ import annotations
