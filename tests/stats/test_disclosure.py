@@ -88,7 +88,7 @@ def test_the_noise_depends_only_on_count_and_key() -> None:
     assert t.cells[0][0] == t.cells[1][1] == t.row_totals[0] == t.total
     assert t.cells[0][0].value == policy.table.perturb(*same)
     published = {policy.table.perturb(4, k) for k in range(0, KEY_SPACE, KEY_SPACE // 64)}
-    assert published <= {3, 4, 5, 6, 7}
+    assert published <= set(policy.table.distribution(4))  # never 1 or 2, within D
     assert len(published) >= 3  # other keys, other noise
 
 

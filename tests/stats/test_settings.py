@@ -23,12 +23,12 @@ def test_perturbation_parameters_are_read_from_hub_toml(tmp_path: Path) -> None:
     ("stats", "message"),
     [
         ("js = 0\n", "stats.js must be at least 1"),
-        ("js = 3\n", "js"),  # not below max_noise (3): a row would publish unperturbed
+        ("js = 4\n", "js"),  # not below max_noise (4): a row would publish unperturbed
         ("max_noise = 0\n", "max_noise"),
         ("variance = nan\n", "variance"),
         ("variance = inf\n", "variance"),
         ("variance = 0.0\n", "variance"),
-        ("variance = 10.0\n", "variance"),  # above max_noise squared
+        ("variance = 17.0\n", "variance"),  # above max_noise squared
         ("k = 3\n", "replaced by the cell key method"),
         ('js = "2"\n', "must be of type int"),
         ("min_offices = 0\n", "min_offices"),
