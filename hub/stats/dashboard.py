@@ -2,13 +2,16 @@
 
 Routes: GET /dashboard[?period=P], GET|POST /dashboard/login, POST
 /dashboard/logout, GET /dashboard/dashboard.css. A request without a valid
-session is sent to the login page. The CSV download links point at the
+session is sent to the login page. A POST that a browser sent from another
+site is refused (403) before anything changes: otherwise any web page could log
+a coordinator into an attacker's session or out of their own. The CSV download links point at the
 coordinator API, which accepts the same session cookie.
 """
 
 from __future__ import annotations
 
 from importlib import resources
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -30,6 +33,37 @@ LOGIN = "/dashboard/login"
 MAX_TOKEN = 200
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def cross_site(request: web.Request) -> bool:
+    """Whether a browser sent this request from another site (login CSRF).
+
+    Browsers say so in `Sec-Fetch-Site`; older ones at least send `Origin` with
+    a POST. The hub's own origin is its `public_url` (behind the TLS proxy) or
+    the address the request came to. A request with neither header is not from
+    a browser form and cannot carry a victim's cookie by accident.
+    """
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None:
+        # Trusted over Origin: a browser may send "Origin: null" for its own forms.
+        return fetch_site not in ("same-origin", "none")
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    own = {_origin(request.app[SETTINGS].public_url), _origin(str(request.url))}
+    return origin.lower() not in own
+
+
+def _refused_cross_site() -> web.Response:
+    return _html(
+        pages.message_page("Diese Anfrage kam von einer anderen Website und wurde abgelehnt."),
+        403,
+    )
+
+
 def _see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
@@ -44,6 +78,8 @@ async def show_login(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.StreamResponse:
     region = request.app[SETTINGS].region
+    if cross_site(request):
+        return _refused_cross_site()
     try:
         form = await request.post()
     except ValueError:
@@ -74,6 +110,8 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
+    if cross_site(request):
+        return _refused_cross_site()
     session_id = request.cookies.get(COOKIE)
     if session_id is not None and usable_secret(session_id, 100):
         await request.app[DB].run(end_session, session_id)

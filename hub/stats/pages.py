@@ -43,7 +43,7 @@ def _layout(title: str, body: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="de"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="referrer" content="no-referrer">'
+        '<meta name="referrer" content="same-origin">'
         f"<title>{escape(title)}</title>"
         f'<link rel="stylesheet" href="{CSS_PATH}">'
         # Named here so the browser does not ask for /favicon.ico (a 404 in its console).
@@ -69,6 +69,15 @@ def login_page(region: str, error: str | None = None) -> str:
         "</main>"
     )
     return _layout("Anmeldung · MBE-Statistik", body)
+
+
+def message_page(text: str) -> str:
+    """A short German notice with a way back to the login page."""
+    body = (
+        f'<main class="login"><h1>MBE-Statistik</h1><p class="error" role="alert">'
+        f'{escape(text)}</p><p><a href="/dashboard/login">Zur Anmeldung</a></p></main>'
+    )
+    return _layout("MBE-Statistik", body)
 
 
 def _number(entry: Entry) -> str:

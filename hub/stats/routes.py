@@ -26,7 +26,9 @@ CSP = (
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # No referrer leaves for other sites; same-origin keeps the Origin header of
+    # the hub's own form posts, which the login CSRF check reads.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
 

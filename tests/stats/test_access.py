@@ -171,3 +171,53 @@ async def test_wrong_token_at_login_shows_the_form_again(stats_hub: StatsHub) ->
     assert resp.status == 401
     assert "mbe_session" not in resp.cookies
     assert "ungültig" in await resp.text()
+
+
+async def test_cross_site_login_and_logout_are_refused(stats_hub: StatsHub) -> None:
+    """A login or logout POST sent by another site is 403 and changes no session."""
+    token = stats_hub.token()
+    origin = str(stats_hub.http.make_url("/")).rstrip("/")
+    for headers in (
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site", "Origin": origin},
+        {"Sec-Fetch-Site": "same-site"},
+    ):
+        resp = await stats_hub.http.request(
+            "POST",
+            "/dashboard/login",
+            data={"token": token},
+            headers=headers,
+            allow_redirects=False,
+        )
+        assert resp.status == 403, headers
+        assert "mbe_session" not in resp.cookies
+        assert "anderen Website" in await resp.text()
+    db = connect(stats_hub.settings.db_path)
+    try:
+        assert db.execute("SELECT count(*) FROM coordinator_sessions").fetchone()[0] == 0
+    finally:
+        db.close()
+    # The hub's own pages (same origin) still log in; a cross-site logout leaves the session.
+    resp = await stats_hub.http.request(
+        "POST",
+        "/dashboard/login",
+        data={"token": token},
+        headers={"Origin": origin, "Sec-Fetch-Site": "same-origin"},
+        allow_redirects=False,
+    )
+    assert resp.status == 303
+    resp = await stats_hub.http.request(
+        "POST",
+        "/dashboard/logout",
+        headers={"Origin": "https://evil.example"},
+        allow_redirects=False,
+    )
+    assert resp.status == 403
+    page = await stats_hub.http.request("GET", "/dashboard", allow_redirects=False)
+    assert page.status == 200
+    configured = stats_hub.settings.public_url  # behind the proxy the browser uses this origin
+    resp = await stats_hub.http.request(
+        "POST", "/dashboard/logout", headers={"Origin": configured}, allow_redirects=False
+    )
+    assert resp.status == 303
