@@ -37,7 +37,14 @@ from hub.stats.commands import add_commands as add_stats_commands
 from hub.stats.routes import add_stats
 from hub.storage.db import connect
 from hub.storage.sites import list_sites
-from hub.tokens import create_token, list_tokens, revoke_token, token_hash, token_id
+from hub.tokens import (
+    create_token,
+    list_tokens,
+    require_known_org,
+    revoke_token,
+    token_hash,
+    token_id,
+)
 from protocol.keys import PrivateKeys
 
 log = structlog.get_logger()
@@ -128,6 +135,8 @@ def cmd_site_revoke(args: argparse.Namespace) -> int:
 
 def cmd_token_create(args: argparse.Namespace) -> int:
     with _hub_db(args) as (_settings, _, db):
+        if args.org is not None:
+            require_known_org(db, args.org)
         token = create_token(db, args.role, args.org, int(time.time()), secrets.token_bytes(32))
     print(token)
     print("store this token now; the hub keeps only its hash", file=sys.stderr)

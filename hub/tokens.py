@@ -59,10 +59,8 @@ def create_token(
     """Store the hash of a new token and return the token (the only time it is shown)."""
     if role not in ROLES:
         raise InvalidInputError(f"unknown role {role!r}; known roles: {', '.join(sorted(ROLES))}")
-    if org is not None and (
-        not 0 < len(org.strip()) <= 200 or any(unicodedata.category(c) in ("Cc", "Cs") for c in org)
-    ):
-        raise InvalidInputError("--org must be 1 to 200 printable characters")
+    if org is not None:
+        _check_org_text(org)
     if len(secret) < 32:
         raise InvalidInputError("a token needs 32 random bytes")
     token = PREFIX + base64.urlsafe_b64encode(secret).decode().rstrip("=")
@@ -73,6 +71,33 @@ def create_token(
         )
         audit(db, now, "operator", "token.create", role, org or "")
     return token
+
+
+def _check_org_text(org: str) -> None:
+    if not 0 < len(org.strip()) <= 200 or any(unicodedata.category(c) in ("Cc", "Cs") for c in org):
+        raise InvalidInputError("--org must be 1 to 200 printable characters")
+
+
+def require_known_org(db: sqlite_utils.Database, org: str) -> None:
+    """Refuse an organisation no site belongs to: its token would see nothing.
+
+    Organisations are spelled as in `site add --org`; the error lists them.
+    """
+    _check_org_text(org)
+    known = sorted({r[0] for r in db.execute("SELECT DISTINCT org FROM sites")})
+    if org in known:
+        return
+    if not known:
+        raise InvalidInputError(
+            f"no site belongs to organisation {org!r} (no site added yet); "
+            "add its offices with `mbe-hub site add --org` first"
+        )
+    close = [k for k in known if k.casefold() == org.casefold()]
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise InvalidInputError(
+        f"no site belongs to organisation {org!r}{hint} known organisations: "
+        + ", ".join(repr(k) for k in known)
+    )
 
 
 def check_token(db: sqlite_utils.Database, token: str) -> TokenInfo | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from protocol.enrollment import EnrollmentCode
-from tests.hub.proc import ROOT, run_cli
+from tests.hub.proc import ROOT, run_cli, site_code
 
 
 @pytest.fixture
@@ -104,6 +104,7 @@ def test_token_create_prints_once_and_stores_a_hash(data_dir: Path) -> None:
     """The token is printed; the database holds only its SHA-256."""
     import hashlib
 
+    site_code(data_dir, "AWO Fürth")  # an organisation is known once one of its sites is
     out = run_cli(
         "token", "create", "--dir", str(data_dir), "--role", "coordinator", "--org", "AWO"
     )
@@ -202,3 +203,16 @@ def test_files_are_private_whatever_the_callers_umask(tmp_path: Path) -> None:
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in target.iterdir()}
     assert {"hub.toml", "hub.key", "hub.db"} <= set(modes)
     assert set(modes.values()) == {0o600}, modes
+
+
+def test_token_for_an_unknown_organisation_is_refused(data_dir: Path) -> None:
+    """--org must name an organisation of some site; the error lists them and the near miss."""
+    args = ("token", "create", "--dir", str(data_dir), "--role", "coordinator", "--org")
+    assert "no site added yet" in _one_line_error(run_cli(*args, "Caritas"))
+    site_code(data_dir, "AWO Fürth")
+    line = _one_line_error(run_cli(*args, "awo"))
+    assert "did you mean 'AWO'?" in line
+    assert "known organisations: 'AWO'" in line
+    assert run_cli(*args, "AWO").returncode == 0
+    with sqlite3.connect(data_dir / "hub.db") as conn:
+        assert conn.execute("SELECT org FROM tokens").fetchall() == [("AWO",)]

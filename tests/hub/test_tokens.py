@@ -30,6 +30,9 @@ def test_list_shows_ids_never_tokens_and_revoke_marks_one(tmp_path: Path) -> Non
     """list prints id, role, org and dates but no token; revoke by id revokes only that one."""
     data_dir = tmp_path / "hub"
     assert run_cli("init", "--dir", str(data_dir)).returncode == 0
+    for name, org in (("AWO Fürth", "AWO"), ("Caritas Köln", "Caritas")):
+        out = run_cli("site", "add", "--dir", str(data_dir), "--name", name, "--org", org)
+        assert out.returncode == 0, out.stderr
     awo, awo_id = _create(data_dir, "AWO")
     caritas, caritas_id = _create(data_dir, "Caritas")
     assert awo_id == token_id(token_hash(awo))
