@@ -21,6 +21,7 @@ from hub.problems import from_protocol, type_uri
 from hub.push import directory_frame
 from hub.rotation import MAX_ROTATION_BODY, rotate
 from hub.settings import HubSettings
+from hub.sites import revoked_among
 from hub.storage.db import write
 from protocol import SUPPORTED_VERSIONS
 from protocol.encoding import pack, unpack
@@ -225,12 +226,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     push.add(node, ws)
     log.info("push.connected", node=node)
     try:
-        if await request.app[DB].run(relay.has_mail, node):
-            await push.notify([node])
-        # Whatever was announced while the node was away: it compares with what it holds.
-        frame = directory_frame(await request.app[DB].run(latest_version))
-        with contextlib.suppress(ConnectionError):  # closed already: the loop below ends
-            await ws.send_str(frame)
+        # A revoke that landed after `authenticated` but before `add` was missed
+        # by the check that closed the revoked node's other sockets.
+        if await request.app[DB].run(revoked_among, [node]):
+            await push.disconnect_revoked([node])
+            log.info("push.revoked_closed", nodes=[node])
+        else:
+            await _greet(request, ws, node)
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:
                 break
@@ -238,6 +240,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         push.remove(node, ws)
         log.info("push.disconnected", node=node)
     return ws
+
+
+async def _greet(request: web.Request, ws: web.WebSocketResponse, node: str) -> None:
+    """The frames a node gets on connect: mail waiting, then the newest directory version."""
+    if await request.app[DB].run(relay.has_mail, node):
+        await request.app[PUSH].notify([node])
+    # Whatever was announced while the node was away: it compares with what it holds.
+    frame = directory_frame(await request.app[DB].run(latest_version))
+    with contextlib.suppress(ConnectionError):  # closed already: the loop in `websocket` ends
+        await ws.send_str(frame)
 
 
 async def health(request: web.Request) -> web.Response:

@@ -1,5 +1,5 @@
-"""The hub's periodic work: expire messages (and tell senders), prune, end key
-rotation overlaps, re-sign.
+"""The hub's periodic work: close revoked nodes' push sockets, expire messages
+(and tell senders), prune, end key rotation overlaps, re-sign.
 
 `run_once` is one pass with the time passed in, so tests drive it with their
 own clock; `maintenance_ctx` runs it every `relay.expiry_interval` seconds.
@@ -22,6 +22,7 @@ from aiohttp import web
 from hub import directory, relay
 from hub.auth import prune_nonces
 from hub.context import ANNOUNCER, CLOCK, DB, KEYS, PUSH, RANDOM, SETTINGS
+from hub.push import close_revoked
 from hub.rotation import end_overlaps
 from hub.settings import HubSettings
 from hub.storage.db import write
@@ -51,6 +52,10 @@ async def run_once(app: web.Application, now: int) -> set[str]:
     notified: set[str] = set()
     ended: int | None = None
     version: int | None = None
+    async with _step("close_revoked"):
+        # Normally done when the revoke's directory version is announced; this
+        # is the backstop should that check have failed or raced a new socket.
+        await close_revoked(app[PUSH], db)
     async with _step("expire"):
         notified = await db.run(relay.expire, keys, settings, now, app[RANDOM])
         if notified:

@@ -15,26 +15,40 @@ and every `WATCH_INTERVAL` seconds for the commands' changes. Alternatives
 rejected: a signal or socket from the CLI to the server (fails silently when
 the server is down, and needs its own authentication), SQLite's
 `data_version` (changes on every write, i.e. on every upload).
+
+A revoked node loses its sockets at once (`close_revoked`, close code 1008):
+before each announcement of a new version (a revoke always publishes one, so
+a `site revoke` from the CLI takes effect within `WATCH_INTERVAL`), on every
+maintenance pass, and right after a node's socket is registered (a revoke can
+land between the upgrade's authentication and the registration). A revoked
+node never hears of the version that revokes it; its reconnects are refused
+with 403 `revoked-node` like every other signed request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterable
 
 import structlog
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from hub.directory import latest_version
 from hub.errors import HubError
+from hub.sites import revoked_among
 from hub.storage.db import DbWorker
 
 MAIL_FRAME = json.dumps({"type": "mail"})
 # A primary-key lookup per second: cheap, and an operator's `site add` reaches
 # every connected office within about a second.
 WATCH_INTERVAL = 1.0
+REVOKED_CODE = WSCloseCode.POLICY_VIOLATION
+REVOKED_MESSAGE = b"this node has been revoked by the hub operator"
+# A client that does not read must not hold up the announcement to the others.
+CLOSE_TIMEOUT = 5.0
 log = structlog.get_logger()
 
 
@@ -59,6 +73,15 @@ class PushRegistry:
     @property
     def connected_nodes(self) -> int:
         return len(self._sockets)
+
+    @property
+    def node_ids(self) -> list[str]:
+        return list(self._sockets)
+
+    async def disconnect_revoked(self, node_ids: Iterable[str]) -> None:
+        """Unregister every socket of `node_ids` at once, then close them (code 1008)."""
+        sockets = [ws for node_id in node_ids for ws in self._sockets.pop(node_id, ())]
+        await asyncio.gather(*(_close(ws, REVOKED_CODE, REVOKED_MESSAGE) for ws in sockets))
 
     async def notify(self, node_ids: Iterable[str]) -> None:
         for node_id in node_ids:
@@ -88,6 +111,24 @@ class PushRegistry:
         self._sockets.clear()
 
 
+async def _close(ws: web.WebSocketResponse, code: int, message: bytes) -> None:
+    # On timeout wait_for cancels the close, which then drops the connection.
+    with contextlib.suppress(TimeoutError, ConnectionError):
+        await asyncio.wait_for(ws.close(code=code, message=message), CLOSE_TIMEOUT)
+
+
+async def close_revoked(push: PushRegistry, db: DbWorker) -> set[str]:
+    """Close the sockets of every connected node whose site is revoked; return those nodes."""
+    connected = push.node_ids
+    if not connected:
+        return set()
+    revoked = await db.run(revoked_among, connected)
+    if revoked:
+        await push.disconnect_revoked(revoked)
+        log.info("push.revoked_closed", nodes=sorted(revoked))
+    return revoked
+
+
 class DirectoryAnnouncer:
     """Tells every connected node once about each newer directory version."""
 
@@ -105,6 +146,10 @@ class DirectoryAnnouncer:
         version = await self._db.run(latest_version)
         if version <= self._announced:
             return None
+        # First: a node revoked by this version must not be told of it.
+        await close_revoked(self._push, self._db)
+        if version <= self._announced:
+            return None  # a concurrent check announced it (or a newer one) meanwhile
         self._announced = version
         nodes = await self._push.broadcast(directory_frame(version))
         log.info("directory.announced", version=version, nodes=nodes)

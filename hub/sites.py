@@ -6,8 +6,10 @@ version, so the directory never lags behind the sites table.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -127,3 +129,23 @@ def revoke_site(
         store.set_revoked(db, node_id, now)
         store.audit(db, now, "operator", "site.revoke", node_id)
         return directory.publish(db, keys, settings, now).version
+
+
+def revoked_among(db: sqlite_utils.Database, node_ids: Iterable[str]) -> set[str]:
+    """Those of `node_ids` whose site is revoked (or gone); read-only, one query.
+
+    The running hub asks this about its push connections: `revoke_site` may run
+    in another process (`mbe-hub site revoke`), which cannot close them itself.
+    """
+    wanted = sorted(set(node_ids))
+    if not wanted:
+        return set()
+    active = {
+        row[0]
+        for row in db.execute(
+            "SELECT node_id FROM sites WHERE status != 'revoked' "
+            "AND node_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(wanted),),
+        ).fetchall()
+    }
+    return set(wanted) - active
