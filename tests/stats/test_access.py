@@ -176,7 +176,7 @@ async def test_wrong_token_at_login_shows_the_form_again(stats_hub: StatsHub) ->
 async def test_cross_site_login_and_logout_are_refused(stats_hub: StatsHub) -> None:
     """A login or logout POST sent by another site is 403 and changes no session."""
     token = stats_hub.token()
-    origin = str(stats_hub.http.make_url("/")).rstrip("/")
+    origin = str((await stats_hub.http.request("GET", "/dashboard/login")).url.origin())
     for headers in (
         {"Origin": "https://evil.example"},
         {"Origin": "null"},
