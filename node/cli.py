@@ -190,6 +190,15 @@ def status_lines(settings: NodeSettings, health: SyncHealth) -> list[tuple[str, 
         directory += f", {until} {_iso(health.directory_expires)}"
     stats = ", ".join(f"{s.period} rev {s.revision} {s.state}" for s in health.stats)
     api = f"http://{settings.api.host}:{settings.api.port}"
+    exposure: list[tuple[str, str]] = []
+    if settings.api.allow_network and settings.api.network_exposed:
+        exposure.append(
+            (
+                "API exposure",
+                "reachable from the network (api.allow_network = true); plain HTTP,"
+                " no TLS: put a TLS reverse proxy in front and firewall the port",
+            )
+        )
     return [
         ("Node", settings.name),
         ("Enrolled", enrolled),
@@ -210,6 +219,7 @@ def status_lines(settings: NodeSettings, health: SyncHealth) -> list[tuple[str, 
         ("Statistics", stats or "none submitted"),
         ("Warnings", ", ".join(health.warnings()) or "none"),
         ("API", f"{api}/api/v1"),
+        *exposure,
         ("Status page", f"{api}/status"),
     ]
 

@@ -9,6 +9,8 @@ the key, so `mbe-node` can print it without a traceback.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import math
 import os
 import stat
 import tomllib
@@ -34,12 +36,44 @@ DEFAULT_PORT = 8480  # the hub defaults to 8470; both may share a machine in a d
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
+def is_loopback_host(host: str) -> bool:
+    """Whether `host` only listens on this machine: 127.0.0.0/8, ::1 or localhost.
+
+    Anything else (a LAN address, 0.0.0.0, ::, "" for every interface, a host
+    name that may resolve anywhere) counts as reachable from the network.
+    """
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class ApiSettings:
     """`[api]`: where the local API for counselling apps listens."""
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
+    # The API speaks plain HTTP and carries client data: a host off loopback
+    # must be chosen on purpose (and should sit behind a TLS reverse proxy).
+    allow_network: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError("[api].port must be between 0 and 65535")
+        if self.network_exposed and not self.allow_network:
+            raise ValueError(
+                f"[api].host {self.host!r} is not a loopback address: the API would be"
+                " reachable from the network without TLS; keep 127.0.0.1 behind a TLS"
+                " reverse proxy, or set api.allow_network = true to mean it"
+            )
+
+    @property
+    def network_exposed(self) -> bool:
+        """The API listens on an address other machines can reach."""
+        return not is_loopback_host(self.host)
 
 
 @dataclass(frozen=True)
@@ -106,6 +140,10 @@ def _typed(table: str, key: str, value: Any, expected: type) -> Any:
         ok = ()
     if not isinstance(value, ok):
         raise ConfigError(f"{CONFIG_FILE}: [{table}].{key} must be of type {expected.__name__}")
+    # TOML allows nan and ±inf; no setting means them (asyncio.sleep(nan) returns
+    # at once, an infinite backoff never retries). One check for every float key.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{CONFIG_FILE}: [{table}].{key} must be a finite number, not {value}")
     return float(value) if isinstance(value, int | float) and expected is float else value
 
 
@@ -125,35 +163,49 @@ def _sync_fields() -> dict[str, type]:
     return {f.name: hints.get(str(f.type), object) for f in dataclasses.fields(SyncSettings)}
 
 
-def parse_settings(text: str, data_dir: Path) -> NodeSettings:
-    """Build settings from node.toml text; raise ConfigError with one clear line."""
+def parse_settings(text: str, data_dir: Path, *, complete: bool = False) -> NodeSettings:
+    """Build settings from node.toml text; raise ConfigError with one clear line.
+
+    `complete`: the text is a whole node.toml (as `load_settings` reads it), so an
+    empty file, or one without `[node].name` (truncated), is refused rather than
+    run on defaults. Without it a fragment is read over the defaults.
+    """
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{CONFIG_FILE}: not valid TOML ({exc})") from None
+    if complete and not doc:
+        raise ConfigError(
+            f"{CONFIG_FILE} is empty; restore it from a backup or write it again"
+            " (deploy/node.toml.example shows every key)"
+        )
     unknown = sorted(set(doc) - {"node", "api", "log", "sync", "stats", "referrals"})
     if unknown:
         raise ConfigError(f"{CONFIG_FILE}: unknown table [{unknown[0]}]")
     node = _table(doc, "node", {"name": str})
-    api = _table(doc, "api", {"host": str, "port": int})
+    api = _table(doc, "api", {"host": str, "port": int, "allow_network": bool})
     log = _table(doc, "log", {"level": str})
     sync = _table(doc, "sync", _sync_fields())
     stats = _stats_table(doc)
     referrals = _table(doc, "referrals", {"answer_within_days": int, "check_interval": float})
-    if "port" in api and not 0 <= api["port"] <= 65535:
-        raise ConfigError(f"{CONFIG_FILE}: [api].port must be between 0 and 65535")
     level = log.get("level", "info")
     if level not in LOG_LEVELS:
         raise ConfigError(f"{CONFIG_FILE}: [log].level must be one of {', '.join(LOG_LEVELS)}")
     try:
+        api_settings = ApiSettings(**api)
         sync_settings = SyncSettings(**sync)
         referral_settings = ReferralSettings(**referrals)
     except ValueError as exc:
         raise ConfigError(f"{CONFIG_FILE}: {exc}") from None
+    if complete and not node.get("name", "").strip():
+        raise ConfigError(
+            f"{CONFIG_FILE}: [node].name (the office's name) is missing or blank;"
+            " the file may be truncated (deploy/node.toml.example shows every key)"
+        )
     return NodeSettings(
         data_dir=data_dir,
         name=node.get("name", "mbe-node"),
-        api=ApiSettings(**api),
+        api=api_settings,
         log_level=level,
         sync=sync_settings,
         stats=stats,
@@ -193,7 +245,7 @@ def load_settings(data_dir: Path) -> NodeSettings:
         raise ConfigError(f"{path} not found (run mbe-node init --dir {data_dir})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read ({exc.__class__.__name__})") from None
-    return parse_settings(text, data_dir)
+    return parse_settings(text, data_dir, complete=True)
 
 
 def toml_string(value: str) -> str:
@@ -239,6 +291,9 @@ name = {escaped}
 # reverse proxy with TLS sits in front of it.
 host = "127.0.0.1"
 port = {DEFAULT_PORT}
+# A host other than loopback is refused unless this is true: the API speaks
+# plain HTTP and carries client data.
+allow_network = false
 
 [log]
 level = "info"

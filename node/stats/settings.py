@@ -29,6 +29,11 @@ class StatsSettings:
             raise ValueError("stats.submit_after_days must be between 0 and 60")
         if not isinstance(self.periods, tuple) or not all(p in PERIOD_KINDS for p in self.periods):
             raise ValueError("stats.periods must be a list of month, quarter, year")
+        if not self.periods:
+            raise ValueError(
+                "stats.periods must name at least one of month, quarter, year"
+                " (to submit nothing on its own, set stats.auto_submit = false)"
+            )
         if len(set(self.periods)) != len(self.periods):
             raise ValueError("stats.periods names a kind twice")
         if not 1 <= self.lookback_months <= 120:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Ceilings: a longer poll, backoff or refresh looks like a node that stopped
+# syncing; a longer timeout hangs on a dead hub (it is also the push heartbeat).
+MAX_INTERVAL = 86400.0
+MAX_REQUEST_TIMEOUT = 600.0
+
 
 @dataclass(frozen=True)
 class SyncSettings:
@@ -26,13 +31,18 @@ class SyncSettings:
     request_timeout: float = 30.0
 
     def __post_init__(self) -> None:
-        if not 0 < self.min_backoff <= self.max_backoff:
-            raise ValueError("sync.min_backoff must be > 0 and <= sync.max_backoff")
-        if self.poll_interval <= 0 or self.directory_refresh <= 0:
-            raise ValueError("sync.poll_interval and sync.directory_refresh must be > 0")
+        # Written as `not lo < x <= hi` so nan (which compares false) is refused too.
+        if not 0 < self.min_backoff <= self.max_backoff <= MAX_INTERVAL:
+            raise ValueError(
+                "sync.min_backoff and sync.max_backoff need 0 < min_backoff <= max_backoff <= 86400"
+            )
+        if not 0 < self.poll_interval <= MAX_INTERVAL:
+            raise ValueError("sync.poll_interval must be > 0 and at most 1 day (86400)")
+        if not 0 < self.directory_refresh <= MAX_INTERVAL:
+            raise ValueError("sync.directory_refresh must be > 0 and at most 1 day (86400)")
         if not 1 <= self.batch_size <= 1000:
             raise ValueError("sync.batch_size must be between 1 and 1000")
         if not 3600 <= self.message_ttl <= 90 * 24 * 3600:
             raise ValueError("sync.message_ttl must be between 1 hour and 90 days")
-        if self.request_timeout <= 0:
-            raise ValueError("sync.request_timeout must be > 0")
+        if not 0 < self.request_timeout <= MAX_REQUEST_TIMEOUT:
+            raise ValueError("sync.request_timeout must be > 0 and at most 600 seconds")
