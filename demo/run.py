@@ -315,7 +315,7 @@ def summary(cluster: Cluster, outcomes: list[Outcome], root: Path, keep: bool) -
         lines.append(f"     seen by the sender after {out.seconds:.1f} s: {' > '.join(out.events)}")
     lines += [
         "",
-        "Try the APIs (every route but /health needs the token)",
+        "Try the APIs (every route but /health, /status and the spec needs the token)",
         f"  hub                  {hub_url}",
     ]
     for node in cluster.nodes.values():
