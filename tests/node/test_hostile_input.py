@@ -79,3 +79,28 @@ async def test_ordinary_unicode_still_works(client: Client, api_node: ApiNode) -
     resp = await client.post("/api/v1/cases", json=case, headers=api_node.auth)
     assert resp.status == 201
     assert (await resp.json())["given_name"] == "Ämina أمينة 🙂"
+
+
+@pytest.mark.parametrize(
+    ("raw", "named"),
+    [
+        (b'{"case_type":"case_management","pseudonym":"a","pseudonym":"b"}', "'pseudonym'"),
+        (b'{"case_type":"case_management","pseudonym":"x","topics":[{"k":1,"k":2}]}', "'k'"),
+        (rb'{"case_type":"case_management","pseudonym":"x","\u00e4":1,"\u00e4":2}', "key twice"),
+    ],
+    ids=["top-level", "nested", "not-a-field-name"],
+)
+async def test_a_repeated_key_is_400(
+    client: Client, api_node: ApiNode, raw: bytes, named: str
+) -> None:
+    """An object naming one key twice is refused (no silent last-value-wins); nothing stored."""
+    resp = await client.post(
+        "/api/v1/cases", data=raw, headers=api_node.auth | {"Content-Type": "application/json"}
+    )
+    assert resp.status == 400
+    detail = (await resp.json(content_type=None))["detail"]
+    assert "twice" in detail
+    assert named in detail
+    assert "ä" not in detail
+    listed = await client.get("/api/v1/cases", headers=api_node.auth)
+    assert (await listed.json())["cases"] == []
