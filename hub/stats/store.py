@@ -182,7 +182,7 @@ def publish(db: sqlite_utils.Database, period: str, cutoff: int, now: int) -> Pu
             "VALUES (?, ?, ?, 0)",
             (period, now, cutoff),
         )
-        db.execute(
+        chosen = db.execute(
             "INSERT INTO stats_published_reports (period, report_id, office, org) "
             "SELECT ?, r.id, r.office, s.org FROM stats_reports r "
             "JOIN sites s ON s.node_id = r.office "
@@ -192,9 +192,7 @@ def publish(db: sqlite_utils.Database, period: str, cutoff: int, now: int) -> Pu
             "  AND o.dataset_version = ?)",
             (period, period, cutoff, DATASET_VERSION, cutoff, DATASET_VERSION),
         )
-        count = db.execute(
-            "SELECT count(*) FROM stats_published_reports WHERE period = ?", (period,)
-        ).fetchone()[0]
+        count = chosen.rowcount
         db.execute("UPDATE stats_publications SET reports = ? WHERE period = ?", (count, period))
         audit(db, now, "hub", "stats.published", period, f"reports={count} cutoff={cutoff}")
     return Publication(period, now, cutoff, count)
