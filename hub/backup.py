@@ -1,6 +1,6 @@
 """`mbe-hub backup` and `mbe-hub restore`: the hub's data directory as one archive.
 
-The archive format and its checks are in `backupfile.py` (shared with the
+The archive format and its checks are in `support/backupfile.py` (shared with the
 node). This module names the hub's files, checks a restored directory the way
 `mbe-hub serve` would, and publishes the directory once.
 
@@ -21,14 +21,14 @@ from pathlib import Path
 
 import sqlite_utils
 
-from backupfile import BackupError, Kdf, Layout, Manifest, read_passphrase
-from backupfile import restore_backup as _restore
-from backupfile import write_backup as _write
 from hub.directory import publish
 from hub.errors import HubError
 from hub.keyfile import read_keys
 from hub.settings import CONFIG_FILE, DB_FILE, KEY_FILE, load_settings
 from hub.storage.db import load_migrations, write
+from support.backupfile import BackupError, Kdf, Layout, Manifest, read_passphrase
+from support.backupfile import restore_backup as _restore
+from support.backupfile import write_backup as _write
 
 LAYOUT = Layout(kind="hub", config=CONFIG_FILE, key=KEY_FILE, db=DB_FILE)
 

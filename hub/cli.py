@@ -25,7 +25,6 @@ import sqlite_utils
 import structlog
 from aiohttp import web
 
-import logsetup
 from hub.app import create_app
 from hub.backup import add_commands as add_backup_commands
 from hub.errors import DataDirError, HubError
@@ -46,6 +45,7 @@ from hub.tokens import (
     token_id,
 )
 from protocol.keys import PrivateKeys
+from support import logsetup
 
 log = structlog.get_logger()
 

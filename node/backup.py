@@ -1,6 +1,6 @@
 """`mbe-node backup` and `mbe-node restore`: the data directory as one archive.
 
-The archive format and its checks are in `backupfile.py` (shared with the
+The archive format and its checks are in `support/backupfile.py` (shared with the
 hub). This module names the node's files, checks a restored directory the way
 `mbe-node serve` would (config, key mode, key fingerprint) and words the
 warnings: a node backup holds the node's private keys and the office's
@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from backupfile import BackupError, Kdf, Layout, Manifest, read_passphrase
-from backupfile import restore_backup as _restore
-from backupfile import write_backup as _write
 from node.config import CONFIG_FILE, DB_FILE, KEY_FILE, load_keys, load_settings
 from node.errors import NodeError
 from node.storage.db import migrations
+from support.backupfile import BackupError, Kdf, Layout, Manifest, read_passphrase
+from support.backupfile import restore_backup as _restore
+from support.backupfile import write_backup as _write
 
 LAYOUT = Layout(kind="node", config=CONFIG_FILE, key=KEY_FILE, db=DB_FILE)
 

@@ -20,7 +20,6 @@ from typing import TextIO
 
 from aiohttp import web
 
-import logsetup
 from node.api import keys as api_keys
 from node.api.app import Background, create_app
 from node.api.housekeeping import referral_housekeeping_ctx
@@ -42,6 +41,7 @@ from node.storage.store import NodeStore
 from node.sync.enroll import enroll
 from node.sync.errors import SyncError
 from node.sync.worker import SYNC_WORKER, SyncWorker
+from support import logsetup
 
 Command = Callable[[argparse.Namespace, TextIO], int]
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 import structlog
 
-from logsetup import configure_logging
+from support.logsetup import configure_logging
 
 
 def test_logs_are_json_lines_when_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from nacl.pwhash import argon2id
 
-from backupfile import Kdf
 from hub.keyfile import write_keys as write_hub_keys
 from hub.maintenance import refresh_directory
 from hub.settings import default_config, load_settings
 from hub.storage.db import connect
 from node.datadir import init_data_dir
 from protocol.keys import PrivateKeys
+from support.backupfile import Kdf
 
 # The CLI uses Argon2id "moderate" (0.4 s, 256 MiB); library tests need no real cost.
 FAST_KDF = Kdf(argon2id.OPSLIMIT_MIN, argon2id.MEMLIMIT_MIN)

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from backupfile import MAGIC, MAX_DB
 from node import backup as node_backup
 from node.backup import BackupFailed
+from support.backupfile import MAGIC, MAX_DB
 from tests.backup.conftest import FAST_KDF, PASSPHRASE, dump, dump_conn, member_offsets, rewrite
 
 NOW = dt.datetime(2026, 9, 21, 12, 0, tzinfo=dt.UTC)
@@ -383,7 +383,7 @@ def test_restored_node_opens_with_the_service_code(node_dir: Path, tmp_path: Pat
 
 def test_io_helper_reads_in_pieces() -> None:
     """The tar reader may ask for any size; the encrypted stream answers exactly."""
-    from backupfile import _OpeningReader, _SealingWriter
+    from support.backupfile import _OpeningReader, _SealingWriter
 
     buf = io.BytesIO()
     writer = _SealingWriter(buf, PASSPHRASE, FAST_KDF, b"s" * 16)

@@ -4,9 +4,9 @@ Called once, from the CLI, before anything logs. Modules only call
 `structlog.get_logger()`. On a terminal the output is readable console lines;
 otherwise (systemd journal, files, CI) it is JSON lines, one event a line.
 
-This lives outside `protocol/` because it configures process-wide output, and
-`protocol/` stays free of I/O. Log events carry names and ids, never personal
-data or message contents (see docs/privacy.md).
+This lives in `support/`, not `protocol/`, because it configures process-wide
+output and `protocol/` stays free of I/O. Log events carry names and ids, never
+personal data or message contents (see docs/privacy.md).
 """
 
 from __future__ import annotations

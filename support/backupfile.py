@@ -1,8 +1,8 @@
 """The backup archive of a node's or hub's data directory: writing, checking, restoring.
 
 `mbe-node backup` and `mbe-hub backup` share this module (node and hub may
-not import each other, and `protocol/` does no I/O, so it sits next to
-`logsetup.py`). Each passes a `Layout` naming its files.
+not import each other, and `protocol/` does no I/O, so it lives in `support/`).
+Each passes a `Layout` naming its files.
 
 An archive is a POSIX tar: `MANIFEST.json` first (kind, creation time, schema
 version, key fingerprint, and name, role, size and SHA-256 of every other
