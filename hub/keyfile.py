@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
 from hub.errors import DataDirError
 from protocol.errors import MalformedError
 from protocol.keys import PrivateKeys
+from support.files import write_private_file
 
 
 def write_keys(path: Path, keys: PrivateKeys) -> None:
-    """Create the key file; refuse to overwrite one (that would orphan every node)."""
+    """Create the key file (0600, atomic, fsynced); refuse to overwrite one (that would
+    orphan every node)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        write_private_file(path, keys.to_bytes(), replace=False)
     except FileExistsError:
         raise DataDirError(f"{path} already exists; refusing to replace the hub's keys") from None
-    with os.fdopen(fd, "wb") as f:
-        f.write(keys.to_bytes())
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def read_keys(path: Path) -> PrivateKeys:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import math
-import os
 import stat
 import tomllib
 import unicodedata
@@ -325,13 +324,6 @@ retry_min = {st.retry_min}
 answer_within_days = {rs.answer_within_days}
 check_interval = {rs.check_interval}
 """
-
-
-def write_keys(path: Path, keys: PrivateKeys) -> None:
-    """Create the key file with mode 0600 from the start (never world-readable)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(keys.to_bytes())
 
 
 def load_keys(path: Path) -> PrivateKeys:

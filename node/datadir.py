@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from node.config import CONFIG_FILE, DB_FILE, KEY_FILE, default_config, write_keys
+from node.config import CONFIG_FILE, DB_FILE, KEY_FILE, default_config
 from node.errors import ConfigError
 from node.storage.db import open_database
 from protocol.keys import PrivateKeys
+from support.files import write_private_file
 
 
 def init_data_dir(path: Path, name: str, keys: PrivateKeys | None = None) -> PrivateKeys:
@@ -30,8 +31,8 @@ def init_data_dir(path: Path, name: str, keys: PrivateKeys | None = None) -> Pri
         config = path / CONFIG_FILE
         if not config.exists():
             config.write_text(default_config(name), encoding="utf-8")
-        write_keys(path / KEY_FILE, keys)
-        os.chmod(path / KEY_FILE, 0o600)
+        # Created with mode 0600, fsynced; an existing key file is never replaced.
+        write_private_file(path / KEY_FILE, keys.to_bytes(), replace=False)
     except OSError as exc:
         raise ConfigError(f"cannot initialise {path}: {exc.strerror or exc}") from None
     open_database(path / DB_FILE).conn.close()

@@ -43,6 +43,7 @@ from node.sync.keyring import KeyRing
 from node.sync.ports import SyncStore
 from protocol.documents import KeyRotation
 from protocol.keys import PrivateKeys
+from support.files import fsync_dir, write_private_file
 
 log = structlog.get_logger()
 
@@ -69,24 +70,7 @@ class Rotated:
 
 def write_key_file(path: Path, keys: PrivateKeys) -> None:
     """Write `path` atomically with mode 0600 from the start; fsync file and directory."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, keys.to_bytes())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_private_file(path, keys.to_bytes())
 
 
 def previous_until(store: SyncStore) -> int:
@@ -199,7 +183,7 @@ async def rotate_keys(
     store.save_enrollment(replace(state, certificate=result.certificate_bytes))
     write_key_file(settings.previous_key_path, current)
     os.replace(pending_path, settings.key_path)
-    _fsync_dir(settings.data_dir)
+    fsync_dir(settings.data_dir)
     log.info(
         "keys.rotated",
         node_id=state.node_id,

@@ -28,7 +28,6 @@ rewrite the manifest too; the encrypted form is authenticated.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -40,7 +39,7 @@ import sqlite3
 import struct
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -48,6 +47,8 @@ from typing import IO, Any
 from nacl import bindings as sodium
 from nacl.exceptions import CryptoError
 from nacl.pwhash import argon2id
+
+from support.files import create_private, fsync_dir, link_new
 
 FORMAT = "mbe-backup"
 VERSION = 1
@@ -350,7 +351,7 @@ def write_backup(
             encrypted=passphrase is not None,
         )
         partial = stage / "archive"
-        with _create_private(partial) as f:
+        with create_private(partial) as f:
             _write_tar(f, manifest, [p for _, _, p in files], created, passphrase, kdf, random)
             f.flush()
             os.fsync(f.fileno())
@@ -367,16 +368,9 @@ def _stage_copy(src: Path, stage: Path, role: str) -> Path:
     if len(data) > _LIMITS[role]:
         raise BackupError(f"{src} is larger than a {role} file can be")
     copy = stage / src.name
-    with _create_private(copy) as f:
+    with create_private(copy) as f:
         f.write(data)
     return copy
-
-
-@contextlib.contextmanager
-def _create_private(path: Path) -> Iterator[IO[bytes]]:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        yield f
 
 
 def _write_tar(
@@ -424,25 +418,11 @@ class _Bytes:
 def _publish(partial: Path, out: Path) -> None:
     """Move the finished archive to `out` unless something appeared there meanwhile."""
     try:
-        os.link(partial, out)  # fails on an existing name, unlike rename
+        link_new(partial, out)  # fails on an existing name, unlike rename
     except FileExistsError:
         raise BackupError(f"{out} already exists; refusing to overwrite it") from None
-    except OSError:
-        # No hard links across filesystems or on some mounts: copy with O_EXCL instead.
-        with partial.open("rb") as src, _create_private(out) as dst:
-            shutil.copyfileobj(src, dst, CHUNK)
-            dst.flush()
-            os.fsync(dst.fileno())
     os.chmod(out, 0o600)
-    _fsync_dir(out.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(out.parent)
 
 
 # ---------------------------------------------------------------- restore
@@ -487,7 +467,7 @@ def restore_backup(
             finish(target, manifest)
         for path in written:
             os.chmod(path, 0o600)
-        _fsync_dir(target)
+        fsync_dir(target)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
@@ -550,7 +530,7 @@ def _copy_member(
         raise BackupError(f"archive member {member.name} is not a file")
     h = hashlib.sha256()
     size = 0
-    with _create_private(path) as out:
+    with create_private(path) as out:
         written.append(path)
         for block in iter(lambda: f.read(CHUNK), b""):
             h.update(block)
