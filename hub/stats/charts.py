@@ -1,14 +1,16 @@
-"""Horizontal bar charts as inline SVG, drawn on the server from protected tables.
+"""Horizontal bar charts, laid out on the server from protected tables.
 
-No script and no style attribute (the dashboard's Content-Security-Policy
-allows neither): shapes carry classes that `dashboard.css` colours. Every
-number is a published (perturbed) one; a number from fewer than `min_offices`
-offices gets a footnote mark.
+This module only computes the geometry; `templates/chart.html` draws it as
+inline SVG, so every label goes through the template's autoescaping like any
+other text. No script and no style attribute (the dashboard's
+Content-Security-Policy allows neither): shapes carry classes that
+`dashboard.css` colours. Every number is a published (perturbed) one; a number
+from fewer than `min_offices` offices gets a footnote mark.
 """
 
 from __future__ import annotations
 
-from html import escape
+from dataclasses import dataclass
 
 from hub.stats import labels
 from hub.stats.disclosure import ProtectedTable
@@ -21,12 +23,37 @@ TOP = 8
 FEW_MARK = "¹"
 
 
-def _attr(value: object) -> str:
-    return escape(str(value), quote=True)
+@dataclass(frozen=True)
+class Bar:
+    """One row of a chart: its code, German label, position and published value."""
+
+    code: str
+    name: str
+    y: int  # top of the track and the bar
+    text_y: float  # baseline of the label and the value
+    width: float  # of the bar; the track is always BAR_W wide
+    value: int
+    few: bool  # from fewer than min_offices offices
 
 
-def bar_chart(table: ProtectedTable, chart_id: str, title: str) -> str:
-    """An SVG chart of a 1-D protected table: one bar per row label."""
+@dataclass(frozen=True)
+class Chart:
+    """What `templates/chart.html` needs to draw one chart."""
+
+    id: str
+    title: str
+    height: int
+    bars: tuple[Bar, ...]
+    width: int = WIDTH
+    label_x: int = LABEL_W - 8  # labels end here (text-anchor="end")
+    bar_x: int = LABEL_W
+    track_width: int = BAR_W
+    bar_height: int = ROW_H - 8
+    value_x: int = LABEL_W + BAR_W + 8
+
+
+def bar_chart(table: ProtectedTable, chart_id: str, title: str) -> Chart:
+    """The chart of a 1-D protected table: one bar per row label."""
     dim = table.spec.rows or ""
     # German label order: what a reader scans for, not the order of the English codes.
     entries = sorted(
@@ -34,36 +61,18 @@ def bar_chart(table: ProtectedTable, chart_id: str, title: str) -> str:
         key=lambda item: labels.code(dim, item[0]).casefold(),
     )
     top = max([e.value for _, e in entries] + [1])
-    height = TOP * 2 + ROW_H * len(entries)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" id="{_attr(chart_id)}" '
-        f'viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
-        f'role="img" aria-labelledby="{_attr(chart_id)}-title">',
-        f'<title id="{_attr(chart_id)}-title">{escape(title)}</title>',
-    ]
+    bars = []
     for i, (code, entry) in enumerate(entries):
         y = TOP + i * ROW_H
-        mid = y + ROW_H / 2 + 4
-        name = labels.code(dim, code)
-        parts.append(f'<g class="bar-row" data-code="{_attr(code)}">')
-        parts.append(
-            f'<text class="bar-label" x="{LABEL_W - 8}" y="{mid}" text-anchor="end">'
-            f"{escape(name)}</text>"
+        bars.append(
+            Bar(
+                code=code,
+                name=labels.code(dim, code),
+                y=y + 4,
+                text_y=y + ROW_H / 2 + 4,
+                width=round(BAR_W * entry.value / top, 1),
+                value=entry.value,
+                few=entry.few_offices,
+            )
         )
-        parts.append(
-            f'<rect class="bar-track" x="{LABEL_W}" y="{y + 4}" width="{BAR_W}" '
-            f'height="{ROW_H - 8}" rx="3"/>'
-        )
-        w = round(BAR_W * entry.value / top, 1)
-        few = FEW_MARK if entry.few_offices else ""
-        css = "bar few" if entry.few_offices else "bar"
-        parts.append(
-            f'<rect class="{css}" x="{LABEL_W}" y="{y + 4}" width="{w}" '
-            f'height="{ROW_H - 8}" rx="3"><title>{escape(name)}: {entry.value}</title></rect>'
-        )
-        parts.append(
-            f'<text class="bar-value" x="{LABEL_W + BAR_W + 8}" y="{mid}">{entry.value}{few}</text>'
-        )
-        parts.append("</g>")
-    parts.append("</svg>")
-    return "".join(parts)
+    return Chart(id=chart_id, title=title, height=TOP * 2 + ROW_H * len(entries), bars=tuple(bars))

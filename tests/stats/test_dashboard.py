@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import re
 
-from hub.stats import labels
+import pytest
+from jinja2 import UndefinedError
+
+from hub.stats import labels, pages
 from hub.stats.routes import CSP
 from protocol import codes
 from tests.stats.hubside import (
@@ -96,6 +99,45 @@ async def test_no_page_refers_to_another_origin(stats_hub: StatsHub) -> None:
         assert all(u.startswith("/") and not u.startswith("//") for u in urls), urls
         assert "<script" not in html
         assert "style=" not in html
+
+
+async def test_stored_names_reach_the_page_only_escaped(stats_hub: StatsHub) -> None:
+    """An office or organisation name with markup in it (the operator types them) is
+    shown as text: in the header, the completeness table and the directory."""
+    name = "<script>alert(1)</script> Köln"
+    org = '<b class="x">Träger</b>'
+    node = await stats_hub.node(name, org)
+    assert (await stats_hub.submit(node, make_report({(ACTIVE, ()): 5}))).status == 200
+    token = stats_hub.token(org)
+    resp = await stats_hub.http.request(
+        "GET", f"/dashboard?period={PERIOD}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert resp.status == 200
+    html = await resp.text()
+    assert "<script" not in html
+    assert "<b " not in html
+    assert html.count("&lt;script&gt;alert(1)&lt;/script&gt; Köln") == 2
+    assert html.count("&lt;b class=&#34;x&#34;&gt;Träger&lt;/b&gt;") == 3
+    assert "Koordination: Träger &lt;b class=" in html
+
+
+def test_login_and_notice_escape_what_they_show() -> None:
+    """The region and a message are text on the login page and the notice page."""
+    login = pages.login_page("<i>Region</i>", "<script>x</script>")
+    assert "&lt;i&gt;Region&lt;/i&gt;" in login
+    assert "&lt;script&gt;x&lt;/script&gt;" in login
+    assert "<script" not in login
+    notice = pages.message_page("<img src=x>")
+    assert "&lt;img src=x&gt;" in notice
+    assert "<img" not in notice
+
+
+def test_templates_are_autoescaped_and_strict() -> None:
+    """Escaping is on for every template, and a variable the caller forgot is an error,
+    not an empty string."""
+    assert pages.ENV.autoescape is True
+    with pytest.raises(UndefinedError):
+        pages.ENV.get_template("login.html").render(region="Region Köln")
 
 
 def test_every_code_has_a_german_label() -> None:
