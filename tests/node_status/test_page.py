@@ -8,10 +8,14 @@ import hashlib
 import re
 from pathlib import Path
 
+import pytest
+from jinja2 import UndefinedError
+
 from node.api.keys import STORE
-from node.api.status_page import CSP, ago, remaining, render
+from node.api.status_page import CSP, ENV, ago, remaining, render
 from node.cli import status_lines
 from node.config import NodeSettings
+from node.storage import health as h
 from node.storage.context import iso
 from tests.node.conftest import CASE, T0, ApiNode, consent_for, make_office, open_outbox
 from tests.node_status.conftest import Client, health
@@ -146,6 +150,39 @@ def test_values_are_escaped() -> None:
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "&lt;b&gt;Büro&lt;/b&gt;" in page
+
+
+def test_every_warning_has_a_german_text() -> None:
+    """Each warning code of SyncHealth has its sentence in templates/warnings.html;
+    a code without one is an error, not an empty line in the banner."""
+    codes = [
+        h.NOT_ENROLLED,
+        h.HUB_UNREACHABLE,
+        h.DIRECTORY_MISSING,
+        h.DIRECTORY_EXPIRED,
+        h.OUTBOX_STUCK,
+        h.OUTBOX_REJECTED,
+        h.WITHDRAWALS_PENDING,
+        h.DELIVERY_FAILED,
+        h.STATS_REJECTED,
+        h.LAST_ERROR,
+    ]
+    banner = ENV.from_string('{% from "warnings.html" import warning %}{{ warning(code) }}')
+    texts = [banner.render(code=code) for code in codes]
+    assert all(t.endswith(".") and code not in t for code, t in zip(codes, texts, strict=True))
+    assert len(set(texts)) == len(codes)
+    assert texts[0] == (
+        "Der Knoten ist noch nicht beim Hub eingeschrieben (<code>mbe-node enroll</code>)."
+    )
+    with pytest.raises(ValueError, match="no German text"):
+        banner.render(code="new_warning")
+
+
+def test_template_is_autoescaped_and_strict() -> None:
+    """Escaping is on, and a variable the caller forgot is an error, not an empty string."""
+    assert ENV.autoescape is True
+    with pytest.raises(UndefinedError):
+        ENV.get_template("status.html").render(health=health(), office="X")
 
 
 def test_german_times() -> None:
