@@ -10,22 +10,21 @@ connection is never used concurrently and the event loop never waits on disk.
 The CLI may touch the same file from another process while the server runs;
 SQLite's file locks plus `BEGIN IMMEDIATE` and a busy timeout make that safe.
 
-Migrations are the files `migrations/NNNN_name.sql`, applied in order, each in
-one transaction, recorded in `schema_version`. Other parts of the hub add their
-own numbered files; the loader needs no list.
+Migrations are the files `migrations/NNNN_name.sql`, applied in order by the
+shared runner (`support/migrations.py`), each in one transaction together with
+its row in `schema_version`. Other parts of the hub add their own numbered
+files; the loader needs no list.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -33,47 +32,23 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import sqlite_utils
 
 from hub.errors import StorageError
+from support.migrations import Migration, MigrationError, Stamp
+from support.migrations import load_migrations as support_load_migrations
+from support.migrations import migrate as run_migrations
+from support.migrations import schema_version as support_schema_version
 
 P = ParamSpec("P")
 T = TypeVar("T")
-_MIGRATION = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 BUSY_TIMEOUT_MS = 10_000
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
 
 
 def load_migrations() -> list[Migration]:
     """Every migration file shipped in hub.storage.migrations, in version order."""
-    found: dict[int, Migration] = {}
-    for entry in resources.files("hub.storage.migrations").iterdir():
-        m = _MIGRATION.fullmatch(entry.name)
-        if m is None:
-            continue
-        version = int(m.group(1))
-        if version in found:
-            raise StorageError(f"two migrations share the number {version:04d}")
-        found[version] = Migration(version, entry.name, entry.read_text(encoding="utf-8"))
-    return [found[v] for v in sorted(found)]
-
-
-def _statements(script: str) -> Iterator[str]:
-    """Split a script into complete statements (triggers included) without committing."""
-    buf = ""
-    for line in script.splitlines(keepends=True):
-        buf += line
-        if sqlite3.complete_statement(buf):
-            if buf.strip():
-                yield buf
-            buf = ""
-    if buf.strip() and not all(
-        ln.strip().startswith("--") or not ln.strip() for ln in buf.splitlines()
-    ):
-        raise StorageError("a migration ends with an incomplete statement")
+    try:
+        directory = resources.files("hub.storage.migrations")
+        return support_load_migrations(directory, "hub.storage.migrations")
+    except MigrationError as exc:
+        raise StorageError(str(exc)) from None
 
 
 def connect(path: Path | str) -> sqlite_utils.Database:
@@ -90,37 +65,23 @@ def connect(path: Path | str) -> sqlite_utils.Database:
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
-    row = db.execute("SELECT max(version) FROM schema_version").fetchone()
-    return int(row[0] or 0)
+    return support_schema_version(db.conn)
 
 
 def migrate(db: sqlite_utils.Database, now: Callable[[], float] = time.time) -> list[int]:
-    """Apply the migrations this database lacks; return the versions applied."""
+    """Apply the migrations this database lacks; return the versions applied.
+
+    Each migration commits durably (synchronous=FULL, like `write`);
+    `schema_version.applied` holds unix seconds, as it always has.
+    """
     conn = db.conn
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version "
-        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied INTEGER NOT NULL)"
-    )
-    migrations = load_migrations()
-    known = migrations[-1].version if migrations else 0
-    applied: list[int] = []
-    with write(db):
-        current = schema_version(db)
-        if current > known:
-            raise StorageError(
-                f"the database has schema version {current}, newer than this hub ({known})"
-            )
-        for mig in migrations:
-            if mig.version <= current:
-                continue
-            for stmt in _statements(mig.sql):
-                conn.execute(stmt)
-            conn.execute(
-                "INSERT INTO schema_version (version, name, applied) VALUES (?, ?, ?)",
-                (mig.version, mig.name, int(now())),
-            )
-            applied.append(mig.version)
-    return applied
+    conn.execute("PRAGMA synchronous=FULL")
+    try:
+        return run_migrations(conn, load_migrations(), stamp=Stamp.UNIX_SECONDS, clock=now)
+    except MigrationError as exc:
+        raise StorageError(str(exc)) from None
+    finally:
+        conn.execute("PRAGMA synchronous=NORMAL")
 
 
 @contextmanager

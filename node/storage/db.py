@@ -1,17 +1,17 @@
 """Opening the node database and applying numbered migrations.
 
-Migrations are SQL files `NNNN_name.sql` beside this module, applied in
-order, each in its own transaction together with its row in
-`schema_version`. The connection runs in autocommit mode and the store opens
-explicit transactions (`transaction()`): sqlite-utils' write helpers commit on
-their own, which would split a domain operation that must be atomic (e.g.
-"record a referral and queue its sealed offer"), so domain writes use plain SQL.
+Migrations are SQL files `NNNN_name.sql` in `migrations/` beside this module,
+applied in order by the shared runner (`support/migrations.py`), each in its
+own transaction together with its row in `schema_version`. The connection
+runs in autocommit mode and the store opens explicit transactions
+(`transaction()`): sqlite-utils' write helpers commit on their own, which
+would split a domain operation that must be atomic (e.g. "record a referral
+and queue its sealed offer"), so domain writes use plain SQL.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,54 +21,34 @@ from pathlib import Path
 import sqlite_utils
 
 from node.errors import ConfigError
+from support.migrations import Migration, MigrationError, Stamp, load_migrations
+from support.migrations import migrate as run_migrations
+from support.migrations import schema_version as support_schema_version
 
-_MIGRATION = re.compile(r"(\d{4})_[a-z0-9_]+\.sql")
 
-
-def migrations() -> list[tuple[int, str, str]]:
-    """(number, file name, SQL) for every migration, in order."""
-    found = []
-    for entry in resources.files("node.storage").joinpath("migrations").iterdir():
-        m = _MIGRATION.fullmatch(entry.name)
-        if m:
-            found.append((int(m.group(1)), entry.name, entry.read_text(encoding="utf-8")))
-    found.sort()
-    numbers = [n for n, _, _ in found]
-    if numbers != list(range(1, len(found) + 1)):
-        raise ConfigError("node.storage migrations are not numbered 0001, 0002, ... without gaps")
-    return found
+def migrations() -> list[Migration]:
+    """Every migration shipped with the node, in order (numbered 1..n without gaps)."""
+    try:
+        directory = resources.files("node.storage").joinpath("migrations")
+        return load_migrations(directory, "node.storage.migrations")
+    except MigrationError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
-    if "schema_version" not in db.table_names():
-        return 0
-    row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    return int(row[0] or 0)
+    """The database's schema version; 0 for a new database."""
+    return support_schema_version(db.conn)
 
 
 def migrate(db: sqlite_utils.Database) -> int:
-    """Apply every migration newer than the database; return the resulting version."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version"
-        " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied TEXT NOT NULL)"
-    )
-    current = schema_version(db)
-    known = migrations()
-    if current > len(known):
-        raise ConfigError(
-            f"database schema version {current} is newer than this software ({len(known)})"
-        )
-    for number, name, sql in known[current:]:
-        script = (
-            "BEGIN IMMEDIATE;\n" + sql + f"\nINSERT INTO schema_version (version, name, applied)"
-            f" VALUES ({number}, '{name}', datetime('now'));\nCOMMIT;\n"
-        )
-        try:
-            db.conn.executescript(script)
-        except sqlite3.Error:
-            if db.conn.in_transaction:
-                db.conn.rollback()
-            raise
+    """Apply every migration newer than the database; return the resulting version.
+
+    `schema_version.applied` holds a UTC date-time string, as it always has.
+    """
+    try:
+        run_migrations(db.conn, migrations(), stamp=Stamp.UTC_DATETIME)
+    except MigrationError as exc:
+        raise ConfigError(str(exc)) from None
     return schema_version(db)
 
 

@@ -33,15 +33,6 @@ def test_a_newer_database_is_refused(tmp_path: Path) -> None:
         connect(tmp_path / "b.db")
 
 
-def test_migration_splitter_keeps_triggers_whole() -> None:
-    """Statements are split at complete SQL, so a trigger body stays one statement."""
-    script = (
-        "CREATE TABLE t (a);\n"
-        "CREATE TRIGGER tr AFTER INSERT ON t BEGIN\n  UPDATE t SET a = 1;\nEND;\n-- end\n"
-    )
-    assert len(list(dbmod._statements(script))) == 2
-
-
 def test_settings_defaults_and_errors(tmp_path: Path) -> None:
     """A minimal config loads with defaults; a bad value names its key."""
     (tmp_path / "hub.toml").write_text('region = "R"\npublic_url = "https://h.example"\n')
