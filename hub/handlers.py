@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
-from typing import Any
+from typing import TypeVar
 
+import msgspec
 import sqlite_utils
 import structlog
 from aiohttp import WSMsgType, web
@@ -17,18 +18,17 @@ from hub.context import ANNOUNCER, CLOCK, DB, KEYS, METRICS, PUSH, SETTINGS
 from hub.directory import latest, latest_version
 from hub.enrollment import enroll
 from hub.errors import Problem
-from hub.problems import from_protocol, type_uri
+from hub.problems import from_protocol
 from hub.push import directory_frame
 from hub.rotation import MAX_ROTATION_BODY, rotate
 from hub.settings import HubSettings
 from hub.sites import revoked_among
 from hub.storage.db import write
-from protocol import SUPPORTED_VERSIONS
-from protocol.encoding import pack, unpack
+from protocol import SUPPORTED_VERSIONS, hub_api
 from protocol.errors import ProtocolError
-from protocol.ids import MESSAGE_ID
 
-MSGPACK = "application/msgpack"
+MSGPACK = hub_api.MSGPACK
+T = TypeVar("T")
 MAX_ENROLL_BODY = 8192
 _DIGITS = re.compile(r"[0-9]{1,15}")
 log = structlog.get_logger()
@@ -87,29 +87,31 @@ def _upload_job(
         return node, relay.queue_batch(db, settings, node, batch, now)
 
 
-def _unpack_map(body: bytes, max_bytes: int, what: str) -> dict[str, Any]:
+def _decode(body: bytes, kind: type[T], what: str, max_bytes: int) -> T:
+    """A msgpack request body as its contract type; a problem naming the field if not."""
     try:
-        obj = unpack(body, max_bytes)
+        return hub_api.decode_msgpack(body, kind, what, max_bytes)
     except ProtocolError as exc:
         raise from_protocol(exc, what) from None
-    if not isinstance(obj, dict):
-        raise Problem("malformed", 400, f"{what}: expected a msgpack map")
-    return obj
+
+
+def _json(body: msgspec.Struct) -> web.Response:
+    return web.Response(body=hub_api.encode_json(body), content_type="application/json")
 
 
 async def info(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     public = request.app[KEYS].public
-    return web.json_response(
-        {
-            "region": settings.region,
-            "versions": sorted(SUPPORTED_VERSIONS),
-            "hub_keys": {
-                "sign": base64.b64encode(public.sign).decode(),
-                "enc": base64.b64encode(public.encrypt).decode(),
-            },
-            "fingerprint": public.fingerprint(),
-        }
+    return _json(
+        hub_api.Info(
+            region=settings.region,
+            versions=sorted(SUPPORTED_VERSIONS),
+            hub_keys=hub_api.InfoKeys(
+                sign=base64.b64encode(public.sign).decode(),
+                enc=base64.b64encode(public.encrypt).decode(),
+            ),
+            fingerprint=public.fingerprint(),
+        )
     )
 
 
@@ -155,14 +157,10 @@ async def upload(request: web.Request) -> web.Response:
     # The signature before decoding: a forged upload costs a hash, not a decode.
     # The nonce is recorded by the transaction that queues (record_nonce).
     verify_body(pre, call, settings)
-    m = _unpack_map(body, settings.relay.max_body, "upload")
-    blobs = m.get("envelopes")
-    if set(m) != {"envelopes"} or not isinstance(blobs, list):
-        raise Problem("malformed", 400, "upload: expected exactly {envelopes: [bytes, ...]}")
+    req = _decode(body, hub_api.UploadRequest, "upload", settings.relay.max_body)
+    blobs = req.envelopes
     if len(blobs) > settings.relay.max_batch:
         raise Problem("too-large", 413, f"at most {settings.relay.max_batch} envelopes per upload")
-    if not all(isinstance(b, bytes) for b in blobs):
-        raise Problem("malformed", 400, "upload: every envelope must be bytes")
     # Decoding here, on the loop, overlaps with the writer thread's fsync of
     # other uploads; the signature is still checked before anything is stored.
     batch = relay.decode_batch(blobs)
@@ -171,15 +169,7 @@ async def upload(request: web.Request) -> web.Response:
         "relay.stored", node=node, accepted=len(result.accepted), rejected=len(result.rejected)
     )
     await request.app[PUSH].notify(result.recipients)
-    return web.json_response(
-        {
-            "accepted": result.accepted,
-            "rejected": [
-                {"id": r.msg_id, "type": type_uri(r.kind), "detail": r.detail}
-                for r in result.rejected
-            ],
-        }
-    )
+    return _json(hub_api.UploadAnswer(accepted=result.accepted, rejected=result.rejected))
 
 
 def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
@@ -203,19 +193,14 @@ async def inbox(request: web.Request) -> web.Response:
     page = await request.app[DB].run(
         relay.fetch, node, after, limit, relay_settings.max_fetch_bytes
     )
-    return web.Response(body=pack(page), content_type=MSGPACK)
+    return web.Response(body=hub_api.encode_msgpack(page), content_type=MSGPACK)
 
 
 async def ack(request: web.Request) -> web.Response:
     node, body = await authenticated(request)
-    m = _unpack_map(body, 1 << 20, "ack")
-    ids = m.get("ids")
-    if set(m) != {"ids"} or not isinstance(ids, list) or len(ids) > 10_000:
-        raise Problem("malformed", 400, "ack: expected {ids: [msg_id, ...]} (at most 10000)")
-    if not all(isinstance(i, str) and MESSAGE_ID.fullmatch(i) for i in ids):
-        raise Problem("malformed", 400, "ack: every id must be a message id")
+    ids = _decode(body, hub_api.AckRequest, "ack", 1 << 20).ids
     deleted = await request.app[DB].run(relay.ack, node, ids, _now(request))
-    return web.json_response({"deleted": deleted})
+    return _json(hub_api.AckAnswer(deleted=deleted))
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from hub.errors import Problem
 from protocol.errors import ProtocolError
+from protocol.hub_api import (
+    PROBLEM_BASE,
+    PROBLEM_CONTENT_TYPE,
+    ProblemDocument,
+    encode_json,
+)
 
-PROBLEM_BASE = "https://mbe-sync.invalid/problems/"
-CONTENT_TYPE = "application/problem+json"
+CONTENT_TYPE = PROBLEM_CONTENT_TYPE
 
 # Status codes of protocol errors when they reach the HTTP boundary.
 _PROTOCOL_STATUS = {"too-large": 413, "unsupported-version": 400}
@@ -25,17 +28,13 @@ def from_protocol(exc: ProtocolError, what: str) -> Problem:
 
 
 def response(problem: Problem) -> web.Response:
-    body = {
-        "type": type_uri(problem.kind),
-        "title": problem.title,
-        "status": problem.status,
-        "detail": problem.detail,
-    }
-    return web.Response(
+    body = ProblemDocument(
+        type=type_uri(problem.kind),
+        title=problem.title,
         status=problem.status,
-        body=json.dumps(body).encode(),
-        content_type=CONTENT_TYPE,
+        detail=problem.detail,
     )
+    return web.Response(status=problem.status, body=encode_json(body), content_type=CONTENT_TYPE)
 
 
 def from_http(exc: web.HTTPException) -> Problem:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 from collections.abc import Iterable
 
@@ -40,8 +39,9 @@ from hub.directory import latest_version
 from hub.errors import HubError
 from hub.sites import revoked_among
 from hub.storage.db import DbWorker
+from protocol.hub_api import DirectoryFrame, MailFrame, push_frame
 
-MAIL_FRAME = json.dumps({"type": "mail"})
+MAIL_FRAME = push_frame(MailFrame())
 # A primary-key lookup per second: cheap, and an operator's `site add` reaches
 # every connected office within about a second.
 WATCH_INTERVAL = 1.0
@@ -53,7 +53,7 @@ log = structlog.get_logger()
 
 
 def directory_frame(version: int) -> str:
-    return json.dumps({"type": "directory", "version": version})
+    return push_frame(DirectoryFrame(version=version))
 
 
 class PushRegistry:

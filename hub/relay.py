@@ -27,6 +27,13 @@ from hub.storage import sites as site_store
 from hub.storage.db import write
 from protocol.envelope import Envelope, InnerMessage, seal
 from protocol.errors import ProtocolError
+from protocol.hub_api import (
+    InboxMessage,
+    InboxPage,
+    ProblemKind,
+    RejectedEnvelope,
+    problem_type,
+)
 from protocol.ids import HUB_ID
 from protocol.keys import PrivateKeys
 from protocol.payloads import ExpiryNotice
@@ -35,33 +42,28 @@ log = structlog.get_logger()
 
 
 @dataclass(frozen=True)
-class Rejection:
-    msg_id: str
-    kind: str
-    detail: str
-
-
-@dataclass(frozen=True)
 class UploadResult:
     accepted: list[str] = field(default_factory=list)
-    rejected: list[Rejection] = field(default_factory=list)
+    rejected: list[RejectedEnvelope] = field(default_factory=list)
     # Recipients with newly queued mail, to be told over their WebSocket.
     recipients: set[str] = field(default_factory=set)
 
 
 def _check(env: Envelope, sender: str, active: set[str], settings: HubSettings, now: int) -> None:
     if env.sender != sender:
-        raise _Refuse("forbidden", "the envelope's sender is not the authenticated node")
+        raise _Refuse(ProblemKind.FORBIDDEN, "the envelope's sender is not the authenticated node")
     if env.recipient not in active:
-        raise _Refuse("unknown-recipient", "the recipient is not an active enrolled node")
+        raise _Refuse(ProblemKind.UNKNOWN_RECIPIENT, "the recipient is not an active enrolled node")
     if env.expires <= now:
-        raise _Refuse("expired", "the envelope has already expired")
+        raise _Refuse(ProblemKind.EXPIRED, "the envelope has already expired")
     if env.expires > now + settings.relay.max_ttl:
-        raise _Refuse("too-far-expiry", f"expiry is more than {settings.relay.max_ttl} s ahead")
+        raise _Refuse(
+            ProblemKind.TOO_FAR_EXPIRY, f"expiry is more than {settings.relay.max_ttl} s ahead"
+        )
 
 
 class _Refuse(Exception):
-    def __init__(self, kind: str, detail: str) -> None:
+    def __init__(self, kind: ProblemKind, detail: str) -> None:
         super().__init__(detail)
         self.kind = kind
         self.detail = detail
@@ -127,11 +129,15 @@ def queue_batch(
             _check(env, sender, active, settings, now)
             if env.msg_id in known:
                 if known[env.msg_id] != item.digest:
-                    raise _Refuse("conflict", "this message id was uploaded with other bytes")
+                    raise _Refuse(
+                        ProblemKind.CONFLICT, "this message id was uploaded with other bytes"
+                    )
                 result.accepted.append(env.msg_id)
                 continue
         except _Refuse as r:
-            result.rejected.append(Rejection(env.msg_id, r.kind, r.detail))
+            result.rejected.append(
+                RejectedEnvelope(id=env.msg_id, type=problem_type(r.kind), detail=r.detail)
+            )
             continue
         known[env.msg_id] = item.digest
         queue_rows.append(
@@ -195,24 +201,24 @@ def store_batch(
 
 def fetch(
     db: sqlite_utils.Database, node_id: str, after: int, limit: int, max_bytes: int
-) -> dict[str, Any]:
+) -> InboxPage:
     """The next messages of `node_id`'s inbox after cursor `after`, bounded in count and bytes."""
     cur = db.execute(
         "SELECT seq, msg_id, envelope FROM queue WHERE recipient = ? AND seq > ? "
         "ORDER BY seq LIMIT ?",
         (node_id, after, limit + 1),
     )
-    messages: list[dict[str, Any]] = []
+    messages: list[InboxMessage] = []
     total = 0
     more = False
     for seq, msg_id, envelope in cur.fetchall():
         if len(messages) == limit or (messages and total + len(envelope) > max_bytes):
             more = True
             break
-        messages.append({"seq": seq, "id": msg_id, "envelope": bytes(envelope)})
+        messages.append(InboxMessage(seq=seq, id=msg_id, envelope=bytes(envelope)))
         total += len(envelope)
-    nxt = messages[-1]["seq"] if messages else after
-    return {"messages": messages, "next": nxt, "more": more}
+    nxt = messages[-1].seq if messages else after
+    return InboxPage(messages=messages, next=nxt, more=more)
 
 
 def has_mail(db: sqlite_utils.Database, node_id: str) -> bool:

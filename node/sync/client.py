@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, TypeGuard
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -35,16 +34,17 @@ from node.sync.errors import (
     HubUnreachable,
     SyncError,
 )
+from protocol import hub_api
 from protocol.documents import MAX_DIRECTORY_BYTES, Directory, NodeCertificate
-from protocol.encoding import pack, unpack
 from protocol.enrollment import EnrollmentCode, EnrollmentRequest
 from protocol.envelope import MAX_ENVELOPE
 from protocol.errors import ProtocolError
-from protocol.ids import MESSAGE_ID, NODE_ID
+from protocol.ids import NODE_ID
 from protocol.keys import PrivateKeys, PublicKeys
 from protocol.requests import sign_request
 
-MSGPACK = "application/msgpack"
+MSGPACK = hub_api.MSGPACK
+T = TypeVar("T")
 _MAX_JSON = 1 << 20
 _MAX_DETAIL = 300
 
@@ -110,33 +110,6 @@ class RotationResult:
 
 
 @dataclass(frozen=True)
-class Rejection:
-    msg_id: str
-    problem: str
-    detail: str
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    accepted: tuple[str, ...]
-    rejected: tuple[Rejection, ...]
-
-
-@dataclass(frozen=True)
-class InboxItem:
-    seq: int
-    msg_id: str
-    envelope: bytes
-
-
-@dataclass(frozen=True)
-class InboxPage:
-    messages: tuple[InboxItem, ...]
-    next: int
-    more: bool
-
-
-@dataclass(frozen=True)
 class _Answer:
     status: int
     headers: Any
@@ -199,22 +172,20 @@ class HubClient:
 
     async def info(self) -> HubInfo:
         ans = await self._request("GET", "/v1/info", signed=False, limit=_MAX_JSON)
-        m = _json_map(ans.body)
+        info = self._decode_json(ans.body, hub_api.Info, "/v1/info answer")
         try:
-            keys_map = m["hub_keys"]
             keys = PublicKeys(
-                sign=base64.b64decode(keys_map["sign"], validate=True),
-                encrypt=base64.b64decode(keys_map["enc"], validate=True),
+                sign=base64.b64decode(info.hub_keys.sign, validate=True),
+                encrypt=base64.b64decode(info.hub_keys.enc, validate=True),
             )
-            versions = tuple(int(v) for v in m["versions"])
-            return HubInfo(
-                region=str(m["region"]),
-                versions=versions,
-                hub_keys=keys,
-                fingerprint=str(m["fingerprint"]),
-            )
-        except (KeyError, TypeError, ValueError, ProtocolError):
+        except (ValueError, ProtocolError):
             raise HubResponseError(f"{self.hub_url}: /v1/info answer is malformed") from None
+        return HubInfo(
+            region=info.region,
+            versions=tuple(info.versions),
+            hub_keys=keys,
+            fingerprint=info.fingerprint,
+        )
 
     async def enroll(self, code: EnrollmentCode, *, now: int) -> EnrollmentResult:
         """POST /v1/enroll and verify the answer; the hub's keys are checked first."""
@@ -222,38 +193,33 @@ class HubClient:
         ans = await self._request(
             "POST", "/v1/enroll", body=body, signed=False, content_type=MSGPACK, limit=4 << 20
         )
+        m = self._decode_msgpack(
+            ans.body, hub_api.EnrollAnswer, "enrollment answer", MAX_DIRECTORY_BYTES + (64 << 10)
+        )
         try:
-            m = unpack(ans.body, MAX_DIRECTORY_BYTES + (64 << 10))
-            if not isinstance(m, dict):
-                raise HubResponseError(f"{self.hub_url}: enrollment answer is not a map")
-            hub_keys = PublicKeys.from_map(m.get("hub_keys"), "hub_keys")
+            hub_keys = PublicKeys(sign=m.hub_keys.sign, encrypt=m.hub_keys.enc)
         except ProtocolError:
             raise HubResponseError(f"{self.hub_url}: enrollment answer is malformed") from None
         # Nothing else in the answer is trusted before the keys match the code:
         # a man in the middle would sign its own certificate and directory.
         code.check_hub(hub_keys)
-        node_id, cert_bytes, dir_bytes = m.get("node_id"), m.get("cert"), m.get("directory")
-        if not isinstance(node_id, str) or not isinstance(cert_bytes, bytes):
-            raise HubResponseError(f"{self.hub_url}: enrollment answer lacks node_id or cert")
-        if not isinstance(dir_bytes, bytes):
-            raise HubResponseError(f"{self.hub_url}: enrollment answer lacks the directory")
         try:
-            cert = NodeCertificate.verify(cert_bytes, hub_keys, now=now)
+            cert = NodeCertificate.verify(m.cert, hub_keys, now=now)
         except ProtocolError as exc:
             raise EnrollmentInvalid(f"the hub's node certificate is not valid: {exc}") from None
-        if cert.node_id != node_id or cert.keys != self._keys.public:
+        if cert.node_id != m.node_id or cert.keys != self._keys.public:
             raise EnrollmentInvalid("the hub's node certificate names another node or other keys")
         try:
-            directory = Directory.verify(dir_bytes, hub_keys, now=now)
+            directory = Directory.verify(m.directory, hub_keys, now=now)
         except ProtocolError as exc:
             raise EnrollmentInvalid(f"the hub's directory is not valid: {exc}") from None
         return EnrollmentResult(
-            node_id=node_id,
+            node_id=m.node_id,
             hub_keys=hub_keys,
             certificate=cert,
-            certificate_bytes=cert_bytes,
+            certificate_bytes=m.cert,
             directory=directory,
-            directory_bytes=dir_bytes,
+            directory_bytes=m.directory,
         )
 
     async def directory(self, etag: str | None) -> tuple[bytes, str | None] | None:
@@ -269,79 +235,38 @@ class HubClient:
             return None
         return ans.body, ans.headers.get("ETag")
 
-    async def upload(self, envelopes: Sequence[bytes]) -> UploadResult:
+    async def upload(self, envelopes: Sequence[bytes]) -> hub_api.UploadAnswer:
         """POST /v1/messages; the hub answers only after a durable commit."""
-        body = pack({"envelopes": list(envelopes)})
+        body = hub_api.encode_msgpack(hub_api.UploadRequest(envelopes=list(envelopes)))
         ans = await self._request(
             "POST", "/v1/messages", body=body, content_type=MSGPACK, limit=_MAX_JSON
         )
-        m = _json_map(ans.body)
-        acc, rej = m.get("accepted"), m.get("rejected")
-        if not isinstance(acc, list) or not isinstance(rej, list):
-            raise HubResponseError(f"{self.hub_url}: upload answer is malformed")
-        accepted = tuple(_msg_id(x, self.hub_url) for x in acc)
-        rejected: list[Rejection] = []
-        for r in rej:
-            if not isinstance(r, dict):
-                raise HubResponseError(f"{self.hub_url}: upload answer is malformed")
-            rejected.append(
-                Rejection(
-                    msg_id=_msg_id(r.get("id"), self.hub_url),
-                    problem=_problem_code(r.get("type")),
-                    detail=_one_line(r.get("detail")),
-                )
-            )
-        return UploadResult(accepted=accepted, rejected=tuple(rejected))
+        return self._decode_json(ans.body, hub_api.UploadAnswer, "upload answer")
 
-    async def fetch_inbox(self, after: int, limit: int) -> InboxPage:
+    async def fetch_inbox(self, after: int, limit: int) -> hub_api.InboxPage:
         """GET /v1/inbox?after=SEQ&limit=N."""
         path = f"/v1/inbox?after={int(after)}&limit={int(limit)}"
-        ans = await self._request("GET", path, limit=limit * MAX_ENVELOPE + (64 << 10))
-        try:
-            m = unpack(ans.body, limit * MAX_ENVELOPE + (64 << 10))
-        except ProtocolError:
-            raise HubResponseError(f"{self.hub_url}: inbox answer is not msgpack") from None
-        if not isinstance(m, dict) or not isinstance(m.get("messages"), list):
-            raise HubResponseError(f"{self.hub_url}: inbox answer is malformed")
-        items: list[InboxItem] = []
-        for x in m["messages"]:
-            if (
-                not isinstance(x, dict)
-                or not _is_int(x.get("seq"))
-                or not isinstance(x.get("envelope"), bytes)
-            ):
-                raise HubResponseError(f"{self.hub_url}: inbox answer is malformed")
-            items.append(
-                InboxItem(
-                    seq=x["seq"], msg_id=_msg_id(x.get("id"), self.hub_url), envelope=x["envelope"]
-                )
-            )
-        nxt, more = m.get("next"), m.get("more")
-        if not _is_int(nxt) or not isinstance(more, bool):
-            raise HubResponseError(f"{self.hub_url}: inbox answer is malformed")
-        return InboxPage(messages=tuple(items), next=nxt, more=more)
+        cap = limit * MAX_ENVELOPE + (64 << 10)
+        ans = await self._request("GET", path, limit=cap)
+        return self._decode_msgpack(ans.body, hub_api.InboxPage, "inbox answer", cap)
 
     async def ack(self, msg_ids: Sequence[str]) -> int:
         """POST /v1/inbox/ack; returns how many the hub deleted."""
-        body = pack({"ids": list(msg_ids)})
+        body = hub_api.encode_msgpack(hub_api.AckRequest(ids=list(msg_ids)))
         ans = await self._request(
             "POST", "/v1/inbox/ack", body=body, content_type=MSGPACK, limit=_MAX_JSON
         )
-        deleted = _json_map(ans.body).get("deleted")
-        if not _is_int(deleted):
-            raise HubResponseError(f"{self.hub_url}: ack answer is malformed")
-        return deleted
+        return self._decode_json(ans.body, hub_api.AckAnswer, "ack answer").deleted
 
     async def submit_stats(self, envelope: bytes) -> tuple[str, int]:
         """POST /v1/stats with an envelope sealed to the hub; returns (period, revision)."""
         ans = await self._request(
             "POST", "/v1/stats", body=envelope, content_type=MSGPACK, limit=_MAX_JSON
         )
-        m = _json_map(ans.body)
-        period, revision = m.get("period"), m.get("revision")
-        if not isinstance(period, str) or not _is_int(revision) or m.get("stored") is not True:
-            raise HubResponseError(f"{self.hub_url}: stats answer is malformed")
-        return period, revision
+        m = self._decode_json(ans.body, hub_api.StatsAnswer, "stats answer")
+        if not m.stored:
+            raise HubResponseError(f"{self.hub_url}: stats answer is malformed (not stored)")
+        return m.period, m.revision
 
     async def rotate_keys(
         self, rotation: bytes, new_keys: PublicKeys, hub_keys: PublicKeys, *, now: int
@@ -354,26 +279,14 @@ class HubClient:
         ans = await self._request(
             "POST", "/v1/keys/rotate", body=rotation, content_type=MSGPACK, limit=64 << 10
         )
+        m = self._decode_msgpack(ans.body, hub_api.RotationAnswer, "rotation answer", 64 << 10)
         try:
-            m = unpack(ans.body, 64 << 10)
-        except ProtocolError:
-            raise HubResponseError(f"{self.hub_url}: rotation answer is not msgpack") from None
-        if not isinstance(m, dict):
-            raise HubResponseError(f"{self.hub_url}: rotation answer is not a map")
-        cert_bytes, until, version = (
-            m.get("cert"),
-            m.get("previous_until"),
-            m.get("directory_version"),
-        )
-        if not isinstance(cert_bytes, bytes) or not _is_int(until) or not _is_int(version):
-            raise HubResponseError(f"{self.hub_url}: rotation answer is malformed")
-        try:
-            cert = NodeCertificate.verify(cert_bytes, hub_keys, now=now)
+            cert = NodeCertificate.verify(m.cert, hub_keys, now=now)
         except ProtocolError as exc:
             raise HubResponseError(f"the hub's new node certificate is not valid: {exc}") from None
         if cert.node_id != self._node_id or cert.keys != new_keys:
             raise HubResponseError("the hub's new node certificate names another node or keys")
-        return RotationResult(cert, cert_bytes, until, version)
+        return RotationResult(cert, m.cert, m.previous_until, m.directory_version)
 
     async def connect_push(self, heartbeat: float) -> aiohttp.ClientWebSocketResponse:
         """Open the signed WebSocket GET /v1/ws; the caller reads and closes it."""
@@ -399,6 +312,18 @@ class HubClient:
             ) from None
 
     # --- plumbing
+
+    def _decode_json(self, data: bytes, kind: type[T], what: str) -> T:
+        try:
+            return hub_api.decode_json(data, kind, what)
+        except ProtocolError as exc:
+            raise HubResponseError(f"{self.hub_url}: {exc}") from None
+
+    def _decode_msgpack(self, data: bytes, kind: type[T], what: str, max_bytes: int) -> T:
+        try:
+            return hub_api.decode_msgpack(data, kind, what, max_bytes)
+        except ProtocolError as exc:
+            raise HubResponseError(f"{self.hub_url}: {exc}") from None
 
     def _require_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -470,43 +395,14 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int, hub_url: str) -
 
 
 def _parse_problem(data: bytes, status: int) -> tuple[str, str]:
-    """(problem code, detail) from an RFC 9457 body, or a generic pair if there is none."""
+    """(problem kind, detail) from an RFC 9457 body, or a generic pair if there is none."""
     try:
-        m = json.loads(data.decode("utf-8")) if data else None
-    except (UnicodeDecodeError, ValueError):
-        m = None
-    if not isinstance(m, dict):
+        doc = hub_api.decode_json(data, hub_api.ProblemDocument, "problem")
+    except ProtocolError:
         return f"http-{status}", f"HTTP {status}"
-    detail = m.get("detail") or m.get("title") or f"HTTP {status}"
-    return _problem_code(m.get("type")) or f"http-{status}", _one_line(detail)
-
-
-def _problem_code(type_uri: Any) -> str:
-    """`https://…/problems/clock-skew` -> `clock-skew`."""
-    if not isinstance(type_uri, str):
-        return ""
-    return type_uri.rstrip("/").rsplit("/", 1)[-1][:80]
+    detail = doc.detail or doc.title or f"HTTP {status}"
+    return hub_api.problem_kind(doc.type) or f"http-{status}", _one_line(detail)
 
 
 def _one_line(text: Any) -> str:
     return " ".join(str(text or "").split())[:_MAX_DETAIL]
-
-
-def _json_map(data: bytes) -> dict[str, Any]:
-    try:
-        m = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise HubResponseError("the hub's answer is not JSON") from None
-    if not isinstance(m, dict):
-        raise HubResponseError("the hub's answer is not a JSON object")
-    return m
-
-
-def _msg_id(value: Any, hub_url: str) -> str:
-    if not isinstance(value, str) or not MESSAGE_ID.fullmatch(value):
-        raise HubResponseError(f"{hub_url}: the answer holds a malformed message id")
-    return value
-
-
-def _is_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -59,7 +59,6 @@ an outage into a tight retry loop.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -70,7 +69,7 @@ import structlog
 from aiohttp import web
 
 from node.sync.backoff import full_jitter
-from node.sync.client import HubClient, InboxItem, random_nonce
+from node.sync.client import HubClient, random_nonce
 from node.sync.errors import (
     ApplyDeferred,
     ApplyRefused,
@@ -97,15 +96,21 @@ from node.sync.settings import SyncSettings
 from protocol.documents import MAX_DIRECTORY_BYTES, Directory, verify_document
 from protocol.envelope import Envelope, InnerMessage
 from protocol.errors import ProtocolError
+from protocol.hub_api import (
+    NODE_WIDE,
+    DirectoryFrame,
+    InboxMessage,
+    MailFrame,
+    ProblemKind,
+    decode_push_frame,
+    problem_kind,
+)
 from protocol.keys import PrivateKeys
 
 log = structlog.get_logger()
 
 # Refusals that concern the node itself rather than one envelope: never flag a
 # message as rejected because of them.
-_NODE_WIDE = frozenset(
-    {"bad-signature", "clock-skew", "replayed-nonce", "unknown-node", "revoked-node"}
-)
 
 
 @dataclass(frozen=True)
@@ -389,7 +394,7 @@ class SyncWorker:
             self._store.outbox_attempted(ids, now)
             raise
         except HubRefused as exc:
-            if exc.problem in _NODE_WIDE or exc.status in (401, 403):
+            if exc.problem in NODE_WIDE or exc.status in (401, 403):
                 self._store.outbox_attempted(ids, now)
                 raise
             if len(batch) > 1:
@@ -399,7 +404,7 @@ class SyncWorker:
                 for m in batch:
                     done += await self._upload_batch(client, [m], tally)
                 return done
-            if exc.problem == "expired":
+            if exc.problem == ProblemKind.EXPIRED:
                 return self._retire_expired(batch, now, tally)
             self._store.outbox_rejected(ids[0], f"{exc.problem}: {exc.detail}", now)
             log.warning("outbox.rejected", msg_id=ids[0], problem=exc.problem)
@@ -410,18 +415,20 @@ class SyncWorker:
         if accepted:
             self._store.outbox_accepted(accepted, now)
             tally.uploaded += len(accepted)
-        rejected = [r for r in result.rejected if r.msg_id in wanted]
+        rejected = [r for r in result.rejected if r.id in wanted]
         answered = set(accepted)
         for r in rejected:
-            if r.problem == "expired":
+            problem = problem_kind(r.type)
+            if problem == ProblemKind.EXPIRED:
                 # By the hub's clock; ours was behind. Same as expiring here.
-                if self._retire_expired([m for m in batch if m.msg_id == r.msg_id], now, tally):
-                    answered.add(r.msg_id)
+                if self._retire_expired([m for m in batch if m.msg_id == r.id], now, tally):
+                    answered.add(r.id)
                 continue
-            self._store.outbox_rejected(r.msg_id, f"{r.problem}: {r.detail}", now)
-            log.warning("outbox.rejected", msg_id=r.msg_id, problem=r.problem)
+            detail = " ".join(r.detail.split())[:300]
+            self._store.outbox_rejected(r.id, f"{problem}: {detail}", now)
+            log.warning("outbox.rejected", msg_id=r.id, problem=problem)
             tally.rejected += 1
-            answered.add(r.msg_id)
+            answered.add(r.id)
         missing = [i for i in ids if i not in answered]
         if missing:
             self._store.outbox_attempted(missing, now)
@@ -442,7 +449,7 @@ class SyncWorker:
             for item in page.messages:
                 refreshed, finished = await self._take(client, state, item, tally, refreshed, held)
                 if finished:
-                    done.append(item.msg_id)
+                    done.append(item.id)
             if done:
                 # Only now: every id in `done` was applied (committed), dropped as
                 # a duplicate, or recorded as refused.
@@ -455,7 +462,7 @@ class SyncWorker:
         self,
         client: HubClient,
         state: EnrollmentState,
-        item: InboxItem,
+        item: InboxMessage,
         tally: _Tally,
         refreshed: bool,
         held: set[str],
@@ -467,7 +474,7 @@ class SyncWorker:
         """
         now = int(self._clock())
         try:
-            env = decode_envelope(item.envelope, item.msg_id)
+            env = decode_envelope(item.envelope, item.id)
             if self._store.inbox_seen(env.msg_id):
                 tally.duplicates += 1
                 log.info("inbox.duplicate", msg_id=env.msg_id)
@@ -487,7 +494,7 @@ class SyncWorker:
                 refreshed = True
                 inner = self._open(env, state, now)
         except IncomingRefused as exc:
-            self._refuse(item.msg_id, exc.sender, exc.reason, now, tally)
+            self._refuse(item.id, exc.sender, exc.reason, now, tally)
             return refreshed, True
         try:
             self._store.apply_incoming(inner, now)
@@ -604,12 +611,12 @@ class SyncWorker:
             async for msg in ws:
                 if msg.type is not aiohttp.WSMsgType.TEXT:
                     continue
-                kind, version = parse_frame(msg.data)
-                if kind == "mail":
+                frame = decode_push_frame(msg.data)
+                if isinstance(frame, MailFrame):
                     self._mail.set()
-                elif kind == "directory" and version > self._held_version:
-                    self._announced = max(self._announced, version)
-                    log.info("directory.announced", version=version)
+                elif isinstance(frame, DirectoryFrame) and frame.version > self._held_version:
+                    self._announced = max(self._announced, frame.version)
+                    log.info("directory.announced", version=frame.version)
                     self._mail.set()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.info("push.lost", error=type(exc).__name__)
@@ -627,22 +634,6 @@ class SyncWorker:
         if self._written.get(key) != value:
             self._store.set_sync_state(key, value)
             self._written[key] = value
-
-
-def parse_frame(data: str) -> tuple[str, int]:
-    """(type, directory version) of a push frame; ("", 0) for anything unusable."""
-    try:
-        m = json.loads(data)
-    except ValueError:
-        return "", 0
-    if not isinstance(m, dict) or not isinstance(m.get("type"), str):
-        return "", 0
-    kind: str = m["type"]
-    version = m.get("version")
-    # bool is an int in Python; a frame saying `true` announces nothing.
-    if isinstance(version, bool) or not isinstance(version, int) or version <= 0:
-        return kind, 0
-    return kind, version
 
 
 async def _wait_any(events: Sequence[asyncio.Event], timeout: float) -> None:

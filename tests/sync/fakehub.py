@@ -15,25 +15,26 @@ whose answer was lost can simply run `mbe-node enroll` again.
 from __future__ import annotations
 
 import base64
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from aiohttp import web
 
+from protocol import hub_api
 from protocol.documents import Directory, NodeCertificate, OfficeEntry
-from protocol.encoding import pack, unpack
 from protocol.enrollment import EnrollmentCode, EnrollmentRequest
 from protocol.envelope import Envelope
 from protocol.errors import ProtocolError
+from protocol.hub_api import ProblemKind
 from protocol.keys import PrivateKeys, PublicKeys
 from protocol.requests import NonceCache, parse_request_headers, verify_request
 
-PROBLEM_BASE = "https://mbe-sync.invalid/problems/"
 DAY = 24 * 3600
 NODE = web.RequestKey("node", str)
+T = TypeVar("T")
 
 
 def fixed_keys(n: int) -> PrivateKeys:
@@ -42,18 +43,30 @@ def fixed_keys(n: int) -> PrivateKeys:
 
 
 class Problem(Exception):
-    def __init__(self, kind: str, status: int, detail: str) -> None:
+    def __init__(self, kind: ProblemKind, status: int, detail: str) -> None:
         super().__init__(detail)
         self.kind, self.status, self.detail = kind, status, detail
 
     def response(self) -> web.Response:
-        body = {"type": PROBLEM_BASE + self.kind, "title": self.kind, "status": self.status}
-        body["detail"] = self.detail
+        body = hub_api.ProblemDocument(
+            type=hub_api.problem_type(self.kind),
+            title=self.kind,
+            status=self.status,
+            detail=self.detail,
+        )
         return web.Response(
             status=self.status,
-            body=json.dumps(body).encode(),
-            content_type="application/problem+json",
+            body=hub_api.encode_json(body),
+            content_type=hub_api.PROBLEM_CONTENT_TYPE,
         )
+
+
+def _json(body: msgspec.Struct) -> web.Response:
+    return web.Response(body=hub_api.encode_json(body), content_type="application/json")
+
+
+def _msgpack(body: msgspec.Struct) -> web.Response:
+    return web.Response(body=hub_api.encode_msgpack(body), content_type=hub_api.MSGPACK)
 
 
 @dataclass
@@ -164,11 +177,13 @@ class FakeHub:
 
     async def notify(self, node_id: str) -> None:
         for ws in list(self.sockets.get(node_id, ())):
-            await ws.send_str(json.dumps({"type": "mail"}))
+            await ws.send_str(hub_api.push_frame(hub_api.MailFrame()))
 
     async def announce(self, version: int | None = None) -> None:
         """Send every connected node a directory frame (the current version by default)."""
-        frame = json.dumps({"type": "directory", "version": version or self.directory_version})
+        frame = hub_api.push_frame(
+            hub_api.DirectoryFrame(version=version or self.directory_version)
+        )
         for group in list(self.sockets.values()):
             for ws in list(group):
                 await ws.send_str(frame)
@@ -213,12 +228,12 @@ class FakeHub:
         try:
             signed = parse_request_headers(request.headers)
         except ProtocolError as exc:
-            raise Problem("malformed", 400, str(exc)) from None
+            raise Problem(ProblemKind.MALFORMED, 400, str(exc)) from None
         site = self.sites.get(signed.node_id)
         if site is None or site.keys is None:
-            raise Problem("unknown-node", 401, "this node is not enrolled")
+            raise Problem(ProblemKind.UNKNOWN_NODE, 401, "this node is not enrolled")
         if site.status == "revoked":
-            raise Problem("revoked-node", 403, "this node has been revoked")
+            raise Problem(ProblemKind.REVOKED_NODE, 403, "this node has been revoked")
         body = await request.read()
         try:
             verify_request(request.method, request.path_qs, body, signed, site.keys, now=self.now())
@@ -226,7 +241,7 @@ class FakeHub:
                 signed.node_id, signed.nonce, signed.timestamp, self.now()
             )
         except ProtocolError as exc:
-            raise Problem(exc.code, 401, str(exc)) from None
+            raise Problem(ProblemKind(exc.code), 401, str(exc)) from None
         return signed.node_id
 
     async def health(self, request: web.Request) -> web.Response:
@@ -234,35 +249,39 @@ class FakeHub:
 
     async def info(self, request: web.Request) -> web.Response:
         pub = self.presented.public
-        return web.json_response(
-            {
-                "region": self.region,
-                "versions": [1],
-                "hub_keys": {
-                    "sign": base64.b64encode(pub.sign).decode(),
-                    "enc": base64.b64encode(pub.encrypt).decode(),
-                },
-                "fingerprint": pub.fingerprint(),
-            }
+        return _json(
+            hub_api.Info(
+                region=self.region,
+                versions=[1],
+                hub_keys=hub_api.InfoKeys(
+                    sign=base64.b64encode(pub.sign).decode(),
+                    enc=base64.b64encode(pub.encrypt).decode(),
+                ),
+                fingerprint=pub.fingerprint(),
+            )
         )
 
     async def enroll(self, request: web.Request) -> web.Response:
         try:
             req = EnrollmentRequest.decode(await request.read())
         except ProtocolError as exc:
-            raise Problem("malformed", 400, str(exc)) from None
+            raise Problem(ProblemKind.MALFORMED, 400, str(exc)) from None
         code = self.codes.get(req.lookup_id)
         if code is None:
-            raise Problem("unknown-code", 404, "no such enrollment code; check it for typos")
+            raise Problem(
+                ProblemKind.UNKNOWN_CODE, 404, "no such enrollment code; check it for typos"
+            )
         try:
             req.verify(code.verifier)
         except ProtocolError:
-            raise Problem("bad-signature", 403, "the enrollment proof does not match") from None
+            raise Problem(
+                ProblemKind.BAD_SIGNATURE, 403, "the enrollment proof does not match"
+            ) from None
         site = self.sites[code.node_id]
         if code.used and site.keys != req.keys:
-            raise Problem("used-code", 409, "this enrollment code was already used")
+            raise Problem(ProblemKind.USED_CODE, 409, "this enrollment code was already used")
         if not code.used and code.expires <= self.now():
-            raise Problem("expired-code", 410, "this enrollment code has expired")
+            raise Problem(ProblemKind.EXPIRED_CODE, 410, "this enrollment code has expired")
         code.used = True
         site.keys = req.keys
         now = self.now()
@@ -275,16 +294,17 @@ class FakeHub:
             expires=now + 365 * DAY,
         ).sign(self.presented)
         directory = self.publish()
-        answer = {
-            "cert": cert,
-            "node_id": site.node_id,
-            "hub_keys": self.presented.public.to_map(),
-            "directory": directory,
-        }
+        pub = self.presented.public
+        answer = hub_api.EnrollAnswer(
+            node_id=site.node_id,
+            cert=cert,
+            hub_keys=hub_api.RawKeys(sign=pub.sign, enc=pub.encrypt),
+            directory=directory,
+        )
         if self.lose_enroll_answers > 0:
             self.lose_enroll_answers -= 1
             return web.Response(status=502, text="bad gateway")
-        return web.Response(body=pack(answer), content_type="application/msgpack")
+        return _msgpack(answer)
 
     async def directory(self, request: web.Request) -> web.Response:
         data = self.directory_override or self.directory_data
@@ -297,26 +317,26 @@ class FakeHub:
 
     async def messages(self, request: web.Request) -> web.Response:
         node = request[NODE]
-        try:
-            m = unpack(await request.read(), 64 << 20)
-            envelopes = m["envelopes"]
-            assert isinstance(envelopes, list)
-        except (ProtocolError, KeyError, TypeError, AssertionError):
-            raise Problem("malformed", 400, "expected {envelopes: [...]}") from None
+        upload = self._decode(await request.read(), hub_api.UploadRequest, "upload")
+        envelopes = upload.envelopes
         if self.max_batch is not None and len(envelopes) > self.max_batch:
-            raise Problem("too-large", 413, "request body too large")
+            raise Problem(ProblemKind.TOO_LARGE, 413, "request body too large")
         accepted: list[str] = []
-        rejected: list[dict[str, str]] = []
+        rejected: list[hub_api.RejectedEnvelope] = []
         touched: set[str] = set()
         for data in envelopes:
             try:
                 env = Envelope.decode(data)
             except ProtocolError as exc:
-                raise Problem(exc.code, 400, f"envelope: {exc}") from None
+                raise Problem(ProblemKind(exc.code), 400, f"envelope: {exc}") from None
             problem = self._check_upload(node, env, data)
             if problem is not None:
-                rejected.append({"id": env.msg_id, "type": PROBLEM_BASE + problem[0]})
-                rejected[-1]["detail"] = problem[1]
+                kind, detail = problem
+                rejected.append(
+                    hub_api.RejectedEnvelope(
+                        id=env.msg_id, type=hub_api.problem_type(kind), detail=detail
+                    )
+                )
                 continue
             if env.msg_id not in self.stored:
                 self.stored[env.msg_id] = data
@@ -327,19 +347,28 @@ class FakeHub:
             self.events.append(("hub_stored", env.msg_id))
         for recipient in touched:
             await self.notify(recipient)
-        return web.json_response({"accepted": accepted, "rejected": rejected})
+        return _json(hub_api.UploadAnswer(accepted=accepted, rejected=rejected))
 
-    def _check_upload(self, node: str, env: Envelope, data: bytes) -> tuple[str, str] | None:
+    def _check_upload(
+        self, node: str, env: Envelope, data: bytes
+    ) -> tuple[ProblemKind, str] | None:
         if env.sender != node:
-            return ("sender-mismatch", "the envelope names another sender")
+            return (ProblemKind.FORBIDDEN, "the envelope names another sender")
         target = self.sites.get(env.recipient)
         if target is None or target.keys is None or target.status != "active":
-            return ("unknown-recipient", "the recipient is not an active enrolled node")
+            return (ProblemKind.UNKNOWN_RECIPIENT, "the recipient is not an active enrolled node")
         if env.expires <= self.now():
-            return ("expired", "the envelope has expired")
+            return (ProblemKind.EXPIRED, "the envelope has expired")
         if env.msg_id in self.stored and self.stored[env.msg_id] != data:
-            return ("conflict", "another envelope with this id was stored")
+            return (ProblemKind.CONFLICT, "another envelope with this id was stored")
         return None
+
+    @staticmethod
+    def _decode(body: bytes, kind: type[T], what: str) -> T:
+        try:
+            return hub_api.decode_msgpack(body, kind, what, 64 << 20)
+        except ProtocolError as exc:
+            raise Problem(ProblemKind.MALFORMED, 400, str(exc)) from None
 
     async def inbox(self, request: web.Request) -> web.Response:
         node = request[NODE]
@@ -347,33 +376,34 @@ class FakeHub:
             after = int(request.query.get("after", "0"))
             limit = int(request.query.get("limit", "100"))
         except ValueError:
-            raise Problem("malformed", 400, "after and limit must be integers") from None
+            raise Problem(ProblemKind.MALFORMED, 400, "after and limit must be integers") from None
         queue = sorted(
             (seq, msg_id, env)
             for msg_id, (seq, env) in self.queues.get(node, {}).items()
             if seq > after
         )
         page = queue[:limit]
-        body = {
-            "messages": [{"seq": s, "id": i, "envelope": e} for s, i, e in page],
-            "next": page[-1][0] if page else after,
-            "more": len(queue) > limit,
-        }
-        return web.Response(body=pack(body), content_type="application/msgpack")
+        return _msgpack(
+            hub_api.InboxPage(
+                messages=[hub_api.InboxMessage(seq=s, id=i, envelope=e) for s, i, e in page],
+                next=page[-1][0] if page else after,
+                more=len(queue) > limit,
+            )
+        )
 
     async def ack(self, request: web.Request) -> web.Response:
         node = request[NODE]
-        m = unpack(await request.read())
+        ack = self._decode(await request.read(), hub_api.AckRequest, "ack")
         deleted = 0
-        for msg_id in m["ids"]:
+        for msg_id in ack.ids:
             self.events.append(("ack", msg_id))
             if self.queues.get(node, {}).pop(msg_id, None) is not None:
                 deleted += 1
-        return web.json_response({"deleted": deleted})
+        return _json(hub_api.AckAnswer(deleted=deleted))
 
     async def post_stats(self, request: web.Request) -> web.Response:
         self.stats.append(await request.read())
-        return web.json_response({"period": "2026-11", "revision": len(self.stats), "stored": True})
+        return _json(hub_api.StatsAnswer(period="2026-11", revision=len(self.stats), stored=True))
 
     async def ws(self, request: web.Request) -> web.WebSocketResponse:
         node = request[NODE]
@@ -382,11 +412,10 @@ class FakeHub:
         self.sockets.setdefault(node, set()).add(ws)
         try:
             if self.queues.get(node):
-                await ws.send_str(json.dumps({"type": "mail"}))
+                await ws.send_str(hub_api.push_frame(hub_api.MailFrame()))
             if self.announce_on_connect:
-                await ws.send_str(
-                    json.dumps({"type": "directory", "version": self.directory_version})
-                )
+                frame = hub_api.DirectoryFrame(version=self.directory_version)
+                await ws.send_str(hub_api.push_frame(frame))
             async for _ in ws:
                 pass
         finally:

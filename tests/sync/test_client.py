@@ -7,6 +7,7 @@ import pytest
 from demo.processes import free_port
 from node.sync.client import BadHubUrl, HubClient, normalize_hub_url
 from node.sync.errors import HubRefused, HubUnreachable
+from protocol.hub_api import ProblemKind, problem_kind
 from tests.sync.fakehub import FakeHub, fixed_keys
 from tests.sync.helpers import Office, sealed
 
@@ -60,14 +61,14 @@ async def test_signed_upload_fetch_and_ack_round_trip(
     msg_id, data = sealed(office_a.node_id, office_a.keys, office_b.node_id, office_b.public)
     async with client_for(office_a, hub_url) as a:
         result = await a.upload([data])
-    assert result.accepted == (msg_id,)
-    assert result.rejected == ()
+    assert result.accepted == [msg_id]
+    assert result.rejected == []
     async with client_for(office_b, hub_url) as b:
         page = await b.fetch_inbox(0, 10)
-        assert [(m.msg_id, m.envelope) for m in page.messages] == [(msg_id, data)]
+        assert [(m.id, m.envelope) for m in page.messages] == [(msg_id, data)]
         assert page.more is False
         assert await b.ack([msg_id]) == 1
-        assert (await b.fetch_inbox(0, 10)).messages == ()
+        assert (await b.fetch_inbox(0, 10)).messages == []
 
 
 async def test_upload_rejections_are_typed(
@@ -78,8 +79,10 @@ async def test_upload_rejections_are_typed(
     msg_id, data = sealed(office_a.node_id, office_a.keys, office_b.node_id, office_b.public)
     async with client_for(office_a, hub_url) as a:
         result = await a.upload([data])
-    assert result.accepted == ()
-    assert [(r.msg_id, r.problem) for r in result.rejected] == [(msg_id, "unknown-recipient")]
+    assert result.accepted == []
+    assert [(r.id, problem_kind(r.type)) for r in result.rejected] == [
+        (msg_id, ProblemKind.UNKNOWN_RECIPIENT)
+    ]
 
 
 async def test_inbox_pages_with_cursor(
@@ -96,7 +99,7 @@ async def test_inbox_pages_with_cursor(
         second = await b.fetch_inbox(first.next, 3)
     assert first.more is True
     assert second.more is False
-    assert [m.msg_id for m in first.messages + second.messages] == ids
+    assert [m.id for m in first.messages + second.messages] == ids
 
 
 async def test_directory_not_modified_is_none(hub: FakeHub, hub_url: str, office_a: Office) -> None:

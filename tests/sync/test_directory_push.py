@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from node.sync.settings import SyncSettings
-from node.sync.worker import SyncWorker, parse_frame
+from node.sync.worker import SyncWorker
+from protocol.hub_api import DirectoryFrame, MailFrame, decode_push_frame, push_frame
 from tests.sync.fakehub import FakeHub, fixed_keys
 from tests.sync.helpers import Office, eventually, fast_settings
 
@@ -83,13 +84,21 @@ async def test_version_published_while_disconnected_is_fetched_on_reconnect(
     assert hub.requests.count(("GET", "/v1/ws")) >= 2
 
 
-def test_unusableparse_frames_announce_nothing() -> None:
-    """Malformed, typeless or odd-valued frames parse to no version at all."""
-    assert parse_frame("not json") == ("", 0)
-    assert parse_frame("[1, 2]") == ("", 0)
-    assert parse_frame('{"version": 5}') == ("", 0)
-    assert parse_frame('{"type": "directory", "version": true}') == ("directory", 0)
-    assert parse_frame('{"type": "directory", "version": -3}') == ("directory", 0)
-    assert parse_frame('{"type": "directory", "version": "7"}') == ("directory", 0)
-    assert parse_frame('{"type": "directory", "version": 7}') == ("directory", 7)
-    assert parse_frame('{"type": "mail"}') == ("mail", 0)
+def test_unusable_push_frames_announce_nothing() -> None:
+    """Malformed, typeless, unknown or odd-valued frames decode to nothing at all."""
+    for bad in (
+        "not json",
+        "[1, 2]",
+        '{"version": 5}',
+        '{"type": "directory", "version": true}',
+        '{"type": "directory", "version": -3}',
+        '{"type": "directory", "version": "7"}',
+        '{"type": "directory"}',
+        '{"type": "shutdown"}',
+    ):
+        assert decode_push_frame(bad) is None, bad
+    assert decode_push_frame('{"type": "directory", "version": 7}') == DirectoryFrame(version=7)
+    assert decode_push_frame('{"type": "mail"}') == MailFrame()
+    # A newer hub may add fields; the frame still counts.
+    assert decode_push_frame('{"type": "mail", "count": 3}') == MailFrame()
+    assert push_frame(DirectoryFrame(version=7)) == '{"type":"directory","version":7}'
