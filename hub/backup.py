@@ -26,9 +26,15 @@ from hub.errors import HubError
 from hub.keyfile import read_keys
 from hub.settings import CONFIG_FILE, DB_FILE, KEY_FILE, load_settings
 from hub.storage.db import load_migrations, write
-from support.backupfile import BackupError, Kdf, Layout, Manifest, read_passphrase
-from support.backupfile import restore_backup as _restore
-from support.backupfile import write_backup as _write
+from support.backupfile import (
+    Kdf,
+    Layout,
+    Manifest,
+    backup_data_dir,
+    passphrase_from,
+    restore_data_dir,
+)
+from support.migrations import latest_version
 
 LAYOUT = Layout(kind="hub", config=CONFIG_FILE, key=KEY_FILE, db=DB_FILE)
 
@@ -42,6 +48,12 @@ class BackupFailed(HubError):
     """A backup or restore could not be made; the message says why in one line."""
 
 
+def _fingerprint(data_dir: Path) -> str:
+    """Load hub.toml and hub.key as `mbe-hub serve` would; the key's fingerprint."""
+    settings = load_settings(data_dir)
+    return read_keys(settings.key_path).public.fingerprint()
+
+
 def backup(
     data_dir: Path,
     out: Path,
@@ -51,20 +63,16 @@ def backup(
     kdf: Kdf | None = None,
 ) -> Manifest:
     """Write a consistent archive of the (possibly running) hub in `data_dir` to `out`."""
-    settings = load_settings(data_dir)
-    keys = read_keys(settings.key_path)
-    try:
-        return _write(
-            LAYOUT,
-            data_dir,
-            out,
-            identity=keys.public.fingerprint(),
-            created=created,
-            passphrase=passphrase,
-            kdf=kdf,
-        )
-    except BackupError as exc:
-        raise BackupFailed(str(exc)) from None
+    return backup_data_dir(
+        LAYOUT,
+        data_dir,
+        out,
+        fingerprint=_fingerprint,
+        created=created,
+        passphrase=passphrase,
+        kdf=kdf,
+        failure=BackupFailed,
+    )
 
 
 def _publish_directory(db: sqlite_utils.Database, settings_dir: Path, now: int) -> int:
@@ -81,38 +89,29 @@ def restore(
     published: list[int] = []
 
     def finish(restored: Path, manifest: Manifest) -> None:
+        # The key matches the manifest (checked before); publish with it.
         settings = load_settings(restored)
-        keys = read_keys(settings.key_path)
-        if keys.public.fingerprint() != manifest.identity:
-            raise BackupFailed("the restored hub.key does not match the manifest's fingerprint")
         conn = sqlite3.connect(settings.db_path, isolation_level=None)
         try:
             published.append(_publish_directory(sqlite_utils.Database(conn), restored, now))
         finally:
             conn.close()
 
-    migrations = load_migrations()
-    try:
-        manifest = _restore(
-            LAYOUT,
-            archive,
-            target,
-            passphrase=passphrase,
-            max_schema=migrations[-1].version if migrations else 0,
-            finish=finish,
-        )
-    except BackupError as exc:
-        raise BackupFailed(str(exc)) from None
+    manifest = restore_data_dir(
+        LAYOUT,
+        archive,
+        target,
+        fingerprint=_fingerprint,
+        max_schema=latest_version(load_migrations()),
+        passphrase=passphrase,
+        finish=finish,
+        failure=BackupFailed,
+    )
     return manifest, published[0]
 
 
 def _passphrase(path: Path | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return read_passphrase(path)
-    except BackupError as exc:
-        raise BackupFailed(str(exc)) from None
+    return passphrase_from(path, failure=BackupFailed)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:

@@ -18,9 +18,15 @@ from typing import TextIO
 from node.config import CONFIG_FILE, DB_FILE, KEY_FILE, load_keys, load_settings
 from node.errors import NodeError
 from node.storage.db import migrations
-from support.backupfile import BackupError, Kdf, Layout, Manifest, read_passphrase
-from support.backupfile import restore_backup as _restore
-from support.backupfile import write_backup as _write
+from support.backupfile import (
+    Kdf,
+    Layout,
+    Manifest,
+    backup_data_dir,
+    passphrase_from,
+    restore_data_dir,
+)
+from support.migrations import latest_version
 
 LAYOUT = Layout(kind="node", config=CONFIG_FILE, key=KEY_FILE, db=DB_FILE)
 
@@ -38,6 +44,12 @@ class BackupFailed(NodeError):
     title = "Backup or restore failed"
 
 
+def _fingerprint(data_dir: Path) -> str:
+    """Load node.toml and node.key as `mbe-node serve` would; the key's fingerprint."""
+    settings = load_settings(data_dir)
+    return load_keys(settings.key_path).public.fingerprint()
+
+
 def backup(
     data_dir: Path,
     out: Path,
@@ -47,51 +59,33 @@ def backup(
     kdf: Kdf | None = None,
 ) -> Manifest:
     """Write a consistent archive of the (possibly running) node in `data_dir` to `out`."""
-    settings = load_settings(data_dir)
-    keys = load_keys(settings.key_path)
-    try:
-        return _write(
-            LAYOUT,
-            data_dir,
-            out,
-            identity=keys.public.fingerprint(),
-            created=created,
-            passphrase=passphrase,
-            kdf=kdf,
-        )
-    except BackupError as exc:
-        raise BackupFailed(str(exc)) from None
-
-
-def _check_restored(target: Path, manifest: Manifest) -> None:
-    settings = load_settings(target)
-    keys = load_keys(settings.key_path)
-    if keys.public.fingerprint() != manifest.identity:
-        raise BackupFailed("the restored node.key does not match the manifest's fingerprint")
+    return backup_data_dir(
+        LAYOUT,
+        data_dir,
+        out,
+        fingerprint=_fingerprint,
+        created=created,
+        passphrase=passphrase,
+        kdf=kdf,
+        failure=BackupFailed,
+    )
 
 
 def restore(archive: Path, target: Path, *, passphrase: bytes | None = None) -> Manifest:
     """Restore a node archive into the new or empty directory `target`."""
-    try:
-        return _restore(
-            LAYOUT,
-            archive,
-            target,
-            passphrase=passphrase,
-            max_schema=len(migrations()),
-            finish=_check_restored,
-        )
-    except BackupError as exc:
-        raise BackupFailed(str(exc)) from None
+    return restore_data_dir(
+        LAYOUT,
+        archive,
+        target,
+        fingerprint=_fingerprint,
+        max_schema=latest_version(migrations()),
+        passphrase=passphrase,
+        failure=BackupFailed,
+    )
 
 
 def _passphrase(path: str | None) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return read_passphrase(Path(path))
-    except BackupError as exc:
-        raise BackupFailed(str(exc)) from None
+    return passphrase_from(None if path is None else Path(path), failure=BackupFailed)
 
 
 def _mib(n: int) -> str:

@@ -608,3 +608,82 @@ def _check_database(path: Path, manifest: Manifest, max_schema: int) -> None:
             f"the backup has schema version {schema}, newer than this software ({max_schema}); "
             "install the newer version first"
         )
+
+
+# ---------------------------------------------------------------- for the CLIs
+
+Fingerprint = Callable[[Path], str]
+"""Load a data directory's config and key the way the service would (raising the
+service's own errors) and return the key's fingerprint."""
+
+Failure = Callable[[str], Exception]
+"""The caller's exception for a failed backup or restore, made from a one-line message."""
+
+
+def backup_data_dir(
+    layout: Layout,
+    data_dir: Path,
+    out: Path,
+    *,
+    fingerprint: Fingerprint,
+    created: dt.datetime,
+    passphrase: bytes | None = None,
+    kdf: Kdf | None = None,
+    failure: Failure,
+) -> Manifest:
+    """`mbe-node backup` and `mbe-hub backup`: check the (possibly running) service's
+    directory, then write its archive; a BackupError becomes `failure(message)`."""
+    identity = fingerprint(data_dir)
+    try:
+        return write_backup(
+            layout,
+            data_dir,
+            out,
+            identity=identity,
+            created=created,
+            passphrase=passphrase,
+            kdf=kdf,
+        )
+    except BackupError as exc:
+        raise failure(str(exc)) from None
+
+
+def restore_data_dir(
+    layout: Layout,
+    archive: Path,
+    target: Path,
+    *,
+    fingerprint: Fingerprint,
+    max_schema: int,
+    passphrase: bytes | None = None,
+    finish: Callable[[Path, Manifest], None] | None = None,
+    failure: Failure,
+) -> Manifest:
+    """`mbe-node restore` and `mbe-hub restore`: restore into `target`, check that the
+    restored config and key load and that the key is the manifest's, then `finish`.
+    Anything raised undoes the restore; a BackupError becomes `failure(message)`."""
+
+    def check(restored: Path, manifest: Manifest) -> None:
+        if fingerprint(restored) != manifest.identity:
+            raise BackupError(
+                f"the restored {layout.key} does not match the manifest's fingerprint"
+            )
+        if finish is not None:
+            finish(restored, manifest)
+
+    try:
+        return restore_backup(
+            layout, archive, target, passphrase=passphrase, max_schema=max_schema, finish=check
+        )
+    except BackupError as exc:
+        raise failure(str(exc)) from None
+
+
+def passphrase_from(path: Path | None, *, failure: Failure) -> bytes | None:
+    """The passphrase in `path` (`--passphrase-file`), None without one."""
+    if path is None:
+        return None
+    try:
+        return read_passphrase(path)
+    except BackupError as exc:
+        raise failure(str(exc)) from None
