@@ -26,14 +26,7 @@ from hub.errors import HubError
 from hub.keyfile import read_keys
 from hub.settings import CONFIG_FILE, DB_FILE, KEY_FILE, load_settings
 from hub.storage.db import load_migrations, write
-from support.backupfile import (
-    Kdf,
-    Layout,
-    Manifest,
-    backup_data_dir,
-    passphrase_from,
-    restore_data_dir,
-)
+from support.backupfile import DataDirBackup, Layout, Manifest
 from support.migrations import latest_version
 
 LAYOUT = Layout(kind="hub", config=CONFIG_FILE, key=KEY_FILE, db=DB_FILE)
@@ -54,25 +47,10 @@ def _fingerprint(data_dir: Path) -> str:
     return read_keys(settings.key_path).public.fingerprint()
 
 
-def backup(
-    data_dir: Path,
-    out: Path,
-    *,
-    created: dt.datetime,
-    passphrase: bytes | None = None,
-    kdf: Kdf | None = None,
-) -> Manifest:
-    """Write a consistent archive of the (possibly running) hub in `data_dir` to `out`."""
-    return backup_data_dir(
-        LAYOUT,
-        data_dir,
-        out,
-        fingerprint=_fingerprint,
-        created=created,
-        passphrase=passphrase,
-        kdf=kdf,
-        failure=BackupFailed,
-    )
+_ARCHIVE = DataDirBackup(LAYOUT, _fingerprint, BackupFailed)
+
+# Write a consistent archive of the (possibly running) hub in `data_dir` to `out`.
+backup = _ARCHIVE.backup
 
 
 def _publish_directory(db: sqlite_utils.Database, settings_dir: Path, now: int) -> int:
@@ -97,21 +75,15 @@ def restore(
         finally:
             conn.close()
 
-    manifest = restore_data_dir(
-        LAYOUT,
-        archive,
-        target,
-        fingerprint=_fingerprint,
-        max_schema=latest_version(load_migrations()),
-        passphrase=passphrase,
-        finish=finish,
-        failure=BackupFailed,
+    max_schema = latest_version(load_migrations())
+    manifest = _ARCHIVE.restore(
+        archive, target, max_schema=max_schema, passphrase=passphrase, finish=finish
     )
     return manifest, published[0]
 
 
 def _passphrase(path: Path | None) -> bytes | None:
-    return passphrase_from(path, failure=BackupFailed)
+    return _ARCHIVE.passphrase(path)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:

@@ -18,14 +18,7 @@ from typing import TextIO
 from node.config import CONFIG_FILE, DB_FILE, KEY_FILE, load_keys, load_settings
 from node.errors import NodeError
 from node.storage.db import migrations
-from support.backupfile import (
-    Kdf,
-    Layout,
-    Manifest,
-    backup_data_dir,
-    passphrase_from,
-    restore_data_dir,
-)
+from support.backupfile import DataDirBackup, Layout, Manifest
 from support.migrations import latest_version
 
 LAYOUT = Layout(kind="node", config=CONFIG_FILE, key=KEY_FILE, db=DB_FILE)
@@ -50,42 +43,20 @@ def _fingerprint(data_dir: Path) -> str:
     return load_keys(settings.key_path).public.fingerprint()
 
 
-def backup(
-    data_dir: Path,
-    out: Path,
-    *,
-    created: dt.datetime,
-    passphrase: bytes | None = None,
-    kdf: Kdf | None = None,
-) -> Manifest:
-    """Write a consistent archive of the (possibly running) node in `data_dir` to `out`."""
-    return backup_data_dir(
-        LAYOUT,
-        data_dir,
-        out,
-        fingerprint=_fingerprint,
-        created=created,
-        passphrase=passphrase,
-        kdf=kdf,
-        failure=BackupFailed,
-    )
+_ARCHIVE = DataDirBackup(LAYOUT, _fingerprint, BackupFailed)
+
+# Write a consistent archive of the (possibly running) node in `data_dir` to `out`.
+backup = _ARCHIVE.backup
 
 
 def restore(archive: Path, target: Path, *, passphrase: bytes | None = None) -> Manifest:
     """Restore a node archive into the new or empty directory `target`."""
-    return restore_data_dir(
-        LAYOUT,
-        archive,
-        target,
-        fingerprint=_fingerprint,
-        max_schema=latest_version(migrations()),
-        passphrase=passphrase,
-        failure=BackupFailed,
-    )
+    max_schema = latest_version(migrations())
+    return _ARCHIVE.restore(archive, target, max_schema=max_schema, passphrase=passphrase)
 
 
 def _passphrase(path: str | None) -> bytes | None:
-    return passphrase_from(None if path is None else Path(path), failure=BackupFailed)
+    return _ARCHIVE.passphrase(None if path is None else Path(path))
 
 
 def _mib(n: int) -> str:

@@ -620,70 +620,80 @@ Failure = Callable[[str], Exception]
 """The caller's exception for a failed backup or restore, made from a one-line message."""
 
 
-def backup_data_dir(
-    layout: Layout,
-    data_dir: Path,
-    out: Path,
-    *,
-    fingerprint: Fingerprint,
-    created: dt.datetime,
-    passphrase: bytes | None = None,
-    kdf: Kdf | None = None,
-    failure: Failure,
-) -> Manifest:
-    """`mbe-node backup` and `mbe-hub backup`: check the (possibly running) service's
-    directory, then write its archive; a BackupError becomes `failure(message)`."""
-    identity = fingerprint(data_dir)
-    try:
-        return write_backup(
-            layout,
-            data_dir,
-            out,
-            identity=identity,
-            created=created,
-            passphrase=passphrase,
-            kdf=kdf,
-        )
-    except BackupError as exc:
-        raise failure(str(exc)) from None
+@dataclass(frozen=True)
+class DataDirBackup:
+    """`backup` and `restore` of one kind of data directory, as its CLI offers them.
 
+    `mbe-node` and `mbe-hub` each make one with their file layout, a function
+    that loads their directory the way their service does, and their own
+    exception; every BackupError comes out as `failure(message)`.
+    """
 
-def restore_data_dir(
-    layout: Layout,
-    archive: Path,
-    target: Path,
-    *,
-    fingerprint: Fingerprint,
-    max_schema: int,
-    passphrase: bytes | None = None,
-    finish: Callable[[Path, Manifest], None] | None = None,
-    failure: Failure,
-) -> Manifest:
-    """`mbe-node restore` and `mbe-hub restore`: restore into `target`, check that the
-    restored config and key load and that the key is the manifest's, then `finish`.
-    Anything raised undoes the restore; a BackupError becomes `failure(message)`."""
+    layout: Layout
+    fingerprint: Fingerprint
+    failure: Failure
 
-    def check(restored: Path, manifest: Manifest) -> None:
-        if fingerprint(restored) != manifest.identity:
-            raise BackupError(
-                f"the restored {layout.key} does not match the manifest's fingerprint"
+    def backup(
+        self,
+        data_dir: Path,
+        out: Path,
+        *,
+        created: dt.datetime,
+        passphrase: bytes | None = None,
+        kdf: Kdf | None = None,
+    ) -> Manifest:
+        """Check the (possibly running) service's directory, then write its archive to `out`."""
+        identity = self.fingerprint(data_dir)
+        try:
+            return write_backup(
+                self.layout,
+                data_dir,
+                out,
+                identity=identity,
+                created=created,
+                passphrase=passphrase,
+                kdf=kdf,
             )
-        if finish is not None:
-            finish(restored, manifest)
+        except BackupError as exc:
+            raise self.failure(str(exc)) from None
 
-    try:
-        return restore_backup(
-            layout, archive, target, passphrase=passphrase, max_schema=max_schema, finish=check
-        )
-    except BackupError as exc:
-        raise failure(str(exc)) from None
+    def restore(
+        self,
+        archive: Path,
+        target: Path,
+        *,
+        max_schema: int,
+        passphrase: bytes | None = None,
+        finish: Callable[[Path, Manifest], None] | None = None,
+    ) -> Manifest:
+        """Restore into `target`; check that the restored config and key load and that
+        the key is the manifest's, then `finish`. Anything raised undoes the restore."""
 
+        def check(restored: Path, manifest: Manifest) -> None:
+            if self.fingerprint(restored) != manifest.identity:
+                raise BackupError(
+                    f"the restored {self.layout.key} does not match the manifest's fingerprint"
+                )
+            if finish is not None:
+                finish(restored, manifest)
 
-def passphrase_from(path: Path | None, *, failure: Failure) -> bytes | None:
-    """The passphrase in `path` (`--passphrase-file`), None without one."""
-    if path is None:
-        return None
-    try:
-        return read_passphrase(path)
-    except BackupError as exc:
-        raise failure(str(exc)) from None
+        try:
+            return restore_backup(
+                self.layout,
+                archive,
+                target,
+                passphrase=passphrase,
+                max_schema=max_schema,
+                finish=check,
+            )
+        except BackupError as exc:
+            raise self.failure(str(exc)) from None
+
+    def passphrase(self, path: Path | None) -> bytes | None:
+        """The passphrase in `path` (`--passphrase-file`), None without one."""
+        if path is None:
+            return None
+        try:
+            return read_passphrase(path)
+        except BackupError as exc:
+            raise self.failure(str(exc)) from None
