@@ -31,7 +31,7 @@ from protocol.errors import (
     UnknownTypeError,
 )
 from protocol.ids import NODE_ID
-from protocol.keys import SIGNATURE_SIZE, PrivateKeys, PublicKeys
+from protocol.keys import SIGNATURE_SIZE, PrivateKeys, PublicKeys, keys_valid_at
 
 _DOMAIN = b"mbe-sync/doc/v1\x00"
 MAX_DIRECTORY_BYTES = 4 << 20
@@ -164,9 +164,7 @@ class OfficeEntry:
 
     def keys_valid_at(self, now: int) -> tuple[PublicKeys, ...]:
         """Current keys, plus the previous ones during a rotation overlap."""
-        if self.previous_keys is not None and now < self.previous_until:
-            return (self.keys, self.previous_keys)
-        return (self.keys,)
+        return keys_valid_at(self.keys, self.previous_keys, self.previous_until, now)
 
 
 @dataclass(frozen=True)

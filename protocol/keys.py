@@ -153,3 +153,17 @@ class PrivateKeys:
         if len(data) != 2 * KEY_SIZE:
             raise MalformedError("a key file holds exactly 64 bytes")
         return cls(sign_seed=data[:KEY_SIZE], encrypt_secret=data[KEY_SIZE:])
+
+
+def keys_valid_at(
+    current: PublicKeys, previous: PublicKeys | None, previous_until: int, now: int
+) -> tuple[PublicKeys, ...]:
+    """The keys of an office that count at `now`: the current ones, plus the previous
+    ones during the overlap after a key rotation (until `previous_until`, exclusive).
+
+    The one rule for the hub (request signatures, statistics reports) and the
+    offices (which sender keys a sealed message may be signed with).
+    """
+    if previous is not None and now < previous_until:
+        return (current, previous)
+    return (current,)

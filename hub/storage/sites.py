@@ -10,7 +10,7 @@ import sqlite_utils
 
 from protocol.documents import OfficeEntry
 from protocol.errors import MalformedError
-from protocol.keys import PublicKeys
+from protocol.keys import PublicKeys, keys_valid_at
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,7 @@ class Site:
         """Current keys, plus the previous ones during a rotation overlap."""
         if self.keys is None:
             return ()
-        if self.previous_keys is not None and now < self.previous_until:
-            return (self.keys, self.previous_keys)
-        return (self.keys,)
+        return keys_valid_at(self.keys, self.previous_keys, self.previous_until, now)
 
     def office_entry(self) -> OfficeEntry | None:
         """The directory entry, or None while the site has not enrolled."""

@@ -16,6 +16,7 @@ from protocol.errors import (
     StaleError,
     UnknownTypeError,
 )
+from protocol.keys import keys_valid_at
 from tests.protocol import factories as f
 
 HUB = f.keys("hub")
@@ -118,3 +119,11 @@ def test_office_entry_refuses_values_outside_its_code_lists(field: str, value: o
         OfficeEntry.from_map(m)
     if field != "languages":  # languages are checked by pattern, not by list
         assert isinstance(info.value, InvalidCodeError)
+
+
+def test_keys_valid_at_is_the_one_overlap_rule() -> None:
+    """Previous keys count strictly before `previous_until`, and only when there are some."""
+    cur, old = f.keys("office-b").public, f.keys("office-b-old").public
+    assert keys_valid_at(cur, old, 100, 99) == (cur, old)
+    assert keys_valid_at(cur, old, 100, 100) == (cur,)
+    assert keys_valid_at(cur, None, 100, 0) == (cur,)
