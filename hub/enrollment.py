@@ -17,11 +17,11 @@ from __future__ import annotations
 import sqlite_utils
 
 from hub import directory
+from hub.certificates import issue_certificate
 from hub.errors import Problem
 from hub.settings import HubSettings
 from hub.storage import sites as store
 from hub.storage.db import write
-from protocol.documents import NodeCertificate
 from protocol.encoding import pack
 from protocol.enrollment import EnrollmentRequest
 from protocol.errors import BadSignatureError, ProtocolError
@@ -66,14 +66,7 @@ def enroll(
             raise Problem(
                 "expired-code", 410, "this enrollment code has expired; ask for a new one"
             )
-        cert = NodeCertificate(
-            node_id=site.node_id,
-            name=site.name,
-            org=site.org,
-            keys=req.keys,
-            issued=now,
-            expires=now + settings.enrollment.cert_ttl,
-        ).sign(keys)
+        cert = issue_certificate(keys, settings, site, req.keys, now)
         store.mark_code_used(db, code.lookup_id, now)
         store.set_enrolled(db, site.node_id, req.keys, cert, now)
         store.audit(db, now, site.node_id, "site.enroll", site.node_id)

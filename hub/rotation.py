@@ -23,11 +23,12 @@ import sqlite_utils
 
 from hub import directory
 from hub.auth import SignedCall, check_signed
+from hub.certificates import issue_certificate
 from hub.errors import Problem
 from hub.settings import HubSettings
 from hub.storage import sites as store
 from hub.storage.db import write
-from protocol.documents import KeyRotation, NodeCertificate
+from protocol.documents import KeyRotation
 from protocol.encoding import pack
 from protocol.errors import BadSignatureError, ProtocolError
 from protocol.keys import PrivateKeys, PublicKeys
@@ -96,14 +97,7 @@ def rotate(
         ):
             raise Problem("key-reuse", 400, "the new keys must differ from the current ones")
         until = now + settings.directory.key_overlap
-        cert = NodeCertificate(
-            node_id=site.node_id,
-            name=site.name,
-            org=site.org,
-            keys=rotation.new_keys,
-            issued=now,
-            expires=now + settings.enrollment.cert_ttl,
-        ).sign(keys)
+        cert = issue_certificate(keys, settings, site, rotation.new_keys, now)
         store.set_rotated(db, node_id, rotation.new_keys, cert, site.keys, until, now)
         store.audit(
             db,
