@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from node.api import keys
-from node.states import IN, OUT
+from node.domain.referral_states import IN, OUT, Direction
 from node.storage.referrals import Referral
 from node.storage.store import NodeStore
 
@@ -210,7 +210,7 @@ async def create_referral(request: web.Request) -> web.Response:
     return _json(store.referrals.view(ref), 201)
 
 
-def _lister(direction: str) -> Any:
+def _lister(direction: Direction) -> Any:
     async def handler(request: web.Request) -> web.Response:
         store = _store(request)
         refs = store.referrals.list_referrals(direction, state=request.query.get("state"))
@@ -220,7 +220,7 @@ def _lister(direction: str) -> Any:
     return handler
 
 
-def _getter(direction: str) -> Any:
+def _getter(direction: Direction) -> Any:
     async def handler(request: web.Request) -> web.Response:
         ref = _store(request).referrals.get(direction, request.match_info["referral_id"])
         return _referral(request, ref, "referral.read")

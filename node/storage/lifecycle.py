@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from node import states
+from node.domain import referral_states as states
+from node.domain.referral_states import IN, OUT, Direction, Event, State
 from node.errors import NotEnrolled, UnknownRecipient
-from node.states import IN, OUT
 from node.storage.consents import ConsentRecord
 from node.storage.context import StoreContext
 from node.storage.db import scrub, transaction
@@ -41,7 +41,6 @@ UNANSWERED = "unanswered"
 WITHDRAWN = "withdrawn"  # withdrawn, referral.withdraw queued for the recipient
 WITHDRAWAL_PENDING = "withdrawal_pending"  # withdrawn, the message is sealed later
 CONTACT_RECIPIENT = "contact_recipient"  # completed, left alone: talk to the recipient
-COMPLETED = ("completed_successful", "completed_unsuccessful")
 # Outgoing referrals whose withdrawal (their own, or the one an expiry sends)
 # is decided but not yet sealed: no referral.withdraw in sent_log, or only one
 # that expired undelivered and could not be sealed again ('failed', see
@@ -134,11 +133,11 @@ class ReferralLifecycle:
                 if ref.state in states.OPEN_OUT:
                     msg_id = self._seal_withdraw(ref, "consent_withdrawn")
                     new = self.referrals.transition(
-                        ref, "withdraw", reason="consent_withdrawn", msg_id=msg_id
+                        ref, Event.WITHDRAW, reason="consent_withdrawn", msg_id=msg_id
                     )
                     action = WITHDRAWN if msg_id is not None else WITHDRAWAL_PENDING
                     affected.append(AffectedReferral(ref.referral_id, ref.peer, new, action))
-                elif ref.state in COMPLETED:
+                elif ref.state in states.COMPLETED:
                     affected.append(
                         AffectedReferral(ref.referral_id, ref.peer, ref.state, CONTACT_RECIPIENT)
                     )
@@ -153,9 +152,9 @@ class ReferralLifecycle:
 
     # ----------------------------------------------------------------- expiry
 
-    def overdue(self, direction: str, cutoff: int) -> list[str]:
+    def overdue(self, direction: Direction, cutoff: int) -> list[str]:
         """Referrals still waiting for an answer that were created at or before `cutoff`."""
-        waiting = states.UNANSWERED_OUT if direction == OUT else ("received",)
+        waiting = states.UNANSWERED_OUT if direction == OUT else (State.RECEIVED,)
         marks = ", ".join("?" for _ in waiting)
         rows = self.ctx.all(
             # Only placeholders are put into the text; the values are bound.
@@ -165,14 +164,14 @@ class ReferralLifecycle:
         )
         return [r["id"] for r in rows]
 
-    def expire_unanswered(self, direction: str, referral_id: str) -> bool:
+    def expire_unanswered(self, direction: Direction, referral_id: str) -> bool:
         """Expire one unanswered referral; False when it was answered meanwhile."""
         with transaction(self.ctx.db):
             ref = self.referrals.get(direction, referral_id)
-            if not states.allows(direction, ref.state, "expire"):
+            if not states.allows(direction, ref.state, Event.EXPIRE):
                 return False
             msg_id = self._seal_withdraw(ref, "other") if direction == OUT else None
-            self.referrals.transition(ref, "expire", reason=UNANSWERED, msg_id=msg_id)
+            self.referrals.transition(ref, Event.EXPIRE, reason=UNANSWERED, msg_id=msg_id)
             if direction == IN:
                 self.ctx.run(
                     "UPDATE referrals SET client = NULL WHERE id = ? AND direction = 'in'",

@@ -34,9 +34,9 @@ from typing import Any
 
 import structlog
 
-from node import states
+from node.domain import referral_states as states
+from node.domain.referral_states import IN, OUT, Event
 from node.errors import UnknownRecipient
-from node.states import IN, OUT
 from node.storage.context import StoreContext
 from node.storage.network import RESENDABLE
 from node.storage.referrals import Referral, Referrals
@@ -52,7 +52,6 @@ from protocol.payloads import (
 
 log = structlog.get_logger()
 
-RESEND = "resend"  # the history event of a re-sent message (the state stays)
 # sent_log.status values this module writes.
 EXPIRED, RESENT, FAILED = "expired", "resent", "failed"
 _DONE = (EXPIRED, RESENT, FAILED)
@@ -79,8 +78,8 @@ class Redelivery:
         ref = self.referrals.find(direction, referral_id) if referral_id else None
         if kind == ReferralOffer.TYPE:
             self._mark(msg_id, EXPIRED)
-            if ref is not None and states.allows(OUT, ref.state, "expire"):
-                self.referrals.transition(ref, "expire")
+            if ref is not None and states.allows(OUT, ref.state, Event.EXPIRE):
+                self.referrals.transition(ref, Event.EXPIRE)
             return None
         payload = self._payload(sent, ref)
         if (
@@ -102,7 +101,7 @@ class Redelivery:
             "UPDATE sent_log SET status = ?, resent_as = ?, payload = NULL WHERE msg_id = ?",
             (RESENT, new_id, msg_id),
         )
-        self.referrals.record(ref, RESEND, reason=kind, msg_id=new_id)
+        self.referrals.record(ref, Event.RESEND, reason=kind, msg_id=new_id)
         log.info("outbox.resent", msg_id=msg_id, resent_as=new_id, type=kind)
         return None
 

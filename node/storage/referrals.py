@@ -1,7 +1,7 @@
 """Referrals out and in: the consent gate, state transitions, incoming messages.
 
 Every change of state goes through `_transition`, which asks the transition
-table in node/states.py, updates the row and appends to `referral_events` in
+table in node/domain/referral_states.py, updates the row and appends to `referral_events` in
 the caller's transaction. A change that the other office must learn about is
 sealed into the outbox in the same transaction (Network.enqueue).
 
@@ -20,10 +20,10 @@ from typing import Any
 
 import structlog
 
-from node import states
 from node.clock import new_id
+from node.domain import referral_states as states
+from node.domain.referral_states import IN, OUT, Direction, Event, State
 from node.errors import IllegalTransition, InvalidInput, NotFound
-from node.states import IN, OUT
 from node.storage.cases import Cases
 from node.storage.consents import Consents
 from node.storage.context import StoreContext, dumps, iso, loads_list
@@ -50,14 +50,14 @@ _SENDER_TYPES = (ReferralOffer.TYPE, ReferralWithdraw.TYPE)
 @dataclass(frozen=True)
 class Referral:
     referral_id: str
-    direction: str
+    direction: Direction
     peer: str
     case_id: str | None
     target_type: str
     consent_id: str | None
     fields: tuple[str, ...]
     client: dict[str, Any] | None
-    state: str
+    state: State
     reason: str | None
     note: str | None
     created: int
@@ -68,14 +68,14 @@ class Referral:
     def from_row(cls, row: dict[str, Any]) -> Referral:
         return cls(
             referral_id=row["id"],
-            direction=row["direction"],
+            direction=Direction(row["direction"]),
             peer=row["peer"],
             case_id=row["case_id"],
             target_type=row["target_type"],
             consent_id=row["consent_id"],
             fields=tuple(loads_list(row["fields"])),
             client=json.loads(row["client"]) if row["client"] else None,
-            state=row["state"],
+            state=State(row["state"]),
             reason=row["reason"],
             note=row["note"],
             created=row["created"],
@@ -95,23 +95,23 @@ class Referrals:
 
     # ---------------------------------------------------------------- reading
 
-    def _find(self, direction: str, referral_id: str) -> Referral | None:
+    def _find(self, direction: Direction, referral_id: str) -> Referral | None:
         row = self.ctx.one(
             "SELECT * FROM referrals WHERE id = ? AND direction = ?", (referral_id, direction)
         )
         return None if row is None else Referral.from_row(row)
 
-    def find(self, direction: str, referral_id: str) -> Referral | None:
+    def find(self, direction: Direction, referral_id: str) -> Referral | None:
         return self._find(direction, referral_id)
 
-    def get(self, direction: str, referral_id: str) -> Referral:
+    def get(self, direction: Direction, referral_id: str) -> Referral:
         found = self._find(direction, referral_id)
         if found is None:
             side = "outgoing" if direction == OUT else "incoming"
             raise NotFound(f"{side} referral {referral_id[:40]} not found")
         return found
 
-    def list_referrals(self, direction: str, *, state: str | None = None) -> list[Referral]:
+    def list_referrals(self, direction: Direction, *, state: str | None = None) -> list[Referral]:
         rows = self.ctx.all(
             "SELECT * FROM referrals WHERE direction = ? AND (? IS NULL OR state = ?)"
             " ORDER BY created DESC, id",
@@ -119,7 +119,7 @@ class Referrals:
         )
         return [Referral.from_row(r) for r in rows]
 
-    def history(self, direction: str, referral_id: str) -> list[dict[str, Any]]:
+    def history(self, direction: Direction, referral_id: str) -> list[dict[str, Any]]:
         rows = self.ctx.all(
             "SELECT event, state, at, reason FROM referral_events"
             " WHERE referral_id = ? AND direction = ? ORDER BY seq",
@@ -166,12 +166,14 @@ class Referrals:
     # ------------------------------------------------------------ transitions
 
     def transition(
-        self, ref: Referral, event: str, *, reason: str | None = None, msg_id: str | None = None
-    ) -> str:
+        self, ref: Referral, event: Event, *, reason: str | None = None, msg_id: str | None = None
+    ) -> State:
         """Move `ref` by `event` and record it, in the caller's transaction (lifecycle.py)."""
         return self._transition(ref, event, reason=reason, msg_id=msg_id)
 
-    def record(self, ref: Referral, event: str, *, reason: str | None, msg_id: str | None) -> None:
+    def record(
+        self, ref: Referral, event: Event, *, reason: str | None, msg_id: str | None
+    ) -> None:
         """Record an event that leaves the state as it is (e.g. a re-send), in the
         caller's transaction."""
         self._event(
@@ -179,8 +181,8 @@ class Referrals:
         )
 
     def _transition(
-        self, ref: Referral, event: str, *, reason: str | None = None, msg_id: str | None = None
-    ) -> str:
+        self, ref: Referral, event: Event, *, reason: str | None = None, msg_id: str | None = None
+    ) -> State:
         new = states.next_state(ref.direction, ref.state, event)
         now = self.ctx.now()
         self.ctx.run(
@@ -194,9 +196,9 @@ class Referrals:
     def _event(
         self,
         referral_id: str,
-        direction: str,
-        event: str,
-        state: str,
+        direction: Direction,
+        event: Event,
+        state: State,
         at: int,
         reason: str | None,
         msg_id: str | None,
@@ -262,7 +264,7 @@ class Referrals:
                     now,
                 ),
             )
-            self._event(referral_id, OUT, "send", "sent", now, None, msg_id)
+            self._event(referral_id, OUT, Event.SEND, State.SENT, now, None, msg_id)
         log.info("referral.sent", referral_id=referral_id, recipient=recipient)
         return self.get(OUT, referral_id)
 
@@ -288,11 +290,11 @@ class Referrals:
             raise InvalidInput("withdraw.reason: not a known code")
         with transaction(self.ctx.db):
             ref = self.get(OUT, referral_id)
-            states.next_state(OUT, ref.state, "withdraw")  # refuse before sealing anything
+            states.next_state(OUT, ref.state, Event.WITHDRAW)  # refuse before sealing anything
             msg_id = self.network.enqueue(
                 ref.peer, ReferralWithdraw(referral_id=referral_id, reason=reason), referral_id
             )
-            self._transition(ref, "withdraw", reason=reason, msg_id=msg_id)
+            self._transition(ref, Event.WITHDRAW, reason=reason, msg_id=msg_id)
         return self.get(OUT, referral_id)
 
     # ------------------------------------------------------ receiving office
@@ -302,7 +304,7 @@ class Referrals:
         extra = dict(case or {})
         with transaction(self.ctx.db):
             ref = self.get(IN, referral_id)
-            states.next_state(IN, ref.state, "accept")
+            states.next_state(IN, ref.state, Event.ACCEPT)
             msg_id = self.network.enqueue(
                 ref.peer, ReferralReply(referral_id=referral_id, decision="accepted"), referral_id
             )
@@ -318,7 +320,7 @@ class Referrals:
                 | extra
             )
             case_id = self.cases.create(data, origin_referral=referral_id)
-            self._transition(ref, "accept", msg_id=msg_id)
+            self._transition(ref, Event.ACCEPT, msg_id=msg_id)
             # The data now lives in the case; the referral keeps only field names.
             self.ctx.run(
                 "UPDATE referrals SET case_id = ?, client = NULL WHERE id = ? AND direction = 'in'",
@@ -331,12 +333,12 @@ class Referrals:
             raise InvalidInput("decline.reason: not a known code")
         with transaction(self.ctx.db):
             ref = self.get(IN, referral_id)
-            states.next_state(IN, ref.state, "decline")
+            states.next_state(IN, ref.state, Event.DECLINE)
             reply = ReferralReply(
                 referral_id=referral_id, decision="declined", reason=reason, note=note
             )
             msg_id = self.network.enqueue(ref.peer, reply, referral_id)
-            self._transition(ref, "decline", reason=reason, msg_id=msg_id)
+            self._transition(ref, Event.DECLINE, reason=reason, msg_id=msg_id)
             # A declined client's data has no purpose here any more.
             self.ctx.run(
                 "UPDATE referrals SET client = NULL WHERE id = ? AND direction = 'in'",
@@ -357,12 +359,12 @@ class Referrals:
             raise InvalidInput("status.reason: an unsuccessful completion needs a reason")
         with transaction(self.ctx.db):
             ref = self.get(IN, referral_id)
-            states.next_state(IN, ref.state, outcome)
+            states.next_state(IN, ref.state, Event(outcome))
             status = ReferralStatus(
                 referral_id=referral_id, outcome=outcome, date=when, reason=reason
             )
             msg_id = self.network.enqueue(ref.peer, status, referral_id)
-            self._transition(ref, outcome, reason=reason, msg_id=msg_id)
+            self._transition(ref, Event(outcome), reason=reason, msg_id=msg_id)
         return self.get(IN, referral_id)
 
     # ------------------------------------------------------- incoming messages
@@ -414,7 +416,7 @@ class Referrals:
                 now,
             ),
         )
-        self._event(offer.referral_id, IN, "receive", "received", now, None, inner.msg_id)
+        self._event(offer.referral_id, IN, Event.RECEIVE, State.RECEIVED, now, None, inner.msg_id)
         receipt = Receipt(of_msg_id=inner.msg_id, received=now)
         self.network.enqueue(inner.sender, receipt, offer.referral_id)
         return None
@@ -423,11 +425,11 @@ class Referrals:
         ref = self._outgoing_from(inner, reply.referral_id)
         if isinstance(ref, str):
             return ref
-        if ref.state == "sent":
+        if ref.state == State.SENT:
             # The reply overtook the receipt: it proves delivery just as well.
-            self._transition(ref, "receipt", msg_id=inner.msg_id)
+            self._transition(ref, Event.RECEIPT, msg_id=inner.msg_id)
             ref = self.get(OUT, ref.referral_id)
-        self._transition(ref, reply.decision, reason=reply.reason, msg_id=inner.msg_id)
+        self._transition(ref, Event(reply.decision), reason=reply.reason, msg_id=inner.msg_id)
         if reply.note is not None:
             self.ctx.run(
                 "UPDATE referrals SET reply_note = ? WHERE id = ? AND direction = ?",
@@ -439,14 +441,14 @@ class Referrals:
         ref = self._outgoing_from(inner, status.referral_id)
         if isinstance(ref, str):
             return ref
-        if status.outcome in PROGRESS and ref.state in ("sent", "delivered"):
+        if status.outcome in PROGRESS and ref.state in states.UNANSWERED_OUT:
             # The acceptance was overtaken (it expired and was re-sent after this
             # status, node/storage/redelivery.py): progress implies it, as a reply
             # implies the receipt. The late acceptance is then refused as stale.
-            for event in ("receipt", "accepted")[ref.state == "delivered" :]:
+            for event in (Event.RECEIPT, Event.ACCEPTED)[ref.state == State.DELIVERED :]:
                 self._transition(ref, event, msg_id=inner.msg_id)
                 ref = self.get(OUT, ref.referral_id)
-        self._transition(ref, status.outcome, reason=status.reason, msg_id=inner.msg_id)
+        self._transition(ref, Event(status.outcome), reason=status.reason, msg_id=inner.msg_id)
         return None
 
     def _on_withdraw(self, inner: InnerMessage, withdraw: ReferralWithdraw) -> str | None:
@@ -455,7 +457,7 @@ class Referrals:
             return "unknown-referral"
         if ref.peer != inner.sender:
             return "sender-mismatch"
-        self._transition(ref, "withdrawn", reason=withdraw.reason, msg_id=inner.msg_id)
+        self._transition(ref, Event.WITHDRAWN, reason=withdraw.reason, msg_id=inner.msg_id)
         self.ctx.run(
             "UPDATE referrals SET client = NULL WHERE id = ? AND direction = 'in'",
             (ref.referral_id,),
@@ -485,7 +487,7 @@ class Referrals:
             "UPDATE sent_log SET status = 'delivered' WHERE msg_id = ?", (receipt.of_msg_id,)
         )
         ref = self._find(OUT, sent["referral_id"]) if sent["referral_id"] else None
-        if ref is not None and sent["type"] == ReferralOffer.TYPE and ref.state == "sent":
-            self._transition(ref, "receipt", msg_id=inner.msg_id)
+        if ref is not None and sent["type"] == ReferralOffer.TYPE and ref.state == State.SENT:
+            self._transition(ref, Event.RECEIPT, msg_id=inner.msg_id)
         # A receipt arriving after the reply carries no news; nothing to do.
         return None

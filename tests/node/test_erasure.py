@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from node.domain.referral_states import IN
 from tests.node.conftest import CASE, Office, consent_for, deliver, make_office
 
 FIELDS = ["given_name", "family_name", "birth_year", "topics"]
@@ -61,5 +62,5 @@ def test_withdrawn_referral_leaves_no_trace_in_database_files(
     assert _files_containing(b_dir, MARKER)
     a.store.referrals.withdraw(rid, "consent_withdrawn")
     deliver(a, b)
-    assert b.store.referrals.get("in", rid).state == "withdrawn"
+    assert b.store.referrals.get(IN, rid).state == "withdrawn"
     assert _files_containing(b_dir, MARKER) == []

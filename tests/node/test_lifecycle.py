@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from node.api.housekeeping import ReferralHousekeeping, referral_housekeeping_ctx
 from node.cli import sync_background
 from node.config import NodeSettings, ReferralSettings, default_config, parse_settings
+from node.domain.referral_states import IN, OUT
 from node.errors import ConfigError, ConflictError, IllegalTransition
 from node.storage import lifecycle
 from node.storage.context import iso
@@ -78,27 +79,27 @@ def test_unanswered_referral_expires_after_the_window_and_recipient_deletes(
     rid = _refer(a, _case(a)[0])
     deliver(a, b)
     deliver(b, a)  # the receipt
-    assert a.store.referrals.get("out", rid).state == "delivered"
+    assert a.store.referrals.get(OUT, rid).state == "delivered"
 
     a.clock.advance(14 * DAY - 1)
     assert a.store.lifecycle.run(14).expired_out == ()
     a.clock.advance(1)
     done = a.store.lifecycle.run(14)
     assert (done.expired_out, done.queued) == ((rid,), True)
-    ref = a.store.referrals.get("out", rid)
+    ref = a.store.referrals.get(OUT, rid)
     assert (ref.state, ref.reason) == ("expired", "unanswered")
-    last = a.store.referrals.history("out", rid)[-1]
+    last = a.store.referrals.history(OUT, rid)[-1]
     assert (last["event"], last["state"], last["reason"]) == ("expire", "expired", "unanswered")
     assert last["at"] == iso(T0 + 14 * DAY)  # from the injected clock
     assert _withdrawals(a, b) == [(rid, "other")]
 
     deliver(a, b)
-    incoming = b.store.referrals.get("in", rid)
+    incoming = b.store.referrals.get(IN, rid)
     assert (incoming.state, incoming.client) == ("withdrawn", None)
     deliver(b, a)
-    after = a.store.referrals.get("out", rid)
+    after = a.store.referrals.get(OUT, rid)
     assert after.state == "expired"
-    assert a.store.referrals.history("out", rid)[-1]["event"] == "withdrawal_confirmed"
+    assert a.store.referrals.history(OUT, rid)[-1]["event"] == "withdrawal_confirmed"
     assert a.store.health().withdrawals_pending == 0
 
 
@@ -110,7 +111,7 @@ def test_recipient_expires_an_offer_it_never_answered(pair: tuple[Office, Office
     b.clock.advance(14 * DAY)
     done = b.store.lifecycle.run(14)
     assert (done.expired_in, done.queued) == ((rid,), False)
-    incoming = b.store.referrals.get("in", rid)
+    incoming = b.store.referrals.get(IN, rid)
     assert (incoming.state, incoming.client, incoming.reason) == ("expired", None, "unanswered")
     assert "Haddad" not in str(b.store.db.execute("SELECT * FROM referrals").fetchall())
     with pytest.raises(IllegalTransition):
@@ -118,7 +119,7 @@ def test_recipient_expires_an_offer_it_never_answered(pair: tuple[Office, Office
     # A's own expiry withdraws it later; B, already clean, confirms all the same.
     a.store.lifecycle.run(14)
     deliver(a, b)
-    assert b.store.referrals.get("in", rid).state == "withdrawn"
+    assert b.store.referrals.get(IN, rid).state == "withdrawn"
 
 
 def test_answered_referrals_never_expire(pair: tuple[Office, Office]) -> None:
@@ -132,8 +133,8 @@ def test_answered_referrals_never_expire(pair: tuple[Office, Office]) -> None:
     a.clock.advance(60 * DAY)
     assert a.store.lifecycle.run(14).expired_out == ()
     assert b.store.lifecycle.run(14).expired_in == ()
-    assert a.store.referrals.get("out", accepted).state == "accepted"
-    assert a.store.referrals.get("out", declined).state == "declined"
+    assert a.store.referrals.get(OUT, accepted).state == "accepted"
+    assert a.store.referrals.get(OUT, declined).state == "declined"
     assert _withdrawals(a, b) == []
 
 
@@ -150,11 +151,11 @@ def test_late_acceptance_after_expiry_is_refused_and_cleaned_up(
     case_b = b.store.referrals.accept(rid).case_id
     assert case_b is not None
     deliver(b, a)
-    assert a.store.referrals.get("out", rid).state == "expired"
+    assert a.store.referrals.get(OUT, rid).state == "expired"
     refused = a.store.db.execute("SELECT reason FROM refused").fetchall()
     assert [r[0] for r in refused] == ["illegal-transition: expired by accepted"]
     deliver(a, b)
-    assert b.store.referrals.get("in", rid).state == "withdrawn"
+    assert b.store.referrals.get(IN, rid).state == "withdrawn"
     assert b.store.cases.get(case_b)["family_name"] is None
 
 
@@ -167,7 +168,7 @@ def test_expiry_to_a_revoked_office_is_sealed_when_it_can_be(pair: tuple[Office,
     a.clock.advance(15 * DAY)
     done = a.store.lifecycle.run(14)
     assert (done.expired_out, done.withdrawals_sent) == ((rid,), ())
-    assert a.store.referrals.get("out", rid).state == "expired"
+    assert a.store.referrals.get(OUT, rid).state == "expired"
     health = a.store.health()
     assert health.withdrawals_pending == 1
     assert "withdrawals_pending" in health.warnings()
@@ -202,7 +203,7 @@ async def test_background_task_expires_with_the_injected_clock(
         await asyncio.sleep(0.01)
     await task.stop()
     assert task.rounds >= 1
-    assert a.store.referrals.get("out", rid).state == "expired"
+    assert a.store.referrals.get(OUT, rid).state == "expired"
     assert woken == [1]
 
 
@@ -225,7 +226,7 @@ def test_withdrawing_consent_withdraws_open_referrals_only(pair: tuple[Office, O
     b.store.referrals.report(completed, "completed_successful", None, None)
     b.store.referrals.decline(declined, "no_capacity")
     deliver(b, a)
-    assert a.store.referrals.get("out", completed).state == "completed_successful"
+    assert a.store.referrals.get(OUT, completed).state == "completed_successful"
 
     consent, affected = a.store.lifecycle.withdraw_consent(consent_id)
     assert consent.withdrawn == "2026-09-21"
@@ -234,23 +235,23 @@ def test_withdrawing_consent_withdraws_open_referrals_only(pair: tuple[Office, O
         accepted: ("withdrawn", WITHDRAWN),
         completed: ("completed_successful", CONTACT_RECIPIENT),
     }
-    assert a.store.referrals.get("out", sent).reason == "consent_withdrawn"
-    assert a.store.referrals.get("out", declined).state == "declined"
+    assert a.store.referrals.get(OUT, sent).reason == "consent_withdrawn"
+    assert a.store.referrals.get(OUT, declined).state == "declined"
     assert sorted(_withdrawals(a, b)) == sorted(
         [(sent, "consent_withdrawn"), (accepted, "consent_withdrawn")]
     )
 
     deliver(a, b)
     for rid in (sent, accepted):
-        incoming = b.store.referrals.get("in", rid)
+        incoming = b.store.referrals.get(IN, rid)
         assert (incoming.state, incoming.client) == ("withdrawn", None)
-    assert b.store.referrals.get("in", completed).state == "completed_successful"
+    assert b.store.referrals.get(IN, completed).state == "completed_successful"
     assert completed_case is not None
     assert b.store.cases.get(completed_case)["family_name"] == "Haddad"
     deliver(b, a)
-    assert a.store.referrals.get("out", sent).state == "withdrawal_confirmed"
-    assert a.store.referrals.get("out", accepted).state == "withdrawal_confirmed"
-    assert a.store.referrals.get("out", completed).state == "completed_successful"
+    assert a.store.referrals.get(OUT, sent).state == "withdrawal_confirmed"
+    assert a.store.referrals.get(OUT, accepted).state == "withdrawal_confirmed"
+    assert a.store.referrals.get(OUT, completed).state == "completed_successful"
 
 
 def test_consent_and_referral_withdrawal_are_one_transaction(
@@ -287,7 +288,7 @@ def test_consent_withdrawal_never_fails_for_a_revoked_recipient(
     consent, affected = a.store.lifecycle.withdraw_consent(consent_id)
     assert consent.withdrawn is not None
     assert [(x.referral_id, x.action) for x in affected] == [(rid, WITHDRAWAL_PENDING)]
-    assert a.store.referrals.get("out", rid).state == "withdrawn"
+    assert a.store.referrals.get(OUT, rid).state == "withdrawn"
     assert a.store.health().withdrawals_pending == 1
 
 

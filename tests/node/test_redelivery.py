@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from node.storage.redelivery import RESEND
+from node.domain.referral_states import IN, OUT, Event
 from protocol.envelope import InnerMessage
 from protocol.payloads import ExpiryNotice, ReferralReply, ReferralStatus, ReferralWithdraw
 from tests.node.conftest import (
@@ -84,9 +84,9 @@ def test_a_withdrawal_expired_in_the_outbox_is_sealed_again_and_arrives(
     assert new.msg_id != old
     assert new.expires == a.clock.t + TTL
     assert _status(a, old) == ("resent", new.msg_id)
-    ref = a.store.referrals.get("out", rid)
+    ref = a.store.referrals.get(OUT, rid)
     assert ref.state == "withdrawn"
-    assert [h["event"] for h in a.store.referrals.history("out", rid)][-1] == RESEND
+    assert [h["event"] for h in a.store.referrals.history(OUT, rid)][-1] == Event.RESEND
     assert a.store.referrals.view(ref)["delivery"] == {
         "type": ReferralWithdraw.TYPE,
         "status": "queued",
@@ -97,10 +97,10 @@ def test_a_withdrawal_expired_in_the_outbox_is_sealed_again_and_arrives(
     # The recipient deletes and confirms; the sender records the confirmation.
     [inner] = deliver(a, b)
     assert inner.payload == ReferralWithdraw(referral_id=rid, reason="consent_withdrawn")
-    assert b.store.referrals.get("in", rid).state == "withdrawn"
-    assert b.store.referrals.get("in", rid).client is None
+    assert b.store.referrals.get(IN, rid).state == "withdrawn"
+    assert b.store.referrals.get(IN, rid).client is None
     deliver(b, a)
-    assert a.store.referrals.get("out", rid).state == "withdrawal_confirmed"
+    assert a.store.referrals.get(OUT, rid).state == "withdrawal_confirmed"
 
 
 def test_a_reply_the_hub_expired_is_sealed_again(pair: tuple[Office, Office]) -> None:
@@ -121,7 +121,7 @@ def test_a_reply_the_hub_expired_is_sealed_again(pair: tuple[Office, Office]) ->
         reason="no_capacity",
         note="Bitte in zwei Monaten erneut",
     )
-    out = a.store.referrals.get("out", rid)
+    out = a.store.referrals.get(OUT, rid)
     assert (out.state, out.reply_note) == ("declined", "Bitte in zwei Monaten erneut")
 
 
@@ -139,7 +139,7 @@ def test_a_withdrawal_confirmation_the_hub_expired_is_sealed_again(
     [inner] = deliver(b, a)
     assert isinstance(inner.payload, ReferralStatus)
     assert inner.payload.outcome == "withdrawal_confirmed"
-    assert a.store.referrals.get("out", rid).state == "withdrawal_confirmed"
+    assert a.store.referrals.get(OUT, rid).state == "withdrawal_confirmed"
 
 
 def test_a_status_report_the_hub_expired_is_sealed_again(pair: tuple[Office, Office]) -> None:
@@ -156,7 +156,7 @@ def test_a_status_report_the_hub_expired_is_sealed_again(pair: tuple[Office, Off
     assert inner.payload == ReferralStatus(
         referral_id=rid, outcome="first_appointment", date="2026-09-01"
     )
-    assert a.store.referrals.get("out", rid).state == "first_appointment"
+    assert a.store.referrals.get(OUT, rid).state == "first_appointment"
 
 
 def test_an_offer_that_expires_in_the_outbox_expires_the_referral(
@@ -173,7 +173,7 @@ def test_an_offer_that_expires_in_the_outbox_expires_the_referral(
     a.clock.advance(TTL + 1)
     assert a.store.sync.outbox_expired(offer, a.clock.t) is True
     assert _pending(a) == []
-    ref = a.store.referrals.get("out", rid)
+    ref = a.store.referrals.get(OUT, rid)
     assert ref.state == "expired"
     assert a.store.referrals.view(ref)["delivery"]["status"] == "expired"
     assert a.store.health().messages_resent == 0
@@ -228,7 +228,7 @@ def test_a_withdrawal_to_a_revoked_office_fails_visibly_and_is_retried(
     health = a.store.health()
     assert (health.delivery_failed, health.withdrawals_pending) == (1, 1)
     assert "delivery_failed" in health.warnings()
-    assert a.store.referrals.view(a.store.referrals.get("out", rid))["delivery"]["status"] == (
+    assert a.store.referrals.view(a.store.referrals.get(OUT, rid))["delivery"]["status"] == (
         "failed"
     )
     a.store.sync.store_directory(3, signed_directory(3), None)
@@ -268,7 +268,7 @@ def test_progress_that_overtakes_a_resent_acceptance_implies_it(
     b.store.sync.outbox_accepted([reply_id], b.clock.t)
     b.store.referrals.report(rid, "first_appointment", "2026-09-02", None)
     deliver(b, a)  # the status arrives, the acceptance did not
-    assert [h["event"] for h in a.store.referrals.history("out", rid)] == [
+    assert [h["event"] for h in a.store.referrals.history(OUT, rid)] == [
         "send",
         "receipt",
         "accepted",
@@ -276,6 +276,6 @@ def test_progress_that_overtakes_a_resent_acceptance_implies_it(
     ]
     _notice(b, reply_id, a.node_id)
     deliver(b, a)  # the re-sent acceptance: stale now, recorded, state kept
-    assert a.store.referrals.get("out", rid).state == "first_appointment"
+    assert a.store.referrals.get(OUT, rid).state == "first_appointment"
     refused = a.store.db.execute("SELECT reason FROM refused").fetchall()
     assert refused == [("illegal-transition: first_appointment by accepted",)]

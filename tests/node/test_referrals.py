@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from node.domain.referral_states import IN, OUT
 from node.errors import ConsentRefused, IllegalTransition, InvalidInput, NotEnrolled
 from node.storage.sync_store import SqliteSyncStore
 from node.sync.ports import SyncStore
@@ -80,7 +81,7 @@ def test_consent_gate_refuses_and_nothing_is_queued(
     assert expect in str(info.value)
     assert "Amina" not in str(info.value)
     assert _outbox_count(office_a) == 0
-    assert office_a.store.referrals.list_referrals("out") == []
+    assert office_a.store.referrals.list_referrals(OUT) == []
 
 
 def test_only_consented_fields_travel(office_a: Office, office_b: Office) -> None:
@@ -97,7 +98,7 @@ def test_only_consented_fields_travel(office_a: Office, office_b: Office) -> Non
         "topics": ["housing", "language_course"],
     }
     assert set(inner.payload.consent.fields) == {*FIELDS, "phone"}
-    assert office_a.store.referrals.get("out", referral_id).state == "sent"
+    assert office_a.store.referrals.get(OUT, referral_id).state == "sent"
 
 
 def test_field_without_value_is_refused(office_a: Office) -> None:
@@ -131,13 +132,13 @@ def test_offer_accept_complete_flow(office_a: Office, office_b: Office) -> None:
     case_id = _case_with_consent(office_a, "awo-fue", FIELDS)
     rid = _refer(office_a, case_id, FIELDS)
     deliver(office_a, office_b)
-    incoming = office_b.store.referrals.get("in", rid)
+    incoming = office_b.store.referrals.get(IN, rid)
     assert incoming.state == "received"
     assert incoming.client is not None
     assert incoming.client["family_name"] == "Haddad"
     [receipt] = deliver(office_b, office_a)
     assert receipt.type == "receipt"
-    assert office_a.store.referrals.get("out", rid).state == "delivered"
+    assert office_a.store.referrals.get(OUT, rid).state == "delivered"
 
     accepted = office_b.store.referrals.accept(rid)
     assert accepted.case_id is not None
@@ -145,14 +146,14 @@ def test_offer_accept_complete_flow(office_a: Office, office_b: Office) -> None:
     case_b = office_b.store.cases.get(accepted.case_id)
     assert (case_b["family_name"], case_b["origin_referral"]) == ("Haddad", rid)
     deliver(office_b, office_a)
-    assert office_a.store.referrals.get("out", rid).state == "accepted"
+    assert office_a.store.referrals.get(OUT, rid).state == "accepted"
 
     office_b.store.referrals.report(rid, "first_appointment", "2026-09-25", None)
     office_b.store.referrals.report(rid, "completed_successful", "2026-10-30", None)
     deliver(office_b, office_a)
-    out = office_a.store.referrals.get("out", rid)
+    out = office_a.store.referrals.get(OUT, rid)
     assert out.state == "completed_successful"
-    events = [h["event"] for h in office_a.store.referrals.history("out", rid)]
+    events = [h["event"] for h in office_a.store.referrals.history(OUT, rid)]
     assert events == ["send", "receipt", "accepted", "first_appointment", "completed_successful"]
 
 
@@ -163,7 +164,7 @@ def test_decline_flows_back_with_reason(office_a: Office, office_b: Office) -> N
     declined = office_b.store.referrals.decline(rid, "no_capacity", "Warteliste bis März")
     assert declined.client is None
     deliver(office_b, office_a)
-    out = office_a.store.referrals.get("out", rid)
+    out = office_a.store.referrals.get(OUT, rid)
     assert (out.state, out.reason) == ("declined", "no_capacity")
     assert out.reply_note == "Warteliste bis März"
     assert office_a.store.referrals.view(out)["reply_note"] == "Warteliste bis März"
@@ -181,9 +182,9 @@ def test_reply_overtaking_receipt_still_counts_as_delivered(
     msgs = open_outbox(office_b, office_a)
     for inner in reversed(msgs):  # reply first, receipt second
         office_a.store.sync.apply_incoming(inner, T0)
-    out = office_a.store.referrals.get("out", rid)
+    out = office_a.store.referrals.get(OUT, rid)
     assert out.state == "accepted"
-    assert [h["state"] for h in office_a.store.referrals.history("out", rid)] == [
+    assert [h["state"] for h in office_a.store.referrals.history(OUT, rid)] == [
         "sent",
         "delivered",
         "accepted",
@@ -199,7 +200,7 @@ def test_withdraw_deletes_at_recipient_and_is_confirmed(office_a: Office, office
     deliver(office_b, office_a)
     office_a.store.referrals.withdraw(rid, "consent_withdrawn")
     deliver(office_a, office_b)
-    incoming = office_b.store.referrals.get("in", rid)
+    incoming = office_b.store.referrals.get(IN, rid)
     assert (incoming.state, incoming.client) == ("withdrawn", None)
     erased = office_b.store.cases.get(case_b)
     assert erased["family_name"] is None
@@ -207,7 +208,7 @@ def test_withdraw_deletes_at_recipient_and_is_confirmed(office_a: Office, office
     assert "Haddad" not in str(office_b.store.db.execute("SELECT * FROM referrals").fetchall())
     [confirm] = deliver(office_b, office_a)
     assert confirm.type == "referral.status"
-    assert office_a.store.referrals.get("out", rid).state == "withdrawal_confirmed"
+    assert office_a.store.referrals.get(OUT, rid).state == "withdrawal_confirmed"
 
 
 def test_duplicates_are_dropped(office_a: Office, office_b: Office) -> None:
@@ -217,13 +218,13 @@ def test_duplicates_are_dropped(office_a: Office, office_b: Office) -> None:
     office_b.store.sync.apply_incoming(offer, T0)
     office_b.store.sync.apply_incoming(offer, T0)
     assert office_b.store.sync.inbox_seen(offer.msg_id)
-    assert len(office_b.store.referrals.list_referrals("in")) == 1
+    assert len(office_b.store.referrals.list_referrals(IN)) == 1
     assert [m.type for m in open_outbox(office_b, office_a)] == ["receipt"]
     office_b.store.referrals.accept(rid)
     [_, reply] = open_outbox(office_b, office_a)
     office_a.store.sync.apply_incoming(reply, T0)
     office_a.store.sync.apply_incoming(reply, T0)
-    assert [h["event"] for h in office_a.store.referrals.history("out", rid)] == [
+    assert [h["event"] for h in office_a.store.referrals.history(OUT, rid)] == [
         "send",
         "receipt",
         "accepted",
@@ -243,7 +244,7 @@ def test_relay_expired_marks_the_referral_expired(office_a: Office) -> None:
         payload=ExpiryNotice(of_msg_id=offer_msg, recipient="awo-fue", expired=T0),
     )
     office_a.store.sync.apply_incoming(notice, T0)
-    assert office_a.store.referrals.get("out", rid).state == "expired"
+    assert office_a.store.referrals.get(OUT, rid).state == "expired"
 
 
 def test_anomalies_are_recorded_not_raised(office_a: Office, office_b: Office) -> None:
@@ -266,7 +267,7 @@ def test_anomalies_are_recorded_not_raised(office_a: Office, office_b: Office) -
         )
     reasons = [r[0] for r in office_a.store.db.execute("SELECT reason FROM refused ORDER BY seq")]
     assert reasons == ["unknown-referral", "sender-mismatch"]
-    assert office_a.store.referrals.get("out", rid).state == "sent"
+    assert office_a.store.referrals.get(OUT, rid).state == "sent"
 
 
 def test_outbox_bookkeeping(office_a: Office) -> None:

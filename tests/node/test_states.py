@@ -6,7 +6,8 @@ import itertools
 
 import pytest
 
-from node import states
+from node.domain import referral_states as states
+from node.domain.referral_states import Direction, Event, State
 from node.errors import IllegalTransition
 
 OUT_LEGAL = {
@@ -53,8 +54,8 @@ IN_LEGAL = {
 def test_tables_are_exactly_the_documented_transitions(
     direction: str, legal: dict[tuple[str, str], str]
 ) -> None:
-    """Each side's table holds exactly the transitions DESIGN.md and the docstring describe."""
-    assert states.TABLES[direction] == legal
+    """Each side's table holds exactly the transitions the docstring describes."""
+    assert states.TABLES[Direction(direction)] == legal
 
 
 @pytest.mark.parametrize(
@@ -66,7 +67,8 @@ def test_every_legal_transition_moves(
     direction: str, legal: dict[tuple[str, str], str], state: str, event: str
 ) -> None:
     """next_state follows the table for every legal (state, event)."""
-    assert states.next_state(direction, state, event) == legal[(state, event)]
+    new = states.next_state(Direction(direction), State(state), Event(event))
+    assert new == legal[(state, event)]
 
 
 @pytest.mark.parametrize(("direction", "legal"), [("out", OUT_LEGAL), ("in", IN_LEGAL)])
@@ -74,11 +76,11 @@ def test_every_other_pair_is_refused(direction: str, legal: dict[tuple[str, str]
     """Every (state, event) pair outside the table raises IllegalTransition naming both."""
     events = {e for _, e in legal}
     refused = 0
-    for state, event in itertools.product(states.states(direction), events):
+    for state, event in itertools.product(states.states(Direction(direction)), events):
         if (state, event) in legal:
             continue
         with pytest.raises(IllegalTransition) as info:
-            states.next_state(direction, state, event)
+            states.next_state(Direction(direction), state, Event(event))
         assert (info.value.state, info.value.event) == (state, event)
         refused += 1
     assert refused > 20
@@ -89,13 +91,33 @@ def test_final_states() -> None:
 
     A confirmation recorded on an expired referral does not move it (a self-loop).
     """
-    assert states.final_states("out") == {"expired", "withdrawal_confirmed"}
-    assert states.final_states("in") == {"withdrawn"}
+    assert states.final_states(Direction.OUT) == {"expired", "withdrawal_confirmed"}
+    assert states.final_states(Direction.IN) == {"withdrawn"}
 
 
 def test_illegal_transition_is_a_409() -> None:
     """The API maps an illegal transition to 409 Conflict."""
     with pytest.raises(IllegalTransition) as info:
-        states.next_state("out", "expired", "receipt")
+        states.next_state(Direction.OUT, State.EXPIRED, Event.RECEIPT)
     assert info.value.status == 409
     assert "expired" in str(info.value)
+
+
+def test_tables_are_read_only_and_typed() -> None:
+    """The tables cannot be changed at run time, and hold only enum members."""
+    with pytest.raises(TypeError):
+        states.OUTGOING[(State.SENT, Event.RECEIPT)] = State.EXPIRED  # type: ignore[index]
+    for table in states.TABLES.values():
+        for (state, event), new in table.items():
+            assert isinstance(state, State)
+            assert isinstance(event, Event)
+            assert isinstance(new, State)
+
+
+def test_every_stored_state_and_event_is_a_member() -> None:
+    """Every state the tables reach and every event they take is an enum member, and
+    the events only ever recorded (send, receive, resend) are members too."""
+    reached = {s for d in Direction for s in states.states(d)}
+    assert reached == set(State)
+    taken = {e for d in Direction for (_, e) in states.TABLES[d]}
+    assert set(Event) - taken == {Event.SEND, Event.RECEIVE, Event.RESEND}
