@@ -61,9 +61,9 @@ class ApiSettings:
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
-            raise ValueError("[api].port must be between 0 and 65535")
+            raise ConfigError("[api].port must be between 0 and 65535")
         if self.network_exposed and not self.allow_network:
-            raise ValueError(
+            raise ConfigError(
                 f"[api].host {self.host!r} is not a loopback address: the API would be"
                 " reachable from the network without TLS; keep 127.0.0.1 behind a TLS"
                 " reverse proxy, or set api.allow_network = true to mean it"
@@ -85,9 +85,9 @@ class ReferralSettings:
 
     def __post_init__(self) -> None:
         if not 1 <= self.answer_within_days <= 365:
-            raise ValueError("[referrals].answer_within_days must be between 1 and 365")
+            raise ConfigError("[referrals].answer_within_days must be between 1 and 365")
         if not 1.0 <= self.check_interval <= 86400.0:
-            raise ValueError("[referrals].check_interval must be between 1 and 86400 seconds")
+            raise ConfigError("[referrals].check_interval must be between 1 and 86400 seconds")
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,8 @@ def parse_settings(text: str, data_dir: Path, *, complete: bool = False) -> Node
         api_settings = ApiSettings(**api)
         sync_settings = SyncSettings(**sync)
         referral_settings = ReferralSettings(**referrals)
-    except ValueError as exc:
+    except ConfigError as exc:
+        # The sections name the key ("sync.poll_interval ..."); add the file.
         raise ConfigError(f"{CONFIG_FILE}: {exc}") from None
     if complete and not node.get("name", "").strip():
         raise ConfigError(
@@ -229,7 +230,7 @@ def _stats_table(doc: dict[str, Any]) -> StatsSettings:
         raw["periods"] = tuple(periods)
     try:
         return StatsSettings(**raw)
-    except ValueError as exc:
+    except ConfigError as exc:
         raise ConfigError(f"{CONFIG_FILE}: {exc}") from None
 
 

@@ -1,5 +1,8 @@
 """One exception hierarchy for everything the node refuses.
 
+Every error the node raises on purpose is a `NodeError`, including the link
+to the hub (`SyncError`, node/sync/errors.py) and statistics
+(`StatsRefused`, node/stats/errors.py); class names are unique in the package.
 Each error carries the HTTP status and a problem type so the API boundary can
 turn any `NodeError` into an RFC 9457 problem without a lookup table, and the
 CLI can print its message as one line. Messages name fields and ids, never
@@ -78,8 +81,23 @@ class ConsentRefused(NodeError):
     title = "Referral not covered by a valid consent"
 
 
-class NotEnrolled(NodeError):
-    """The node has no enrollment or no usable directory yet, so it cannot seal."""
+class SyncError(NodeError):
+    """Base class of what the link to the hub raises; the branches are in
+    node/sync/errors.py. Defined here so that `NotEnrolled` can be one of them."""
+
+    status = 502
+    kind = "sync"
+    title = "Sync with the hub failed"
+
+
+class NotEnrolled(SyncError):
+    """The node has no enrollment or no usable directory yet, so it cannot seal or
+    sync; `mbe-node enroll` (or a sync that fetches the directory) comes first.
+
+    The one class for both: raised by the store when a message cannot be sealed
+    and by the sync worker before it talks to the hub; node.sync.errors
+    re-exports it.
+    """
 
     status = 409
     kind = "not-enrolled"

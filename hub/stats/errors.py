@@ -1,9 +1,12 @@
-"""Errors of the statistics core. Messages name the problem, never a count."""
+"""Errors of the statistics core; a branch of the hub's one hierarchy (hub/errors.py).
+Messages name the problem, never a count."""
 
 from __future__ import annotations
 
+from hub.errors import HubError
 
-class StatsError(ValueError):
+
+class StatsError(HubError):
     """Base class: a period, table request or report set the statistics core refuses."""
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from node.errors import NodeError
 
 
-class StatsError(NodeError):
+class StatsRefused(NodeError):
     """Base class: a statistics request the node cannot carry out."""
 
     status = 422
@@ -17,7 +17,7 @@ class StatsError(NodeError):
     title = "Statistics request refused"
 
 
-class BadPeriod(StatsError):
+class BadPeriod(StatsRefused):
     """The period is not `YYYY-MM`, `YYYY-Qn` or `YYYY`."""
 
     status = 422
@@ -25,7 +25,7 @@ class BadPeriod(StatsError):
     title = "Not a reporting period"
 
 
-class PeriodNotOver(StatsError):
+class PeriodNotOver(StatsRefused):
     """Only periods that have ended can be submitted (an open one would be partial)."""
 
     status = 409
@@ -33,7 +33,7 @@ class PeriodNotOver(StatsError):
     title = "Period has not ended"
 
 
-class ReportTooLarge(StatsError):
+class ReportTooLarge(StatsRefused):
     """Even the reduced report does not fit into one sealed message."""
 
     status = 500
@@ -41,7 +41,7 @@ class ReportTooLarge(StatsError):
     title = "Statistics report too large"
 
 
-class HubRefusedReport(StatsError):
+class HubRefusedReport(StatsRefused):
     """The hub refused the report for good; retrying the same report will not help.
 
     422, not 502: the hub answered properly, it refused this report's content.

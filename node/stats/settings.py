@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from node.errors import ConfigError
+
 PERIOD_KINDS = ("month", "quarter", "year")
 
 
@@ -26,19 +28,19 @@ class StatsSettings:
 
     def __post_init__(self) -> None:
         if not 0 <= self.submit_after_days <= 60:
-            raise ValueError("stats.submit_after_days must be between 0 and 60")
+            raise ConfigError("stats.submit_after_days must be between 0 and 60")
         if not isinstance(self.periods, tuple) or not all(p in PERIOD_KINDS for p in self.periods):
-            raise ValueError("stats.periods must be a list of month, quarter, year")
+            raise ConfigError("stats.periods must be a list of month, quarter, year")
         if not self.periods:
-            raise ValueError(
+            raise ConfigError(
                 "stats.periods must name at least one of month, quarter, year"
                 " (to submit nothing on its own, set stats.auto_submit = false)"
             )
         if len(set(self.periods)) != len(self.periods):
-            raise ValueError("stats.periods names a kind twice")
+            raise ConfigError("stats.periods names a kind twice")
         if not 1 <= self.lookback_months <= 120:
-            raise ValueError("stats.lookback_months must be between 1 and 120")
+            raise ConfigError("stats.lookback_months must be between 1 and 120")
         if not 60 <= self.check_interval <= 7 * 86400:
-            raise ValueError("stats.check_interval must be between 60 seconds and 7 days")
+            raise ConfigError("stats.check_interval must be between 60 seconds and 7 days")
         if not 1 <= self.retry_min <= self.check_interval:
-            raise ValueError("stats.retry_min must be between 1 and stats.check_interval")
+            raise ConfigError("stats.retry_min must be between 1 and stats.check_interval")

@@ -1,4 +1,4 @@
-"""One exception hierarchy for the link to the hub.
+"""The link to the hub's branch of the node's exception hierarchy (node/errors.py).
 
 Every message is one line written for the site administrator: `mbe-node`
 prints `str(exc)` and exits non-zero. Messages name the hub URL and the
@@ -11,9 +11,27 @@ backoff; `HubRefused` (a 4xx with a problem type) is the hub saying no.
 
 from __future__ import annotations
 
+# SyncError (the base of this branch) and NotEnrolled live in node/errors.py,
+# so that the store and the sync worker raise one and the same NotEnrolled.
+from node.errors import NotEnrolled, SyncError
 
-class SyncError(Exception):
-    """Base class of everything node/sync raises."""
+__all__ = [
+    "AlreadyEnrolled",
+    "ApplyDeferred",
+    "ApplyFailed",
+    "ApplyRefused",
+    "BadEnrollmentCode",
+    "DirectoryRejected",
+    "EnrollmentError",
+    "EnrollmentInvalid",
+    "EnrollmentRefused",
+    "HubKeyMismatch",
+    "HubRefused",
+    "HubResponseError",
+    "HubUnreachable",
+    "NotEnrolled",
+    "SyncError",
+]
 
 
 class HubUnreachable(SyncError):
@@ -36,10 +54,6 @@ class HubResponseError(SyncError):
 
 class DirectoryRejected(SyncError):
     """The hub sent a directory we must not use (unsigned, older or expired)."""
-
-
-class NotEnrolled(SyncError):
-    """The node has no enrollment yet; `mbe-node enroll` comes first."""
 
 
 class EnrollmentError(SyncError):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from node.errors import ConfigError
+
 # Ceilings: a longer poll, backoff or refresh looks like a node that stopped
 # syncing; a longer timeout hangs on a dead hub (it is also the push heartbeat).
 MAX_INTERVAL = 86400.0
@@ -33,16 +35,16 @@ class SyncSettings:
     def __post_init__(self) -> None:
         # Written as `not lo < x <= hi` so nan (which compares false) is refused too.
         if not 0 < self.min_backoff <= self.max_backoff <= MAX_INTERVAL:
-            raise ValueError(
+            raise ConfigError(
                 "sync.min_backoff and sync.max_backoff need 0 < min_backoff <= max_backoff <= 86400"
             )
         if not 0 < self.poll_interval <= MAX_INTERVAL:
-            raise ValueError("sync.poll_interval must be > 0 and at most 1 day (86400)")
+            raise ConfigError("sync.poll_interval must be > 0 and at most 1 day (86400)")
         if not 0 < self.directory_refresh <= MAX_INTERVAL:
-            raise ValueError("sync.directory_refresh must be > 0 and at most 1 day (86400)")
+            raise ConfigError("sync.directory_refresh must be > 0 and at most 1 day (86400)")
         if not 1 <= self.batch_size <= 1000:
-            raise ValueError("sync.batch_size must be between 1 and 1000")
+            raise ConfigError("sync.batch_size must be between 1 and 1000")
         if not 3600 <= self.message_ttl <= 90 * 24 * 3600:
-            raise ValueError("sync.message_ttl must be between 1 hour and 90 days")
+            raise ConfigError("sync.message_ttl must be between 1 hour and 90 days")
         if not 0 < self.request_timeout <= MAX_REQUEST_TIMEOUT:
-            raise ValueError("sync.request_timeout must be > 0 and at most 600 seconds")
+            raise ConfigError("sync.request_timeout must be > 0 and at most 600 seconds")

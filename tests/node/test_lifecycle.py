@@ -295,9 +295,9 @@ def test_consent_withdrawal_never_fails_for_a_revoked_recipient(
 def test_referral_settings_bounds() -> None:
     """answer_within_days and check_interval refuse values outside their range."""
     assert ReferralSettings().answer_within_days == 14
-    with pytest.raises(ValueError, match="answer_within_days"):
+    with pytest.raises(ConfigError, match="answer_within_days"):
         ReferralSettings(answer_within_days=0)
-    with pytest.raises(ValueError, match="check_interval"):
+    with pytest.raises(ConfigError, match="check_interval"):
         ReferralSettings(check_interval=0.5)
 
 

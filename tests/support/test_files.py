@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from support import files
 from support.files import create_private, fsync_dir, link_new, write_private_file
 
 
@@ -58,7 +57,7 @@ def test_a_failing_write_leaves_the_old_target_and_no_temp_file(
     def failing_fsync(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(files.os, "fsync", failing_fsync)
+    monkeypatch.setattr("support.files.os.fsync", failing_fsync)
     with pytest.raises(OSError, match="No space"):
         write_private_file(target, b"new")
     assert target.read_bytes() == b"old"
@@ -69,7 +68,7 @@ def test_a_failing_first_write_leaves_no_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without an earlier file, a failed write leaves nothing at the target's name."""
-    monkeypatch.setattr(files.os, "fsync", _raise_eio)
+    monkeypatch.setattr("support.files.os.fsync", _raise_eio)
     with pytest.raises(OSError, match="I/O error"):
         write_private_file(tmp_path / "k.key", b"new", replace=False)
     assert list(tmp_path.iterdir()) == []
@@ -108,7 +107,7 @@ def test_link_new_copies_where_hard_links_fail(
     def no_link(a: object, b: object) -> None:
         raise OSError(errno.EPERM, "Operation not permitted")
 
-    monkeypatch.setattr(files.os, "link", no_link)
+    monkeypatch.setattr("support.files.os.link", no_link)
     link_new(src, tmp_path / "out")
     assert (tmp_path / "out").read_bytes() == b"archive"
     assert _mode(tmp_path / "out") == 0o600
