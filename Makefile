@@ -57,7 +57,6 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache .importlinter
-	$(BIN)/lint-imports --no-cache .importlinter
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
