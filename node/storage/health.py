@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from node.domain.delivery import Delivery
 from node.stats.ledger import StatsLedger
+from node.storage import sent_log
 from node.storage.context import StoreContext, iso
 from node.storage.lifecycle import PENDING_WITHDRAWAL
 from node.storage.network import Network
@@ -209,6 +211,6 @@ def read_health(ctx: StoreContext, network: Network) -> SyncHealth:
         directory_expires=_directory_expires(network),
         stats=_stats_lines(ctx),
         sync_state=tuple(sorted(state.items())),
-        messages_resent=_count(ctx, "SELECT COUNT(*) AS n FROM sent_log WHERE status = 'resent'"),
-        delivery_failed=_count(ctx, "SELECT COUNT(*) AS n FROM sent_log WHERE status = 'failed'"),
+        messages_resent=sent_log.count(ctx, Delivery.RESENT),
+        delivery_failed=sent_log.count(ctx, Delivery.FAILED),
     )

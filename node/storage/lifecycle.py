@@ -23,8 +23,10 @@ from dataclasses import dataclass
 import structlog
 
 from node.domain import referral_states as states
+from node.domain.delivery import DeliveryEvent
 from node.domain.referral_states import IN, OUT, Direction, Event, State
 from node.errors import NotEnrolled, UnknownRecipient
+from node.storage import sent_log
 from node.storage.consents import ConsentRecord
 from node.storage.context import StoreContext
 from node.storage.db import scrub, transaction
@@ -103,11 +105,8 @@ class ReferralLifecycle:
             log.warning("referral.withdraw_not_sealed", referral_id=ref.referral_id, error=exc.kind)
             return None
         # An earlier withdrawal that expired undelivered is replaced by this one.
-        self.ctx.run(
-            "UPDATE sent_log SET status = 'resent', resent_as = ? WHERE referral_id = ?"
-            " AND type = ? AND status = 'failed'",
-            (msg_id, ref.referral_id, ReferralWithdraw.TYPE),
-        )
+        for failed in sent_log.failed_withdrawals(self.ctx, ref.referral_id, ReferralWithdraw.TYPE):
+            sent_log.advance(self.ctx, failed, DeliveryEvent.REPLACED, resent_as=msg_id)
         return msg_id
 
     # ------------------------------------------------------ consent withdrawal

@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from node.clock import new_id
+from node.domain.delivery import Delivery
 from node.errors import NotEnrolled, UnknownRecipient
 from node.storage.context import StoreContext, dumps
 from node.storage.db import transaction
@@ -174,8 +175,8 @@ class Network:
             kept = dumps(payload.to_map()) if inner.type in RESENDABLE else None
             self.ctx.run(
                 "INSERT INTO sent_log (msg_id, type, recipient, referral_id, created, status,"
-                " payload) VALUES (?, ?, ?, ?, ?, 'queued', ?)",
-                (inner.msg_id, inner.type, recipient, referral_id, now, kept),
+                " payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (inner.msg_id, inner.type, recipient, referral_id, now, Delivery.QUEUED, kept),
             )
         log.info("outbox.queued", msg_id=inner.msg_id, type=inner.type, recipient=recipient)
         return inner.msg_id

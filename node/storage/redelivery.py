@@ -35,8 +35,10 @@ from typing import Any
 import structlog
 
 from node.domain import referral_states as states
+from node.domain.delivery import Delivery, DeliveryEvent, may_expire
 from node.domain.referral_states import IN, OUT, Event
 from node.errors import UnknownRecipient
+from node.storage import sent_log
 from node.storage.context import StoreContext
 from node.storage.network import RESENDABLE
 from node.storage.referrals import Referral, Referrals
@@ -51,10 +53,6 @@ from protocol.payloads import (
 )
 
 log = structlog.get_logger()
-
-# sent_log.status values this module writes.
-EXPIRED, RESENT, FAILED = "expired", "resent", "failed"
-_DONE = (EXPIRED, RESENT, FAILED)
 
 
 class Redelivery:
@@ -71,13 +69,13 @@ class Redelivery:
         sent = self.ctx.one("SELECT * FROM sent_log WHERE msg_id = ?", (msg_id,))
         if sent is None:
             return "unknown-message"
-        if sent["status"] in _DONE:
+        if not may_expire(Delivery(sent["status"])):
             return None  # told twice (a notice after the local expiry, a duplicate)
         kind, referral_id = sent["type"], sent["referral_id"]
         direction = OUT if kind in (ReferralOffer.TYPE, ReferralWithdraw.TYPE) else IN
         ref = self.referrals.find(direction, referral_id) if referral_id else None
         if kind == ReferralOffer.TYPE:
-            self._mark(msg_id, EXPIRED)
+            self._mark(msg_id, DeliveryEvent.EXPIRED)
             if ref is not None and states.allows(OUT, ref.state, Event.EXPIRE):
                 self.referrals.transition(ref, Event.EXPIRE)
             return None
@@ -88,27 +86,24 @@ class Redelivery:
             or ref is None
             or not self._wanted(ref, payload)
         ):
-            self._mark(msg_id, EXPIRED)
+            self._mark(msg_id, DeliveryEvent.EXPIRED)
             log.info("outbox.expired", msg_id=msg_id, type=kind)
             return None
         try:
             new_id = self.referrals.network.enqueue(sent["recipient"], payload, referral_id)
         except UnknownRecipient:
-            self._mark(msg_id, FAILED)
+            self._mark(msg_id, DeliveryEvent.RESEND_FAILED)
             log.warning("outbox.resend_failed", msg_id=msg_id, type=kind, error="unknown-recipient")
             return None
-        self.ctx.run(
-            "UPDATE sent_log SET status = ?, resent_as = ?, payload = NULL WHERE msg_id = ?",
-            (RESENT, new_id, msg_id),
+        sent_log.advance(
+            self.ctx, msg_id, DeliveryEvent.RESENT, resent_as=new_id, drop_payload=True
         )
         self.referrals.record(ref, Event.RESEND, reason=kind, msg_id=new_id)
         log.info("outbox.resent", msg_id=msg_id, resent_as=new_id, type=kind)
         return None
 
-    def _mark(self, msg_id: str, status: str) -> None:
-        self.ctx.run(
-            "UPDATE sent_log SET status = ?, payload = NULL WHERE msg_id = ?", (status, msg_id)
-        )
+    def _mark(self, msg_id: str, event: DeliveryEvent) -> None:
+        sent_log.advance(self.ctx, msg_id, event, drop_payload=True)
 
     @staticmethod
     def _payload(sent: dict[str, Any], ref: Referral | None) -> Payload | None:

@@ -22,8 +22,10 @@ import structlog
 
 from node.clock import new_id
 from node.domain import referral_states as states
+from node.domain.delivery import Delivery, DeliveryEvent
 from node.domain.referral_states import IN, OUT, Direction, Event, State
 from node.errors import IllegalTransition, InvalidInput, NotFound
+from node.storage import sent_log
 from node.storage.cases import Cases
 from node.storage.consents import Consents
 from node.storage.context import StoreContext, dumps, iso, loads_list
@@ -160,7 +162,7 @@ class Referrals:
         mine = [r for r in rows if (r["type"] in _SENDER_TYPES) == (ref.direction == OUT)]
         if not mine:
             return None
-        resent = sum(r["status"] == "resent" for r in mine)
+        resent = sum(r["status"] == Delivery.RESENT for r in mine)
         return {"type": mine[-1]["type"], "status": mine[-1]["status"], "resent": resent}
 
     # ------------------------------------------------------------ transitions
@@ -483,9 +485,7 @@ class Referrals:
         )
         if sent is None or sent["recipient"] != inner.sender:
             return "unknown-message"
-        self.ctx.run(
-            "UPDATE sent_log SET status = 'delivered' WHERE msg_id = ?", (receipt.of_msg_id,)
-        )
+        sent_log.advance(self.ctx, receipt.of_msg_id, DeliveryEvent.RECEIPT)
         ref = self._find(OUT, sent["referral_id"]) if sent["referral_id"] else None
         if ref is not None and sent["type"] == ReferralOffer.TYPE and ref.state == State.SENT:
             self._transition(ref, Event.RECEIPT, msg_id=inner.msg_id)

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 import structlog
 
+from node.domain.delivery import DeliveryEvent
 from node.errors import NodeError, NotEnrolled, UnknownRecipient
+from node.storage import sent_log
 from node.storage.context import StoreContext
 from node.storage.db import scrub, transaction
 from node.storage.network import Network
@@ -65,11 +67,7 @@ class SqliteSyncStore:
         with transaction(self.ctx.db):
             for msg_id in msg_ids:
                 self.ctx.run("DELETE FROM outbox WHERE msg_id = ?", (msg_id,))
-                self.ctx.run(
-                    "UPDATE sent_log SET status = 'accepted'"
-                    " WHERE msg_id = ? AND status = 'queued'",
-                    (msg_id,),
-                )
+                sent_log.advance(self.ctx, msg_id, DeliveryEvent.HUB_ACCEPTED)
 
     def outbox_rejected(self, msg_id: str, problem: str, now: int) -> None:
         with transaction(self.ctx.db):
@@ -77,7 +75,7 @@ class SqliteSyncStore:
                 "UPDATE outbox SET rejected = ?, rejected_at = ? WHERE msg_id = ?",
                 (problem[:200], now, msg_id),
             )
-            self.ctx.run("UPDATE sent_log SET status = 'rejected' WHERE msg_id = ?", (msg_id,))
+            sent_log.advance(self.ctx, msg_id, DeliveryEvent.HUB_REJECTED)
         log.warning("outbox.rejected", msg_id=msg_id, problem=problem[:200])
 
     def outbox_expired(self, msg_id: str, now: int) -> bool:
