@@ -18,6 +18,9 @@ from typing import Any
 from hub.errors import ConfigError, DataDirError
 from hub.stats.errors import StatsError
 from hub.stats.ptable import PerturbationParams
+from support import tomlfile
+from support.datadir import DataDir
+from support.tomlfile import TomlFileError, toml_string
 
 CONFIG_FILE = "hub.toml"
 KEY_FILE = "hub.key"
@@ -159,10 +162,13 @@ class StatsSettings:
 
 
 @dataclass(frozen=True)
-class HubSettings:
+class HubSettings(DataDir):
     """Everything the hub reads from its data directory's hub.toml."""
 
-    data_dir: Path
+    config_name = CONFIG_FILE
+    key_name = KEY_FILE
+    db_name = DB_FILE
+
     region: str = "region"
     public_url: str = "http://127.0.0.1:8470"
     log_level: str = "info"
@@ -184,18 +190,6 @@ class HubSettings:
             raise ConfigError("public_url must not contain spaces or control characters")
         if self.log_level not in {"debug", "info", "warning", "error"}:
             raise ConfigError("log_level must be one of debug, info, warning, error")
-
-    @property
-    def config_path(self) -> Path:
-        return self.data_dir / CONFIG_FILE
-
-    @property
-    def key_path(self) -> Path:
-        return self.data_dir / KEY_FILE
-
-    @property
-    def db_path(self) -> Path:
-        return self.data_dir / DB_FILE
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -245,13 +239,9 @@ def load_settings(data_dir: Path) -> HubSettings:
         raise DataDirError(f"data directory {data_dir} does not exist (run `mbe-hub init`)")
     path = data_dir / CONFIG_FILE
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path} is missing (run `mbe-hub init`)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc.__class__.__name__}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        raw = tomlfile.parse(tomlfile.read_text(path, missing_hint="run `mbe-hub init`"), str(path))
+    except TomlFileError as exc:
+        raise ConfigError(str(exc)) from None
     sections: dict[str, Any] = {}
     for name, cls in _SECTIONS.items():
         table = raw.get(name, {})
@@ -300,5 +290,4 @@ def _config_text(region: str, public_url: str) -> str:
 def _toml_str(value: str) -> str:
     if _unprintable(value):
         raise ConfigError("region and url must not contain control characters")
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    return toml_string(value)

@@ -12,7 +12,6 @@ import dataclasses
 import ipaddress
 import math
 import stat
-import tomllib
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,9 @@ from node.stats.settings import StatsSettings
 from node.sync.settings import SyncSettings
 from protocol.errors import MalformedError
 from protocol.keys import PrivateKeys
+from support import tomlfile
+from support.datadir import DataDir
+from support.tomlfile import TomlFileError, toml_string
 
 CONFIG_FILE = "node.toml"
 KEY_FILE = "node.key"
@@ -91,10 +93,13 @@ class ReferralSettings:
 
 
 @dataclass(frozen=True)
-class NodeSettings:
+class NodeSettings(DataDir):
     """Everything a running node needs to know, from node.toml and the data dir."""
 
-    data_dir: Path
+    config_name = CONFIG_FILE
+    key_name = KEY_FILE
+    db_name = DB_FILE
+
     name: str = "mbe-node"
     api: ApiSettings = field(default_factory=ApiSettings)
     log_level: str = "info"
@@ -103,24 +108,12 @@ class NodeSettings:
     referrals: ReferralSettings = field(default_factory=ReferralSettings)
 
     @property
-    def config_path(self) -> Path:
-        return self.data_dir / CONFIG_FILE
-
-    @property
-    def key_path(self) -> Path:
-        return self.data_dir / KEY_FILE
-
-    @property
     def pending_key_path(self) -> Path:
         return self.data_dir / PENDING_KEY_FILE
 
     @property
     def previous_key_path(self) -> Path:
         return self.data_dir / PREVIOUS_KEY_FILE
-
-    @property
-    def db_path(self) -> Path:
-        return self.data_dir / DB_FILE
 
 
 _TYPES: dict[type, tuple[type, ...]] = {
@@ -170,9 +163,9 @@ def parse_settings(text: str, data_dir: Path, *, complete: bool = False) -> Node
     run on defaults. Without it a fragment is read over the defaults.
     """
     try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{CONFIG_FILE}: not valid TOML ({exc})") from None
+        doc = tomlfile.parse(text, CONFIG_FILE)
+    except TomlFileError as exc:
+        raise ConfigError(str(exc)) from None
     if complete and not doc:
         raise ConfigError(
             f"{CONFIG_FILE} is empty; restore it from a backup or write it again"
@@ -240,26 +233,10 @@ def load_settings(data_dir: Path) -> NodeSettings:
     if not data_dir.is_dir():
         raise ConfigError(f"data directory {data_dir} does not exist (run mbe-node init)")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path} not found (run mbe-node init --dir {data_dir})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+        text = tomlfile.read_text(path, missing_hint=f"run mbe-node init --dir {data_dir}")
+    except TomlFileError as exc:
+        raise ConfigError(str(exc)) from None
     return parse_settings(text, data_dir, complete=True)
-
-
-def toml_string(value: str) -> str:
-    """`value` as a TOML basic string: quotes, backslashes and every control
-    character escaped, so whatever a name holds, node.toml stays valid TOML."""
-    out = []
-    for c in value:
-        if c in ('"', "\\"):
-            out.append("\\" + c)
-        elif ord(c) < 0x20 or ord(c) == 0x7F:
-            out.append(f"\\u{ord(c):04X}")
-        else:
-            out.append(c)
-    return '"' + "".join(out) + '"'
 
 
 def check_office_name(name: str) -> str:
