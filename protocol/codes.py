@@ -1,11 +1,12 @@
-"""Code lists of DESIGN.md. Codes travel in English; the UIs label them in German."""
+"""Code lists (docs/architecture.md, "Code lists"). Codes travel in English; the UIs
+label them in German."""
 
 from __future__ import annotations
 
 import re
 
 GENDER = frozenset({"female", "male", "diverse", "unknown"})
-# "unknown" is ours (DESIGN.md lists none): a case without a birth year or entry
+# "unknown" is ours (the plan lists none, docs/decisions.md 6): a case without a birth year or entry
 # month must still be counted, or the bands would not add up to the total.
 AGE_BAND = frozenset({"under_27", "27_39", "40_59", "60_plus", "unknown"})
 RESIDENCE = frozenset(
@@ -60,7 +61,7 @@ LEGAL_REGIME = frozenset({"gdpr", "kdg", "dsg_ekd"})
 # Nationality: ISO 3166-1 alpha-2, checked by shape; "XX" means stateless or unknown.
 NATIONALITY = re.compile(r"[A-Z]{2}")
 
-# Codes this project adds where DESIGN.md leaves the list open.
+# Codes this project adds where the plan left the list open (docs/architecture.md).
 CONSENT_FORM = frozenset({"written", "electronic", "verbal_documented"})
 GERMAN_LEVEL = frozenset({"none", "A1", "A2", "B1", "B2", "C1", "C2"})
 LANGUAGE = re.compile(r"[a-z]{2,3}")  # ISO 639-1 or 639-3

@@ -1,7 +1,7 @@
 """What the sync worker needs from the node's storage and domain, as Protocols.
 
 The sync worker only moves bytes between the local database and the hub; the
-domain (node/referrals, node/storage) decides what a message means. This file
+domain (node/domain, node/storage) decides what a message means. This file
 is the seam: node/storage implements `SyncStore`, node/sync uses it, and the
 sync tests use an in-memory fake that records calls.
 """
