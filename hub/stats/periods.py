@@ -3,6 +3,9 @@
 Pure: `today` is always passed in. Dates are calendar dates in the hub's
 reporting time zone; converting a receive timestamp into such a date is the
 caller's job, so this module never touches a clock or a zone database.
+
+The node has its own `Period` (node/stats/periods.py); how the two differ
+(year range, fields, order) and where they agree (deadline) is written there.
 """
 
 from __future__ import annotations

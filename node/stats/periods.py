@@ -1,8 +1,21 @@
 """Reporting periods: `2026-11` (month), `2026-Q4` (quarter), `2026` (year).
 
-Pure calendar facts; "today" is always passed in. The hub has its own copy in
-hub/stats/periods.py (node and hub share only `protocol`); both follow
-protocol.codes.PERIOD.
+Pure calendar facts; "today" is always passed in. Both sides follow
+protocol.codes.PERIOD, but the hub's `Period` (hub/stats/periods.py) is not
+the same class, and not yet merged into `protocol/` (issue 12, item 6),
+because the two differ on purpose or by history:
+
+* Years: the node accepts every year PERIOD allows (0001-9999, what its
+  clock and its database can hold); the hub refuses years outside 2000-2999
+  as typos (`MIN_YEAR`, `MAX_YEAR` there), so `mbe-node stats submit 1999`
+  is accepted here and refused by the hub.
+* Fields and order: the node's period is (start, end, kind, id) and sorts by
+  its first day, which is what `periods_between` and the ledger need; the
+  hub's is (year, kind, index) with `months()`, `quarters()`, `covers()` for
+  aggregation, and sorts by year, then kind, then index.
+* Due dates agree: the node's `due(today, grace)` is true exactly when the
+  hub's `today > period.deadline(grace)`; a report is on time up to and
+  including the deadline day.
 """
 
 from __future__ import annotations
