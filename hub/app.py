@@ -38,6 +38,7 @@ from hub.metrics import Metrics
 from hub.push import DirectoryAnnouncer, PushRegistry
 from hub.settings import HubSettings
 from hub.storage.db import DbWorker, connect
+from protocol.hub_api import ProblemKind
 
 log = structlog.get_logger()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -63,7 +64,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except Exception as exc:  # the request boundary: answer 500 and log the traceback
         log.error("http.internal_error", route=route, error=type(exc).__name__, exc_info=True)
         response = problems.response(
-            Problem("internal", 500, "the hub failed to handle this request; see its log")
+            Problem(ProblemKind.INTERNAL, 500, "the hub failed to handle this request; see its log")
         )
     request.app[METRICS].count(route, request.method, response.status)
     return response

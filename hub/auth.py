@@ -31,6 +31,7 @@ from hub.settings import HubSettings
 from hub.storage import sites as store
 from hub.storage.db import write
 from protocol.errors import BadSignatureError, ClockSkewError, MalformedError
+from protocol.hub_api import ProblemKind
 from protocol.keys import PublicKeys
 from protocol.requests import SignedRequest, check_skew, parse_request_headers, verify_request
 
@@ -63,7 +64,7 @@ def precheck(
     try:
         check_skew(signed.timestamp, now, settings.auth.max_skew)
     except ClockSkewError as exc:
-        raise Problem("clock-skew", 401, str(exc)) from None
+        raise Problem(ProblemKind.CLOCK_SKEW, 401, str(exc)) from None
     return Prechecked(signed, site.keys_valid_at(now))
 
 
@@ -96,33 +97,39 @@ def _verify_signature(
                 max_skew=settings.auth.max_skew,
             )
         except ClockSkewError as exc:
-            raise Problem("clock-skew", 401, str(exc)) from None
+            raise Problem(ProblemKind.CLOCK_SKEW, 401, str(exc)) from None
         except BadSignatureError:
             continue
         return
-    raise Problem("bad-signature", 401, "the request signature does not verify")
+    raise Problem(ProblemKind.BAD_SIGNATURE, 401, "the request signature does not verify")
 
 
 def _parse(headers: Mapping[str, str]) -> SignedRequest:
     try:
         return parse_request_headers(headers)
     except MalformedError as exc:
-        raise Problem("malformed", 401, str(exc), title="Missing or malformed signature") from None
+        raise Problem(
+            ProblemKind.MALFORMED, 401, str(exc), title="Missing or malformed signature"
+        ) from None
 
 
 def _site(db: sqlite_utils.Database, node_id: str) -> store.Site:
     site = store.get_site(db, node_id)
     if site is None or site.keys is None:
-        raise Problem("unknown-node", 401, "this node is not enrolled with the hub")
+        raise Problem(ProblemKind.UNKNOWN_NODE, 401, "this node is not enrolled with the hub")
     if site.status == "revoked":
-        raise Problem("revoked-node", 403, "this node has been revoked by the hub operator")
+        raise Problem(
+            ProblemKind.REVOKED_NODE, 403, "this node has been revoked by the hub operator"
+        )
     return site
 
 
 def _require_ascii_path(path: str) -> None:
     if not path.isascii():
         # Raw non-ASCII bytes in the request line; a node percent-encodes its paths.
-        raise Problem("malformed", 400, "the request path must be ASCII (percent-encoded)")
+        raise Problem(
+            ProblemKind.MALFORMED, 400, "the request path must be ASCII (percent-encoded)"
+        )
 
 
 def authenticate(db: sqlite_utils.Database, settings: HubSettings, call: SignedCall) -> str:
@@ -162,7 +169,9 @@ def _insert_nonce(db: sqlite_utils.Database, signed: SignedRequest) -> None:
             (signed.node_id, signed.nonce, signed.timestamp),
         )
     except sqlite3.IntegrityError:
-        raise Problem("replayed-nonce", 401, "this request nonce was already used") from None
+        raise Problem(
+            ProblemKind.REPLAYED_NONCE, 401, "this request nonce was already used"
+        ) from None
 
 
 def prune_nonces(db: sqlite_utils.Database, settings: HubSettings, now: int) -> int:

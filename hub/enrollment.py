@@ -25,6 +25,7 @@ from hub.storage.db import write
 from protocol.encoding import pack
 from protocol.enrollment import EnrollmentRequest
 from protocol.errors import BadSignatureError, ProtocolError
+from protocol.hub_api import ProblemKind
 from protocol.keys import PrivateKeys
 
 
@@ -39,20 +40,22 @@ def enroll(
     try:
         req = EnrollmentRequest.decode(body)
     except ProtocolError as exc:
-        raise Problem("malformed", 400, f"enrollment request: {exc}") from None
+        raise Problem(ProblemKind.MALFORMED, 400, f"enrollment request: {exc}") from None
     with write(db):
         code = store.find_code(db, req.lookup_id)
         if code is None:
-            raise Problem("unknown-code", 404, "no such enrollment code; check it for typos")
+            raise Problem(
+                ProblemKind.UNKNOWN_CODE, 404, "no such enrollment code; check it for typos"
+            )
         try:
             req.verify(code.verifier)
         except BadSignatureError:
             raise Problem(
-                "bad-signature", 403, "the enrollment proof does not match the code"
+                ProblemKind.BAD_SIGNATURE, 403, "the enrollment proof does not match the code"
             ) from None
         site = store.get_site(db, code.node_id)
         if site is None or site.status == "revoked":
-            raise Problem("revoked-node", 403, "the site of this code has been revoked")
+            raise Problem(ProblemKind.REVOKED_NODE, 403, "the site of this code has been revoked")
         if code.used_at is not None:
             if site.keys == req.keys and site.cert is not None:
                 # A retry by the node that used the code (its answer was lost):
@@ -61,10 +64,10 @@ def enroll(
                 if current is not None:
                     store.audit(db, now, site.node_id, "site.enroll_again", site.node_id)
                     return site.node_id, _answer(site.cert, site.node_id, keys, current.data)
-            raise Problem("used-code", 409, "this enrollment code was already used")
+            raise Problem(ProblemKind.USED_CODE, 409, "this enrollment code was already used")
         if code.expires <= now:
             raise Problem(
-                "expired-code", 410, "this enrollment code has expired; ask for a new one"
+                ProblemKind.EXPIRED_CODE, 410, "this enrollment code has expired; ask for a new one"
             )
         cert = issue_certificate(keys, settings, site, req.keys, now)
         store.mark_code_used(db, code.lookup_id, now)

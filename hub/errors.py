@@ -7,6 +7,8 @@ one line on stderr; the HTTP layer turns `Problem` into problem+json.
 
 from __future__ import annotations
 
+from protocol.hub_api import ProblemKind
+
 
 class HubError(Exception):
     """Base class of every error the hub raises on purpose."""
@@ -29,9 +31,15 @@ class StorageError(HubError):
 
 
 class Problem(HubError):
-    """A refusal of an HTTP request: an RFC 9457 problem with a short type name."""
+    """A refusal of an HTTP request: an RFC 9457 problem with a short type name.
 
-    def __init__(self, kind: str, status: int, detail: str, title: str | None = None) -> None:
+    `kind` is a member of the contract's `ProblemKind` (protocol/hub_api.py), never
+    a bare string, so the hub cannot send a kind the node does not know.
+    """
+
+    def __init__(
+        self, kind: ProblemKind, status: int, detail: str, title: str | None = None
+    ) -> None:
         super().__init__(detail)
         self.kind = kind
         self.status = status

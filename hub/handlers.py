@@ -26,6 +26,7 @@ from hub.sites import revoked_among
 from hub.storage.db import write
 from protocol import SUPPORTED_VERSIONS, hub_api
 from protocol.errors import ProtocolError
+from protocol.hub_api import ProblemKind
 
 MSGPACK = hub_api.MSGPACK
 T = TypeVar("T")
@@ -40,7 +41,7 @@ def _now(request: web.Request) -> int:
 
 async def read_bounded(request: web.Request, limit: int) -> bytes:
     """The request body, refused with 413 as soon as it is known to pass `limit`."""
-    too_large = Problem("too-large", 413, f"the request body is at most {limit} bytes")
+    too_large = Problem(ProblemKind.TOO_LARGE, 413, f"the request body is at most {limit} bytes")
     if request.content_length is not None and request.content_length > limit:
         raise too_large
     body = bytearray()
@@ -127,7 +128,9 @@ async def enroll_node(request: web.Request) -> web.Response:
 
 async def rotate_keys(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > MAX_ROTATION_BODY:
-        raise Problem("too-large", 413, f"a key rotation is at most {MAX_ROTATION_BODY} bytes")
+        raise Problem(
+            ProblemKind.TOO_LARGE, 413, f"a key rotation is at most {MAX_ROTATION_BODY} bytes"
+        )
     await _precheck(request)
     body = await read_bounded(request, MAX_ROTATION_BODY)
     app = request.app
@@ -142,7 +145,7 @@ async def get_directory(request: web.Request) -> web.Response:
     await authenticated(request)
     current = await request.app[DB].run(latest)
     if current is None:
-        raise Problem("not-found", 404, "the hub has not published a directory yet")
+        raise Problem(ProblemKind.NOT_FOUND, 404, "the hub has not published a directory yet")
     headers = {"ETag": current.etag, "Cache-Control": "no-cache"}
     if current.etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
         return web.Response(status=304, headers=headers)
@@ -160,7 +163,9 @@ async def upload(request: web.Request) -> web.Response:
     req = _decode(body, hub_api.UploadRequest, "upload", settings.relay.max_body)
     blobs = req.envelopes
     if len(blobs) > settings.relay.max_batch:
-        raise Problem("too-large", 413, f"at most {settings.relay.max_batch} envelopes per upload")
+        raise Problem(
+            ProblemKind.TOO_LARGE, 413, f"at most {settings.relay.max_batch} envelopes per upload"
+        )
     # Decoding here, on the loop, overlaps with the writer thread's fsync of
     # other uploads; the signature is still checked before anything is stored.
     batch = relay.decode_batch(blobs)
@@ -178,7 +183,9 @@ def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) 
         return default
     # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
     if not _DIGITS.fullmatch(raw) or not lo <= int(raw) <= hi:
-        raise Problem("malformed", 400, f"query parameter {name} must be an integer {lo}..{hi}")
+        raise Problem(
+            ProblemKind.MALFORMED, 400, f"query parameter {name} must be an integer {lo}..{hi}"
+        )
     return int(raw)
 
 

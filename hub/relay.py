@@ -22,6 +22,7 @@ import sqlite_utils
 import structlog
 
 from hub.errors import Problem
+from hub.problems import from_protocol
 from hub.settings import HubSettings
 from hub.storage import sites as site_store
 from hub.storage.db import write
@@ -104,8 +105,7 @@ def decode_batch(blobs: list[bytes]) -> list[Incoming]:
         try:
             env = Envelope.decode(blob)
         except ProtocolError as exc:
-            status = 413 if exc.code == "too-large" else 400
-            raise Problem(exc.code, status, f"envelope #{i}: {exc}") from None
+            raise from_protocol(exc, f"envelope #{i}") from None
         out.append(Incoming(env, blob, hashlib.sha256(blob).digest()))
     return out
 
@@ -179,7 +179,7 @@ def _check_quota(db: sqlite_utils.Database, settings: HubSettings, sender: str, 
     queued = queued_bytes(db, sender)
     if queued + new > limit:
         raise Problem(
-            "quota-exceeded",
+            ProblemKind.QUOTA_EXCEEDED,
             429,
             f"this node has {queued} bytes queued at the hub and may have at most {limit}; "
             "send it again once recipients have fetched some of its mail",

@@ -31,6 +31,7 @@ from hub.storage.db import write
 from protocol.documents import KeyRotation
 from protocol.encoding import pack
 from protocol.errors import BadSignatureError, ProtocolError
+from protocol.hub_api import ProblemKind
 from protocol.keys import PrivateKeys, PublicKeys
 
 MAX_ROTATION_BODY = 4096
@@ -64,13 +65,15 @@ def rotate(
 ) -> Rotated:
     """Authenticate the request and apply the rotation in one durable transaction."""
     if len(call.body) > MAX_ROTATION_BODY:
-        raise Problem("too-large", 413, f"a key rotation is at most {MAX_ROTATION_BODY} bytes")
+        raise Problem(
+            ProblemKind.TOO_LARGE, 413, f"a key rotation is at most {MAX_ROTATION_BODY} bytes"
+        )
     now = call.now
     with write(db, durable=True):
         node_id = check_signed(db, settings, call)
         site = store.get_site(db, node_id)
         if site is None or site.keys is None:  # check_signed_key has refused this already
-            raise Problem("unknown-node", 401, "this node is not enrolled with the hub")
+            raise Problem(ProblemKind.UNKNOWN_NODE, 401, "this node is not enrolled with the hub")
         # Outside an overlap only the current key authenticates (hub/auth.py).
         if site.previous_keys is not None and now < site.previous_until:
             replay = _replay(call.body, site.previous_keys, site.keys, node_id)
@@ -79,23 +82,27 @@ def rotate(
                     node_id, site.cert, site.previous_until, directory.latest_version(db), True
                 )
             raise Problem(
-                "rotation-in-progress",
+                ProblemKind.ROTATION_IN_PROGRESS,
                 409,
                 f"this node rotated its keys already; the previous keys stay valid until "
                 f"{site.previous_until} (unix time) and a new rotation is possible after that",
             )
         rotation = _verified(call.body, site.keys)
         if rotation.node_id != node_id:
-            raise Problem("forbidden", 403, "the key rotation names another node")
+            raise Problem(ProblemKind.FORBIDDEN, 403, "the key rotation names another node")
         if abs(rotation.created - now) > settings.auth.max_skew:
             raise Problem(
-                "clock-skew", 400, "the key rotation's creation time is too far from the hub's"
+                ProblemKind.CLOCK_SKEW,
+                400,
+                "the key rotation's creation time is too far from the hub's",
             )
         if (
             site.keys.sign == rotation.new_keys.sign
             or site.keys.encrypt == rotation.new_keys.encrypt
         ):
-            raise Problem("key-reuse", 400, "the new keys must differ from the current ones")
+            raise Problem(
+                ProblemKind.KEY_REUSE, 400, "the new keys must differ from the current ones"
+            )
         until = now + settings.directory.key_overlap
         cert = issue_certificate(keys, settings, site, rotation.new_keys, now)
         store.set_rotated(db, node_id, rotation.new_keys, cert, site.keys, until, now)
@@ -116,10 +123,12 @@ def _verified(body: bytes, signer: PublicKeys) -> KeyRotation:
         return KeyRotation.verify(body, signer)
     except BadSignatureError:
         raise Problem(
-            "bad-signature", 401, "the key rotation is not signed with the node's current key"
+            ProblemKind.BAD_SIGNATURE,
+            401,
+            "the key rotation is not signed with the node's current key",
         ) from None
     except ProtocolError as exc:
-        raise Problem("malformed", 400, f"key rotation: {exc}") from None
+        raise Problem(ProblemKind.MALFORMED, 400, f"key rotation: {exc}") from None
 
 
 def _replay(body: bytes, previous: PublicKeys, current: PublicKeys, node_id: str) -> bool:

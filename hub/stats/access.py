@@ -26,6 +26,7 @@ from hub.settings import HubSettings
 from hub.storage.db import write
 from hub.storage.sites import audit
 from hub.tokens import check_token, token_hash
+from protocol.hub_api import ProblemKind
 
 COOKIE = "mbe_session"
 COORDINATOR = "coordinator"
@@ -113,7 +114,7 @@ async def coordinator(request: web.Request) -> Coordinator:
     who = await optional_coordinator(request)
     if who is None:
         raise Problem(
-            "unauthorized",
+            ProblemKind.UNAUTHORIZED,
             401,
             "a coordinator token (Authorization: Bearer ...) or dashboard session is required",
         )

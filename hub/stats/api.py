@@ -30,6 +30,7 @@ from hub.stats.aggregate import TableSpec
 from hub.stats.errors import StatsError
 from hub.stats.render import csv_text, json_obj, policy_obj, write_csv
 from hub.storage.sites import Site
+from protocol.hub_api import ProblemKind
 
 PREFIX = "/coordinator/v1"
 
@@ -37,7 +38,7 @@ PREFIX = "/coordinator/v1"
 def _format(request: web.Request) -> str:
     fmt = request.query.get("format", "json")
     if fmt not in {"json", "csv"}:
-        raise Problem("malformed", 400, "format must be json or csv")
+        raise Problem(ProblemKind.MALFORMED, 400, "format must be json or csv")
     return fmt
 
 
@@ -70,7 +71,7 @@ async def get_table(request: web.Request) -> web.Response:
     try:
         spec = TableSpec(q.get("measure", ""), q.get("rows") or None, q.get("cols") or None)
     except StatsError as exc:
-        raise Problem("malformed", 400, f"table: {exc}") from None
+        raise Problem(ProblemKind.MALFORMED, 400, f"table: {exc}") from None
     scope = view.parse_scope(q.get("scope"), who, await view.sites_for(request, who))
     data = await view.period_data(request, who, period, view.detail_for(spec, scope))
     t = view.table(request.app[view.DISCLOSURE], data, spec, scope)

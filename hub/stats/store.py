@@ -35,6 +35,7 @@ from hub.storage.db import write
 from hub.storage.sites import audit
 from protocol.codes import DATASET_VERSION
 from protocol.encoding import pack
+from protocol.hub_api import ProblemKind
 from protocol.payloads import StatsReport
 
 
@@ -111,7 +112,7 @@ def store_report(
         ).fetchone()[0]
         if newest is not None and report.revision <= newest:
             raise Problem(
-                "conflict",
+                ProblemKind.CONFLICT,
                 409,
                 f"revision {report.revision} of {report.period} is not newer than the stored "
                 f"revision {newest}; send revision {newest + 1} or higher",

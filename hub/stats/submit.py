@@ -27,6 +27,7 @@ from hub.stats.store import store_report
 from hub.storage.sites import get_site
 from protocol.envelope import MAX_ENVELOPE, Envelope, open_envelope
 from protocol.errors import BadSignatureError, ProtocolError
+from protocol.hub_api import ProblemKind
 from protocol.ids import HUB_ID
 from protocol.payloads import StatsReport
 
@@ -36,19 +37,25 @@ log = structlog.get_logger()
 async def submit_report(request: web.Request) -> web.Response:
     app = request.app
     if request.content_length is not None and request.content_length > MAX_ENVELOPE:
-        raise Problem("too-large", 413, f"a statistics envelope is at most {MAX_ENVELOPE} bytes")
+        raise Problem(
+            ProblemKind.TOO_LARGE, 413, f"a statistics envelope is at most {MAX_ENVELOPE} bytes"
+        )
     node, body = await authenticated(request, max_body=MAX_ENVELOPE)
     if len(body) > MAX_ENVELOPE:
-        raise Problem("too-large", 413, f"a statistics envelope is at most {MAX_ENVELOPE} bytes")
+        raise Problem(
+            ProblemKind.TOO_LARGE, 413, f"a statistics envelope is at most {MAX_ENVELOPE} bytes"
+        )
     try:
         envelope = Envelope.decode(body)
     except ProtocolError as exc:
         raise from_protocol(exc, "stats") from None
     if envelope.sender != node:
-        raise Problem("forbidden", 403, "stats: the envelope's sender is not the signing node")
+        raise Problem(
+            ProblemKind.FORBIDDEN, 403, "stats: the envelope's sender is not the signing node"
+        )
     site = await app[DB].run(get_site, node)
     if site is None or site.keys is None:  # authenticated() has checked this; a revoke raced
-        raise Problem("unknown-node", 401, "this node is not enrolled with the hub")
+        raise Problem(ProblemKind.UNKNOWN_NODE, 401, "this node is not enrolled with the hub")
     now = int(app[CLOCK]())
     inner = None
     failure: ProtocolError = BadSignatureError("no key to check")
@@ -66,20 +73,24 @@ async def submit_report(request: web.Request) -> web.Response:
         raise from_protocol(failure, "stats")
     report = inner.payload
     if not isinstance(report, StatsReport):
-        raise Problem("unknown-type", 400, "stats: the sealed message is not a stats.report")
+        raise Problem(
+            ProblemKind.UNKNOWN_TYPE, 400, "stats: the sealed message is not a stats.report"
+        )
     try:
         period = parse_period(report.period)
     except PeriodError as exc:
-        raise Problem("malformed", 400, f"stats: {exc}") from None
+        raise Problem(ProblemKind.MALFORMED, 400, f"stats: {exc}") from None
     settings = app[SETTINGS].stats
     today = datetime.fromtimestamp(now, ZoneInfo(settings.timezone)).date()
     if not period.is_over(today):
         raise Problem(
-            "period-not-over", 422, f"stats: period {period.id} has not ended; report it after"
+            ProblemKind.PERIOD_NOT_OVER,
+            422,
+            f"stats: period {period.id} has not ended; report it after",
         )
     problems = margin_problems(report)
     if problems:
-        raise Problem("inconsistent-report", 422, "stats: " + "; ".join(problems[:10]))
+        raise Problem(ProblemKind.INCONSISTENT_REPORT, 422, "stats: " + "; ".join(problems[:10]))
     stored = await app[DB].run(store_report, node, report, envelope.msg_id, now)
     log.info(
         "stats.stored",

@@ -48,6 +48,7 @@ from hub.stats.store import (
     published_organisations,
 )
 from hub.storage.sites import Site, list_sites
+from protocol.hub_api import ProblemKind
 
 # The tables the dashboard and its CSV show for a period: every measure's
 # total, and the active cases by topic and by residence status. (Protection does
@@ -179,11 +180,13 @@ async def sites_for(request: web.Request, who: Coordinator) -> list[Site]:
 
 def parse_period_param(raw: str | None) -> Period:
     if raw is None:
-        raise Problem("malformed", 400, "query parameter period is required (e.g. 2026-11)")
+        raise Problem(
+            ProblemKind.MALFORMED, 400, "query parameter period is required (e.g. 2026-11)"
+        )
     try:
         return parse_period(raw)
     except StatsError as exc:
-        raise Problem("malformed", 400, f"period: {exc}") from None
+        raise Problem(ProblemKind.MALFORMED, 400, f"period: {exc}") from None
 
 
 async def publication_of(request: web.Request, period: Period) -> Publication | None:
@@ -200,7 +203,7 @@ async def late_count(request: web.Request, period: Period, held: Publication) ->
 def not_published(settings: HubSettings, period: Period) -> Problem:
     deadline = period.deadline(settings.stats.grace_days).isoformat()
     return Problem(
-        "not-published",
+        ProblemKind.NOT_PUBLISHED,
         409,
         f"the numbers of {period.id} are published once its reporting deadline "
         f"({deadline}) has passed; until then only completeness is available",
@@ -264,8 +267,10 @@ def parse_scope(raw: str | None, who: Coordinator, sites: list[Site]) -> Scope:
     if level == "office" and key in {s.node_id for s in seen}:
         return Scope("office", key)
     if level in {ORGANISATION, "office"}:
-        raise Problem("not-found", 404, f"no {level} {key!r} among the offices you may see")
-    raise Problem("malformed", 400, "scope must be region, organisation:KEY or office:ID")
+        raise Problem(
+            ProblemKind.NOT_FOUND, 404, f"no {level} {key!r} among the offices you may see"
+        )
+    raise Problem(ProblemKind.MALFORMED, 400, "scope must be region, organisation:KEY or office:ID")
 
 
 def table(
