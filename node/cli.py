@@ -57,10 +57,15 @@ def sync_background(settings: NodeSettings) -> Sequence[Background]:
 
 async def _sync_worker_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[api_keys.SETTINGS]
-    store = app[api_keys.STORE].sync
+    node_store = app[api_keys.STORE]
+    store = node_store.sync
     # KeyFiles: keys rotated while serve runs are picked up (node/rotation.py).
     worker = SyncWorker(
-        settings.sync, store, app[api_keys.KEYS], key_source=KeyFiles(settings, store)
+        settings.sync,
+        store,
+        app[api_keys.KEYS],
+        key_source=KeyFiles(settings, store),
+        run=node_store.run,
     )
     app[SYNC_WORKER] = worker
     app[api_keys.OUTBOX_LISTENERS].append(worker.wake)

@@ -76,7 +76,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     scheme, _, token = header.partition(" ")
     app_name = None
     if scheme.lower() == "bearer" and token.strip():
-        app_name = request.app[keys.STORE].access.app_for(token.strip())
+        store = request.app[keys.STORE]
+        app_name = await store.run(store.access.app_for, token.strip())
     if app_name is None:
         return problem(401, "a valid bearer token is required", kind="unauthorized")
     request[keys.APP_NAME] = app_name
@@ -167,7 +168,9 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the key file and the database for the app's lifetime."""
     settings = app[keys.SETTINGS]
     app[keys.KEYS] = load_keys(settings.key_path)
-    store = NodeStore.open(
+    # The connection lives on its own thread (node/storage/thread.py); opening it
+    # there runs the migrations off the loop too (the loop is not serving yet).
+    store = NodeStore.open_threaded(
         settings.db_path, app[keys.KEYS], app[keys.DEPS], message_ttl=settings.sync.message_ttl
     )
     app[keys.STORE] = store

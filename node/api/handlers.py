@@ -9,20 +9,32 @@ worker uploads at once; none of them waits for the hub.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from node.api import keys
-from node.domain.referral_states import IN, OUT, Direction
+from node.domain.referral_states import IN, OUT, Direction, State
 from node.storage.referrals import Referral
 from node.storage.store import NodeStore
 
 RouteTable = list[tuple[str, str, Any]]
+T = TypeVar("T")
 
 
 def _store(request: web.Request) -> NodeStore:
     return request.app[keys.STORE]
+
+
+async def _db(request: web.Request, job: Callable[[NodeStore], T]) -> T:
+    """Run `job` with the store on the database thread (node/storage/thread.py).
+
+    A handler does all its database work in one job: one hop to the thread, and
+    no other request's work interleaves between its steps.
+    """
+    store = _store(request)
+    return await store.run(job, store)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -33,17 +45,8 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _audit(
-    request: web.Request, action: str, case_id: str | None, referral_id: str | None = None
-) -> None:
-    _store(request).access.audit(
-        request[keys.APP_NAME], action, case_id=case_id, referral_id=referral_id
-    )
-
-
-def _audit_all(request: web.Request, rows: list[tuple[str, str | None, str | None]]) -> None:
-    """Every audit row of one request, in one transaction."""
-    _store(request).access.audit_many(request[keys.APP_NAME], rows)
+def _app(request: web.Request) -> str:
+    return request[keys.APP_NAME]
 
 
 def _queued(request: web.Request) -> None:
@@ -59,16 +62,18 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 async def get_status(request: web.Request) -> web.Response:
-    return _json(_store(request).status())
+    return _json(await _db(request, lambda store: store.status()))
 
 
 async def search_directory(request: web.Request) -> web.Response:
-    store = _store(request)
     q = request.query
-    offices = store.network.search(
-        service=q.get("service"), language=q.get("language"), area=q.get("area")
-    )
-    return _json({"version": store.network.directory().version, "offices": offices})
+    service, language, area = q.get("service"), q.get("language"), q.get("area")
+
+    def job(store: NodeStore) -> dict[str, Any]:
+        offices = store.network.search(service=service, language=language, area=area)
+        return {"version": store.network.directory().version, "offices": offices}
+
+    return _json(await _db(request, job))
 
 
 # ------------------------------------------------------------------------ cases
@@ -76,188 +81,254 @@ async def search_directory(request: web.Request) -> web.Response:
 
 async def list_cases(request: web.Request) -> web.Response:
     q = request.query
-    cases = _store(request).cases.list_cases(
-        status=q.get("status"), limit=int(q.get("limit", 100)), offset=int(q.get("offset", 0))
-    )
-    _audit_all(request, [("case.list", case["id"], None) for case in cases])
-    return _json({"cases": cases})
+    status, limit, offset = q.get("status"), int(q.get("limit", 100)), int(q.get("offset", 0))
+    app = _app(request)
+
+    def job(store: NodeStore) -> list[dict[str, Any]]:
+        cases = store.cases.list_cases(status=status, limit=limit, offset=offset)
+        store.access.audit_many(app, [("case.list", case["id"], None) for case in cases])
+        return cases
+
+    return _json({"cases": await _db(request, job)})
 
 
 async def create_case(request: web.Request) -> web.Response:
-    store = _store(request)
-    case_id = store.cases.create(await _body(request))
-    _audit(request, "case.create", case_id)
-    return _json(store.cases.get(case_id), 201)
+    body = await _body(request)
+    app = _app(request)
+
+    def job(store: NodeStore) -> dict[str, Any]:
+        case_id = store.cases.create(body)
+        store.access.audit(app, "case.create", case_id=case_id)
+        return store.cases.get(case_id)
+
+    return _json(await _db(request, job), 201)
+
+
+def _case_job(
+    request: web.Request, action: str, work: Callable[[NodeStore, str], T]
+) -> Callable[[NodeStore], T]:
+    """A job on the case in the path: `work(store, case_id)`, then one audit row."""
+    case_id = request.match_info["case_id"]
+    app = _app(request)
+
+    def job(store: NodeStore) -> T:
+        result = work(store, case_id)
+        store.access.audit(app, action, case_id=case_id)
+        return result
+
+    return job
 
 
 async def get_case(request: web.Request) -> web.Response:
-    case_id = request.match_info["case_id"]
-    case = _store(request).cases.get(case_id)
-    _audit(request, "case.read", case_id)
-    return _json(case)
+    job = _case_job(request, "case.read", lambda store, case_id: store.cases.get(case_id))
+    return _json(await _db(request, job))
 
 
 async def update_case(request: web.Request) -> web.Response:
-    case_id = request.match_info["case_id"]
-    case = _store(request).cases.update(case_id, await _body(request))
-    _audit(request, "case.update", case_id)
-    return _json(case)
+    body = await _body(request)
+    job = _case_job(
+        request, "case.update", lambda store, case_id: store.cases.update(case_id, body)
+    )
+    return _json(await _db(request, job))
 
 
 async def close_case(request: web.Request) -> web.Response:
-    case_id = request.match_info["case_id"]
     body = await _body(request)
-    case = _store(request).cases.close(case_id, body["closure_reason"], body.get("closed"))
-    _audit(request, "case.close", case_id)
-    return _json(case)
+    job = _case_job(
+        request,
+        "case.close",
+        lambda store, case_id: store.cases.close(
+            case_id, body["closure_reason"], body.get("closed")
+        ),
+    )
+    return _json(await _db(request, job))
 
 
 async def list_contacts(request: web.Request) -> web.Response:
-    case_id = request.match_info["case_id"]
-    contacts = _store(request).cases.contacts(case_id)
-    _audit(request, "contact.list", case_id)
-    return _json({"contacts": contacts})
+    job = _case_job(request, "contact.list", lambda store, case_id: store.cases.contacts(case_id))
+    return _json({"contacts": await _db(request, job)})
 
 
 async def add_contact(request: web.Request) -> web.Response:
-    case_id = request.match_info["case_id"]
-    contact = _store(request).cases.add_contact(case_id, await _body(request))
-    _audit(request, "contact.create", case_id)
-    return _json(contact, 201)
+    body = await _body(request)
+    job = _case_job(
+        request, "contact.create", lambda store, case_id: store.cases.add_contact(case_id, body)
+    )
+    return _json(await _db(request, job), 201)
 
 
 async def list_agreements(request: web.Request) -> web.Response:
-    case_id = request.match_info["case_id"]
-    agreements = _store(request).cases.agreements(case_id)
-    _audit(request, "agreement.list", case_id)
-    return _json({"agreements": agreements})
+    job = _case_job(
+        request, "agreement.list", lambda store, case_id: store.cases.agreements(case_id)
+    )
+    return _json({"agreements": await _db(request, job)})
 
 
 async def add_agreement(request: web.Request) -> web.Response:
-    case_id = request.match_info["case_id"]
     body = await _body(request)
-    agreement = _store(request).cases.add_agreement(case_id, body["agreed"], body["goals"])
-    _audit(request, "agreement.create", case_id)
-    return _json(agreement, 201)
+    job = _case_job(
+        request,
+        "agreement.create",
+        lambda store, case_id: store.cases.add_agreement(case_id, body["agreed"], body["goals"]),
+    )
+    return _json(await _db(request, job), 201)
 
 
 async def update_agreement(request: web.Request) -> web.Response:
-    case_id = request.match_info["case_id"]
     body = await _body(request)
-    agreement = _store(request).cases.update_agreement(
-        case_id, request.match_info["agreement_id"], body["goals"]
+    agreement_id = request.match_info["agreement_id"]
+    job = _case_job(
+        request,
+        "agreement.update",
+        lambda store, case_id: store.cases.update_agreement(case_id, agreement_id, body["goals"]),
     )
-    _audit(request, "agreement.update", case_id)
-    return _json(agreement)
+    return _json(await _db(request, job))
 
 
 # --------------------------------------------------------------------- consents
 
 
-async def list_consents(request: web.Request) -> web.Response:
-    store = _store(request)
-    case_id = request.match_info["case_id"]
+def _consents_of(store: NodeStore, case_id: str) -> list[dict[str, Any]]:
     store.cases.row(case_id)
     today = store.ctx.today()
-    consents = [c.view(today) for c in store.consents.for_case(case_id)]
-    _audit(request, "consent.list", case_id)
-    return _json({"consents": consents})
+    return [c.view(today) for c in store.consents.for_case(case_id)]
+
+
+async def list_consents(request: web.Request) -> web.Response:
+    job = _case_job(request, "consent.list", _consents_of)
+    return _json({"consents": await _db(request, job)})
 
 
 async def record_consent(request: web.Request) -> web.Response:
-    store = _store(request)
-    case_id = request.match_info["case_id"]
-    consent = store.consents.record(case_id, await _body(request))
-    _audit(request, "consent.create", case_id)
-    return _json(consent.view(store.ctx.today()), 201)
+    body = await _body(request)
+    job = _case_job(
+        request,
+        "consent.create",
+        lambda store, case_id: store.consents.record(case_id, body).view(store.ctx.today()),
+    )
+    return _json(await _db(request, job), 201)
 
 
 async def withdraw_consent(request: web.Request) -> web.Response:
     """Withdraw a consent and the open referrals that rely on it (node/storage/lifecycle.py)."""
-    store = _store(request)
     body = await _body(request)
-    consent, affected = store.lifecycle.withdraw_consent(
-        request.match_info["consent_id"], body.get("date")
-    )
-    _audit_all(
-        request,
-        [("consent.withdraw", consent.case_id, None)]
-        + [
-            ("referral.withdraw", consent.case_id, ref.referral_id)
-            for ref in affected
-            if ref.state == "withdrawn"
-        ],
-    )
-    if affected:
+    consent_id = request.match_info["consent_id"]
+    app = _app(request)
+
+    def job(store: NodeStore) -> tuple[dict[str, Any], bool]:
+        consent, affected = store.lifecycle.withdraw_consent(consent_id, body.get("date"))
+        store.access.audit_many(
+            app,
+            [("consent.withdraw", consent.case_id, None)]
+            + [
+                ("referral.withdraw", consent.case_id, ref.referral_id)
+                for ref in affected
+                if ref.state == State.WITHDRAWN
+            ],
+        )
+        view = consent.view(store.ctx.today()) | {"referrals": [a.view() for a in affected]}
+        return view, bool(affected)
+
+    view, queued = await _db(request, job)
+    if queued:
         _queued(request)
-    view = consent.view(store.ctx.today()) | {"referrals": [a.view() for a in affected]}
     return _json(view)
 
 
 # -------------------------------------------------------------------- referrals
 
 
-def _referral(request: web.Request, ref: Referral, action: str) -> web.Response:
-    _audit(request, action, ref.case_id, ref.referral_id)
-    return _json(_store(request).referrals.view(ref))
+def _referral_job(
+    request: web.Request, action: str, work: Callable[[NodeStore], Referral]
+) -> Callable[[NodeStore], dict[str, Any]]:
+    """A job that changes or reads one referral, audits it and returns its view."""
+    app = _app(request)
+
+    def job(store: NodeStore) -> dict[str, Any]:
+        ref = work(store)
+        store.access.audit(app, action, case_id=ref.case_id, referral_id=ref.referral_id)
+        return store.referrals.view(ref)
+
+    return job
 
 
 async def create_referral(request: web.Request) -> web.Response:
-    store = _store(request)
-    ref = store.referrals.create(await _body(request))
+    body = await _body(request)
+    job = _referral_job(request, "referral.create", lambda store: store.referrals.create(body))
+    view = await _db(request, job)
     _queued(request)
-    _audit(request, "referral.create", ref.case_id, ref.referral_id)
-    return _json(store.referrals.view(ref), 201)
+    return _json(view, 201)
 
 
 def _lister(direction: Direction) -> Any:
     async def handler(request: web.Request) -> web.Response:
-        store = _store(request)
-        refs = store.referrals.list_referrals(direction, state=request.query.get("state"))
-        _audit_all(request, [("referral.list", r.case_id, r.referral_id) for r in refs])
-        return _json({"referrals": [store.referrals.view(r) for r in refs]})
+        state = request.query.get("state")
+        app = _app(request)
+
+        def job(store: NodeStore) -> list[dict[str, Any]]:
+            refs = store.referrals.list_referrals(direction, state=state)
+            store.access.audit_many(
+                app, [("referral.list", r.case_id, r.referral_id) for r in refs]
+            )
+            return [store.referrals.view(r) for r in refs]
+
+        return _json({"referrals": await _db(request, job)})
 
     return handler
 
 
 def _getter(direction: Direction) -> Any:
     async def handler(request: web.Request) -> web.Response:
-        ref = _store(request).referrals.get(direction, request.match_info["referral_id"])
-        return _referral(request, ref, "referral.read")
+        referral_id = request.match_info["referral_id"]
+        job = _referral_job(
+            request, "referral.read", lambda store: store.referrals.get(direction, referral_id)
+        )
+        return _json(await _db(request, job))
 
     return handler
 
 
-async def withdraw_referral(request: web.Request) -> web.Response:
+async def _change_referral(
+    request: web.Request, action: str, work: Callable[[NodeStore, str, dict[str, Any]], Referral]
+) -> web.Response:
+    """Change one referral in a way that queues a message, then wake the sync worker."""
     body = await _body(request)
-    ref = _store(request).referrals.withdraw(request.match_info["referral_id"], body["reason"])
+    referral_id = request.match_info["referral_id"]
+    view = await _db(request, _referral_job(request, action, lambda s: work(s, referral_id, body)))
     _queued(request)
-    return _referral(request, ref, "referral.withdraw")
+    return _json(view)
+
+
+async def withdraw_referral(request: web.Request) -> web.Response:
+    return await _change_referral(
+        request,
+        "referral.withdraw",
+        lambda store, rid, body: store.referrals.withdraw(rid, body["reason"]),
+    )
 
 
 async def accept_referral(request: web.Request) -> web.Response:
-    body = await _body(request)
-    ref = _store(request).referrals.accept(request.match_info["referral_id"], body)
-    _queued(request)
-    return _referral(request, ref, "referral.accept")
+    return await _change_referral(
+        request, "referral.accept", lambda store, rid, body: store.referrals.accept(rid, body)
+    )
 
 
 async def decline_referral(request: web.Request) -> web.Response:
-    body = await _body(request)
-    ref = _store(request).referrals.decline(
-        request.match_info["referral_id"], body["reason"], body.get("note")
+    return await _change_referral(
+        request,
+        "referral.decline",
+        lambda store, rid, body: store.referrals.decline(rid, body["reason"], body.get("note")),
     )
-    _queued(request)
-    return _referral(request, ref, "referral.decline")
 
 
 async def report_status(request: web.Request) -> web.Response:
-    body = await _body(request)
-    ref = _store(request).referrals.report(
-        request.match_info["referral_id"], body["outcome"], body.get("date"), body.get("reason")
+    return await _change_referral(
+        request,
+        "referral.status",
+        lambda store, rid, body: store.referrals.report(
+            rid, body["outcome"], body.get("date"), body.get("reason")
+        ),
     )
-    _queued(request)
-    return _referral(request, ref, "referral.status")
 
 
 def add_routes(router: web.UrlDispatcher, api: str) -> None:

@@ -20,6 +20,7 @@ from aiohttp import web
 from node.api import keys
 from node.config import ReferralSettings
 from node.storage.lifecycle import Housekeeping, ReferralLifecycle
+from node.sync.ports import Runner, inline
 
 log = structlog.get_logger()
 
@@ -30,15 +31,17 @@ class ReferralHousekeeping:
         lifecycle: ReferralLifecycle,
         settings: ReferralSettings,
         listeners: Sequence[Callable[[], None]] = (),
+        run: Runner = inline,
     ) -> None:
         self.lifecycle = lifecycle
+        self._db = run
         self.settings = settings
         self.listeners = listeners
         self.rounds = 0
         self._task: asyncio.Task[None] | None = None
 
-    def run_once(self) -> Housekeeping:
-        done = self.lifecycle.run(self.settings.answer_within_days)
+    async def run_once(self) -> Housekeeping:
+        done = await self._db(self.lifecycle.run, self.settings.answer_within_days)
         self.rounds += 1
         if done.queued:
             for listener in self.listeners:
@@ -59,7 +62,7 @@ class ReferralHousekeeping:
     async def _run(self) -> None:
         while True:
             try:
-                self.run_once()
+                await self.run_once()
             except Exception as exc:  # noqa: BLE001 -- background loop boundary: log the type, retry next round
                 log.error("referrals.housekeeping_failed", error=type(exc).__name__)
             await asyncio.sleep(self.settings.check_interval)
@@ -71,7 +74,10 @@ HOUSEKEEPING = web.AppKey("mbe_node_referral_housekeeping", ReferralHousekeeping
 async def referral_housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
     """Run the expiry rounds while the app runs (needs the store from store_ctx)."""
     listeners = app[keys.OUTBOX_LISTENERS]  # the list itself: listeners added later count too
-    task = ReferralHousekeeping(app[keys.STORE].lifecycle, app[keys.SETTINGS].referrals, listeners)
+    store = app[keys.STORE]
+    task = ReferralHousekeeping(
+        store.lifecycle, app[keys.SETTINGS].referrals, listeners, run=store.run
+    )
     app[HOUSEKEEPING] = task
     await task.start()
     yield

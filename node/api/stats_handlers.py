@@ -34,20 +34,21 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
 
-def _audit(request: web.Request, action: str) -> None:
-    request.app[keys.STORE].access.audit(request[keys.APP_NAME], action, case_id=None)
+async def _audit(request: web.Request, action: str) -> None:
+    store = request.app[keys.STORE]
+    await store.run(store.access.audit, request[keys.APP_NAME], action, case_id=None)
 
 
 async def preview_stats(request: web.Request) -> web.Response:
     preview = await request.app[STATS].preview(request.query["period"])
-    _audit(request, "stats.preview")
+    await _audit(request, "stats.preview")
     return _json(preview)
 
 
 async def submit_stats(request: web.Request) -> web.Response:
     body = json.loads(await request.read())
     outcome = await request.app[STATS].submit(body["period"])
-    _audit(request, "stats.submit")
+    await _audit(request, "stats.submit")
     if outcome.state == REJECTED:
         raise HubRefusedReport(outcome.detail or f"the hub refused the report for {outcome.period}")
     if outcome.state == QUEUED:
@@ -59,8 +60,12 @@ async def submit_stats(request: web.Request) -> web.Response:
 
 
 async def list_submissions(request: web.Request) -> web.Response:
-    subs = request.app[STATS].ledger.submissions(request.query.get("period"))
-    return _json({"submissions": [s.view() for s in subs]})
+    ledger = request.app[STATS].ledger
+    period = request.query.get("period")
+    views = await request.app[keys.STORE].run(
+        lambda: [s.view() for s in ledger.submissions(period)]
+    )
+    return _json({"submissions": views})
 
 
 def add_routes(router: web.UrlDispatcher, api: str) -> None:
@@ -75,7 +80,11 @@ async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
     store = app[keys.STORE]
     connect = app.get(STATS_CONNECT) or hub_connector(app[keys.KEYS], settings.sync.request_timeout)
     app[STATS] = StatsService(
-        store.ctx, settings.stats, connect=connect, load_enrollment=store.network.load_enrollment
+        store.ctx,
+        settings.stats,
+        connect=connect,
+        load_enrollment=store.network.load_enrollment,
+        run=store.run,
     )
     yield
 

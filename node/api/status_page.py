@@ -120,6 +120,7 @@ def render(health: SyncHealth, office: str, tz: dt.tzinfo | None = None) -> str:
 
 
 async def status_page(request: web.Request) -> web.Response:
-    health = request.app[keys.STORE].health()
+    store = request.app[keys.STORE]
+    health = await store.run(store.health)
     html = render(health, request.app[keys.SETTINGS].name)
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers=HEADERS)

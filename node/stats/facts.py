@@ -1,7 +1,7 @@
 """What the statistics need from the case store, read in one pass.
 
-`load_facts` runs a handful of SELECTs on the caller's thread (the sqlite
-connection belongs to the event loop's thread) and returns frozen values; the
+`load_facts` runs a handful of SELECTs on the caller's thread (in the server
+the database thread, node/storage/thread.py) and returns frozen values; the
 counting in node.stats.compute is pure and may then run in a worker thread.
 Nothing here leaves the node: names, notes and contact details are not even
 read. The one write is the office's statistics secret, made once on first use

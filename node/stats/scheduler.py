@@ -2,8 +2,8 @@
 
 Each round (at start, then every `check_interval`, or earlier when a pending
 report's backoff ends) calls `StatsService.run_due`. The round reads the case
-store on the event loop's thread in one short pass and counts in a worker
-thread, so the API keeps answering. A failing round is logged by type and the
+store on the database thread and counts in a worker thread, so the API keeps
+answering. A failing round is logged by type and the
 next round tries again; the task only ends when the app shuts down.
 """
 
@@ -43,9 +43,9 @@ class StatsScheduler:
         """Run a round now (e.g. after a manual submission was queued)."""
         self._wake.set()
 
-    def _delay(self) -> float:
+    async def _delay(self) -> float:
         delay = self.service.settings.check_interval
-        pending = self.service.next_wakeup()
+        pending = await self.service.next_wakeup()
         if pending is not None:
             delay = min(delay, max(1.0, float(pending - self.clock.now())))
         return delay
@@ -60,5 +60,10 @@ class StatsScheduler:
             except Exception as exc:  # noqa: BLE001 -- background loop boundary: log the type, retry next round
                 log.error("stats.round_failed", error=type(exc).__name__)
             self.rounds += 1
+            try:
+                delay = await self._delay()
+            except Exception as exc:  # noqa: BLE001 -- background loop boundary: log the type, wait the full interval
+                log.error("stats.schedule_failed", error=type(exc).__name__)
+                delay = self.service.settings.check_interval
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._delay())
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)

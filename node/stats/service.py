@@ -46,7 +46,7 @@ from node.storage.context import StoreContext, iso
 from node.sync import backoff
 from node.sync.client import HubClient
 from node.sync.errors import HubRefused, HubResponseError, HubUnreachable
-from node.sync.ports import EnrollmentState
+from node.sync.ports import EnrollmentState, Runner, inline
 from protocol import codes
 from protocol.keys import PrivateKeys
 from protocol.payloads import StatsCell, StatsReport
@@ -125,8 +125,12 @@ class StatsService:
         *,
         connect: Connect,
         load_enrollment: Callable[[], EnrollmentState | None],
+        run: Runner = inline,
     ) -> None:
         self.ctx = ctx
+        # Every database read and write goes through `_db` (the store's thread in
+        # the server); sealing runs there too, counting in a worker thread.
+        self._db = run
         self.settings = settings
         self.ledger = StatsLedger(ctx)
         self._connect = connect
@@ -140,15 +144,15 @@ class StatsService:
         return dt.date.fromisoformat(self.ctx.today())
 
     async def _computed(self, periods: list[Period]) -> list[Computed]:
-        """Read the facts here (the connection's thread), count in a worker thread."""
-        facts = load_facts(self.ctx)
+        """Read the facts on the connection's thread, count in a worker thread."""
+        facts = await self._db(load_facts, self.ctx)
         return await asyncio.to_thread(_compute_all, facts, periods)
 
     async def preview(self, period_id: str) -> dict[str, Any]:
         """The counts the office would send for `period_id`, with its submission state."""
         period = parse_period(period_id)
         (c,) = await self._computed([period])
-        latest = self.ledger.latest(period.id)
+        latest = await self._db(self.ledger.latest, period.id)
         return {
             "period": period.id,
             "dataset": codes.DATASET,
@@ -177,13 +181,13 @@ class StatsService:
         period = parse_period(period_id)
         if not period.is_over(self.today()):
             raise PeriodNotOver(f"period {period.id} has not ended; only ended periods are sent")
-        self._enrollment()
+        await self._db(self._enrollment)
         async with self._lock:
             (c,) = await self._computed([period])
             return await self._submit(c, manual=True)
 
     async def _submit(self, c: Computed, *, manual: bool) -> Outcome:
-        latest = self.ledger.latest(c.period.id)
+        latest = await self._db(self.ledger.latest, c.period.id)
         sent: Outcome | None = None
         if latest is not None and latest.state == PENDING:
             if not manual and latest.next_attempt > self.ctx.now():
@@ -191,13 +195,13 @@ class StatsService:
             sent = await self._send(latest, c)
             if sent.state != SUBMITTED_NOW:
                 return sent
-            latest = self.ledger.latest(c.period.id)
+            latest = await self._db(self.ledger.latest, c.period.id)
         if latest is not None and latest.cells_hash == c.cells_hash:
             if latest.state == SUBMITTED:
                 return sent or _outcome(latest, UNCHANGED)
             if latest.state == REJECTED and not manual:
                 return _outcome(latest, REJECTED)
-        return await self._send(self._new_revision(c), c)
+        return await self._send(await self._db(self._new_revision, c), c)
 
     def _new_revision(self, c: Computed) -> Submission:
         enrollment = self._enrollment()
@@ -257,10 +261,10 @@ class StatsService:
         return new
 
     async def _send(self, sub: Submission, c: Computed) -> Outcome:
-        enrollment = self._enrollment()
+        enrollment = await self._db(self._enrollment)
         now = self.ctx.now()
         if sub.envelope is None or sub.expires <= now + _EXPIRY_MARGIN:
-            sub = self._resealed(sub, c)
+            sub = await self._db(self._resealed, sub, c)
         assert sub.envelope is not None  # a pending row always holds its envelope
         try:
             async with self._connect(enrollment) as uplink:
@@ -268,7 +272,9 @@ class StatsService:
             if answer != (sub.period, sub.revision):
                 raise HubResponseError("the hub confirmed another period or revision")
         except HubRefused as exc:
-            self.ledger.mark_rejected(sub.period, sub.revision, exc.problem, self.ctx.now())
+            await self._db(
+                self.ledger.mark_rejected, sub.period, sub.revision, exc.problem, self.ctx.now()
+            )
             log.warning(
                 "stats.rejected", period=sub.period, revision=sub.revision, problem=exc.problem
             )
@@ -280,14 +286,15 @@ class StatsService:
                 cap=self.settings.check_interval,
                 rng=self._rng,
             )
-            self.ledger.mark_retry(
-                sub.period, sub.revision, type(exc).__name__, self.ctx.now() + max(1, int(wait))
+            retry_at = self.ctx.now() + max(1, int(wait))
+            await self._db(
+                self.ledger.mark_retry, sub.period, sub.revision, type(exc).__name__, retry_at
             )
             log.info(
                 "stats.queued", period=sub.period, revision=sub.revision, error=type(exc).__name__
             )
             return _outcome(sub, QUEUED, str(exc))
-        self.ledger.mark_submitted(sub.period, sub.revision, self.ctx.now())
+        await self._db(self.ledger.mark_submitted, sub.period, sub.revision, self.ctx.now())
         log.info("stats.submitted", period=sub.period, revision=sub.revision, cells=sub.cell_count)
         return _outcome(sub, SUBMITTED_NOW)
 
@@ -313,15 +320,14 @@ class StatsService:
 
     async def run_due(self) -> list[Outcome]:
         """One scheduler round: retry pending reports, then send due or changed periods."""
-        enrollment = self._load_enrollment()
+        enrollment = await self._db(self._load_enrollment)
         if enrollment is None:
             return []
         async with self._lock:
             outcomes: list[Outcome] = []
-            facts = load_facts(self.ctx)
-            periods = {
-                s.period: parse_period(s.period) for s in self.ledger.pending_due(self.ctx.now())
-            }
+            facts = await self._db(load_facts, self.ctx)
+            pending = await self._db(self.ledger.pending_due, self.ctx.now())
+            periods = {s.period: parse_period(s.period) for s in pending}
             if self.settings.auto_submit:
                 periods.update({p.id: p for p in self.candidates(facts, enrollment)})
             todo = sorted(periods.values(), key=lambda p: (p.end, p.kind))
@@ -329,7 +335,7 @@ class StatsService:
                 auto = self.settings.auto_submit and c.period.due(
                     self.today(), self.settings.submit_after_days
                 )
-                latest = self.ledger.latest(c.period.id)
+                latest = await self._db(self.ledger.latest, c.period.id)
                 if not auto and (latest is None or latest.state != PENDING):
                     continue
                 out = await self._submit(c, manual=False)
@@ -339,9 +345,9 @@ class StatsService:
                     break  # the hub is unreachable: the rest waits for the next round
             return outcomes
 
-    def next_wakeup(self) -> int | None:
+    async def next_wakeup(self) -> int | None:
         """When the earliest pending report may be retried (unix seconds), if any."""
-        return self.ledger.next_pending_time()
+        return await self._db(self.ledger.next_pending_time)
 
 
 def _outcome(sub: Submission, state: str, detail: str | None = None) -> Outcome:

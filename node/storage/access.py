@@ -138,8 +138,8 @@ class Access:
         """Audit rows (action, case id, referral id) of one request in one transaction.
 
         A list of 500 cases is 500 rows: one commit (one fsync) for all of them,
-        not one each, so the event loop the API shares with the sync worker is
-        not held for seconds on slow storage.
+        not one each, so the database thread the API shares with the sync
+        worker is not held for seconds on slow storage.
         """
         if not rows:
             return

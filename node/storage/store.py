@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import sqlite_utils
 
@@ -18,12 +19,24 @@ from node.storage.lifecycle import ReferralLifecycle
 from node.storage.network import Network
 from node.storage.referrals import Referrals
 from node.storage.sync_store import SqliteSyncStore
+from node.storage.thread import DbThread
 from protocol.keys import PrivateKeys
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class NodeStore:
-    def __init__(self, ctx: StoreContext) -> None:
+    """The node database and its parts.
+
+    Opened with `open` it is used directly, on the caller's thread (the CLI,
+    tests). Opened with `open_threaded` (the server) the connection lives on a
+    `DbThread` and every use goes through `await store.run(...)`.
+    """
+
+    def __init__(self, ctx: StoreContext, thread: DbThread | None = None) -> None:
         self.ctx = ctx
+        self._thread = thread
         self.cases = Cases(ctx)
         self.consents = Consents(ctx)
         self.network = Network(ctx)
@@ -39,12 +52,39 @@ class NodeStore:
         db = open_database(path)
         return cls(StoreContext(db=db, keys=keys, deps=deps, message_ttl=message_ttl))
 
+    @classmethod
+    def open_threaded(
+        cls, path: Path | str, keys: PrivateKeys, deps: Deps, *, message_ttl: int
+    ) -> NodeStore:
+        """Open the store with its connection on a new database thread (the server)."""
+        thread = DbThread()
+        try:
+            store = thread.call(cls.open, path, keys, deps, message_ttl=message_ttl)
+        except BaseException:
+            thread.shutdown()
+            raise
+        store._thread = thread
+        return store
+
+    async def run(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn` where the connection lives: on the database thread if there is
+        one, else right here."""
+        if self._thread is None:
+            return fn(*args, **kwargs)
+        return await self._thread.run(fn, *args, **kwargs)
+
     @property
     def db(self) -> sqlite_utils.Database:
         return self.ctx.db
 
     def close(self) -> None:
-        self.ctx.db.conn.close()
+        if self._thread is None:
+            self.ctx.db.conn.close()
+            return
+        try:
+            self._thread.call(self.ctx.db.conn.close)
+        finally:
+            self._thread.shutdown()
 
     def health(self) -> SyncHealth:
         """The figures of `mbe-node status`, GET /api/v1/status and the status page."""

@@ -8,12 +8,33 @@ sync tests use an in-memory fake that records calls.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ParamSpec, Protocol, TypeVar
 
 from protocol.envelope import InnerMessage
 from protocol.keys import PublicKeys
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Runner(Protocol):
+    """Runs a function where the store's connection lives and awaits its result.
+
+    In `mbe-node serve` that is the database thread (`NodeStore.run`,
+    node/storage/thread.py): the event loop never waits on SQLite. Tests with an
+    in-memory fake store use `inline`.
+    """
+
+    def __call__(
+        self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> Awaitable[T]: ...
+
+
+async def inline(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """A `Runner` that calls `fn` right here (a store without a thread of its own)."""
+    return fn(*args, **kwargs)
 
 
 @dataclass(frozen=True)

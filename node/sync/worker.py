@@ -90,7 +90,9 @@ from node.sync.ports import (
     STATE_PUSH_CONNECTED,
     EnrollmentState,
     OutgoingMessage,
+    Runner,
     SyncStore,
+    inline,
 )
 from node.sync.settings import SyncSettings
 from protocol.documents import MAX_DIRECTORY_BYTES, Directory, verify_document
@@ -165,9 +167,13 @@ class SyncWorker:
         rng: Callable[[], float] | None = None,
         nonce: Callable[[], str] = random_nonce,
         key_source: KeySource | None = None,
+        run: Runner = inline,
     ) -> None:
         self._settings = settings
         self._store = store
+        # Every store call goes through `_db`: in `mbe-node serve` the database
+        # thread (node/storage/thread.py), so no commit blocks the event loop.
+        self._db = run
         self._keys = keys
         # Our keys before a rotation, while its overlap lasts (node/sync/keyring.py).
         self._previous: PrivateKeys | None = None
@@ -196,7 +202,7 @@ class SyncWorker:
         """Start the background tasks; returns at once (the hub may be down)."""
         if self._tasks:
             return
-        self._set_state(STATE_PUSH_CONNECTED, "false")
+        await self._set_state(STATE_PUSH_CONNECTED, "false")
         self._tasks.append(asyncio.create_task(self._run(), name="mbe-sync-loop"))
         if self._settings.push:
             self._tasks.append(asyncio.create_task(self._push_loop(), name="mbe-sync-push"))
@@ -215,7 +221,7 @@ class SyncWorker:
         self._enrolled.clear()
         if self.push_connected:
             self.push_connected = False
-            self._set_state(STATE_PUSH_CONNECTED, "false")
+            await self._set_state(STATE_PUSH_CONNECTED, "false")
         log.info("sync.stopped")
 
     def wake(self) -> None:
@@ -258,9 +264,9 @@ class SyncWorker:
                 f"{tally.deferred} incoming message(s) left at the hub for a later cycle"
                 f" ({tally.deferred_reason})"
             )
-        self._set_state(STATE_LAST_SYNC, str(int(self._clock())))
-        self._set_state(STATE_LAST_ERROR, warning)
-        self._set_state(STATE_HUB_REACHABLE, "true")
+        await self._set_state(STATE_LAST_SYNC, str(int(self._clock())))
+        await self._set_state(STATE_LAST_ERROR, warning)
+        await self._set_state(STATE_HUB_REACHABLE, "true")
         report = tally.report()
         if report != SyncReport():
             log.info("sync.cycle", **vars(report))
@@ -270,7 +276,7 @@ class SyncWorker:
         """Pick up keys rotated by `mbe-node keys rotate` while this process runs."""
         if self._key_source is None:
             return
-        ring = self._key_source(int(self._clock()))
+        ring = await self._db(self._key_source, int(self._clock()))
         self._previous = ring.previous_at(int(self._clock()))
         if ring.current == self._keys:
             return
@@ -285,7 +291,7 @@ class SyncWorker:
     async def _connect(self) -> tuple[HubClient, EnrollmentState]:
         if self._client is not None and self._state is not None:
             return self._client, self._state
-        state = self._store.load_enrollment()
+        state = await self._db(self._store.load_enrollment)
         if state is None:
             raise NotEnrolled("this node is not enrolled yet; run `mbe-node enroll` first")
         client = HubClient(
@@ -298,12 +304,11 @@ class SyncWorker:
         )
         await client.start()
         self._client, self._state = client, state
-        self._load_held_directory(state)
+        self._load_held_directory(state, await self._db(self._store.directory_bytes))
         self._enrolled.set()
         return client, state
 
-    def _load_held_directory(self, state: EnrollmentState) -> None:
-        data = self._store.directory_bytes()
+    def _load_held_directory(self, state: EnrollmentState, data: bytes | None) -> None:
         if data is None:
             return
         try:
@@ -350,21 +355,21 @@ class SyncWorker:
         if directory.version != self._held_version:
             log.info("directory.updated", version=directory.version, offices=len(directory.offices))
         self._held_version = directory.version
-        self._store.store_directory(directory.version, data, new_etag)
-        self._set_state(STATE_DIRECTORY_VERSION, str(directory.version))
+        await self._db(self._store.store_directory, directory.version, data, new_etag)
+        await self._set_state(STATE_DIRECTORY_VERSION, str(directory.version))
 
     # --- outbox
 
     async def _upload_outbox(self, client: HubClient, tally: _Tally) -> None:
         size = self._settings.batch_size
         while True:
-            batch = self._store.outbox_pending(size)
+            batch = await self._db(self._store.outbox_pending, size)
             if not batch:
                 return
             # The hub would refuse an envelope past its expiry; the domain decides
             # what replaces it (a re-sealed withdrawal, reply or status).
             now = int(self._clock())
-            done = self._retire_expired([m for m in batch if m.expires <= now], now, tally)
+            done = await self._retire_expired([m for m in batch if m.expires <= now], now, tally)
             live = [m for m in batch if m.expires > now]
             if live:
                 done += await self._upload_batch(client, live, tally)
@@ -373,11 +378,13 @@ class SyncWorker:
             if done == 0 or len(batch) < size:
                 return
 
-    def _retire_expired(self, expired: Sequence[OutgoingMessage], now: int, tally: _Tally) -> int:
+    async def _retire_expired(
+        self, expired: Sequence[OutgoingMessage], now: int, tally: _Tally
+    ) -> int:
         """Hand expired outbox messages to the store; returns how many it retired."""
         done = 0
         for m in expired:
-            if self._store.outbox_expired(m.msg_id, now):
+            if await self._db(self._store.outbox_expired, m.msg_id, now):
                 log.warning("outbox.expired", msg_id=m.msg_id)
                 tally.expired += 1
                 done += 1
@@ -391,11 +398,11 @@ class SyncWorker:
         try:
             result = await client.upload([m.envelope for m in batch])
         except (HubUnreachable, HubResponseError):
-            self._store.outbox_attempted(ids, now)
+            await self._db(self._store.outbox_attempted, ids, now)
             raise
         except HubRefused as exc:
             if exc.problem in NODE_WIDE or exc.status in (401, 403):
-                self._store.outbox_attempted(ids, now)
+                await self._db(self._store.outbox_attempted, ids, now)
                 raise
             if len(batch) > 1:
                 # One bad envelope spoils the whole request (e.g. too large):
@@ -405,15 +412,15 @@ class SyncWorker:
                     done += await self._upload_batch(client, [m], tally)
                 return done
             if exc.problem == ProblemKind.EXPIRED:
-                return self._retire_expired(batch, now, tally)
-            self._store.outbox_rejected(ids[0], f"{exc.problem}: {exc.detail}", now)
+                return await self._retire_expired(batch, now, tally)
+            await self._db(self._store.outbox_rejected, ids[0], f"{exc.problem}: {exc.detail}", now)
             log.warning("outbox.rejected", msg_id=ids[0], problem=exc.problem)
             tally.rejected += 1
             return 1
         wanted = set(ids)
         accepted = [i for i in result.accepted if i in wanted]
         if accepted:
-            self._store.outbox_accepted(accepted, now)
+            await self._db(self._store.outbox_accepted, accepted, now)
             tally.uploaded += len(accepted)
         rejected = [r for r in result.rejected if r.id in wanted]
         answered = set(accepted)
@@ -421,17 +428,18 @@ class SyncWorker:
             problem = problem_kind(r.type)
             if problem == ProblemKind.EXPIRED:
                 # By the hub's clock; ours was behind. Same as expiring here.
-                if self._retire_expired([m for m in batch if m.msg_id == r.id], now, tally):
+                expired = [m for m in batch if m.msg_id == r.id]
+                if await self._retire_expired(expired, now, tally):
                     answered.add(r.id)
                 continue
             detail = " ".join(r.detail.split())[:300]
-            self._store.outbox_rejected(r.id, f"{problem}: {detail}", now)
+            await self._db(self._store.outbox_rejected, r.id, f"{problem}: {detail}", now)
             log.warning("outbox.rejected", msg_id=r.id, problem=problem)
             tally.rejected += 1
             answered.add(r.id)
         missing = [i for i in ids if i not in answered]
         if missing:
-            self._store.outbox_attempted(missing, now)
+            await self._db(self._store.outbox_attempted, missing, now)
         return len(answered)
 
     # --- inbox
@@ -475,7 +483,7 @@ class SyncWorker:
         now = int(self._clock())
         try:
             env = decode_envelope(item.envelope, item.id)
-            if self._store.inbox_seen(env.msg_id):
+            if await self._db(self._store.inbox_seen, env.msg_id):
                 tally.duplicates += 1
                 log.info("inbox.duplicate", msg_id=env.msg_id)
                 return refreshed, True
@@ -494,10 +502,10 @@ class SyncWorker:
                 refreshed = True
                 inner = self._open(env, state, now)
         except IncomingRefused as exc:
-            self._refuse(item.id, exc.sender, exc.reason, now, tally)
+            await self._refuse(item.id, exc.sender, exc.reason, now, tally)
             return refreshed, True
         try:
-            self._store.apply_incoming(inner, now)
+            await self._db(self._store.apply_incoming, inner, now)
         except ApplyDeferred as exc:
             held.add(inner.sender)
             tally.deferred += 1
@@ -507,19 +515,21 @@ class SyncWorker:
             )
             return refreshed, False
         except ApplyRefused as exc:
-            self._refuse(inner.msg_id, inner.sender, exc.reason, now, tally)
+            await self._refuse(inner.msg_id, inner.sender, exc.reason, now, tally)
             return refreshed, True
         except ProtocolError as exc:
             # E.g. the answer (a receipt) cannot be sealed to the sender's key:
             # no later cycle can do better.
-            self._refuse(inner.msg_id, inner.sender, f"not-applicable: {exc.code}", now, tally)
+            await self._refuse(
+                inner.msg_id, inner.sender, f"not-applicable: {exc.code}", now, tally
+            )
             return refreshed, True
         tally.applied += 1
         log.info("inbox.applied", msg_id=inner.msg_id, sender=inner.sender, type=inner.type)
         return refreshed, True
 
-    def _refuse(self, msg_id: str, sender: str, reason: str, now: int, tally: _Tally) -> None:
-        self._store.record_refused(msg_id, sender, reason, now)
+    async def _refuse(self, msg_id: str, sender: str, reason: str, now: int, tally: _Tally) -> None:
+        await self._db(self._store.record_refused, msg_id, sender, reason, now)
         log.warning("inbox.refused", msg_id=msg_id, sender=sender, reason=reason)
         tally.refused += 1
 
@@ -545,19 +555,19 @@ class SyncWorker:
                 await self.sync_once()
             except NotEnrolled as exc:
                 failures = 0
-                self._record_failure(exc, reachable=None)
+                await self._record_failure(exc, reachable=None)
             except HubUnreachable as exc:
                 failures += 1
-                self._record_failure(exc, reachable=False)
+                await self._record_failure(exc, reachable=False)
             except SyncError as exc:
                 failures += 1
-                self._record_failure(exc, reachable=True)
+                await self._record_failure(exc, reachable=True)
             # The outermost boundary of the background task: a store error must be
             # recorded and retried, not end syncing silently (logged with traceback).
             except Exception as exc:
                 failures += 1
                 log.exception("sync.crashed", error=type(exc).__name__)
-                self._set_state(STATE_LAST_ERROR, f"internal error: {type(exc).__name__}")
+                await self._set_state(STATE_LAST_ERROR, f"internal error: {type(exc).__name__}")
             else:
                 failures = 0
             if failures:
@@ -571,11 +581,11 @@ class SyncWorker:
             else:
                 await _wait_any((self._wake, self._mail), self._settings.poll_interval)
 
-    def _record_failure(self, exc: SyncError, *, reachable: bool | None) -> None:
+    async def _record_failure(self, exc: SyncError, *, reachable: bool | None) -> None:
         log.warning("sync.failed", error=type(exc).__name__)
-        self._set_state(STATE_LAST_ERROR, str(exc))
+        await self._set_state(STATE_LAST_ERROR, str(exc))
         if reachable is not None:
-            self._set_state(STATE_HUB_REACHABLE, "true" if reachable else "false")
+            await self._set_state(STATE_HUB_REACHABLE, "true" if reachable else "false")
 
     async def _push_loop(self) -> None:
         failures = 0
@@ -604,7 +614,7 @@ class SyncWorker:
             )
 
     async def _listen(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self._set_push(True)
+        await self._set_push(True)
         # Whatever arrived while we were disconnected: look now.
         self._mail.set()
         try:
@@ -621,18 +631,18 @@ class SyncWorker:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.info("push.lost", error=type(exc).__name__)
         finally:
-            self._set_push(False)
+            await self._set_push(False)
             await ws.close()
 
-    def _set_push(self, connected: bool) -> None:
+    async def _set_push(self, connected: bool) -> None:
         self.push_connected = connected
-        self._set_state(STATE_PUSH_CONNECTED, "true" if connected else "false")
+        await self._set_state(STATE_PUSH_CONNECTED, "true" if connected else "false")
         log.info("push.connected" if connected else "push.disconnected")
 
-    def _set_state(self, key: str, value: str) -> None:
+    async def _set_state(self, key: str, value: str) -> None:
         # Each write is a database transaction; most values repeat cycle after cycle.
         if self._written.get(key) != value:
-            self._store.set_sync_state(key, value)
+            await self._db(self._store.set_sync_state, key, value)
             self._written[key] = value
 
 

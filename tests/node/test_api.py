@@ -136,11 +136,12 @@ async def test_case_lifecycle_with_contacts_agreements_and_audit(
         f"{API}/cases/{case_id}/close", json={"closure_reason": "moved"}, headers=auth
     )
     assert again.status == 409
-    store_rows = client.app[STORE]
-    actions = [r["action"] for r in store_rows.access.audit_rows(case_id)]
+    store = client.app[STORE]
+    rows = await store.run(store.access.audit_rows, case_id)
+    actions = [r["action"] for r in rows]
     assert actions[:3] == ["case.create", "case.list", "case.update"]
     assert "case.close" in actions
-    assert {r["app"] for r in store_rows.access.audit_rows(case_id)} == {"test-app"}
+    assert {r["app"] for r in rows} == {"test-app"}
 
 
 async def test_referral_flow_through_the_api(client: Client, api_node: ApiNode) -> None:

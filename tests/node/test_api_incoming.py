@@ -17,7 +17,7 @@ API = "/api/v1"
 FIELDS = ["family_name", "languages", "note"]
 
 
-def _send_two_referrals(client: Client) -> list[str]:
+async def _send_two_referrals(client: Client) -> list[str]:
     """A (in memory) refers two cases to the API node B; B's store applies the offers."""
     sender = make_office("caritas-nbg")
     ids = []
@@ -30,7 +30,7 @@ def _send_two_referrals(client: Client) -> list[str]:
         ids.append(ref.referral_id)
     receiver = client.app[STORE]
     for inner in open_outbox(sender, make_office("awo-fue", enrolled=False)):
-        receiver.sync.apply_incoming(inner, T0)
+        await receiver.run(receiver.sync.apply_incoming, inner, T0)
     return ids
 
 
@@ -45,7 +45,7 @@ async def test_accept_report_and_decline(tmp_path: Path, aiohttp_client: Any) ->
     """Received referrals show their data; accept opens a case; status and decline go out."""
     node = make_api_node(tmp_path, "awo-fue")
     client: Client = await aiohttp_client(create_app(node.settings, deps=node.deps))
-    first, second = _send_two_referrals(client)
+    first, second = await _send_two_referrals(client)
     auth = node.auth
     listed = await (
         await client.get(f"{API}/referrals/incoming?state=received", headers=auth)

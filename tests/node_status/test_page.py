@@ -86,7 +86,7 @@ async def test_page_holds_no_client_data_nor_ids(client: Client, api_node: ApiNo
     )
     store = client.app[STORE]
     for inner in open_outbox(sender, make_office("caritas-nbg", enrolled=False)):
-        store.sync.apply_incoming(inner, T0)
+        await store.run(store.sync.apply_incoming, inner, T0)
 
     html = await (await client.get("/status")).text()
     assert _figure(html, "inbox_awaiting") == "1"
