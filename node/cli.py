@@ -32,11 +32,11 @@ from node.errors import ConfigError, EnrollFailed, NodeError
 from node.rotation import KeyFiles
 from node.rotation import add_commands as add_keys_commands
 from node.stats.errors import HubRefusedReport
-from node.stats.ledger import REJECTED
 from node.stats.periods import parse_period
 from node.stats.service import QUEUED, UNCHANGED, StatsService, hub_connector
 from node.storage.context import iso
 from node.storage.health import SyncHealth
+from node.storage.stats_ledger import REJECTED
 from node.storage.store import NodeStore
 from node.sync.enroll import enroll
 from node.sync.errors import SyncError

@@ -21,9 +21,9 @@ from aiohttp import web
 
 from node.api import keys
 from node.stats.errors import HubRefusedReport
-from node.stats.ledger import REJECTED
 from node.stats.scheduler import StatsScheduler
 from node.stats.service import QUEUED, Connect, StatsService, hub_connector
+from node.storage.stats_ledger import REJECTED
 
 STATS = web.AppKey("mbe_node_stats", StatsService)
 STATS_CONNECT: web.AppKey[Connect] = web.AppKey("mbe_node_stats_connect")

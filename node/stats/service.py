@@ -38,11 +38,18 @@ from node.errors import NotEnrolled
 from node.stats.compute import compute
 from node.stats.errors import PeriodNotOver
 from node.stats.facts import Facts, load_facts, local_date
-from node.stats.ledger import PENDING, REJECTED, SUBMITTED, StatsLedger, Submission, cells_hash
 from node.stats.periods import Period, parse_period, periods_between
 from node.stats.sealing import seal_report
 from node.stats.settings import StatsSettings
 from node.storage.context import StoreContext, iso
+from node.storage.stats_ledger import (
+    PENDING,
+    REJECTED,
+    SUBMITTED,
+    StatsLedger,
+    Submission,
+    cells_hash,
+)
 from node.sync import backoff
 from node.sync.client import HubClient
 from node.sync.errors import HubRefused, HubResponseError, HubUnreachable

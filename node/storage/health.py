@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.domain.delivery import Delivery
-from node.stats.ledger import StatsLedger
 from node.storage import sent_log
 from node.storage.context import StoreContext, iso
 from node.storage.lifecycle import PENDING_WITHDRAWAL
 from node.storage.network import Network
+from node.storage.stats_ledger import StatsLedger
 from node.sync.ports import (
     STATE_HUB_REACHABLE,
     STATE_LAST_ERROR,

@@ -1,4 +1,4 @@
-"""Bookkeeping of submitted reports (table stats_reports, migration 0002).
+"""SQL for the bookkeeping of submitted reports (table stats_reports, migration 0002).
 
 Per period the rows are its revisions. A revision number is taken once and
 never reused, even when the hub refused it: the hub may have stored a report
@@ -14,12 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from node.domain.report_states import ReportEvent, ReportState, after, from_states
 from node.storage.context import StoreContext, iso
 from node.storage.db import transaction
 from protocol.encoding import pack
 from protocol.payloads import StatsCell
 
-PENDING, SUBMITTED, REJECTED = "pending", "submitted", "rejected"
+# Re-exported for the statistics service and the CLI.
+PENDING, SUBMITTED, REJECTED = ReportState.PENDING, ReportState.SUBMITTED, ReportState.REJECTED
 
 
 def cells_hash(period: str, cells: Sequence[StatsCell]) -> str:
@@ -37,7 +39,7 @@ class Submission:
     cells_hash: str
     cell_count: int
     generated: int
-    state: str
+    state: ReportState
     msg_id: str
     envelope: bytes | None
     expires: int
@@ -55,7 +57,7 @@ class Submission:
             cells_hash=r["cells_hash"],
             cell_count=int(r["cell_count"]),
             generated=int(r["generated"]),
-            state=r["state"],
+            state=ReportState(r["state"]),
             msg_id=r["msg_id"],
             envelope=None if env is None else bytes(env),
             expires=int(r["expires"]),
@@ -106,15 +108,15 @@ class StatsLedger:
 
     def pending_due(self, now: int) -> list[Submission]:
         rows = self.ctx.all(
-            "SELECT * FROM stats_reports WHERE state = 'pending' AND next_attempt <= ?"
+            "SELECT * FROM stats_reports WHERE state = ? AND next_attempt <= ?"
             " ORDER BY next_attempt, period",
-            (now,),
+            (PENDING, now),
         )
         return [Submission.from_row(r) for r in rows]
 
     def next_pending_time(self) -> int | None:
         row = self.ctx.one(
-            "SELECT MIN(next_attempt) AS t FROM stats_reports WHERE state = 'pending'"
+            "SELECT MIN(next_attempt) AS t FROM stats_reports WHERE state = ?", (PENDING,)
         )
         return None if row is None or row["t"] is None else int(row["t"])
 
@@ -123,13 +125,14 @@ class StatsLedger:
             self.ctx.run(
                 "INSERT INTO stats_reports (period, revision, cells_hash, cell_count, generated,"
                 " state, msg_id, envelope, expires, attempts, next_attempt, last_error,"
-                " submitted_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, NULL, NULL)",
+                " submitted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, NULL, NULL)",
                 (
                     sub.period,
                     sub.revision,
                     sub.cells_hash,
                     sub.cell_count,
                     sub.generated,
+                    PENDING,
                     sub.msg_id,
                     sub.envelope,
                     sub.expires,
@@ -143,7 +146,7 @@ class StatsLedger:
             self.ctx.run(
                 "UPDATE stats_reports SET cells_hash = ?, cell_count = ?, generated = ?,"
                 " msg_id = ?, envelope = ?, expires = ? WHERE period = ? AND revision = ?"
-                " AND state = 'pending'",
+                " AND state = ?",
                 (
                     sub.cells_hash,
                     sub.cell_count,
@@ -153,29 +156,41 @@ class StatsLedger:
                     sub.expires,
                     sub.period,
                     sub.revision,
+                    PENDING,
                 ),
             )
 
     def mark_submitted(self, period: str, revision: int, now: int) -> None:
-        self._settle(period, revision, SUBMITTED, None, now)
+        self._settle(period, revision, ReportEvent.STORED, None, now)
 
     def mark_rejected(self, period: str, revision: int, error: str, now: int) -> None:
-        self._settle(period, revision, REJECTED, error, None)
+        self._settle(period, revision, ReportEvent.REFUSED, error, None)
 
     def _settle(
-        self, period: str, revision: int, state: str, error: str | None, at: int | None
+        self, period: str, revision: int, event: ReportEvent, error: str | None, at: int | None
     ) -> None:
+        """Settle a pending revision (node/domain/report_states.py); a settled one stays."""
+        (source,) = from_states(event)
         with transaction(self.ctx.db):
             self.ctx.run(
                 "UPDATE stats_reports SET state = ?, envelope = NULL, attempts = attempts + 1,"
-                " last_error = ?, submitted_at = ? WHERE period = ? AND revision = ?",
-                (state, None if error is None else error[:200], at, period, revision),
+                " last_error = ?, submitted_at = ? WHERE period = ? AND revision = ?"
+                " AND state = ?",
+                (
+                    after(event),
+                    None if error is None else error[:200],
+                    at,
+                    period,
+                    revision,
+                    source,
+                ),
             )
 
     def mark_retry(self, period: str, revision: int, error: str, next_attempt: int) -> None:
+        (source,) = from_states(ReportEvent.RETRY)
         with transaction(self.ctx.db):
             self.ctx.run(
                 "UPDATE stats_reports SET attempts = attempts + 1, last_error = ?,"
-                " next_attempt = ? WHERE period = ? AND revision = ?",
-                (error[:200], next_attempt, period, revision),
+                " next_attempt = ? WHERE period = ? AND revision = ? AND state = ?",
+                (error[:200], next_attempt, period, revision, source),
             )
