@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from node.api import keys
+from node.api import keys, views
 from node.domain.referral_states import IN, OUT, Direction, State
 from node.storage.referrals import Referral
 from node.storage.store import NodeStore
@@ -247,7 +247,7 @@ def _referral_job(
     def job(store: NodeStore) -> dict[str, Any]:
         ref = work(store)
         store.access.audit(app, action, case_id=ref.case_id, referral_id=ref.referral_id)
-        return store.referrals.view(ref)
+        return views.view_of(store, ref)
 
     return job
 
@@ -270,7 +270,7 @@ def _lister(direction: Direction) -> Any:
             store.access.audit_many(
                 app, [("referral.list", r.case_id, r.referral_id) for r in refs]
             )
-            return [store.referrals.view(r) for r in refs]
+            return views.referral_views(store, refs)
 
         return _json({"referrals": await _db(request, job)})
 

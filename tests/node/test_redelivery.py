@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from node.api.views import view_of
 from node.domain.referral_states import IN, OUT, Event
 from protocol.envelope import InnerMessage
 from protocol.payloads import ExpiryNotice, ReferralReply, ReferralStatus, ReferralWithdraw
@@ -87,7 +88,7 @@ def test_a_withdrawal_expired_in_the_outbox_is_sealed_again_and_arrives(
     ref = a.store.referrals.get(OUT, rid)
     assert ref.state == "withdrawn"
     assert [h["event"] for h in a.store.referrals.history(OUT, rid)][-1] == Event.RESEND
-    assert a.store.referrals.view(ref)["delivery"] == {
+    assert view_of(a.store, ref)["delivery"] == {
         "type": ReferralWithdraw.TYPE,
         "status": "queued",
         "resent": 1,
@@ -175,7 +176,7 @@ def test_an_offer_that_expires_in_the_outbox_expires_the_referral(
     assert _pending(a) == []
     ref = a.store.referrals.get(OUT, rid)
     assert ref.state == "expired"
-    assert a.store.referrals.view(ref)["delivery"]["status"] == "expired"
+    assert view_of(a.store, ref)["delivery"]["status"] == "expired"
     assert a.store.health().messages_resent == 0
 
 
@@ -228,9 +229,7 @@ def test_a_withdrawal_to_a_revoked_office_fails_visibly_and_is_retried(
     health = a.store.health()
     assert (health.delivery_failed, health.withdrawals_pending) == (1, 1)
     assert "delivery_failed" in health.warnings()
-    assert a.store.referrals.view(a.store.referrals.get(OUT, rid))["delivery"]["status"] == (
-        "failed"
-    )
+    assert view_of(a.store, a.store.referrals.get(OUT, rid))["delivery"]["status"] == ("failed")
     a.store.sync.store_directory(3, signed_directory(3), None)
     assert a.store.lifecycle.run(14).withdrawals_sent == (rid,)
     [(new, _)] = _pending(a)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from node.api.views import view_of
 from node.domain.referral_states import IN, OUT
 from node.errors import ConsentRefused, IllegalTransition, InvalidInput, NotEnrolled
 from node.storage.sync_store import SqliteSyncStore
@@ -167,7 +168,7 @@ def test_decline_flows_back_with_reason(office_a: Office, office_b: Office) -> N
     out = office_a.store.referrals.get(OUT, rid)
     assert (out.state, out.reason) == ("declined", "no_capacity")
     assert out.reply_note == "Warteliste bis März"
-    assert office_a.store.referrals.view(out)["reply_note"] == "Warteliste bis März"
+    assert view_of(office_a.store, out)["reply_note"] == "Warteliste bis März"
     with pytest.raises(IllegalTransition):
         office_b.store.referrals.accept(rid)
 
