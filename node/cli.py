@@ -22,13 +22,13 @@ from aiohttp import web
 
 from node.api import keys as api_keys
 from node.api.app import Background, create_app
-from node.api.housekeeping import referral_housekeeping_ctx
-from node.api.stats_handlers import stats_scheduler_ctx
 from node.backup import add_commands as add_backup_commands
 from node.clock import Deps
 from node.config import NodeSettings, check_office_name, load_keys, load_settings
 from node.datadir import init_data_dir
 from node.errors import ConfigError, EnrollFailed, NodeError
+from node.jobs.housekeeping import referral_housekeeping_ctx
+from node.jobs.stats_scheduler import stats_scheduler_ctx
 from node.rotation import KeyFiles
 from node.rotation import add_commands as add_keys_commands
 from node.stats.errors import HubRefusedReport
@@ -48,7 +48,7 @@ Command = Callable[[argparse.Namespace, TextIO], int]
 
 def sync_background(settings: NodeSettings) -> Sequence[Background]:
     """The cleanup_ctx functions that run the sync worker, stats scheduler and referral
-    expiry (node/api/housekeeping.py) next to the API.
+    expiry (node/jobs/) next to the API.
 
     They run after the store is open (the store's own cleanup_ctx comes first).
     """

@@ -145,6 +145,7 @@ def create_app(
     app[keys.SETTINGS] = settings
     app[keys.DEPS] = deps or Deps.system()
     app[keys.OUTBOX_LISTENERS] = []
+    app[keys.STATS_QUEUED_LISTENERS] = []
     text = load_spec_text()
     document = yaml.safe_load(text)
     app[keys.SPEC_YAML] = text

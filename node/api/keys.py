@@ -22,5 +22,8 @@ SPEC_JSON = web.AppKey("mbe_node_openapi_json", bytes)
 # Called (without arguments) after something was put into the outbox, so the
 # sync worker can upload at once instead of at its next poll.
 OUTBOX_LISTENERS = web.AppKey("mbe_node_outbox_listeners", list[Callable[[], None]])
+# Called after a manual statistics submission was queued (the hub was not
+# reachable), so the scheduler (node/jobs/stats_scheduler.py) retries soon.
+STATS_QUEUED_LISTENERS = web.AppKey("mbe_node_stats_queued_listeners", list[Callable[[], None]])
 
 APP_NAME = web.RequestKey("mbe_node_app_name", str)

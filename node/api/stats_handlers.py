@@ -7,8 +7,9 @@
 * GET  /api/v1/stats/submissions      what was sent, per period and revision
 
 `stats_ctx` (in create_app, after the store) builds the `StatsService`;
-`stats_scheduler_ctx` (in node/cli.py sync_background) runs automatic
-submission. Tests put a fake uplink into `STATS_CONNECT` before the app starts.
+automatic submission is a background job (node/jobs/stats_scheduler.py), woken
+through `keys.STATS_QUEUED_LISTENERS` when a manual submission had to be queued.
+Tests put a fake uplink into `STATS_CONNECT` before the app starts.
 """
 
 from __future__ import annotations
@@ -21,13 +22,11 @@ from aiohttp import web
 
 from node.api import keys
 from node.stats.errors import HubRefusedReport
-from node.stats.scheduler import StatsScheduler
 from node.stats.service import QUEUED, Connect, StatsService, hub_connector
 from node.storage.stats_ledger import REJECTED
 
 STATS = web.AppKey("mbe_node_stats", StatsService)
 STATS_CONNECT: web.AppKey[Connect] = web.AppKey("mbe_node_stats_connect")
-STATS_SCHEDULER = web.AppKey("mbe_node_stats_scheduler", StatsScheduler)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -52,9 +51,8 @@ async def submit_stats(request: web.Request) -> web.Response:
     if outcome.state == REJECTED:
         raise HubRefusedReport(outcome.detail or f"the hub refused the report for {outcome.period}")
     if outcome.state == QUEUED:
-        scheduler = request.app.get(STATS_SCHEDULER)
-        if scheduler is not None:
-            scheduler.wake()
+        for listener in request.app[keys.STATS_QUEUED_LISTENERS]:
+            listener()
         return _json(outcome.to_map(), status=202)
     return _json(outcome.to_map())
 
@@ -87,12 +85,3 @@ async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
         run=store.run,
     )
     yield
-
-
-async def stats_scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Automatic submission next to the API (registered by node/cli.py sync_background)."""
-    scheduler = StatsScheduler(app[STATS], app[keys.DEPS].clock)
-    app[STATS_SCHEDULER] = scheduler
-    await scheduler.start()
-    yield
-    await scheduler.stop()

@@ -11,11 +11,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from node.api.housekeeping import ReferralHousekeeping, referral_housekeeping_ctx
 from node.cli import sync_background
 from node.config import NodeSettings, ReferralSettings, default_config, parse_settings
 from node.domain.referral_states import IN, OUT
 from node.errors import ConfigError, ConflictError, IllegalTransition
+from node.jobs.housekeeping import ReferralHousekeeping, referral_housekeeping_ctx
 from node.storage import lifecycle
 from node.storage.context import iso
 from node.storage.lifecycle import CONTACT_RECIPIENT, WITHDRAWAL_PENDING, WITHDRAWN

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from node.api.stats_handlers import stats_scheduler_ctx
 from node.cli import main, sync_background
 from node.config import load_settings
+from node.jobs.stats_scheduler import stats_scheduler_ctx
 from node.storage.store import NodeStore
 from tests.node.conftest import ApiNode, Office, keys_from, make_api_node
 from tests.node_stats.conftest import build_known, set_today

@@ -8,11 +8,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from node.errors import NotEnrolled
+from node.jobs.stats_scheduler import StatsScheduler
 from node.stats.compute import compute
 from node.stats.errors import BadPeriod, PeriodNotOver
 from node.stats.facts import load_facts
 from node.stats.periods import parse_period
-from node.stats.scheduler import StatsScheduler
 from node.stats.service import QUEUED, SUBMITTED_NOW, UNCHANGED
 from node.stats.settings import StatsSettings
 from tests.node.conftest import Office, make_office

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import structlog
+from aiohttp import web
 
+from node.api import keys
+from node.api.stats_handlers import STATS
 from node.clock import Clock
 from node.stats.service import StatsService
 
@@ -67,3 +71,16 @@ class StatsScheduler:
                 delay = self.service.settings.check_interval
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+
+STATS_SCHEDULER = web.AppKey("mbe_node_stats_scheduler", StatsScheduler)
+
+
+async def stats_scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Automatic submission next to the API (registered by node/cli.py sync_background)."""
+    scheduler = StatsScheduler(app[STATS], app[keys.DEPS].clock)
+    app[STATS_SCHEDULER] = scheduler
+    app[keys.STATS_QUEUED_LISTENERS].append(scheduler.wake)
+    await scheduler.start()
+    yield
+    await scheduler.stop()
