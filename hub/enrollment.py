@@ -22,7 +22,7 @@ from hub.errors import Problem
 from hub.settings import HubSettings
 from hub.storage import sites as store
 from hub.storage.db import write
-from protocol.encoding import pack
+from protocol import hub_api
 from protocol.enrollment import EnrollmentRequest
 from protocol.errors import BadSignatureError, ProtocolError
 from protocol.hub_api import ProblemKind
@@ -78,11 +78,11 @@ def enroll(
 
 
 def _answer(cert: bytes, node_id: str, keys: PrivateKeys, directory_data: bytes) -> bytes:
-    return pack(
-        {
-            "cert": cert,
-            "node_id": node_id,
-            "hub_keys": keys.public.to_map(),
-            "directory": directory_data,
-        }
+    return hub_api.encode_msgpack(
+        hub_api.EnrollAnswer(
+            node_id=node_id,
+            cert=cert,
+            hub_keys=hub_api.RawKeys(sign=keys.public.sign, enc=keys.public.encrypt),
+            directory=directory_data,
+        )
     )

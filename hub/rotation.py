@@ -28,8 +28,8 @@ from hub.errors import Problem
 from hub.settings import HubSettings
 from hub.storage import sites as store
 from hub.storage.db import write
+from protocol import hub_api
 from protocol.documents import KeyRotation
-from protocol.encoding import pack
 from protocol.errors import BadSignatureError, ProtocolError
 from protocol.hub_api import ProblemKind
 from protocol.keys import PrivateKeys, PublicKeys
@@ -48,12 +48,12 @@ class Rotated:
     replay: bool
 
     def answer(self) -> bytes:
-        return pack(
-            {
-                "cert": self.cert,
-                "previous_until": self.previous_until,
-                "directory_version": self.directory_version,
-            }
+        return hub_api.encode_msgpack(
+            hub_api.RotationAnswer(
+                cert=self.cert,
+                previous_until=self.previous_until,
+                directory_version=self.directory_version,
+            )
         )
 
 
