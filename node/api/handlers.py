@@ -191,7 +191,7 @@ async def update_agreement(request: web.Request) -> web.Response:
 def _consents_of(store: NodeStore, case_id: str) -> list[dict[str, Any]]:
     store.cases.row(case_id)
     today = store.ctx.today()
-    return [c.view(today) for c in store.consents.for_case(case_id)]
+    return [views.consent_view(c, today) for c in store.consents.for_case(case_id)]
 
 
 async def list_consents(request: web.Request) -> web.Response:
@@ -204,7 +204,9 @@ async def record_consent(request: web.Request) -> web.Response:
     job = _case_job(
         request,
         "consent.create",
-        lambda store, case_id: store.consents.record(case_id, body).view(store.ctx.today()),
+        lambda store, case_id: views.consent_view(
+            store.consents.record(case_id, body), store.ctx.today()
+        ),
     )
     return _json(await _db(request, job), 201)
 
@@ -226,7 +228,8 @@ async def withdraw_consent(request: web.Request) -> web.Response:
                 if ref.state == State.WITHDRAWN
             ],
         )
-        view = consent.view(store.ctx.today()) | {"referrals": [a.view() for a in affected]}
+        view = views.consent_view(consent, store.ctx.today())
+        view |= {"referrals": [a.view() for a in affected]}
         return view, bool(affected)
 
     view, queued = await _db(request, job)

@@ -1,4 +1,4 @@
-"""How the local API shows a referral: presentation only, no SQL and no rules.
+"""How the local API shows referrals and consents: presentation only, no SQL, no rules.
 
 The store hands out `Referral` values, their histories and the messages sealed
 about them; these functions shape them into the JSON of node/api/openapi.yaml.
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from node.domain.consent import ConsentRecord
 from node.domain.delivery import Delivery
 from node.domain.referral_states import IN, OUT
 from node.storage.context import iso
@@ -20,6 +21,23 @@ from protocol.payloads import ReferralOffer, ReferralWithdraw
 
 # Offers and withdrawals are the sending office's messages, the rest the receiver's.
 _SENDER_TYPES = frozenset({ReferralOffer.TYPE, ReferralWithdraw.TYPE})
+
+
+def consent_view(consent: ConsentRecord, today: str) -> dict[str, Any]:
+    return {
+        "id": consent.consent_id,
+        "case_id": consent.case_id,
+        "purpose": consent.purpose,
+        "recipient": consent.recipient,
+        "fields": list(consent.fields),
+        "given": consent.given,
+        "expires": consent.expires,
+        "withdrawn": consent.withdrawn,
+        "form": consent.form,
+        "legal_regime": consent.legal_regime,
+        "valid": consent.problem_at(today) is None,
+        "created": iso(consent.created),
+    }
 
 
 def delivery(ref: Referral, sent: Sequence[dict[str, Any]]) -> dict[str, Any] | None:

@@ -5,10 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from node.clock import new_id
-from node.errors import ConflictError, InvalidInput, NotFound
-from node.storage.context import StoreContext, dumps, iso, loads_list
-from node.storage.db import transaction
-from node.storage.validation import (
+from node.domain.validation import (
     CASE_FIELDS,
     CASE_NULLABLE,
     CASE_REQUIRED,
@@ -17,6 +14,9 @@ from node.storage.validation import (
     check_goals,
     code,
 )
+from node.errors import ConflictError, InvalidInput, NotFound
+from node.storage.context import StoreContext, dumps, iso, loads_list
+from node.storage.db import transaction
 from protocol import codes
 from protocol.payloads import DATE
 

@@ -1,91 +1,33 @@
-"""Consents and the consent gate every outgoing referral passes.
-
-A consent names one recipient office, the client fields it allows to share,
-when it was given, until when it holds (`expires` is the last valid day) and
-whether it was withdrawn. The gate refuses a referral unless one valid consent
-for that recipient covers every field requested; its errors name fields and
-ids, never values.
-"""
+"""SQL for consents: record, read, withdraw; the gate's rule is node/domain/consent.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from node.clock import new_id
-from node.errors import ConflictError, ConsentRefused, InvalidInput, NotFound
-from node.storage.context import StoreContext, dumps, iso, loads_list
+from node.domain.consent import ConsentRecord, choose
+from node.domain.validation import check_client_field_names, check_node_id, code, text
+from node.errors import ConflictError, InvalidInput, NotFound
+from node.storage.context import StoreContext, dumps, loads_list
 from node.storage.db import transaction
-from node.storage.validation import check_client_field_names, check_node_id, code, text
 from protocol import codes
-from protocol.payloads import DATE, Consent
+from protocol.payloads import DATE
 
 
-@dataclass(frozen=True)
-class ConsentRecord:
-    consent_id: str
-    case_id: str
-    purpose: str
-    recipient: str
-    fields: tuple[str, ...]
-    given: str
-    expires: str | None
-    withdrawn: str | None
-    form: str
-    legal_regime: str
-    created: int
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ConsentRecord:
-        return cls(
-            consent_id=row["id"],
-            case_id=row["case_id"],
-            purpose=row["purpose"],
-            recipient=row["recipient"],
-            fields=tuple(loads_list(row["fields"])),
-            given=row["given"],
-            expires=row["expires"],
-            withdrawn=row["withdrawn"],
-            form=row["form"],
-            legal_regime=row["legal_regime"],
-            created=row["created"],
-        )
-
-    def problem_at(self, today: str) -> str | None:
-        """Why this consent does not hold on `today`, or None when it does."""
-        if self.withdrawn is not None:
-            return "withdrawn"
-        if self.given > today:
-            return "not yet given"
-        if self.expires is not None and self.expires < today:
-            return "expired"
-        return None
-
-    def to_payload(self) -> Consent:
-        return Consent(
-            consent_id=self.consent_id,
-            given=self.given,
-            form=self.form,
-            legal_regime=self.legal_regime,
-            fields=self.fields,
-            expires=self.expires,
-        )
-
-    def view(self, today: str) -> dict[str, Any]:
-        return {
-            "id": self.consent_id,
-            "case_id": self.case_id,
-            "purpose": self.purpose,
-            "recipient": self.recipient,
-            "fields": list(self.fields),
-            "given": self.given,
-            "expires": self.expires,
-            "withdrawn": self.withdrawn,
-            "form": self.form,
-            "legal_regime": self.legal_regime,
-            "valid": self.problem_at(today) is None,
-            "created": iso(self.created),
-        }
+def consent_from_row(row: dict[str, Any]) -> ConsentRecord:
+    return ConsentRecord(
+        consent_id=row["id"],
+        case_id=row["case_id"],
+        purpose=row["purpose"],
+        recipient=row["recipient"],
+        fields=tuple(loads_list(row["fields"])),
+        given=row["given"],
+        expires=row["expires"],
+        withdrawn=row["withdrawn"],
+        form=row["form"],
+        legal_regime=row["legal_regime"],
+        created=row["created"],
+    )
 
 
 class Consents:
@@ -142,13 +84,13 @@ class Consents:
         row = self.ctx.one("SELECT * FROM consents WHERE id = ?", (consent_id,))
         if row is None:
             raise NotFound(f"consent {consent_id[:40]} not found")
-        return ConsentRecord.from_row(row)
+        return consent_from_row(row)
 
     def for_case(self, case_id: str) -> list[ConsentRecord]:
         rows = self.ctx.all(
             "SELECT * FROM consents WHERE case_id = ? ORDER BY given, created, id", (case_id,)
         )
-        return [ConsentRecord.from_row(r) for r in rows]
+        return [consent_from_row(r) for r in rows]
 
     def withdraw(self, consent_id: str, date: str | None = None) -> ConsentRecord:
         when = date or self.ctx.today()
@@ -169,31 +111,12 @@ class Consents:
         *,
         consent_id: str | None = None,
     ) -> ConsentRecord:
-        """The valid consent covering `fields` for `recipient`, or ConsentRefused."""
-        today = self.ctx.today()
-        candidates = [
-            c
-            for c in self.for_case(case_id)
-            if c.recipient == recipient and (consent_id is None or c.consent_id == consent_id)
-        ]
-        if not candidates:
-            which = f"consent {consent_id}" if consent_id else "no consent"
-            raise ConsentRefused(
-                f"{which} for recipient {recipient} is recorded for case {case_id}"
-                if consent_id is None
-                else f"{which} does not exist for case {case_id} and recipient {recipient}"
-            )
-        valid = [c for c in candidates if c.problem_at(today) is None]
-        if not valid:
-            problems = sorted({p for c in candidates if (p := c.problem_at(today))})
-            raise ConsentRefused(
-                f"the consent for recipient {recipient} is not valid ({', '.join(problems)})"
-            )
-        best = max(valid, key=lambda c: (len(set(fields) & set(c.fields)), c.given, c.created))
-        missing = [f for f in fields if f not in best.fields]
-        if missing:
-            raise ConsentRefused(
-                f"the consent for recipient {recipient} does not cover field(s): "
-                + ", ".join(missing)
-            )
-        return best
+        """The valid consent covering `fields` for `recipient` (node/domain/consent.py)."""
+        return choose(
+            self.for_case(case_id),
+            case_id=case_id,
+            recipient=recipient,
+            fields=fields,
+            consent_id=consent_id,
+            today=self.ctx.today(),
+        )

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 import structlog
 
 from node.domain import referral_states as states
+from node.domain.consent import ConsentRecord
 from node.domain.delivery import DeliveryEvent
 from node.domain.referral_states import IN, OUT, Direction, Event, State
 from node.errors import NotEnrolled, UnknownRecipient
 from node.storage import sent_log
-from node.storage.consents import ConsentRecord
 from node.storage.context import StoreContext
 from node.storage.db import scrub, transaction
 from node.storage.referrals import Referral, Referrals

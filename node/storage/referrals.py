@@ -25,6 +25,7 @@ from node.clock import new_id
 from node.domain import referral_states as states
 from node.domain.delivery import DeliveryEvent
 from node.domain.referral_states import IN, OUT, Direction, Event, State
+from node.domain.validation import LIST_FIELDS, check_client_field_names, check_node_id
 from node.errors import IllegalTransition, InvalidInput, NotFound
 from node.storage import sent_log
 from node.storage.cases import Cases
@@ -32,7 +33,6 @@ from node.storage.consents import Consents
 from node.storage.context import StoreContext, dumps, iso, loads_list
 from node.storage.db import scrub, transaction
 from node.storage.network import Network
-from node.storage.validation import LIST_FIELDS, check_client_field_names, check_node_id
 from protocol import codes
 from protocol.envelope import InnerMessage
 from protocol.payloads import (
