@@ -24,8 +24,8 @@ import structlog
 from node.clock import new_id
 from node.domain import referral_states as states
 from node.domain.delivery import DeliveryEvent
+from node.domain.referral_request import client_values, parse_request
 from node.domain.referral_states import IN, OUT, Direction, Event, State
-from node.domain.validation import LIST_FIELDS, check_client_field_names, check_node_id
 from node.errors import IllegalTransition, InvalidInput, NotFound
 from node.storage import sent_log
 from node.storage.cases import Cases
@@ -215,35 +215,23 @@ class Referrals:
 
     def create(self, data: dict[str, Any]) -> Referral:
         """Refer a case to another office, through the consent gate, into the outbox."""
-        allowed = {"case_id", "recipient", "target_type", "fields", "consent_id", "note"}
-        unknown = sorted(set(data) - allowed)
-        if unknown:
-            raise InvalidInput(f"referral: unknown field {unknown[0][:40]}")
-        missing = sorted({"case_id", "recipient", "target_type", "fields"} - set(data))
-        if missing:
-            raise InvalidInput(f"referral: missing field {missing[0]}")
-        recipient = check_node_id(data["recipient"], "referral.recipient")
-        if data["target_type"] not in codes.REFERRAL_TARGET:
-            raise InvalidInput("referral.target_type: not a known code")
-        fields = check_client_field_names(data["fields"], "referral.fields")
-        note = data.get("note")
-        if note is not None and not CLIENT_FIELDS["note"](note):
-            raise InvalidInput("referral.note: invalid value")
-        if note is not None and "note" not in fields:
-            fields.append("note")
-        case_id = str(data["case_id"])
+        request = parse_request(data)
+        case_id, recipient, fields, note = (
+            request.case_id,
+            request.recipient,
+            list(request.fields),
+            request.note,
+        )
         with transaction(self.ctx.db):
             case = self.cases.row(case_id)
             if case["closed"] is not None:
                 raise InvalidInput(f"case {case_id} is closed")
-            consent = self.consents.gate(
-                case_id, recipient, fields, consent_id=data.get("consent_id")
-            )
-            client = self._client_values(case, fields, note)
+            consent = self.consents.gate(case_id, recipient, fields, consent_id=request.consent_id)
+            client = client_values(case, fields, note)
             referral_id = new_id(self.ctx.deps.random)
             offer = ReferralOffer(
                 referral_id=referral_id,
-                target_type=data["target_type"],
+                target_type=request.target_type,
                 consent=consent.to_payload(),
                 client=client,
             )
@@ -257,7 +245,7 @@ class Referrals:
                     referral_id,
                     recipient,
                     case_id,
-                    data["target_type"],
+                    request.target_type,
                     consent.consent_id,
                     dumps(fields),
                     note,
@@ -269,23 +257,6 @@ class Referrals:
             self._event(referral_id, OUT, Event.SEND, State.SENT, now, None, msg_id)
         log.info("referral.sent", referral_id=referral_id, recipient=recipient)
         return self.get(OUT, referral_id)
-
-    def _client_values(
-        self, case: dict[str, Any], fields: list[str], note: str | None
-    ) -> dict[str, Any]:
-        client: dict[str, Any] = {}
-        empty = []
-        for name in fields:
-            value = note if name == "note" and note is not None else case.get(name)
-            if name in LIST_FIELDS:
-                value = loads_list(value)
-            if value is None or value == []:
-                empty.append(name)
-            else:
-                client[name] = value
-        if empty:
-            raise InvalidInput(f"the case has no value for field(s): {', '.join(empty)}")
-        return client
 
     def withdraw(self, referral_id: str, reason: str) -> Referral:
         if reason not in codes.WITHDRAW_REASON:
