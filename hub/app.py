@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 import structlog
@@ -20,15 +18,12 @@ from aiohttp import web
 from hub import problems
 from hub.context import (
     ANNOUNCER,
-    CLOCK,
     DB,
+    DEPS,
     KEYS,
     METRICS,
     PUSH,
-    RANDOM,
     SETTINGS,
-    Clock,
-    RandomBytes,
 )
 from hub.errors import Problem
 from hub.handlers import add_routes
@@ -39,6 +34,7 @@ from hub.push import DirectoryAnnouncer, PushRegistry
 from hub.settings import HubSettings
 from hub.storage.db import DbWorker, connect
 from protocol.hub_api import ProblemKind
+from support.clock import Deps
 
 log = structlog.get_logger()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -74,7 +70,7 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     worker = DbWorker(connect(settings.db_path))
     app[DB] = worker
-    version = await worker.run(refresh_directory, app[KEYS], settings, int(app[CLOCK]()))
+    version = await worker.run(refresh_directory, app[KEYS], settings, app[DEPS].clock.now())
     if version is not None:
         log.info("directory.resigned", version=version)
     yield
@@ -101,19 +97,21 @@ async def announcer_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(
     settings: HubSettings,
     *,
-    clock: Clock = time.time,
-    random_bytes: RandomBytes = os.urandom,
+    deps: Deps | None = None,
     extensions: Iterable[Callable[[web.Application], None]] = (),
 ) -> web.Application:
-    """The hub application; `extensions` add routes (e.g. statistics) to it."""
+    """The hub application; `extensions` add routes (e.g. statistics) to it.
+
+    `deps` is the clock and randomness every handler and background task uses
+    (the system's unless given).
+    """
     app = web.Application(
         middlewares=[problem_middleware],
         client_max_size=settings.relay.max_body,
     )
     app[SETTINGS] = settings
     app[KEYS] = read_keys(settings.key_path)
-    app[CLOCK] = clock
-    app[RANDOM] = random_bytes
+    app[DEPS] = deps or Deps.system()
     app[PUSH] = PushRegistry()
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(db_ctx)

@@ -14,7 +14,7 @@ from aiohttp import WSMsgType, web
 
 from hub import relay
 from hub.auth import Prechecked, SignedCall, authenticate, precheck, record_nonce, verify_body
-from hub.context import ANNOUNCER, CLOCK, DB, KEYS, METRICS, PUSH, SETTINGS
+from hub.context import ANNOUNCER, DB, DEPS, KEYS, METRICS, PUSH, SETTINGS
 from hub.directory import latest, latest_version
 from hub.enrollment import enroll
 from hub.errors import Problem
@@ -36,7 +36,7 @@ log = structlog.get_logger()
 
 
 def _now(request: web.Request) -> int:
-    return int(request.app[CLOCK]())
+    return request.app[DEPS].clock.now()
 
 
 async def read_bounded(request: web.Request, limit: int) -> bytes:

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from hub import directory, relay
 from hub.auth import prune_nonces
-from hub.context import ANNOUNCER, CLOCK, DB, KEYS, PUSH, RANDOM, SETTINGS
+from hub.context import ANNOUNCER, DB, DEPS, KEYS, PUSH, SETTINGS
 from hub.push import close_revoked
 from hub.rotation import end_overlaps
 from hub.settings import HubSettings
@@ -57,7 +57,7 @@ async def run_once(app: web.Application, now: int) -> set[str]:
         # is the backstop should that check have failed or raced a new socket.
         await close_revoked(app[PUSH], db)
     async with _step("expire"):
-        notified = await db.run(relay.expire, keys, settings, now, app[RANDOM])
+        notified = await db.run(relay.expire, keys, settings, now, app[DEPS].random)
         if notified:
             log.info("relay.expired_notices", senders=len(notified))
             await app[PUSH].notify(notified)
@@ -95,7 +95,7 @@ async def _loop(app: web.Application) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await run_once(app, int(app[CLOCK]()))
+            await run_once(app, app[DEPS].clock.now())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 -- the task must never die silently; the next pass retries

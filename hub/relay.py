@@ -14,7 +14,6 @@ outbox.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +37,7 @@ from protocol.hub_api import (
 from protocol.ids import HUB_ID
 from protocol.keys import PrivateKeys
 from protocol.payloads import ExpiryNotice
+from support.clock import Random
 
 log = structlog.get_logger()
 
@@ -256,7 +256,7 @@ def expire(
     keys: PrivateKeys,
     settings: HubSettings,
     now: int,
-    random_bytes: Callable[[int], bytes],
+    random: Random,
 ) -> set[str]:
     """Remove expired messages and tell each sender; return the senders notified.
 
@@ -280,7 +280,7 @@ def expire(
             site = site_store.get_site(db, sender)
             if site is None or site.keys is None or site.status != "active":
                 continue
-            notice_id = random_bytes(16).hex()
+            notice_id = random.token_bytes(16).hex()
             try:
                 inner = InnerMessage(
                     msg_id=notice_id,
@@ -290,7 +290,7 @@ def expire(
                     expires=now + settings.relay.notice_ttl,
                     payload=ExpiryNotice(of_msg_id=msg_id, recipient=recipient, expired=now),
                 )
-                env = seal(inner, keys, site.keys, ephemeral_secret=random_bytes(32))
+                env = seal(inner, keys, site.keys, ephemeral_secret=random.token_bytes(32))
             except ProtocolError as exc:
                 # One sender whose notice cannot be made (an unusable key, a
                 # stored id the protocol refuses) must not keep every other

@@ -64,6 +64,8 @@ async def _sync_worker_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.sync,
         store,
         app[api_keys.KEYS],
+        # The app's clock and randomness: the whole process runs on one clock.
+        deps=app[api_keys.DEPS],
         key_source=KeyFiles(settings, store),
         run=node_store.run,
     )
@@ -109,7 +111,14 @@ def cmd_enroll(args: argparse.Namespace, out: TextIO) -> int:
     with _open_store(Path(args.dir)) as (settings, store):
         try:
             state = asyncio.run(
-                enroll(settings.sync, store.sync, store.ctx.keys, args.hub, args.code)
+                enroll(
+                    settings.sync,
+                    store.sync,
+                    store.ctx.keys,
+                    args.hub,
+                    args.code,
+                    deps=store.ctx.deps,
+                )
             )
         except SyncError as exc:
             raise EnrollFailed(str(exc)) from None

@@ -1,54 +1,15 @@
-"""Clock and randomness, injected wherever behaviour depends on them.
+"""The node's names for the injected clock and randomness, and its message ids.
 
-Production code gets `SystemClock` and `SystemRandom`; tests pass fixed ones so
-message ids, ephemeral keys and timestamps (and thus sealed bytes) are
-reproducible.
+`Clock`, `Random`, `Deps` and the system implementations are defined once in
+`support/clock.py`, shared with the hub; they are re-exported here, so
+`from node.clock import Deps` and the like keep working.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import time
-from dataclasses import dataclass
-from typing import Protocol
+from support.clock import Clock, Deps, Random, SystemClock, SystemRandom
 
-
-class Clock(Protocol):
-    def now(self) -> int:
-        """Unix time in seconds."""
-
-    def today(self) -> str:
-        """The office's local calendar date as YYYY-MM-DD."""
-
-
-class Random(Protocol):
-    def token_bytes(self, n: int) -> bytes: ...
-
-
-class SystemClock:
-    def now(self) -> int:
-        return int(time.time())
-
-    def today(self) -> str:
-        return dt.date.today().isoformat()
-
-
-class SystemRandom:
-    def token_bytes(self, n: int) -> bytes:
-        return os.urandom(n)
-
-
-@dataclass(frozen=True)
-class Deps:
-    """The clock and randomness a running node uses."""
-
-    clock: Clock
-    random: Random
-
-    @classmethod
-    def system(cls) -> Deps:
-        return cls(clock=SystemClock(), random=SystemRandom())
+__all__ = ["Clock", "Deps", "Random", "SystemClock", "SystemRandom", "new_id"]
 
 
 def new_id(random: Random) -> str:

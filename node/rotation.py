@@ -37,7 +37,7 @@ from node.clock import Deps
 from node.config import NodeSettings, load_keys, load_settings
 from node.errors import ConfigError, NodeError
 from node.storage.store import NodeStore
-from node.sync.client import HubClient, random_nonce
+from node.sync.client import HubClient
 from node.sync.errors import HubRefused, HubUnreachable, SyncError
 from node.sync.keyring import KeyRing
 from node.sync.ports import SyncStore
@@ -122,12 +122,12 @@ async def rotate_keys(
     settings: NodeSettings,
     store: SyncStore,
     *,
-    clock: Callable[[], float] = time.time,
-    nonce: Callable[[], str] = random_nonce,
+    deps: Deps | None = None,
     generate: Callable[[], PrivateKeys] = PrivateKeys.generate,
 ) -> Rotated:
     """Rotate this node's keys with its hub; raise KeyRotationFailed with one line."""
-    now = int(clock())
+    deps = deps or Deps.system()
+    now = deps.clock.now()
     state = store.load_enrollment()
     if state is None:
         raise KeyRotationFailed("this node is not enrolled yet; run `mbe-node enroll` first")
@@ -146,8 +146,7 @@ async def rotate_keys(
         keys=current,
         node_id=state.node_id,
         request_timeout=settings.sync.request_timeout,
-        clock=clock,
-        nonce=nonce,
+        deps=deps,
     ) as client:
         try:
             await client.info()  # reachable? Otherwise fail before writing anything.
@@ -222,11 +221,10 @@ def cmd_keys_rotate(args: argparse.Namespace, out: TextIO) -> int:
     keys = load_keys(settings.key_path)
     if not settings.db_path.exists():
         raise ConfigError(f"{settings.db_path} not found (run mbe-node init)")
-    store = NodeStore.open(
-        settings.db_path, keys, Deps.system(), message_ttl=settings.sync.message_ttl
-    )
+    deps = Deps.system()
+    store = NodeStore.open(settings.db_path, keys, deps, message_ttl=settings.sync.message_ttl)
     try:
-        done = asyncio.run(rotate_keys(settings, store.sync))
+        done = asyncio.run(rotate_keys(settings, store.sync, deps=deps))
     finally:
         store.close()
     for line in describe(done):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import sqlite_utils
 from aiohttp import web
 
-from hub.context import CLOCK, DB, RANDOM, SETTINGS
+from hub.context import DB, DEPS, SETTINGS
 from hub.errors import Problem
 from hub.settings import HubSettings
 from hub.storage.db import write
@@ -106,7 +106,7 @@ async def optional_coordinator(request: web.Request) -> Coordinator | None:
     session_id = request.cookies.get(COOKIE)
     if session_id is None or not usable_secret(session_id, 100):
         return None
-    return await app[DB].run(session_coordinator, session_id, int(app[CLOCK]()))
+    return await app[DB].run(session_coordinator, session_id, app[DEPS].clock.now())
 
 
 async def coordinator(request: web.Request) -> Coordinator:
@@ -122,7 +122,7 @@ async def coordinator(request: web.Request) -> Coordinator:
 
 
 def new_session_id(request: web.Request) -> str:
-    return base64.urlsafe_b64encode(request.app[RANDOM](32)).decode().rstrip("=")
+    return base64.urlsafe_b64encode(request.app[DEPS].random.token_bytes(32)).decode().rstrip("=")
 
 
 def cookie_secure(settings: HubSettings) -> bool:

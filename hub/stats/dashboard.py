@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from hub.context import CLOCK, DB, SETTINGS
+from hub.context import DB, DEPS, SETTINGS
 from hub.stats import pages, view
 from hub.stats.access import (
     COOKIE,
@@ -98,7 +98,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         start_session,
         token.strip(),
         session_id,
-        int(app[CLOCK]()),
+        app[DEPS].clock.now(),
         app[SETTINGS].stats.session_ttl,
     )
     if who is None:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from aiohttp import web
 
-from hub.context import CLOCK, DB, KEYS, SETTINGS
+from hub.context import DB, DEPS, KEYS, SETTINGS
 from hub.errors import Problem
 from hub.handlers import authenticated
 from hub.problems import from_protocol
@@ -56,7 +56,7 @@ async def submit_report(request: web.Request) -> web.Response:
     site = await app[DB].run(get_site, node)
     if site is None or site.keys is None:  # authenticated() has checked this; a revoke raced
         raise Problem(ProblemKind.UNKNOWN_NODE, 401, "this node is not enrolled with the hub")
-    now = int(app[CLOCK]())
+    now = app[DEPS].clock.now()
     inner = None
     failure: ProtocolError = BadSignatureError("no key to check")
     for signer in site.keys_valid_at(now):

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from hub.context import CLOCK, DB, SETTINGS
+from hub.context import DB, DEPS, SETTINGS
 from hub.errors import Problem
 from hub.settings import HubSettings
 from hub.stats import publication
@@ -166,7 +166,7 @@ def policy(settings: HubSettings) -> DisclosurePolicy:
 
 def today(request: web.Request) -> date:
     zone = ZoneInfo(request.app[SETTINGS].stats.timezone)
-    return datetime.fromtimestamp(request.app[CLOCK](), zone).date()
+    return datetime.fromtimestamp(request.app[DEPS].clock.now(), zone).date()
 
 
 def visible(who: Coordinator, sites: list[Site]) -> list[Site]:
@@ -192,7 +192,7 @@ def parse_period_param(raw: str | None) -> Period:
 async def publication_of(request: web.Request, period: Period) -> Publication | None:
     """The period's publication; made now if its cutoff has passed, else None."""
     app = request.app
-    return await app[DB].run(publication.due, period, app[SETTINGS], int(app[CLOCK]()))
+    return await app[DB].run(publication.due, period, app[SETTINGS], app[DEPS].clock.now())
 
 
 async def late_count(request: web.Request, period: Period, held: Publication) -> int:

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -42,16 +40,12 @@ from protocol.errors import ProtocolError
 from protocol.ids import NODE_ID
 from protocol.keys import PrivateKeys, PublicKeys
 from protocol.requests import sign_request
+from support.clock import Deps, nonce
 
 MSGPACK = hub_api.MSGPACK
 T = TypeVar("T")
 _MAX_JSON = 1 << 20
 _MAX_DETAIL = 300
-
-
-def random_nonce() -> str:
-    """16 random bytes as hex, as protocol.requests expects."""
-    return os.urandom(16).hex()
 
 
 def normalize_hub_url(url: str) -> str:
@@ -126,8 +120,7 @@ class HubClient:
         keys: PrivateKeys,
         node_id: str | None,
         request_timeout: float,
-        clock: Callable[[], float] = time.time,
-        nonce: Callable[[], str] = random_nonce,
+        deps: Deps | None = None,
     ) -> None:
         self.hub_url = normalize_hub_url(hub_url)
         if node_id is not None and not NODE_ID.fullmatch(node_id):
@@ -135,8 +128,8 @@ class HubClient:
         self._keys = keys
         self._node_id = node_id
         self._timeout = request_timeout
-        self._clock = clock
-        self._nonce = nonce
+        # Request timestamps and nonces: the process's clock and randomness.
+        self._deps = deps or Deps.system()
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -339,8 +332,8 @@ class HubClient:
             body,
             node_id=self._node_id,
             keys=self._keys,
-            timestamp=int(self._clock()),
-            nonce=self._nonce(),
+            timestamp=self._deps.clock.now(),
+            nonce=nonce(self._deps.random),
         )
 
     async def _request(

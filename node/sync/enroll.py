@@ -13,12 +13,9 @@ again. `AlreadyEnrolled` therefore means the enrollment was really saved.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import structlog
 
-from node.sync.client import HubClient, normalize_hub_url, random_nonce
+from node.sync.client import HubClient, normalize_hub_url
 from node.sync.errors import (
     AlreadyEnrolled,
     BadEnrollmentCode,
@@ -31,6 +28,7 @@ from node.sync.settings import SyncSettings
 from protocol.enrollment import EnrollmentCode
 from protocol.errors import BadEnrollmentCodeError, FingerprintMismatchError
 from protocol.keys import PrivateKeys
+from support.clock import Deps
 
 log = structlog.get_logger()
 
@@ -42,8 +40,7 @@ async def enroll(
     hub_url: str,
     code_text: str,
     *,
-    clock: Callable[[], float] = time.time,
-    nonce: Callable[[], str] = random_nonce,
+    deps: Deps | None = None,
 ) -> EnrollmentState:
     """Enroll this node with the hub at `hub_url`; raise an EnrollmentError subclass or
     HubUnreachable, each with a one-line message for the administrator."""
@@ -52,6 +49,7 @@ async def enroll(
     except BadEnrollmentCodeError as exc:
         raise BadEnrollmentCode(f"enrollment code not accepted: {exc}") from None
     url = normalize_hub_url(hub_url)
+    deps = deps or Deps.system()
     held = store.load_enrollment()
     if held is not None:
         raise AlreadyEnrolled(
@@ -63,11 +61,10 @@ async def enroll(
         keys=keys,
         node_id=None,
         request_timeout=settings.request_timeout,
-        clock=clock,
-        nonce=nonce,
+        deps=deps,
     ) as client:
         try:
-            result = await client.enroll(code, now=int(clock()))
+            result = await client.enroll(code, now=deps.clock.now())
         except FingerprintMismatchError:
             log.warning("enroll.fingerprint_mismatch", hub=url)
             raise HubKeyMismatch(
@@ -83,7 +80,7 @@ async def enroll(
         hub_url=url,
         hub_keys=result.hub_keys,
         certificate=result.certificate_bytes,
-        enrolled_at=int(clock()),
+        enrolled_at=deps.clock.now(),
     )
     store.complete_enrollment(state, result.directory.version, result.directory_bytes)
     log.info(

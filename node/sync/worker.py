@@ -59,9 +59,7 @@ an outage into a tight retry loop.
 from __future__ import annotations
 
 import asyncio
-import random
-import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -69,7 +67,7 @@ import structlog
 from aiohttp import web
 
 from node.sync.backoff import full_jitter
-from node.sync.client import HubClient, random_nonce
+from node.sync.client import HubClient
 from node.sync.errors import (
     ApplyDeferred,
     ApplyRefused,
@@ -108,6 +106,7 @@ from protocol.hub_api import (
     problem_kind,
 )
 from protocol.keys import PrivateKeys
+from support.clock import Deps, uniform
 
 log = structlog.get_logger()
 
@@ -163,9 +162,7 @@ class SyncWorker:
         store: SyncStore,
         keys: PrivateKeys,
         *,
-        clock: Callable[[], float] = time.time,
-        rng: Callable[[], float] | None = None,
-        nonce: Callable[[], str] = random_nonce,
+        deps: Deps | None = None,
         key_source: KeySource | None = None,
         run: Runner = inline,
     ) -> None:
@@ -178,10 +175,8 @@ class SyncWorker:
         # Our keys before a rotation, while its overlap lasts (node/sync/keyring.py).
         self._previous: PrivateKeys | None = None
         self._key_source = key_source
-        self._clock = clock
-        # Jitter needs no cryptographic quality; SystemRandom just avoids shared state.
-        self._rng = rng or random.SystemRandom().random
-        self._nonce = nonce
+        # The process's clock and randomness: timestamps, nonces, backoff jitter.
+        self._deps = deps or Deps.system()
         self._state: EnrollmentState | None = None
         self._client: HubClient | None = None
         self._directory: Directory | None = None
@@ -195,6 +190,17 @@ class SyncWorker:
         self._tasks: list[asyncio.Task[None]] = []
         self._written: dict[str, str] = {}
         self.push_connected = False
+
+    @property
+    def deps(self) -> Deps:
+        """The clock and randomness this worker runs on."""
+        return self._deps
+
+    def _now(self) -> int:
+        return self._deps.clock.now()
+
+    def _jitter(self) -> float:
+        return uniform(self._deps.random)
 
     # --- lifecycle
 
@@ -264,7 +270,7 @@ class SyncWorker:
                 f"{tally.deferred} incoming message(s) left at the hub for a later cycle"
                 f" ({tally.deferred_reason})"
             )
-        await self._set_state(STATE_LAST_SYNC, str(int(self._clock())))
+        await self._set_state(STATE_LAST_SYNC, str(self._now()))
         await self._set_state(STATE_LAST_ERROR, warning)
         await self._set_state(STATE_HUB_REACHABLE, "true")
         report = tally.report()
@@ -276,8 +282,8 @@ class SyncWorker:
         """Pick up keys rotated by `mbe-node keys rotate` while this process runs."""
         if self._key_source is None:
             return
-        ring = await self._db(self._key_source, int(self._clock()))
-        self._previous = ring.previous_at(int(self._clock()))
+        ring = await self._db(self._key_source, self._now())
+        self._previous = ring.previous_at(self._now())
         if ring.current == self._keys:
             return
         self._keys = ring.current
@@ -299,8 +305,7 @@ class SyncWorker:
             keys=self._keys,
             node_id=state.node_id,
             request_timeout=self._settings.request_timeout,
-            clock=self._clock,
-            nonce=self._nonce,
+            deps=self._deps,
         )
         await client.start()
         self._client, self._state = client, state
@@ -312,7 +317,7 @@ class SyncWorker:
         if data is None:
             return
         try:
-            self._directory = Directory.verify(data, state.hub_keys, now=int(self._clock()))
+            self._directory = Directory.verify(data, state.hub_keys, now=self._now())
             self._held_version = self._directory.version
         except ProtocolError:
             # Expired (or damaged): unusable for checking senders, but its version
@@ -326,7 +331,7 @@ class SyncWorker:
                 self._held_version = version
 
     def _expired(self) -> bool:
-        return self._directory is not None and self._directory.expires <= int(self._clock())
+        return self._directory is not None and self._directory.expires <= self._now()
 
     # --- directory
 
@@ -344,7 +349,7 @@ class SyncWorker:
         data, new_etag = got
         try:
             directory = Directory.verify(
-                data, state.hub_keys, now=int(self._clock()), held_version=self._held_version
+                data, state.hub_keys, now=self._now(), held_version=self._held_version
             )
         except ProtocolError as exc:
             log.warning("directory.refused", reason=exc.code, held_version=self._held_version)
@@ -368,7 +373,7 @@ class SyncWorker:
                 return
             # The hub would refuse an envelope past its expiry; the domain decides
             # what replaces it (a re-sealed withdrawal, reply or status).
-            now = int(self._clock())
+            now = self._now()
             done = await self._retire_expired([m for m in batch if m.expires <= now], now, tally)
             live = [m for m in batch if m.expires > now]
             if live:
@@ -394,7 +399,7 @@ class SyncWorker:
         self, client: HubClient, batch: Sequence[OutgoingMessage], tally: _Tally
     ) -> int:
         ids = [m.msg_id for m in batch]
-        now = int(self._clock())
+        now = self._now()
         try:
             result = await client.upload([m.envelope for m in batch])
         except (HubUnreachable, HubResponseError):
@@ -480,7 +485,7 @@ class SyncWorker:
         Returns (whether the directory was refreshed, whether the message is
         finished with and may be acknowledged).
         """
-        now = int(self._clock())
+        now = self._now()
         try:
             env = decode_envelope(item.envelope, item.id)
             if await self._db(self._store.inbox_seen, env.msg_id):
@@ -575,7 +580,7 @@ class SyncWorker:
                     failures,
                     base=self._settings.min_backoff,
                     cap=self._settings.max_backoff,
-                    rng=self._rng,
+                    rng=self._jitter,
                 )
                 await _wait_any((self._mail,), delay)
             else:
@@ -609,7 +614,7 @@ class SyncWorker:
                     failures,
                     base=self._settings.min_backoff,
                     cap=self._settings.max_backoff,
-                    rng=self._rng,
+                    rng=self._jitter,
                 )
             )
 

@@ -7,8 +7,6 @@ Works over pytest-aiohttp's TestClient and over a plain ClientSession with a
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +19,7 @@ from protocol.envelope import Envelope, InnerMessage, seal
 from protocol.keys import PrivateKeys, PublicKeys
 from protocol.payloads import Consent, ReferralOffer
 from protocol.requests import sign_request
+from support.clock import Clock, SystemClock
 
 # pytest-aiohttp's TestClient in process, or a ClientSession(base_url=...) for a subprocess.
 Requester = TestClient[Any, Any] | aiohttp.ClientSession
@@ -71,10 +70,10 @@ def problem_kind(doc: dict[str, Any]) -> str:
 class HubClient:
     """Signed requests as one node."""
 
-    def __init__(self, http: Requester, node: Node, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, http: Requester, node: Node, clock: Clock | None = None) -> None:
         self.http = http
         self.node = node
-        self.clock = clock
+        self.clock = clock or SystemClock()
 
     def headers(
         self,
@@ -93,7 +92,7 @@ class HubClient:
             body,
             node_id=node_id or self.node.node_id,
             keys=keys or self.node.keys,
-            timestamp=int(self.clock()) if timestamp is None else timestamp,
+            timestamp=self.clock.now() if timestamp is None else timestamp,
             nonce=nonce or os.urandom(16).hex(),
         )
 

@@ -17,22 +17,11 @@ from hub.settings import HubSettings, load_settings
 from hub.sites import NewSite, add_site
 from hub.storage.db import connect
 from protocol.keys import PrivateKeys
+from tests.clocks import FakeClock as FakeClock  # re-exported: hub tests import it from here
+from tests.clocks import clocked
 from tests.hub.client import HubClient, Node, enroll
 
 START = 1_800_000_000
-
-
-class FakeClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: float = START) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def write_hub_dir(path: Path, config: str) -> HubSettings:
@@ -73,7 +62,7 @@ class Hub:
                 services=list(kw.get("services", ["mbe"])),  # type: ignore[call-overload]  # test kwargs
                 languages=list(kw.get("languages", ["de"])),  # type: ignore[call-overload]  # test kwargs
                 area=str(kw.get("area", "Köln")),
-                now=int(self.clock()),
+                now=self.clock.now(),
                 secret=int.from_bytes(os.urandom(8), "big") >> 4,
             )
         finally:
@@ -88,7 +77,7 @@ class Hub:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture
@@ -98,6 +87,6 @@ def settings(tmp_path: Path) -> HubSettings:
 
 @pytest.fixture
 async def hub(settings: HubSettings, clock: FakeClock, aiohttp_client: AiohttpClient) -> Hub:
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, deps=clocked(clock))
     http = await aiohttp_client(app)
     return Hub(settings, clock, app, http)

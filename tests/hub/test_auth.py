@@ -6,6 +6,7 @@ from hub.keyfile import read_keys
 from hub.sites import revoke_site
 from hub.storage.db import connect
 from protocol.keys import PrivateKeys
+from tests.clocks import clocked
 from tests.hub.client import problem_kind
 from tests.hub.conftest import Hub
 
@@ -39,9 +40,9 @@ async def test_clock_skew(hub: Hub) -> None:
     node = await hub.node("Skew Test")
     c = hub.client(node)
     for delta in (-301, 301):
-        resp = await c.signed("GET", "/v1/inbox", timestamp=int(hub.clock()) + delta)
+        resp = await c.signed("GET", "/v1/inbox", timestamp=hub.clock.now() + delta)
         assert await _kind(resp) == (401, "clock-skew")
-    resp = await c.signed("GET", "/v1/inbox", timestamp=int(hub.clock()) - 299)
+    resp = await c.signed("GET", "/v1/inbox", timestamp=hub.clock.now() - 299)
     assert resp.status == 200
 
 
@@ -91,7 +92,7 @@ async def test_nonces_survive_a_restart(hub: Hub) -> None:
     await hub.http.close()
     from aiohttp.test_utils import TestClient, TestServer
 
-    app = create_app(hub.settings, clock=hub.clock)
+    app = create_app(hub.settings, deps=clocked(hub.clock))
     async with TestClient(TestServer(app)) as http:
         resp = await http.get("/v1/inbox", headers=headers)
         assert await _kind(resp) == (401, "replayed-nonce")

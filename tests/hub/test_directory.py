@@ -24,7 +24,7 @@ async def test_etag_and_not_modified(hub: Hub) -> None:
     node = await hub.node("Etag Office")
     resp = await hub.client(node).signed("GET", "/v1/directory")
     assert resp.status == 200
-    d = Directory.verify(await resp.read(), node.hub_keys, now=int(hub.clock()))
+    d = Directory.verify(await resp.read(), node.hub_keys, now=hub.clock.now())
     assert resp.headers["ETag"] == f'"v{d.version}"'
     again = await hub.client(node).signed(
         "GET", "/v1/directory", extra_headers={"If-None-Match": resp.headers["ETag"]}
@@ -37,10 +37,10 @@ async def test_revocation_refuses_the_node_and_bumps_the_version(hub: Hub) -> No
     """After revoke the directory is newer and lists the node as revoked; the node is refused."""
     a, b = await hub.node("Stays Office"), await hub.node("Goes Office")
     first = await hub.client(a).signed("GET", "/v1/directory")
-    before = Directory.verify(await first.read(), a.hub_keys, now=int(hub.clock()))
+    before = Directory.verify(await first.read(), a.hub_keys, now=hub.clock.now())
     db = connect(hub.settings.db_path)
     version = revoke_site(
-        db, read_keys(hub.settings.key_path), hub.settings, b.node_id, int(hub.clock())
+        db, read_keys(hub.settings.key_path), hub.settings, b.node_id, hub.clock.now()
     )
     db.close()
     resp = await hub.client(a).signed(
@@ -48,7 +48,7 @@ async def test_revocation_refuses_the_node_and_bumps_the_version(hub: Hub) -> No
     )
     assert resp.status == 200
     after = Directory.verify(
-        await resp.read(), a.hub_keys, now=int(hub.clock()), held_version=before.version
+        await resp.read(), a.hub_keys, now=hub.clock.now(), held_version=before.version
     )
     assert after.version == version > before.version
     entry = after.office(b.node_id)
@@ -57,7 +57,7 @@ async def test_revocation_refuses_the_node_and_bumps_the_version(hub: Hub) -> No
     refused = await hub.client(b).signed("GET", "/v1/inbox")
     assert (refused.status, problem_kind(await refused.json())) == (403, "revoked-node")
     # Mail to a revoked node is refused as well.
-    env = referral(a, b.node_id, b.keys.public, now=int(hub.clock()))
+    env = referral(a, b.node_id, b.keys.public, now=hub.clock.now())
     ans = await hub.client(a).upload([env.encode()])
     assert problem_kind(ans["rejected"][0]) == "unknown-recipient"
 
@@ -66,11 +66,11 @@ async def test_directory_is_resigned_before_it_expires(hub: Hub) -> None:
     """A maintenance pass close to expiry publishes a new, later-expiring version."""
     node = await hub.node("Resign Office")
     resp = await hub.client(node).signed("GET", "/v1/directory")
-    old = Directory.verify(await resp.read(), node.hub_keys, now=int(hub.clock()))
-    hub.clock.advance(old.expires - hub.clock() - hub.settings.directory.resign_before + 1)
-    await run_once(hub.app, int(hub.clock()))
+    old = Directory.verify(await resp.read(), node.hub_keys, now=hub.clock.now())
+    hub.clock.advance(old.expires - hub.clock.now() - hub.settings.directory.resign_before + 1)
+    await run_once(hub.app, hub.clock.now())
     resp = await hub.client(node).signed("GET", "/v1/directory")
-    new = Directory.verify(await resp.read(), node.hub_keys, now=int(hub.clock()))
+    new = Directory.verify(await resp.read(), node.hub_keys, now=hub.clock.now())
     assert new.version > old.version
     assert new.expires > old.expires
     assert new.offices == old.offices
@@ -91,14 +91,14 @@ async def test_versions_never_go_backwards_after_an_old_database_comes_back(hub:
         hub.add_site(name)
     held = max(_versions(hub))
     resp = await hub.client(node).signed("GET", "/v1/directory")
-    assert Directory.verify(await resp.read(), node.hub_keys, now=int(hub.clock())).version == held
+    assert Directory.verify(await resp.read(), node.hub_keys, now=hub.clock.now()).version == held
     with sqlite3.connect(hub.settings.db_path) as conn:
         conn.execute("DELETE FROM directory_versions WHERE version > ?", (min(_versions(hub)),))
     hub.clock.advance(3600)
     hub.add_site("Fourth Office")
     resp = await hub.client(node).signed("GET", "/v1/directory")
     fresh = Directory.verify(
-        await resp.read(), node.hub_keys, now=int(hub.clock()), held_version=held
+        await resp.read(), node.hub_keys, now=hub.clock.now(), held_version=held
     )
     assert fresh.version > held
 

@@ -33,7 +33,7 @@ async def test_connect_announces_the_current_version(hub: Hub) -> None:
     """On connect a node is told the newest directory version, after any mail frame."""
     a, b = await hub.node("Announce A"), await hub.node("Announce B")
     await hub.client(a).upload(
-        [referral(a, b.node_id, b.keys.public, now=int(hub.clock())).encode()]
+        [referral(a, b.node_id, b.keys.public, now=hub.clock.now()).encode()]
     )
     ws = await hub.client(b).ws()
     try:
@@ -74,7 +74,7 @@ async def test_revocation_from_another_process_is_announced(hub: Hub) -> None:
         db = connect(hub.settings.db_path)
         try:
             version = revoke_site(
-                db, read_keys(hub.settings.key_path), hub.settings, b.node_id, int(hub.clock())
+                db, read_keys(hub.settings.key_path), hub.settings, b.node_id, hub.clock.now()
             )
         finally:
             db.close()
@@ -90,7 +90,7 @@ async def test_resigning_is_announced(hub: Hub) -> None:
     try:
         before = (await _frame(ws))["version"]
         hub.clock.advance(hub.settings.directory.ttl)
-        await run_once(hub.app, int(hub.clock()))
+        await run_once(hub.app, hub.clock.now())
         frame = await _frame(ws)
         assert frame == {"type": "directory", "version": _version(hub)}
         assert frame["version"] > before

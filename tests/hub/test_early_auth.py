@@ -41,7 +41,7 @@ def _headers(hub: Hub, node_id: str, keys: PrivateKeys, *, skew: int = 0) -> dic
         b"",
         node_id=node_id,
         keys=keys,
-        timestamp=int(hub.clock()) + skew,
+        timestamp=hub.clock.now() + skew,
         nonce="ab" * 16,
     )
 
@@ -63,7 +63,7 @@ async def test_missing_headers_skew_and_revocation_are_refused_before_the_body(h
     db = connect(hub.settings.db_path)
     try:
         revoke_site(
-            db, read_keys(hub.settings.key_path), hub.settings, node.node_id, int(hub.clock())
+            db, read_keys(hub.settings.key_path), hub.settings, node.node_id, hub.clock.now()
         )
     finally:
         db.close()

@@ -18,9 +18,9 @@ async def test_good_code_enrolls_and_returns_cert_keys_and_directory(hub: Hub) -
     keys = PrivateKeys.generate()
     node = await enroll(hub.http, new.code, keys)
     assert node.node_id == new.node_id == "caritas-koeln"
-    cert = NodeCertificate.verify(node.cert, node.hub_keys, now=int(hub.clock()))
+    cert = NodeCertificate.verify(node.cert, node.hub_keys, now=hub.clock.now())
     assert cert.keys == keys.public
-    directory = Directory.verify(node.directory, node.hub_keys, now=int(hub.clock()))
+    directory = Directory.verify(node.directory, node.hub_keys, now=hub.clock.now())
     entry = directory.office(node.node_id)
     assert entry is not None
     assert (entry.status, entry.keys) == ("active", keys.public)
@@ -92,7 +92,7 @@ async def test_revoked_site_cannot_enroll(hub: Hub) -> None:
 
     new = hub.add_site("Revoked Early")
     db = connect(hub.settings.db_path)
-    revoke_site(db, read_keys(hub.settings.key_path), hub.settings, new.node_id, int(hub.clock()))
+    revoke_site(db, read_keys(hub.settings.key_path), hub.settings, new.node_id, hub.clock.now())
     db.close()
     with pytest.raises(EnrollError) as err:
         await enroll(hub.http, new.code)
@@ -111,8 +111,8 @@ async def test_retry_with_the_same_keys_gets_the_same_answer(hub: Hub) -> None:
         first.cert,
         first.hub_keys,
     )
-    directory = Directory.verify(again.directory, again.hub_keys, now=int(hub.clock()))
-    held = Directory.verify(first.directory, first.hub_keys, now=int(hub.clock()))
+    directory = Directory.verify(again.directory, again.hub_keys, now=hub.clock.now())
+    held = Directory.verify(first.directory, first.hub_keys, now=hub.clock.now())
     assert directory.version == held.version
     with pytest.raises(EnrollError) as err:
         await enroll(hub.http, new.code, PrivateKeys.generate())

@@ -13,6 +13,7 @@ from hub.settings import HubSettings
 from hub.stats.routes import add_stats
 from hub.storage.db import connect
 from hub.tokens import create_token
+from tests.clocks import clocked
 from tests.hub.client import problem_kind
 from tests.hub.conftest import FakeClock, Hub
 
@@ -71,11 +72,11 @@ async def test_hostile_request_gets_a_client_error(
     body: bytes,
 ) -> None:
     """The hub answers 3xx or 4xx, never 500, and logs no internal error."""
-    app = create_app(settings, clock=clock, extensions=[add_stats])
+    app = create_app(settings, deps=clocked(clock), extensions=[add_stats])
     http = await aiohttp_client(app)
     db = connect(settings.db_path)
     try:
-        create_token(db, "coordinator", None, int(clock()), os.urandom(32))
+        create_token(db, "coordinator", None, clock.now(), os.urandom(32))
     finally:
         db.close()
     assert http.port is not None

@@ -18,6 +18,7 @@ from protocol.envelope import Envelope, seal
 from protocol.errors import MalformedError
 from protocol.ids import HUB_ID
 from protocol.keys import PrivateKeys, PublicKeys
+from tests.clocks import clocked
 from tests.hub.client import referral
 from tests.hub.conftest import FakeClock, Hub
 
@@ -39,7 +40,7 @@ async def test_a_notice_that_cannot_be_sealed_does_not_stop_the_others(
 ) -> None:
     """Sealing one sender's notice fails: every expired message still goes, the others are told."""
     a, c, b = await hub.node("Office A"), await hub.node("Office C"), await hub.node("Office B")
-    now = int(hub.clock())
+    now = hub.clock.now()
     for sender in (a, c):
         env = referral(sender, b.node_id, b.keys.public, now=now, ttl=3600)
         await hub.client(sender).upload([env.encode()])
@@ -52,7 +53,7 @@ async def test_a_notice_that_cannot_be_sealed_does_not_stop_the_others(
     monkeypatch.setattr(relay, "seal", faulty_seal)
     hub.clock.advance(3600)
     with capture_logs() as logs:
-        notified = await maintenance.run_once(hub.app, int(hub.clock()))
+        notified = await maintenance.run_once(hub.app, hub.clock.now())
     assert notified == {a.node_id}
     assert _queued(hub) == 0
     assert len((await hub.client(a).fetch())["messages"]) == 1
@@ -80,7 +81,7 @@ async def test_a_failing_step_still_lets_the_directory_be_resigned(
     before = _directory_version(hub)
     hub.clock.advance(hub.settings.directory.ttl - hub.settings.directory.resign_before + 1)
     with capture_logs() as logs:
-        assert await maintenance.run_once(hub.app, int(hub.clock())) == set()
+        assert await maintenance.run_once(hub.app, hub.clock.now()) == set()
     assert _directory_version(hub) > before
     failed = [e for e in logs if e["event"] == "maintenance.failed"]
     assert failed == [
@@ -110,7 +111,7 @@ async def test_the_background_task_keeps_running_after_a_failed_pass(
 
     monkeypatch.setattr(maintenance, "run_once", failing_pass)
     with capture_logs() as logs:
-        await aiohttp_client(create_app(fast, clock=clock))
+        await aiohttp_client(create_app(fast, deps=clocked(clock)))
         for _ in range(300):
             if len(calls) >= 3:
                 break

@@ -16,7 +16,7 @@ async def test_websocket_gets_a_mail_notice(hub: Hub) -> None:
     try:
         # The first frame announces the directory version (an empty inbox has no mail frame).
         assert (await asyncio.wait_for(ws.receive_json(), timeout=5))["type"] == "directory"
-        env = referral(a, b.node_id, b.keys.public, now=int(hub.clock()))
+        env = referral(a, b.node_id, b.keys.public, now=hub.clock.now())
         await hub.client(a).upload([env.encode()])
         msg = await asyncio.wait_for(ws.receive_json(), timeout=5)
         assert msg == {"type": "mail"}
@@ -28,7 +28,7 @@ async def test_websocket_tells_on_connect_when_mail_waits(hub: Hub) -> None:
     """A node that connects with a non-empty inbox is told at once."""
     a, b = await hub.node("Early Sender"), await hub.node("Late Receiver")
     await hub.client(a).upload(
-        [referral(a, b.node_id, b.keys.public, now=int(hub.clock())).encode()]
+        [referral(a, b.node_id, b.keys.public, now=hub.clock.now()).encode()]
     )
     ws = await hub.client(b).ws()
     try:
@@ -47,7 +47,7 @@ async def test_health_metrics_and_info(hub: Hub) -> None:
     """Health answers ok; metrics show queue depth, connections and request counts."""
     a, b = await hub.node("Metrics A"), await hub.node("Metrics B")
     await hub.client(a).upload(
-        [referral(a, b.node_id, b.keys.public, now=int(hub.clock())).encode()]
+        [referral(a, b.node_id, b.keys.public, now=hub.clock.now()).encode()]
     )
     hub.clock.advance(42)
     assert await (await hub.http.get("/health")).json() == {"status": "ok"}

@@ -16,6 +16,7 @@ from node.sync.client import HubClient as NodeHubClient
 from node.sync.errors import HubUnreachable
 from protocol.encoding import pack
 from protocol.ids import HUB_ID
+from tests.clocks import clocked
 from tests.hub.client import Node, problem_kind, referral
 from tests.hub.conftest import FakeClock, Hub
 
@@ -27,12 +28,12 @@ NOTE = "x" * 3000  # about 4 KiB per sealed envelope
 async def small_hub(settings: HubSettings, clock: FakeClock, aiohttp_client: AiohttpClient) -> Hub:
     relay = replace(settings.relay, max_body=QUOTA, max_queue_bytes_per_node=QUOTA)
     small = replace(settings, relay=relay)
-    app = create_app(small, clock=clock)
+    app = create_app(small, deps=clocked(clock))
     return Hub(small, clock, app, await aiohttp_client(app))
 
 
 def _envelopes(hub: Hub, sender: Node, recipient: Node, n: int) -> list[bytes]:
-    now = int(hub.clock())
+    now = hub.clock.now()
     return [
         referral(sender, recipient.node_id, recipient.keys.public, now=now, note=NOTE).encode()
         for _ in range(n)
@@ -105,7 +106,7 @@ async def test_the_node_client_treats_the_refusal_as_try_later(small_hub: Hub) -
     await hub.client(a).upload(_envelopes(hub, a, b, 14))
     url = str(hub.http.make_url("/")).rstrip("/")
     async with NodeHubClient(
-        url, keys=a.keys, node_id=a.node_id, request_timeout=10, clock=hub.clock
+        url, keys=a.keys, node_id=a.node_id, request_timeout=10, deps=clocked(hub.clock)
     ) as client:
         with pytest.raises(HubUnreachable, match="429"):
             await client.upload(_envelopes(hub, a, b, 4))

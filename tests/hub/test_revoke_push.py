@@ -20,6 +20,7 @@ from hub.maintenance import run_once
 from hub.settings import HubSettings
 from hub.sites import revoke_site
 from hub.storage.db import connect
+from tests.clocks import clocked
 from tests.hub.client import Node
 from tests.hub.conftest import FakeClock, Hub
 
@@ -33,7 +34,7 @@ async def quiet_hub(
 ) -> Hub:
     """A hub whose once-a-second directory watch never fires: the test drives every check."""
     monkeypatch.setattr(hub.push, "WATCH_INTERVAL", 3600.0)
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, deps=clocked(clock))
     http = await aiohttp_client(app)
     return Hub(settings, clock, app, http)
 
@@ -42,7 +43,7 @@ def _revoke_like_the_cli(h: Hub, node_id: str) -> int:
     """`mbe-hub site revoke`: its own database connection, as another process would."""
     db = connect(h.settings.db_path)
     try:
-        return revoke_site(db, read_keys(h.settings.key_path), h.settings, node_id, int(h.clock()))
+        return revoke_site(db, read_keys(h.settings.key_path), h.settings, node_id, h.clock.now())
     finally:
         db.close()
 
@@ -93,7 +94,7 @@ async def test_maintenance_pass_closes_a_revoked_socket(quiet_hub: Hub) -> None:
     ws = await _connected(quiet_hub, node)
     try:
         _revoke_like_the_cli(quiet_hub, node.node_id)
-        await run_once(quiet_hub.app, int(quiet_hub.clock()))
+        await run_once(quiet_hub.app, quiet_hub.clock.now())
         _assert_closed_for_revocation(await _next(ws), ws)
         assert quiet_hub.app[PUSH].connected_nodes == 0
     finally:

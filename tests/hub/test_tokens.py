@@ -15,6 +15,7 @@ from hub.settings import HubSettings
 from hub.stats.routes import add_stats
 from hub.storage.db import connect
 from hub.tokens import create_token, list_tokens, revoke_token, token_hash, token_id
+from tests.clocks import clocked
 from tests.hub.conftest import FakeClock
 from tests.hub.proc import run_cli
 
@@ -93,11 +94,11 @@ async def test_revocation_ends_api_access_and_dashboard_sessions_at_once(
     settings: HubSettings, clock: FakeClock, aiohttp_client: AiohttpClient
 ) -> None:
     """Once revoked, the bearer token gets 401 and its session cookie is sent to the login."""
-    http = await aiohttp_client(create_app(settings, clock=clock, extensions=[add_stats]))
+    http = await aiohttp_client(create_app(settings, deps=clocked(clock), extensions=[add_stats]))
     db = connect(settings.db_path)
     try:
-        token = create_token(db, "coordinator", None, int(clock()), os.urandom(32))
-        other = create_token(db, "coordinator", None, int(clock()), os.urandom(32))
+        token = create_token(db, "coordinator", None, clock.now(), os.urandom(32))
+        other = create_token(db, "coordinator", None, clock.now(), os.urandom(32))
     finally:
         db.close()
     login = await http.post("/dashboard/login", data={"token": token}, allow_redirects=False)
@@ -109,7 +110,7 @@ async def test_revocation_ends_api_access_and_dashboard_sessions_at_once(
 
     db = connect(settings.db_path)
     try:
-        revoke_token(db, token_id(token_hash(token)), int(clock()))
+        revoke_token(db, token_id(token_hash(token)), clock.now())
         sessions = db.execute("SELECT count(*) FROM coordinator_sessions").fetchone()[0]
     finally:
         db.close()

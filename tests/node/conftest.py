@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,45 +21,15 @@ from node.sync.ports import EnrollmentState
 from protocol.documents import Directory, OfficeEntry
 from protocol.envelope import Envelope, InnerMessage, open_envelope
 from protocol.keys import PrivateKeys
-
-T0 = 1_790_000_000  # 2026-09-21, a fixed "now"
+from tests.clocks import T0 as T0  # re-exported: node tests import these from here
+from tests.clocks import CountingRandom
+from tests.clocks import FakeClock as FakeClock
 
 
 def keys_from(label: str) -> PrivateKeys:
     seed = hashlib.sha256(b"sign:" + label.encode()).digest()
     secret = hashlib.sha256(b"enc:" + label.encode()).digest()
     return PrivateKeys(sign_seed=seed, encrypt_secret=secret)
-
-
-@dataclass
-class FakeClock:
-    t: int = T0
-
-    def now(self) -> int:
-        return self.t
-
-    def today(self) -> str:
-        return dt.datetime.fromtimestamp(self.t, dt.UTC).date().isoformat()
-
-    def advance(self, seconds: int) -> None:
-        self.t += seconds
-
-
-@dataclass
-class CountingRandom:
-    """Deterministic bytes: a hash of a label and a counter."""
-
-    label: str
-    n: int = 0
-
-    def token_bytes(self, size: int) -> bytes:
-        self.n += 1
-        out = b""
-        i = 0
-        while len(out) < size:
-            out += hashlib.sha256(f"{self.label}:{self.n}:{i}".encode()).digest()
-            i += 1
-        return out[:size]
 
 
 HUB = keys_from("hub")

@@ -9,12 +9,13 @@ from pytest_aiohttp import AiohttpClient
 
 from hub.app import create_app
 from hub.settings import HubSettings
-from tests.hub.conftest import FakeClock, Hub, init_data_dir
+from tests.clocks import clocked
+from tests.hub.conftest import START, FakeClock, Hub, init_data_dir
 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture
@@ -24,6 +25,6 @@ def settings(tmp_path: Path) -> HubSettings:
 
 @pytest.fixture
 async def hub(settings: HubSettings, clock: FakeClock, aiohttp_client: AiohttpClient) -> Hub:
-    app = create_app(settings, clock=clock)
+    app = create_app(settings, deps=clocked(clock))
     http = await aiohttp_client(app)
     return Hub(settings, clock, app, http)

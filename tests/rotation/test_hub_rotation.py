@@ -35,7 +35,7 @@ async def post_rotation(
 async def directory(hub: Hub, node: Node) -> Directory:
     resp = await hub.client(node).signed("GET", "/v1/directory")
     assert resp.status == 200
-    return Directory.verify(await resp.read(), node.hub_keys, now=int(hub.clock()))
+    return Directory.verify(await resp.read(), node.hub_keys, now=hub.clock.now())
 
 
 async def test_good_rotation_issues_cert_and_publishes_directory(hub: Hub) -> None:
@@ -43,7 +43,7 @@ async def test_good_rotation_issues_cert_and_publishes_directory(hub: Hub) -> No
     a = await hub.node("Caritas Köln")
     before = (await directory(hub, a)).version
     new = PrivateKeys.generate()
-    now = int(hub.clock())
+    now = hub.clock.now()
     status, answer = await post_rotation(hub.client(a), rotation(a, new, now))
     assert status == 200
     cert = NodeCertificate.verify(answer["cert"], a.hub_keys, now=now)
@@ -64,7 +64,7 @@ async def test_old_key_accepted_during_overlap_refused_after(hub: Hub) -> None:
     """Requests signed with the old key work during the overlap and fail after it."""
     a = await hub.node("Caritas Köln")
     new = PrivateKeys.generate()
-    status, _ = await post_rotation(hub.client(a), rotation(a, new, int(hub.clock())))
+    status, _ = await post_rotation(hub.client(a), rotation(a, new, hub.clock.now()))
     assert status == 200
     old_client, new_client = hub.client(a), hub.client(replace(a, keys=new))
     assert (await old_client.signed("GET", "/v1/directory")).status == 200
@@ -80,10 +80,10 @@ async def test_maintenance_drops_previous_keys_after_overlap(hub: Hub) -> None:
     """After the overlap the hub forgets the old keys and publishes a directory without them."""
     a = await hub.node("Caritas Köln")
     new = PrivateKeys.generate()
-    status, answer = await post_rotation(hub.client(a), rotation(a, new, int(hub.clock())))
+    status, answer = await post_rotation(hub.client(a), rotation(a, new, hub.clock.now()))
     assert status == 200
     hub.clock.advance(OVERLAP + 1)
-    await maintenance.run_once(hub.app, int(hub.clock()))
+    await maintenance.run_once(hub.app, hub.clock.now())
     listed = await directory(hub, replace(a, keys=new))
     assert listed.version > answer["directory_version"]
     entry = listed.office(a.node_id)
@@ -96,7 +96,7 @@ async def test_wrong_signer_refused(hub: Hub) -> None:
     """A rotation document not signed by the node's current key is refused, nothing changes."""
     a = await hub.node("Caritas Köln")
     new = PrivateKeys.generate()
-    body = rotation(a, new, int(hub.clock()), signer=new)
+    body = rotation(a, new, hub.clock.now(), signer=new)
     assert await post_rotation(hub.client(a), body) == (401, "bad-signature")
     db = connect(hub.settings.db_path)
     site = get_site(db, a.node_id)
@@ -111,7 +111,7 @@ async def test_rotation_for_another_node_refused(hub: Hub) -> None:
     a = await hub.node("Caritas Köln")
     b = await hub.node("AWO Bonn")
     doc = KeyRotation(node_id=b.node_id, new_keys=PrivateKeys.generate().public, created=0)
-    body = replace(doc, created=int(hub.clock())).sign(a.keys)
+    body = replace(doc, created=hub.clock.now()).sign(a.keys)
     assert await post_rotation(hub.client(a), body) == (403, "forbidden")
 
 
@@ -119,7 +119,7 @@ async def test_request_by_other_node_with_its_document_refused(hub: Hub) -> None
     """Office B replaying A's rotation document under its own signature is refused."""
     a = await hub.node("Caritas Köln")
     b = await hub.node("AWO Bonn")
-    body = rotation(a, PrivateKeys.generate(), int(hub.clock()))
+    body = rotation(a, PrivateKeys.generate(), hub.clock.now())
     assert await post_rotation(hub.client(b), body) == (401, "bad-signature")
 
 
@@ -127,21 +127,21 @@ async def test_second_rotation_during_overlap_refused_retry_answered(hub: Hub) -
     """During the overlap a new rotation is refused, while a retry of the same one is answered."""
     a = await hub.node("Caritas Köln")
     new = PrivateKeys.generate()
-    status, first = await post_rotation(hub.client(a), rotation(a, new, int(hub.clock())))
+    status, first = await post_rotation(hub.client(a), rotation(a, new, hub.clock.now()))
     assert status == 200
     hub.clock.advance(60)
-    retry = rotation(a, new, int(hub.clock()))
+    retry = rotation(a, new, hub.clock.now())
     status, again = await post_rotation(hub.client(a), retry)
     assert status == 200
     assert again["cert"] == first["cert"]
     assert again["previous_until"] == first["previous_until"]
-    newer = rotation(replace(a, keys=new), PrivateKeys.generate(), int(hub.clock()))
+    newer = rotation(replace(a, keys=new), PrivateKeys.generate(), hub.clock.now())
     refused = await post_rotation(hub.client(replace(a, keys=new)), newer)
     assert refused == (409, "rotation-in-progress")
     hub.clock.advance(OVERLAP)
     # `created` of the refused document is now outside the skew window: a fresh one is needed.
     assert await post_rotation(hub.client(replace(a, keys=new)), newer) == (400, "clock-skew")
-    fresh = rotation(replace(a, keys=new), PrivateKeys.generate(), int(hub.clock()))
+    fresh = rotation(replace(a, keys=new), PrivateKeys.generate(), hub.clock.now())
     status, _ = await post_rotation(hub.client(replace(a, keys=new)), fresh)
     assert status == 200
 
@@ -149,9 +149,9 @@ async def test_second_rotation_during_overlap_refused_retry_answered(hub: Hub) -
 async def test_reused_keys_and_stale_document_refused(hub: Hub) -> None:
     """New keys equal to the current ones, or a document from long ago, are refused."""
     a = await hub.node("Caritas Köln")
-    same = rotation(a, a.keys, int(hub.clock()))
+    same = rotation(a, a.keys, hub.clock.now())
     assert await post_rotation(hub.client(a), same) == (400, "key-reuse")
-    stale = rotation(a, PrivateKeys.generate(), int(hub.clock()) - 3600)
+    stale = rotation(a, PrivateKeys.generate(), hub.clock.now() - 3600)
     assert await post_rotation(hub.client(a), stale) == (400, "clock-skew")
     assert await post_rotation(hub.client(a), b"\x81\xa1x\x01") == (400, "malformed")
 
@@ -161,9 +161,9 @@ async def test_mail_signed_with_old_key_relayed_during_overlap(hub: Hub) -> None
     a = await hub.node("Caritas Köln")
     b = await hub.node("AWO Bonn")
     new = PrivateKeys.generate()
-    status, _ = await post_rotation(hub.client(a), rotation(a, new, int(hub.clock())))
+    status, _ = await post_rotation(hub.client(a), rotation(a, new, hub.clock.now()))
     assert status == 200
-    env = referral(a, b.node_id, b.keys.public, now=int(hub.clock()), msg_id=os.urandom(16).hex())
+    env = referral(a, b.node_id, b.keys.public, now=hub.clock.now(), msg_id=os.urandom(16).hex())
     result = await hub.client(a).upload([env.encode()])
     assert result["accepted"] == [env.msg_id]
     page = await hub.client(b).fetch()

@@ -14,6 +14,7 @@ from hub.stats.cells import CellIdent
 from hub.stats.periods import Period, parse_period
 from hub.stats.routes import add_stats
 from protocol.payloads import StatsReport
+from tests.clocks import clocked
 from tests.hub.conftest import FakeClock
 from tests.stats.hubside import START, StatsHub, init_hub_dir, keyed_cells
 
@@ -103,5 +104,5 @@ async def stats_hub(
     hub_settings: HubSettings, hub_clock: FakeClock, aiohttp_client: AiohttpClient
 ) -> StatsHub:
     """The hub with the statistics extension, under a test client, at START."""
-    app = create_app(hub_settings, clock=hub_clock, extensions=[add_stats])
+    app = create_app(hub_settings, deps=clocked(hub_clock), extensions=[add_stats])
     return StatsHub(hub_settings, hub_clock, app, await aiohttp_client(app))

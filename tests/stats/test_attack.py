@@ -25,6 +25,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from hub.app import create_app
 from hub.stats.routes import add_stats
+from tests.clocks import clocked
 from tests.hub.conftest import FakeClock
 from tests.stats.attack import (
     PERIODS,
@@ -92,7 +93,7 @@ async def _read_tables(path: Path) -> tuple[Published, Noise, dict[VarKey, int],
     """Enroll the offices, submit their reports on time, then read every table."""
     clock = FakeClock(SUBMIT["2026-07"])
     settings = init_hub_dir(path)
-    app = create_app(settings, clock=clock, extensions=[add_stats])
+    app = create_app(settings, deps=clocked(clock), extensions=[add_stats])
     async with TestClient(TestServer(app)) as http:
         hub = StatsHub(settings, clock, app, http)
         offices = []
@@ -100,11 +101,11 @@ async def _read_tables(path: Path) -> tuple[Published, Noise, dict[VarKey, int],
             node = await hub.node(office.name, office.org)
             offices.append((node, office.org, office_reports(office.facts, SUBMIT["2026-07"])))
         for period in PERIODS:
-            clock.now = SUBMIT[period]
+            clock.t = SUBMIT[period]
             for node, _, reports in offices:
                 resp = await hub.submit(node, reports[period])
                 assert resp.status == 200, await resp.text()
-        clock.now = READ
+        clock.t = READ
         token = hub.token()
 
         async def get(path: str) -> Any:

@@ -10,6 +10,7 @@ from hub.app import create_app
 from hub.settings import HubSettings
 from hub.stats.routes import add_stats
 from tests.browser import recorded_page
+from tests.clocks import clocked
 from tests.hub.conftest import FakeClock
 from tests.stats.hubside import (
     OFFICE_A,
@@ -33,7 +34,7 @@ async def test_dashboard_in_a_real_browser(
 ) -> None:
     """Log in with a token, pick a period, find both SVG charts and the completeness table;
     no console error and not one request outside the hub's origin."""
-    app = create_app(hub_settings, clock=hub_clock, extensions=[add_stats])
+    app = create_app(hub_settings, deps=clocked(hub_clock), extensions=[add_stats])
     server = await aiohttp_server(app, host="127.0.0.1")
     hub = StatsHub(hub_settings, hub_clock, app, await aiohttp_client(server))
     await three_offices(hub)

@@ -153,7 +153,7 @@ async def test_before_the_deadline_numbers_are_not_published(stats_hub: StatsHub
     """Until the deadline day has ended, tables and overview answer 409 not-published."""
     await three_offices(stats_hub, publish=False)
     token = stats_hub.token()
-    stats_hub.clock.now = PUBLISHED - 2 * 3600  # 15 December, 23:00 in Berlin
+    stats_hub.clock.t = PUBLISHED - 2 * 3600  # 15 December, 23:00 in Berlin
     for path in (
         f"/coordinator/v1/overview?period={PERIOD}",
         f"/coordinator/v1/tables?period={PERIOD}&measure={ACTIVE}&rows=organisation",
@@ -168,7 +168,7 @@ async def test_before_the_deadline_numbers_are_not_published(stats_hub: StatsHub
         assert "2026-12-15" in body["detail"]
     comp = await stats_hub.get_json(f"/coordinator/v1/completeness?period={PERIOD}", token)
     assert comp["published"] is False
-    stats_hub.clock.now = PUBLISHED
+    stats_hub.clock.t = PUBLISHED
     comp = await stats_hub.get_json(f"/coordinator/v1/completeness?period={PERIOD}", token)
     assert (comp["published"], comp["late_revisions"]) == (True, 0)
 
@@ -178,7 +178,7 @@ async def test_a_revision_before_the_deadline_counts(stats_hub: StatsHub) -> Non
     _, b, _ = await three_offices(stats_hub, publish=False)
     stats_hub.clock.advance(5 * DAY)
     assert (await stats_hub.submit(b, make_report(_corrected_b(), revision=2))).status == 200
-    stats_hub.clock.now = PUBLISHED
+    stats_hub.clock.t = PUBLISHED
     token = stats_hub.token()
     doc = await stats_hub.get_json(f"/coordinator/v1/overview?period={PERIOD}", token)
     figures = {t["measure"]: t["total"] for t in doc["tables"] if t["rows"] is None}

@@ -83,7 +83,7 @@ async def test_publishing_after_the_cutoff_never_lets_late_reports_in(
 ) -> None:
     """An operator's publish after the deadline uses the deadline, not the moment."""
     _, b, _ = await three_offices(stats_hub, publish=False)
-    stats_hub.clock.now = PUBLISHED + DAY
+    stats_hub.clock.t = PUBLISHED + DAY
     assert (await stats_hub.submit(b, make_report({(ACTIVE, ()): 3}, revision=2))).status == 200
     db = connect(stats_hub.settings.db_path)
     try:
@@ -108,7 +108,7 @@ async def test_stats_status_lists_provisional_and_published_periods(stats_hub: S
         due(db, NOVEMBER, stats_hub.settings, PUBLISHED)
     finally:
         db.close()
-    stats_hub.clock.now = PUBLISHED + DAY
+    stats_hub.clock.t = PUBLISHED + DAY
     assert (await stats_hub.submit(b, make_report(OFFICE_B, revision=2))).status == 200
     out = run_cli("stats", "status", "--dir", str(data_dir))
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("2026-11"))

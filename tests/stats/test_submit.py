@@ -98,7 +98,7 @@ async def test_unsigned_and_foreign_requests_are_refused(stats_hub: StatsHub) ->
     """No signature: 401; an envelope whose sender is another node: 403 forbidden."""
     a = await stats_hub.node("Caritas Köln-Mitte", "Caritas")
     b = await stats_hub.node("Caritas Köln-Porz", "Caritas")
-    body = sealed_report(a, make_report(OFFICE_A), int(stats_hub.clock()))
+    body = sealed_report(a, make_report(OFFICE_A), stats_hub.clock.now())
     resp = await stats_hub.http.request("POST", "/v1/stats", data=body)
     assert resp.status == 401
     resp = await HubClient(stats_hub.http, b, stats_hub.clock).signed("POST", "/v1/stats", body)
@@ -109,7 +109,7 @@ async def test_unsigned_and_foreign_requests_are_refused(stats_hub: StatsHub) ->
 async def test_wrong_payloads_are_refused(stats_hub: StatsHub) -> None:
     """Not addressed to the hub, not a stats report, an open period, margins that miss."""
     node = await stats_hub.node("Caritas Köln-Mitte", "Caritas")
-    now = int(stats_hub.clock())
+    now = stats_hub.clock.now()
     client = HubClient(stats_hub.http, node, stats_hub.clock)
 
     def sealed(payload: object, recipient: str = HUB_ID) -> bytes:
@@ -148,7 +148,7 @@ async def test_a_report_without_cell_keys_is_refused_clearly(
 ) -> None:
     """An old node's version-1 report: 400 unsupported-version naming the fix; nothing stored."""
     node = await stats_hub.node("Caritas Köln-Mitte", "Caritas")
-    now = int(stats_hub.clock())
+    now = stats_hub.clock.now()
     old: Any = _VersionOneReport()  # not a Payload: the shape old nodes sent
     inner = InnerMessage(os.urandom(16).hex(), node.node_id, HUB_ID, now, now + DAY, old)
     with monkeypatch.context() as m:

@@ -9,11 +9,16 @@ import pytest
 from node.sync.errors import ApplyDeferred, ApplyRefused
 from node.sync.worker import SyncWorker
 from protocol.errors import MalformedError
+from support.clock import Deps, SystemClock
+from tests.clocks import MidpointRandom
 from tests.sync.fakehub import FakeHub
 from tests.sync.fakes import FakeStore
 from tests.sync.helpers import Office, enrolled_office, fast_settings, sealed
 
 Spawn = Callable[[Office], SyncWorker]
+
+# Real time; backoff jitter just above 0.5, fresh nonces.
+_DEPS = Deps(clock=SystemClock(), random=MidpointRandom())
 
 
 @pytest.fixture
@@ -22,7 +27,7 @@ async def spawn() -> AsyncIterator[Spawn]:
     made: list[SyncWorker] = []
 
     def make(office: Office) -> SyncWorker:
-        w = SyncWorker(fast_settings(), office.store, office.keys, rng=lambda: 0.5)
+        w = SyncWorker(fast_settings(), office.store, office.keys, deps=_DEPS)
         made.append(w)
         return w
 

@@ -16,6 +16,8 @@ from node.sync.worker import SYNC_WORKER, SyncWorker, sync_ctx
 from protocol.documents import Directory
 from protocol.envelope import Envelope
 from protocol.payloads import ExpiryNotice
+from support.clock import Deps, SystemClock
+from tests.clocks import MidpointRandom
 from tests.sync.fakehub import FakeHub, fixed_keys
 from tests.sync.fakes import FakeStore
 from tests.sync.helpers import (
@@ -29,14 +31,17 @@ from tests.sync.helpers import (
 
 Spawn = Callable[..., SyncWorker]
 
+# Real time; backoff jitter just above 0.5, fresh nonces.
+_DEPS = Deps(clock=SystemClock(), random=MidpointRandom())
+
 
 @pytest.fixture
 async def spawn() -> AsyncIterator[Spawn]:
-    """Create workers (rng fixed at 0.5) and stop every one of them at teardown."""
+    """Create workers (jitter just above 0.5) and stop every one of them at teardown."""
     made: list[SyncWorker] = []
 
     def make(office: Office, settings: SyncSettings | None = None) -> SyncWorker:
-        w = SyncWorker(settings or fast_settings(), office.store, office.keys, rng=lambda: 0.5)
+        w = SyncWorker(settings or fast_settings(), office.store, office.keys, deps=_DEPS)
         made.append(w)
         return w
 
