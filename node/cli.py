@@ -252,7 +252,7 @@ def _stats_service(settings: NodeSettings, store: NodeStore) -> StatsService:
     return StatsService(
         store.ctx,
         settings.stats,
-        connect=hub_connector(store.ctx.keys, settings.sync.request_timeout),
+        connect=hub_connector(store.ctx.keys, settings.sync.request_timeout, store.ctx.deps),
         load_enrollment=store.network.load_enrollment,
     )
 

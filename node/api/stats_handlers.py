@@ -76,7 +76,9 @@ async def stats_ctx(app: web.Application) -> AsyncIterator[None]:
     """The statistics service over the store opened by store_ctx."""
     settings = app[keys.SETTINGS]
     store = app[keys.STORE]
-    connect = app.get(STATS_CONNECT) or hub_connector(app[keys.KEYS], settings.sync.request_timeout)
+    connect = app.get(STATS_CONNECT) or hub_connector(
+        app[keys.KEYS], settings.sync.request_timeout, app[keys.DEPS]
+    )
     app[STATS] = StatsService(
         store.ctx,
         settings.stats,

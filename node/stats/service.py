@@ -57,6 +57,7 @@ from node.sync.ports import EnrollmentState, Runner, inline
 from protocol import codes
 from protocol.keys import PrivateKeys
 from protocol.payloads import StatsCell, StatsReport
+from support.clock import Deps, uniform
 
 log = structlog.get_logger()
 
@@ -73,8 +74,9 @@ class Uplink(Protocol):
 Connect = Callable[[EnrollmentState], AbstractAsyncContextManager[Uplink]]
 
 
-def hub_connector(keys: PrivateKeys, request_timeout: float) -> Connect:
-    """The production uplink: one HubClient session per submission."""
+def hub_connector(keys: PrivateKeys, request_timeout: float, deps: Deps) -> Connect:
+    """The production uplink: one HubClient session per submission, signing with the
+    node's own clock and randomness."""
 
     @asynccontextmanager
     async def connect(enrollment: EnrollmentState) -> AsyncIterator[Uplink]:
@@ -83,6 +85,7 @@ def hub_connector(keys: PrivateKeys, request_timeout: float) -> Connect:
             keys=keys,
             node_id=enrollment.node_id,
             request_timeout=request_timeout,
+            deps=deps,
         ) as client:
             yield client
 
@@ -306,7 +309,7 @@ class StatsService:
         return _outcome(sub, SUBMITTED_NOW)
 
     def _rng(self) -> float:
-        return int.from_bytes(self.ctx.deps.random.token_bytes(7), "big") / float(1 << 56)
+        return uniform(self.ctx.deps.random)
 
     # -------------------------------------------------------- scheduled run
 
