@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import urlencode
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-
 from hub.stats import labels
 from hub.stats.charts import FEW_MARK, Chart, bar_chart
 from hub.stats.disclosure import DisclosurePolicy
 from hub.stats.view import CompletenessRow, Overview
 from hub.storage.sites import Site
+from support.templates import environment
 
 CSS_PATH = "/dashboard/dashboard.css"
 ICON_PATH = "/dashboard/favicon.svg"
@@ -43,15 +42,7 @@ def _code_label(value: str, dim: str) -> str:
 
 
 # Built once per process; templates are read from the package at first use and kept.
-ENV = Environment(
-    loader=PackageLoader("hub.stats", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    auto_reload=False,
-)
+ENV = environment("hub.stats")
 ENV.globals.update(labels=labels, few_mark=FEW_MARK, css_path=CSS_PATH, icon_path=ICON_PATH)
 ENV.filters.update(number=_number, date=_date, code_label=_code_label)
 

@@ -25,12 +25,12 @@ from importlib import resources
 from typing import NoReturn
 
 from aiohttp import web
-from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from node.api import keys
 from node.storage import health as h
 from node.storage.health import SyncHealth
+from support.templates import environment
 
 REFRESH_SECONDS = 30
 
@@ -41,15 +41,7 @@ def _fail(message: str) -> NoReturn:
 
 
 # Built once per process; templates are read from the package at first use and kept.
-ENV = Environment(
-    loader=PackageLoader("node.api", "templates"),
-    autoescape=True,
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    auto_reload=False,
-)
+ENV = environment("node.api")
 ENV.globals["fail"] = _fail
 
 STYLE = resources.files("node.api").joinpath("templates/status.css").read_text(encoding="utf-8")

@@ -11,7 +11,6 @@ registered by node/cli.py `sync_background`, next to the sync worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import structlog
@@ -19,13 +18,16 @@ from aiohttp import web
 
 from node.api import keys
 from node.config import ReferralSettings
+from node.jobs.task import BackgroundTask
 from node.storage.lifecycle import Housekeeping, ReferralLifecycle
 from node.sync.ports import Runner, inline
 
 log = structlog.get_logger()
 
 
-class ReferralHousekeeping:
+class ReferralHousekeeping(BackgroundTask):
+    task_name = "mbe-node-referral-expiry"
+
     def __init__(
         self,
         lifecycle: ReferralLifecycle,
@@ -33,12 +35,12 @@ class ReferralHousekeeping:
         listeners: Sequence[Callable[[], None]] = (),
         run: Runner = inline,
     ) -> None:
+        super().__init__()
         self.lifecycle = lifecycle
         self._db = run
         self.settings = settings
         self.listeners = listeners
         self.rounds = 0
-        self._task: asyncio.Task[None] | None = None
 
     async def run_once(self) -> Housekeeping:
         done = await self._db(self.lifecycle.run, self.settings.answer_within_days)
@@ -47,17 +49,6 @@ class ReferralHousekeeping:
             for listener in self.listeners:
                 listener()
         return done
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="mbe-node-referral-expiry")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -19,29 +19,21 @@ from aiohttp import web
 from node.api import keys
 from node.api.stats_handlers import STATS
 from node.clock import Clock
+from node.jobs.task import BackgroundTask
 from node.stats.service import StatsService
 
 log = structlog.get_logger()
 
 
-class StatsScheduler:
+class StatsScheduler(BackgroundTask):
+    task_name = "mbe-node-stats"
+
     def __init__(self, service: StatsService, clock: Clock) -> None:
+        super().__init__()
         self.service = service
         self.clock = clock
-        self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self.rounds = 0
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="mbe-node-stats")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
 
     def wake(self) -> None:
         """Run a round now (e.g. after a manual submission was queued)."""
