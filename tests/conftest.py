@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -32,15 +34,62 @@ def pytest_unconfigure() -> None:
     _PORTS.undo()
 
 
+# `-n auto` in addopts means this many workers for the suite or a directory: the
+# tests wait on subprocesses and sockets much of the time, so one more worker than
+# the CI machine's 2 cores is fastest (measured, see the README's "Tests").
+SUITE_WORKERS = 3
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """SUITE_WORKERS, or 0 (serial) when only test files or test ids are named:
+    starting workers that each import everything costs more than one file saves."""
+    named = [arg.split("::")[0] for arg in config.args]
+    if named and all(arg.endswith(".py") for arg in named):
+        return 0
+    return SUITE_WORKERS
+
+
+# Tests sharing one of our module- or session-scoped fixtures, which start real
+# processes (the e2e cluster, the fuzzed live node, the attack's hub). xdist sets
+# such a fixture up once per worker that runs one of its tests, so under
+# `--dist loadgroup` (addopts) each of these goes to one worker as a whole; every
+# other test is handed out on its own. A path ending in "/" is a directory.
+SHARED_FIXTURE_GROUPS = ("tests/e2e/", "tests/fuzz/test_openapi.py", "tests/stats/test_attack.py")
+
+
+def shared_fixture_group(nodeid: str) -> str | None:
+    """The group of SHARED_FIXTURE_GROUPS a test belongs to, without the trailing "/"."""
+    for prefix in SHARED_FIXTURE_GROUPS:
+        if nodeid.startswith(prefix):
+            return prefix.rstrip("/")
+    return None
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup`, with the groups of SHARED_FIXTURE_GROUPS.
+
+    xdist 3.8 passes a test's xdist_group to the scheduler by appending "@group"
+    to its node id, which no longer takes effect with pytest 9.2's structured
+    node ids (pytest-xdist issue 1386): every test would be scheduled on its own.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling  # type: ignore[import-untyped]
+
+    class SharedFixtureScheduling(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return shared_fixture_group(nodeid) or str(super()._split_scope(nodeid))
+
+    return SharedFixtureScheduling(config, log)
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep the tests that share one of our module- or session-scoped fixtures on one worker.
-
-    Those fixtures start real processes (the e2e cluster, the fuzzed live node, the
-    attack's hub). xdist sets a fixture up once per worker that runs one of its
-    tests; with `--dist loadgroup` (see addopts) each group below goes to a single
-    worker, so the set-up is paid once, while all other tests are spread one by one.
-    """
+    """Mark each test that uses one of our module- or session-scoped fixtures with an
+    xdist_group (for when xdist reads marks again), and warn if SHARED_FIXTURE_GROUPS
+    does not list it: that costs a set-up per worker, not correctness."""
     for item in items:
         if not isinstance(item, pytest.Function):
             continue
@@ -55,6 +104,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             else:
                 continue
             item.add_marker(pytest.mark.xdist_group(group))
+            if shared_fixture_group(item.nodeid) != group:
+                warnings.warn(
+                    f"{item.nodeid} uses the {fixture.scope}-scoped fixture {fixture.argname}:"
+                    f" add {group!r} to SHARED_FIXTURE_GROUPS in tests/conftest.py",
+                    pytest.PytestWarning,
+                    stacklevel=1,
+                )
             break
 
 
