@@ -16,6 +16,7 @@ from aiohttp import web
 
 from node.api import keys, views
 from node.domain.referral_states import IN, OUT, Direction, State
+from node.storage.db import scrub, transaction
 from node.storage.referrals import Referral
 from node.storage.store import NodeStore
 
@@ -27,14 +28,36 @@ def _store(request: web.Request) -> NodeStore:
     return request.app[keys.STORE]
 
 
-async def _db(request: web.Request, job: Callable[[NodeStore], T]) -> T:
+async def _db(
+    request: web.Request,
+    job: Callable[[NodeStore], T],
+    *,
+    atomic: bool = False,
+    erases: bool = False,
+) -> T:
     """Run `job` with the store on the database thread (node/storage/thread.py).
 
     A handler does all its database work in one job: one hop to the thread, and
-    no other request's work interleaves between its steps.
+    no other request's work interleaves. A handler that changes something runs
+    it `atomic`: one transaction, so the change and its audit row commit
+    together or not at all, and a failed audit write leaves no unaudited change
+    behind for a retry to duplicate. (Reads write their audit rows in a
+    transaction of their own, and only when there are rows to write.) A job that
+    erased client data (`erases`) checkpoints the WAL after its commit, which
+    cannot happen inside the transaction (node/storage/db.py `scrub`).
     """
     store = _store(request)
-    return await store.run(job, store)
+
+    def run(store: NodeStore) -> T:
+        if not atomic:
+            return job(store)
+        with transaction(store.db):
+            result = job(store)
+        if erases:
+            scrub(store.db)
+        return result
+
+    return await store.run(run, store)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -101,7 +124,7 @@ async def create_case(request: web.Request) -> web.Response:
         store.access.audit(app, "case.create", case_id=case_id)
         return store.cases.get(case_id)
 
-    return _json(await _db(request, job), 201)
+    return _json(await _db(request, job, atomic=True), 201)
 
 
 def _case_job(
@@ -129,7 +152,7 @@ async def update_case(request: web.Request) -> web.Response:
     job = _case_job(
         request, "case.update", lambda store, case_id: store.cases.update(case_id, body)
     )
-    return _json(await _db(request, job))
+    return _json(await _db(request, job, atomic=True))
 
 
 async def close_case(request: web.Request) -> web.Response:
@@ -141,7 +164,7 @@ async def close_case(request: web.Request) -> web.Response:
             case_id, body["closure_reason"], body.get("closed")
         ),
     )
-    return _json(await _db(request, job))
+    return _json(await _db(request, job, atomic=True))
 
 
 async def list_contacts(request: web.Request) -> web.Response:
@@ -154,7 +177,7 @@ async def add_contact(request: web.Request) -> web.Response:
     job = _case_job(
         request, "contact.create", lambda store, case_id: store.cases.add_contact(case_id, body)
     )
-    return _json(await _db(request, job), 201)
+    return _json(await _db(request, job, atomic=True), 201)
 
 
 async def list_agreements(request: web.Request) -> web.Response:
@@ -171,7 +194,7 @@ async def add_agreement(request: web.Request) -> web.Response:
         "agreement.create",
         lambda store, case_id: store.cases.add_agreement(case_id, body["agreed"], body["goals"]),
     )
-    return _json(await _db(request, job), 201)
+    return _json(await _db(request, job, atomic=True), 201)
 
 
 async def update_agreement(request: web.Request) -> web.Response:
@@ -182,7 +205,7 @@ async def update_agreement(request: web.Request) -> web.Response:
         "agreement.update",
         lambda store, case_id: store.cases.update_agreement(case_id, agreement_id, body["goals"]),
     )
-    return _json(await _db(request, job))
+    return _json(await _db(request, job, atomic=True))
 
 
 # --------------------------------------------------------------------- consents
@@ -208,7 +231,7 @@ async def record_consent(request: web.Request) -> web.Response:
             store.consents.record(case_id, body), store.ctx.today()
         ),
     )
-    return _json(await _db(request, job), 201)
+    return _json(await _db(request, job, atomic=True), 201)
 
 
 async def withdraw_consent(request: web.Request) -> web.Response:
@@ -232,7 +255,7 @@ async def withdraw_consent(request: web.Request) -> web.Response:
         view |= {"referrals": [a.view() for a in affected]}
         return view, bool(affected)
 
-    view, queued = await _db(request, job)
+    view, queued = await _db(request, job, atomic=True)
     if queued:
         _queued(request)
     return _json(view)
@@ -258,7 +281,7 @@ def _referral_job(
 async def create_referral(request: web.Request) -> web.Response:
     body = await _body(request)
     job = _referral_job(request, "referral.create", lambda store: store.referrals.create(body))
-    view = await _db(request, job)
+    view = await _db(request, job, atomic=True)
     _queued(request)
     return _json(view, 201)
 
@@ -292,12 +315,17 @@ def _getter(direction: Direction) -> Any:
 
 
 async def _change_referral(
-    request: web.Request, action: str, work: Callable[[NodeStore, str, dict[str, Any]], Referral]
+    request: web.Request,
+    action: str,
+    work: Callable[[NodeStore, str, dict[str, Any]], Referral],
+    *,
+    erases: bool = False,
 ) -> web.Response:
     """Change one referral in a way that queues a message, then wake the sync worker."""
     body = await _body(request)
     referral_id = request.match_info["referral_id"]
-    view = await _db(request, _referral_job(request, action, lambda s: work(s, referral_id, body)))
+    job = _referral_job(request, action, lambda s: work(s, referral_id, body))
+    view = await _db(request, job, atomic=True, erases=erases)
     _queued(request)
     return _json(view)
 
@@ -321,6 +349,7 @@ async def decline_referral(request: web.Request) -> web.Response:
         request,
         "referral.decline",
         lambda store, rid, body: store.referrals.decline(rid, body["reason"], body.get("note")),
+        erases=True,  # the declined client's data is deleted
     )
 
 

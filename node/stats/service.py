@@ -52,9 +52,10 @@ from node.storage.stats_ledger import (
 )
 from node.sync import backoff
 from node.sync.client import HubClient
-from node.sync.errors import HubRefused, HubResponseError, HubUnreachable
+from node.sync.errors import HubRefused, HubResponseError, HubUnreachable, SyncError
 from node.sync.ports import EnrollmentState, Runner, inline
 from protocol import codes
+from protocol.hub_api import NODE_WIDE
 from protocol.keys import PrivateKeys
 from protocol.payloads import StatsCell, StatsReport
 from support.clock import Deps, uniform
@@ -282,6 +283,10 @@ class StatsService:
             if answer != (sub.period, sub.revision):
                 raise HubResponseError("the hub confirmed another period or revision")
         except HubRefused as exc:
+            if exc.problem in NODE_WIDE or exc.status in (401, 403):
+                # About this node (its clock, keys, enrollment), not this report:
+                # the report waits, as for an unreachable hub, until that is fixed.
+                return await self._retry_later(sub, exc)
             await self._db(
                 self.ledger.mark_rejected, sub.period, sub.revision, exc.problem, self.ctx.now()
             )
@@ -290,23 +295,24 @@ class StatsService:
             )
             return _outcome(sub, REJECTED, f"the hub refused the report ({exc.problem})")
         except (HubUnreachable, HubResponseError) as exc:
-            wait = backoff.full_jitter(
-                sub.attempts + 1,
-                base=self.settings.retry_min,
-                cap=self.settings.check_interval,
-                rng=self._rng,
-            )
-            retry_at = self.ctx.now() + max(1, int(wait))
-            await self._db(
-                self.ledger.mark_retry, sub.period, sub.revision, type(exc).__name__, retry_at
-            )
-            log.info(
-                "stats.queued", period=sub.period, revision=sub.revision, error=type(exc).__name__
-            )
-            return _outcome(sub, QUEUED, str(exc))
+            return await self._retry_later(sub, exc)
         await self._db(self.ledger.mark_submitted, sub.period, sub.revision, self.ctx.now())
         log.info("stats.submitted", period=sub.period, revision=sub.revision, cells=sub.cell_count)
         return _outcome(sub, SUBMITTED_NOW)
+
+    async def _retry_later(self, sub: Submission, exc: SyncError) -> Outcome:
+        """Keep the report pending and retry it after a backoff; QUEUED with the reason."""
+        wait = backoff.full_jitter(
+            sub.attempts + 1,
+            base=self.settings.retry_min,
+            cap=self.settings.check_interval,
+            rng=self._rng,
+        )
+        retry_at = self.ctx.now() + max(1, int(wait))
+        error = exc.problem if isinstance(exc, HubRefused) else type(exc).__name__
+        await self._db(self.ledger.mark_retry, sub.period, sub.revision, error, retry_at)
+        log.info("stats.queued", period=sub.period, revision=sub.revision, error=error)
+        return _outcome(sub, QUEUED, str(exc))
 
     def _rng(self) -> float:
         return uniform(self.ctx.deps.random)

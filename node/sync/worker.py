@@ -212,6 +212,8 @@ class SyncWorker:
         self._tasks.append(asyncio.create_task(self._run(), name="mbe-sync-loop"))
         if self._settings.push:
             self._tasks.append(asyncio.create_task(self._push_loop(), name="mbe-sync-push"))
+        for task in self._tasks:
+            task.add_done_callback(_report_end)
         log.info("sync.started", push=self._settings.push)
 
     async def stop(self) -> None:
@@ -225,9 +227,11 @@ class SyncWorker:
             self._client = None
         self._state = None
         self._enrolled.clear()
-        if self.push_connected:
-            self.push_connected = False
-            await self._set_state(STATE_PUSH_CONNECTED, "false")
+        # Written whatever the cache says: a cancelled write of "true" may have
+        # reached the database without the cache learning of it.
+        self.push_connected = False
+        self._written.pop(STATE_PUSH_CONNECTED, None)
+        await self._set_state(STATE_PUSH_CONNECTED, "false")
         log.info("sync.stopped")
 
     def wake(self) -> None:
@@ -356,11 +360,18 @@ class SyncWorker:
             if self._expired():
                 self._directory = None
             raise DirectoryRejected(f"refused the hub's directory ({exc.code}): {exc}") from None
+        try:
+            # Stored before it is held: the ETag we send next comes from what we hold,
+            # so a directory held but not stored would never be fetched (and stored)
+            # again, while sealing and the API read the stored one.
+            await self._db(self._store.store_directory, directory.version, data, new_etag)
+        except BaseException:
+            self._directory_due_at = 0.0
+            raise
         self._directory = directory
         if directory.version != self._held_version:
             log.info("directory.updated", version=directory.version, offices=len(directory.offices))
         self._held_version = directory.version
-        await self._db(self._store.store_directory, directory.version, data, new_etag)
         await self._set_state(STATE_DIRECTORY_VERSION, str(directory.version))
 
     # --- outbox
@@ -619,10 +630,10 @@ class SyncWorker:
             )
 
     async def _listen(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        await self._set_push(True)
-        # Whatever arrived while we were disconnected: look now.
-        self._mail.set()
         try:
+            await self._set_push(True)
+            # Whatever arrived while we were disconnected: look now.
+            self._mail.set()
             async for msg in ws:
                 if msg.type is not aiohttp.WSMsgType.TEXT:
                     continue
@@ -645,10 +656,31 @@ class SyncWorker:
         log.info("push.connected" if connected else "push.disconnected")
 
     async def _set_state(self, key: str, value: str) -> None:
+        """Record a figure of `mbe-node status`; best effort.
+
+        These writes report on syncing, they are not part of it: one that fails
+        (the database locked by a CLI command past the busy timeout, a full disk)
+        is logged and tried again at the next change, and never ends the loops,
+        which call this from their error paths too.
+        """
         # Each write is a database transaction; most values repeat cycle after cycle.
-        if self._written.get(key) != value:
+        if self._written.get(key) == value:
+            return
+        self._written.pop(key, None)
+        try:
             await self._db(self._store.set_sync_state, key, value)
-            self._written[key] = value
+        except Exception as exc:  # noqa: BLE001 -- a status figure: log the type, keep syncing
+            log.warning("sync.state_not_recorded", key=key, error=type(exc).__name__)
+            return
+        self._written[key] = value
+
+
+def _report_end(task: asyncio.Task[None]) -> None:
+    """The loops run until stop() cancels them; any other end is a bug, said loudly."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    log.error("sync.task_ended", task=task.get_name(), error=type(exc).__name__ if exc else None)
 
 
 async def _wait_any(events: Sequence[asyncio.Event], timeout: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -64,3 +65,27 @@ async def test_an_empty_list_writes_nothing(client: Client, api_node: ApiNode) -
         assert resp.status == 200
     assert commits == []
     assert [r["action"] for r in await _audit_rows(client)] == ["token.create"]
+
+
+async def test_a_change_and_its_audit_row_commit_together(
+    client: Client, api_node: ApiNode
+) -> None:
+    """If the audit row cannot be written (disk full, database locked), the change is
+    rolled back with it: the app's retry creates one case, not two, and no change
+    exists without its audit row."""
+    store = client.app[STORE]
+    real = store.access.audit
+
+    def failing(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    store.access.audit = failing  # type: ignore[method-assign]
+    first = await client.post("/api/v1/cases", json=CASE, headers=api_node.auth)
+    assert first.status == 500
+    store.access.audit = real  # type: ignore[method-assign]
+    retry = await client.post("/api/v1/cases", json=CASE, headers=api_node.auth)
+    assert retry.status == 201
+    cases = await store.run(store.cases.list_cases)
+    assert len(cases) == 1
+    created = [r for r in await _audit_rows(client) if r["action"] == "case.create"]
+    assert [r["case_id"] for r in created] == [cases[0]["id"]]

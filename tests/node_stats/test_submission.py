@@ -197,3 +197,24 @@ async def test_scheduler_runs_in_the_background_and_stops(known: Known, hub: Fak
 def test_ts_helper_is_noon_utc() -> None:
     """The fixture's dates are noon UTC (so local-date conversion cannot shift the day)."""
     assert ts("2026-10-01") % 86400 == 12 * 3600
+
+
+@pytest.mark.parametrize("problem", ["clock-skew", "bad-signature", "revoked-node"])
+async def test_a_refusal_about_the_node_keeps_reports_pending(
+    known: Known, hub: FakeHub, problem: str
+) -> None:
+    """A refusal that concerns this node (its clock, keys or enrollment) is not a verdict
+    on the report: the round stops, every report stays pending, and once the cause is
+    fixed they go out; none is rejected for good."""
+    office = known.office
+    service = make_service(office, hub)
+    hub.refuse = problem
+    first = await service.run_due()
+    assert [o.state for o in first] == [QUEUED]  # the round stopped at the first refusal
+    assert {s.state for s in service.ledger.submissions()} == {"pending"}
+    hub.refuse = None
+    office.clock.advance(3600)
+    await service.run_due()
+    states = {s.state for s in service.ledger.submissions()}
+    assert states == {"submitted"}
+    assert {r.period for r in hub.received} >= {first[0].period}
