@@ -36,7 +36,7 @@ def pytest_unconfigure() -> None:
 
 # `-n auto` in addopts means this many workers for the suite or a directory: the
 # tests wait on subprocesses and sockets much of the time, so one more worker than
-# the CI machine's 2 cores is fastest (measured, see the README's "Tests").
+# the CI machine's 2 cores is fastest (measured; figures in the commit message).
 SUITE_WORKERS = 3
 
 
