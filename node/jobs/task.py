@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
 
-class BackgroundTask:
+class BackgroundTask(abc.ABC):
     """Runs `_run()` as one named task from `start()` until `stop()` cancels it."""
 
     task_name = "mbe-node-job"
@@ -16,8 +17,9 @@ class BackgroundTask:
     def __init__(self) -> None:
         self._task: asyncio.Task[None] | None = None
 
+    @abc.abstractmethod
     def _run(self) -> Coroutine[Any, Any, None]:
-        raise NotImplementedError
+        """The job's loop; runs until cancelled."""
 
     async def start(self) -> None:
         if self._task is None:
