@@ -78,6 +78,16 @@ REFERRAL_OUTCOME = frozenset(
     }
 )
 WITHDRAW_REASON = frozenset({"consent_withdrawn", "sent_in_error", "other"})
+# Why a case was erased (DELETE /api/v1/cases/{id}, the retention job); travels
+# in the erasure notice to every office that received the client's data.
+ERASURE_REASON = frozenset({"client_request", "consent_withdrawn", "retention", "other"})
+# Why a closed case is kept past its retention period (a hold pauses its erasure).
+HOLD_REASON = frozenset(
+    {"legal_claim", "official_request", "statutory_retention", "client_request", "other"}
+)
+# What an office keeps after an erasure notice under its own responsibility:
+# "case" is its own counselling case opened from the accepted referral.
+KEPT_ITEM = frozenset({"case"})
 
 # Statistics (dataset mbe-core).
 DATASET = "mbe-core"
