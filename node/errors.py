@@ -51,6 +51,14 @@ class NotFound(NodeError):
     title = "Not found"
 
 
+class Gone(NotFound):
+    """The case existed and was erased: nothing of it is left to read or change."""
+
+    status = 410
+    kind = "gone"
+    title = "Erased"
+
+
 class IllegalTransition(NodeError):
     """A referral cannot move from its current state by this event."""
 

@@ -17,6 +17,7 @@ from protocol.cellkeys import KEY_SPACE
 from protocol.encoding import (
     as_map,
     exact_keys,
+    field_bytes,
     field_int,
     field_list,
     field_str,
@@ -32,6 +33,7 @@ from protocol.ids import MESSAGE_ID, NODE_ID
 
 DATE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])")
 MAX_CELLS = 20_000
+MAX_RECEIPT_DOC = 4096  # a signed deletion receipt (protocol/erasure.py)
 
 
 def _code(m: Mapping[str, Any], key: str, what: str, allowed: frozenset[str]) -> str:
@@ -273,6 +275,54 @@ class ReferralWithdraw:
 
 
 @dataclass(frozen=True)
+class ReferralErase:
+    """The sender erased the client's case: the recipient erases what it holds
+    only because of this referral and answers with an `ErasureReceipt`
+    (docs/client-rights.md)."""
+
+    TYPE = "referral.erase"
+    referral_id: str
+    reason: str
+
+    def to_map(self) -> dict[str, Any]:
+        return {"referral": self.referral_id, "reason": self.reason}
+
+    @classmethod
+    def from_map(cls, obj: Any) -> ReferralErase:
+        w = "referral.erase"
+        m = as_map(obj, w)
+        exact_keys(m, {"referral", "reason"}, set(), w)
+        return cls(
+            referral_id=field_str(m, "referral", w, pattern=MESSAGE_ID),
+            reason=_code(m, "reason", w, codes.ERASURE_REASON),
+        )
+
+
+@dataclass(frozen=True)
+class ErasureReceipt:
+    """The recipient's answer to a `referral.erase`: its signed deletion receipt
+    (protocol/erasure.py `DeletionReceipt`), checked by the sender with the
+    recipient's key from the directory."""
+
+    TYPE = "erasure.receipt"
+    referral_id: str
+    document: bytes
+
+    def to_map(self) -> dict[str, Any]:
+        return {"referral": self.referral_id, "doc": self.document}
+
+    @classmethod
+    def from_map(cls, obj: Any) -> ErasureReceipt:
+        w = "erasure.receipt"
+        m = as_map(obj, w)
+        exact_keys(m, {"referral", "doc"}, set(), w)
+        doc = field_bytes(m, "doc", w)
+        if len(doc) > MAX_RECEIPT_DOC:
+            raise MalformedError(f"{w}.doc: too large")
+        return cls(referral_id=field_str(m, "referral", w, pattern=MESSAGE_ID), document=doc)
+
+
+@dataclass(frozen=True)
 class Receipt:
     """End-to-end delivery receipt for one message."""
 
@@ -418,6 +468,8 @@ Payload = (
     | ReferralReply
     | ReferralStatus
     | ReferralWithdraw
+    | ReferralErase
+    | ErasureReceipt
     | Receipt
     | StatsReport
     | ExpiryNotice
@@ -428,6 +480,8 @@ _DECODERS: dict[str, Callable[[Any], Payload]] = {
     ReferralReply.TYPE: ReferralReply.from_map,
     ReferralStatus.TYPE: ReferralStatus.from_map,
     ReferralWithdraw.TYPE: ReferralWithdraw.from_map,
+    ReferralErase.TYPE: ReferralErase.from_map,
+    ErasureReceipt.TYPE: ErasureReceipt.from_map,
     Receipt.TYPE: Receipt.from_map,
     StatsReport.TYPE: StatsReport.from_map,
     ExpiryNotice.TYPE: ExpiryNotice.from_map,

@@ -18,6 +18,11 @@ Withdrawal is allowed after a decline or a completion too: the design says "with
 by the sender at any time", and a client who withdraws consent has the right to
 have the received data deleted even then.
 
+Erasure of the client's case (docs/client-rights.md) is recorded in every
+state without moving it: `erasure_requested` on both sides, `erasure_confirmed`
+at the sender when the signed deletion receipt arrives. An incoming referral
+still `received` is moved to `withdrawn` first: it can no longer be accepted.
+
 Incoming (the receiving office) mirrors it: received --accept--> accepted, etc.,
 received --expire--> expired when the office never answered, and --withdrawn-->
 withdrawn from every state but withdrawn itself.
@@ -89,6 +94,11 @@ class Event(enum.StrEnum):
     WITHDRAWAL_CONFIRMED = "withdrawal_confirmed"
     # Recorded in the history only, the state stays: a message was sealed again.
     RESEND = "resend"
+    # The client's case was erased: the sender asked the recipient to erase
+    # (outgoing), the recipient was asked and erased (incoming); the recipient's
+    # signed deletion receipt arrived (outgoing). The state stays.
+    ERASURE_REQUESTED = "erasure_requested"
+    ERASURE_CONFIRMED = "erasure_confirmed"
 
 
 Table = Mapping[tuple[State, Event], State]
@@ -114,6 +124,35 @@ def _into(event: Event, new: State, *froms: State) -> list[tuple[tuple[State, Ev
     return [((s, event), new) for s in froms]
 
 
+def _recorded(event: Event, *at: State) -> list[tuple[tuple[State, Event], State]]:
+    """An event recorded in any of `at` that leaves the state as it is."""
+    return [((s, event), s) for s in at]
+
+
+_OUT_STATES: Final = (
+    State.SENT,
+    State.DELIVERED,
+    State.ACCEPTED,
+    State.DECLINED,
+    State.FIRST_APPOINTMENT,
+    State.COMPLETED_SUCCESSFUL,
+    State.COMPLETED_UNSUCCESSFUL,
+    State.EXPIRED,
+    State.WITHDRAWN,
+    State.WITHDRAWAL_CONFIRMED,
+)
+_IN_STATES: Final = (
+    State.RECEIVED,
+    State.ACCEPTED,
+    State.DECLINED,
+    State.FIRST_APPOINTMENT,
+    State.COMPLETED_SUCCESSFUL,
+    State.COMPLETED_UNSUCCESSFUL,
+    State.EXPIRED,
+    State.WITHDRAWN,
+)
+
+
 OUTGOING: Final = _table(
     [
         ((State.SENT, Event.RECEIPT), State.DELIVERED),
@@ -137,6 +176,8 @@ OUTGOING: Final = _table(
         State.COMPLETED_SUCCESSFUL,
         State.COMPLETED_UNSUCCESSFUL,
     ),
+    _recorded(Event.ERASURE_REQUESTED, *_OUT_STATES),
+    _recorded(Event.ERASURE_CONFIRMED, *_OUT_STATES),
 )
 
 INCOMING: Final = _table(
@@ -158,6 +199,7 @@ INCOMING: Final = _table(
         State.COMPLETED_SUCCESSFUL,
         State.COMPLETED_UNSUCCESSFUL,
     ),
+    _recorded(Event.ERASURE_REQUESTED, *_IN_STATES),
 )
 
 TABLES: Final[Mapping[Direction, Table]] = MappingProxyType({OUT: OUTGOING, IN: INCOMING})

@@ -14,7 +14,7 @@ from node.domain.validation import (
     check_goals,
     code,
 )
-from node.errors import ConflictError, InvalidInput, NotFound
+from node.errors import ConflictError, Gone, InvalidInput, NotFound
 from node.storage.context import StoreContext, dumps, iso, loads_list
 from node.storage.db import transaction
 from protocol import codes
@@ -75,8 +75,15 @@ class Cases:
     def row(self, case_id: str) -> dict[str, Any]:
         row = self.ctx.one("SELECT * FROM cases WHERE id = ?", (case_id,))
         if row is None:
+            self.check_not_erased(case_id)
             raise NotFound(f"case {case_id[:40]} not found")
         return row
+
+    def check_not_erased(self, case_id: str) -> None:
+        """Raise Gone (410) for a case that was erased (table erased_cases)."""
+        erased = self.ctx.one("SELECT erased FROM erased_cases WHERE case_id = ?", (case_id,))
+        if erased is not None:
+            raise Gone(f"case {case_id[:40]} was erased on {iso(erased['erased'])}")
 
     def get(self, case_id: str) -> dict[str, Any]:
         return case_view(self.row(case_id))

@@ -24,14 +24,22 @@ from protocol.documents import Directory
 from protocol.envelope import InnerMessage, seal
 from protocol.errors import ProtocolError
 from protocol.keys import PublicKeys
-from protocol.payloads import Payload, ReferralReply, ReferralStatus, ReferralWithdraw
+from protocol.payloads import (
+    Payload,
+    ReferralErase,
+    ReferralReply,
+    ReferralStatus,
+    ReferralWithdraw,
+)
 
 log = structlog.get_logger()
 
 # Messages that carry a referral's state and are sealed again when they expire
 # undelivered (node/storage/redelivery.py). Offers are not: an undelivered
 # offer expires the referral. Receipts are not: the reply proves delivery too.
-RESENDABLE = frozenset({ReferralReply.TYPE, ReferralStatus.TYPE, ReferralWithdraw.TYPE})
+RESENDABLE = frozenset(
+    {ReferralReply.TYPE, ReferralStatus.TYPE, ReferralWithdraw.TYPE, ReferralErase.TYPE}
+)
 
 
 class Network:

@@ -14,6 +14,9 @@ was unreachable for that long; it would refuse the envelope as expired).
   must arrive: the recipient has to delete the client's data. The payload is
   kept, rather than rebuilt from the referral's state, because the state
   moves on and a status date or a decline note is not part of it.
+* `referral.erase`: sealed again like a withdrawal until the deletion receipt
+  arrives (node/storage/erasure.py).
+* `erasure.receipt`: signed and sealed again from `erasure_requests`.
 * `receipt`: not re-sent; the reply proves delivery just as well.
 
 Not re-sent when it no longer matters: a withdrawal the recipient already
@@ -40,12 +43,15 @@ from node.domain.referral_states import IN, OUT, Event
 from node.errors import UnknownRecipient
 from node.storage import sent_log
 from node.storage.context import StoreContext
+from node.storage.erasure import receipt_payload
 from node.storage.network import RESENDABLE
 from node.storage.referrals import Referral, Referrals
 from protocol import codes
 from protocol.errors import ProtocolError
 from protocol.payloads import (
+    ErasureReceipt,
     Payload,
+    ReferralErase,
     ReferralOffer,
     ReferralStatus,
     ReferralWithdraw,
@@ -72,7 +78,12 @@ class Redelivery:
         if not may_expire(Delivery(sent["status"])):
             return None  # told twice (a notice after the local expiry, a duplicate)
         kind, referral_id = sent["type"], sent["referral_id"]
-        direction = OUT if kind in (ReferralOffer.TYPE, ReferralWithdraw.TYPE) else IN
+        if kind == ErasureReceipt.TYPE:
+            self._receipt_expired(sent)
+            return None
+        direction = (
+            OUT if kind in (ReferralOffer.TYPE, ReferralWithdraw.TYPE, ReferralErase.TYPE) else IN
+        )
         ref = self.referrals.find(direction, referral_id) if referral_id else None
         if kind == ReferralOffer.TYPE:
             self._mark(msg_id, DeliveryEvent.EXPIRED)
@@ -102,6 +113,22 @@ class Redelivery:
         log.info("outbox.resent", msg_id=msg_id, resent_as=new_id, type=kind)
         return None
 
+    def _receipt_expired(self, sent: dict[str, Any]) -> None:
+        """A deletion receipt expired undelivered: sign and seal it again from
+        `erasure_requests` (the sender waits for it, node/storage/erasure.py)."""
+        msg_id, referral_id = sent["msg_id"], sent["referral_id"]
+        payload = receipt_payload(self.ctx, self.referrals.network, referral_id)
+        if payload is None:
+            self._mark(msg_id, DeliveryEvent.EXPIRED)
+            return
+        try:
+            new_id = self.referrals.network.enqueue(sent["recipient"], payload, referral_id)
+        except UnknownRecipient:
+            self._mark(msg_id, DeliveryEvent.RESEND_FAILED)
+            return
+        sent_log.advance(self.ctx, msg_id, DeliveryEvent.RESENT, resent_as=new_id)
+        log.info("outbox.resent", msg_id=msg_id, resent_as=new_id, type=sent["type"])
+
     def _mark(self, msg_id: str, event: DeliveryEvent) -> None:
         sent_log.advance(self.ctx, msg_id, event, drop_payload=True)
 
@@ -129,6 +156,12 @@ class Redelivery:
                 (ref.referral_id, OUT),
             )
             return confirmed is None
+        if isinstance(payload, ReferralErase):
+            answered = self.ctx.one(
+                "SELECT 1 FROM erasure_notices WHERE referral_id = ? AND receipt_at IS NOT NULL",
+                (ref.referral_id,),
+            )
+            return answered is None
         if isinstance(payload, ReferralStatus) and payload.outcome == "withdrawal_confirmed":
             return True  # the sender waits for the confirmation of the deletion
         # An answer to a referral the sender has withdrawn since tells it nothing.

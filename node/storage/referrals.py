@@ -371,6 +371,11 @@ class Referrals:
     def _on_offer(self, inner: InnerMessage, offer: ReferralOffer, now: int) -> str | None:
         if self._find(IN, offer.referral_id) is not None:
             return "duplicate-referral"
+        if self.ctx.one(
+            "SELECT 1 FROM erasure_requests WHERE referral_id = ?", (offer.referral_id,)
+        ):
+            # The sender erased the case and told us before its offer arrived.
+            return "erased-before-arrival"
         fields = sorted(offer.client)
         self.ctx.run(
             "INSERT INTO referrals (id, direction, peer, case_id, target_type, consent_id,"

@@ -14,6 +14,7 @@ from node.storage.cases import Cases
 from node.storage.consents import Consents
 from node.storage.context import StoreContext
 from node.storage.db import open_database
+from node.storage.erasure import Erasure
 from node.storage.health import SyncHealth, read_health
 from node.storage.lifecycle import ReferralLifecycle
 from node.storage.network import Network
@@ -43,7 +44,8 @@ class NodeStore:
         self.referrals = Referrals(ctx, self.cases, self.consents, self.network)
         self.lifecycle = ReferralLifecycle(ctx, self.referrals)
         self.access = Access(ctx)
-        self.sync = SqliteSyncStore(ctx, self.network, self.referrals)
+        self.erasure = Erasure(ctx, self.referrals, self.access)
+        self.sync = SqliteSyncStore(ctx, self.network, self.referrals, self.erasure)
 
     @classmethod
     def open(

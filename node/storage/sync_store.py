@@ -11,6 +11,7 @@ from node.errors import NodeError, NotEnrolled, UnknownRecipient
 from node.storage import sent_log
 from node.storage.context import StoreContext
 from node.storage.db import scrub, transaction
+from node.storage.erasure import Erasure
 from node.storage.network import Network
 from node.storage.redelivery import Redelivery
 from node.storage.referrals import Referrals
@@ -18,7 +19,7 @@ from node.sync.errors import ApplyDeferred, ApplyRefused
 from node.sync.ports import STATE_DIRECTORY_VERSION, EnrollmentState, OutgoingMessage
 from protocol.envelope import InnerMessage
 from protocol.errors import ProtocolError
-from protocol.payloads import ExpiryNotice, ReferralWithdraw
+from protocol.payloads import ErasureReceipt, ExpiryNotice, ReferralErase, ReferralWithdraw
 
 log = structlog.get_logger()
 
@@ -26,10 +27,13 @@ log = structlog.get_logger()
 class SqliteSyncStore:
     """Implements node.sync.ports.SyncStore structurally (checked in the tests)."""
 
-    def __init__(self, ctx: StoreContext, network: Network, referrals: Referrals) -> None:
+    def __init__(
+        self, ctx: StoreContext, network: Network, referrals: Referrals, erasure: Erasure
+    ) -> None:
         self.ctx = ctx
         self.network = network
         self.referrals = referrals
+        self.erasure = erasure
         self.redelivery = Redelivery(ctx, referrals)
 
     # --- enrollment
@@ -137,6 +141,8 @@ class SqliteSyncStore:
             )
             if isinstance(inner.payload, ExpiryNotice):
                 problem = self.redelivery.expired(inner.payload.of_msg_id)
+            elif isinstance(inner.payload, (ReferralErase, ErasureReceipt)):
+                problem = self.erasure.apply(inner, now)
             else:
                 problem = self.referrals.apply(inner, now)
             if problem is not None:
@@ -145,7 +151,7 @@ class SqliteSyncStore:
                     (inner.msg_id, inner.sender, problem, now),
                 )
         if problem is None:
-            if inner.type == ReferralWithdraw.TYPE:
+            if inner.type in (ReferralWithdraw.TYPE, ReferralErase.TYPE):
                 scrub(self.ctx.db)
             log.info("inbox.applied", msg_id=inner.msg_id, type=inner.type)
         else:

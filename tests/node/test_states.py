@@ -48,6 +48,23 @@ IN_LEGAL = {
     ("completed_successful", "withdrawn"): "withdrawn",
     ("completed_unsuccessful", "withdrawn"): "withdrawn",
 }
+# An erasure is recorded in every state and moves none (docs/client-rights.md).
+OUT_LEGAL |= {
+    (s, e): s
+    for s in (
+        "sent", "delivered", "accepted", "declined", "first_appointment",
+        "completed_successful", "completed_unsuccessful", "expired", "withdrawn",
+        "withdrawal_confirmed",
+    )
+    for e in ("erasure_requested", "erasure_confirmed")
+}  # fmt: skip
+IN_LEGAL |= {
+    (s, "erasure_requested"): s
+    for s in (
+        "received", "accepted", "declined", "first_appointment", "completed_successful",
+        "completed_unsuccessful", "expired", "withdrawn",
+    )
+}  # fmt: skip
 
 
 @pytest.mark.parametrize(("direction", "legal"), [("out", OUT_LEGAL), ("in", IN_LEGAL)])

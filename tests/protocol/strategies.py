@@ -12,10 +12,13 @@ from protocol import codes
 from protocol.cellkeys import KEY_SPACE
 from protocol.payloads import (
     CLIENT_FIELDS,
+    MAX_RECEIPT_DOC,
     Consent,
+    ErasureReceipt,
     ExpiryNotice,
     Payload,
     Receipt,
+    ReferralErase,
     ReferralOffer,
     ReferralReply,
     ReferralStatus,
@@ -143,6 +146,8 @@ PAYLOADS: dict[str, st.SearchStrategy[Payload]] = {
     ReferralReply.TYPE: referral_replies(),
     ReferralStatus.TYPE: referral_statuses(),
     ReferralWithdraw.TYPE: st.builds(ReferralWithdraw, hex_ids, code(codes.WITHDRAW_REASON)),
+    ReferralErase.TYPE: st.builds(ReferralErase, hex_ids, code(codes.ERASURE_REASON)),
+    ErasureReceipt.TYPE: st.builds(ErasureReceipt, hex_ids, st.binary(max_size=MAX_RECEIPT_DOC)),
     Receipt.TYPE: st.builds(Receipt, hex_ids, times),
     StatsReport.TYPE: stats_reports,
     ExpiryNotice.TYPE: st.builds(ExpiryNotice, hex_ids, node_ids, times),

@@ -13,7 +13,8 @@ CREATE TABLE erased_cases (
 -- Sending side: one row per outgoing referral of an erased case. The office
 -- that received the client's data must erase it (Art. 19 GDPR) and answer with
 -- a signed deletion receipt. msg_id is the referral.erase message (NULL: not
--- yet sealed, retried by housekeeping); due is when the answer is overdue.
+-- yet sealed, retried by housekeeping). Without a receipt `[referrals]
+-- answer_within_days` after `decided` the notice is listed as overdue.
 -- receipt holds the recipient's signed document; erased/kept are its JSON
 -- lists of field names (and "case" when the recipient keeps its own case).
 CREATE TABLE erasure_notices (
@@ -22,7 +23,6 @@ CREATE TABLE erasure_notices (
     peer        TEXT NOT NULL,
     reason      TEXT NOT NULL,
     decided     INTEGER NOT NULL,
-    due         INTEGER NOT NULL,
     msg_id      TEXT,
     receipt     BLOB,
     receipt_at  INTEGER,
@@ -30,7 +30,7 @@ CREATE TABLE erasure_notices (
     kept        TEXT,
     flagged     INTEGER
 );
-CREATE INDEX erasure_notices_open ON erasure_notices(receipt_at, due);
+CREATE INDEX erasure_notices_open ON erasure_notices(receipt_at, decided);
 
 -- Receiving side: one row per referral.erase this office received. case_id is
 -- the office's own case opened from the referral, flagged for its counsellor
@@ -53,3 +53,8 @@ CREATE TABLE retention_holds (
     reason  TEXT NOT NULL,
     since   INTEGER NOT NULL
 );
+
+-- Erasure never revises statistics already submitted: after an erasure the
+-- period's cells hash without the erased case is kept here and counts as
+-- unchanged (node/stats/erasure.py).
+ALTER TABLE stats_reports ADD COLUMN erasure_hash TEXT;
