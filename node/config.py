@@ -35,6 +35,11 @@ PREVIOUS_KEY_FILE = "node.key.previous"
 DB_FILE = "node.db"
 DEFAULT_PORT = 8480  # the hub defaults to 8470; both may share a machine in a demo
 LOG_LEVELS = ("debug", "info", "warning", "error")
+# [retention].years: the regular limitation period (§§ 195, 199 BGB) by default;
+# docs/client-rights.md, "Retention", gives the reasoning.
+DEFAULT_RETENTION_YEARS = 3
+MIN_RETENTION_YEARS = 1
+MAX_RETENTION_YEARS = 30
 
 
 def is_loopback_host(host: str) -> bool:
@@ -93,6 +98,26 @@ class ReferralSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """`[retention]`: how long a closed case is kept (docs/client-rights.md, "Retention").
+
+    A case closed in year Y is erased on 1 January of Y + years + 1 by the
+    retention job (node/jobs/retention.py), unless it is on hold.
+    """
+
+    years: int = DEFAULT_RETENTION_YEARS
+
+    def __post_init__(self) -> None:
+        # bool is an int in Python; `years = true` must not mean one year.
+        if isinstance(self.years, bool) or not isinstance(self.years, int):
+            raise ConfigError("[retention].years must be a whole number of years")
+        if not MIN_RETENTION_YEARS <= self.years <= MAX_RETENTION_YEARS:
+            raise ConfigError(
+                f"[retention].years must be between {MIN_RETENTION_YEARS} and {MAX_RETENTION_YEARS}"
+            )
+
+
+@dataclass(frozen=True)
 class NodeSettings(DataDir):
     """Everything a running node needs to know, from node.toml and the data dir."""
 
@@ -106,6 +131,7 @@ class NodeSettings(DataDir):
     sync: SyncSettings = field(default_factory=SyncSettings)
     stats: StatsSettings = field(default_factory=StatsSettings)
     referrals: ReferralSettings = field(default_factory=ReferralSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @property
     def pending_key_path(self) -> Path:
@@ -171,7 +197,7 @@ def parse_settings(text: str, data_dir: Path, *, complete: bool = False) -> Node
             f"{CONFIG_FILE} is empty; restore it from a backup or write it again"
             " (deploy/node.toml.example shows every key)"
         )
-    unknown = sorted(set(doc) - {"node", "api", "log", "sync", "stats", "referrals"})
+    unknown = sorted(set(doc) - {"node", "api", "log", "sync", "stats", "referrals", "retention"})
     if unknown:
         raise ConfigError(f"{CONFIG_FILE}: unknown table [{unknown[0]}]")
     node = _table(doc, "node", {"name": str})
@@ -180,6 +206,7 @@ def parse_settings(text: str, data_dir: Path, *, complete: bool = False) -> Node
     sync = _table(doc, "sync", _sync_fields())
     stats = _stats_table(doc)
     referrals = _table(doc, "referrals", {"answer_within_days": int, "check_interval": float})
+    retention = _table(doc, "retention", {"years": int})
     level = log.get("level", "info")
     if level not in LOG_LEVELS:
         raise ConfigError(f"{CONFIG_FILE}: [log].level must be one of {', '.join(LOG_LEVELS)}")
@@ -187,6 +214,7 @@ def parse_settings(text: str, data_dir: Path, *, complete: bool = False) -> Node
         api_settings = ApiSettings(**api)
         sync_settings = SyncSettings(**sync)
         referral_settings = ReferralSettings(**referrals)
+        retention_settings = RetentionSettings(**retention)
     except ConfigError as exc:
         # The sections name the key ("sync.poll_interval ..."); add the file.
         raise ConfigError(f"{CONFIG_FILE}: {exc}") from None
@@ -203,6 +231,7 @@ def parse_settings(text: str, data_dir: Path, *, complete: bool = False) -> Node
         sync=sync_settings,
         stats=stats,
         referrals=referral_settings,
+        retention=retention_settings,
     )
 
 
@@ -258,6 +287,7 @@ def default_config(name: str) -> str:
     s = SyncSettings()
     st = StatsSettings()
     rs = ReferralSettings()
+    rt = RetentionSettings()
     escaped = toml_string(name)
     return f"""# mbe-node configuration. See deploy/node.toml.example for every key.
 [node]
@@ -301,6 +331,13 @@ retry_min = {st.retry_min}
 # never answered expires, and its client data is deleted, after the same time.
 answer_within_days = {rs.answer_within_days}
 check_interval = {rs.check_interval}
+
+[retention]
+# A closed case is erased on 1 January of (year closed + years + 1), unless it
+# is on hold. 3 years follows the regular limitation period (§§ 195, 199 BGB);
+# set the office's own period with its data protection officer
+# (docs/client-rights.md, "Retention"). 1 to 30.
+years = {rt.years}
 """
 
 

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 
 from node.cli import build_parser
-from node.config import ApiSettings, ReferralSettings, parse_settings
+from node.config import ApiSettings, ReferralSettings, RetentionSettings, parse_settings
 from node.stats.settings import StatsSettings
 from node.sync.settings import SyncSettings
 
@@ -23,6 +23,7 @@ def _config_keys() -> set[str]:
         ("sync", SyncSettings),
         ("stats", StatsSettings),
         ("referrals", ReferralSettings),
+        ("retention", RetentionSettings),
     ):
         keys |= {f"{table}.{f.name}" for f in dataclasses.fields(settings)}
     return keys
@@ -39,6 +40,7 @@ def test_example_config_has_every_key_and_loads() -> None:
     assert settings.api == ApiSettings()
     assert settings.stats == StatsSettings()
     assert settings.referrals == ReferralSettings()
+    assert settings.retention == RetentionSettings()
 
 
 def test_readme_documents_every_key() -> None:
