@@ -85,7 +85,8 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 
 async def get_status(request: web.Request) -> web.Response:
-    return _json(await _db(request, lambda store: store.status()))
+    years = request.app[keys.SETTINGS].retention.years
+    return _json(await _db(request, lambda store: store.status(years)))
 
 
 async def search_directory(request: web.Request) -> web.Response:
@@ -395,3 +396,9 @@ def add_routes(router: web.UrlDispatcher, api: str) -> None:
     ]
     for method, path, handler in routes:
         router.add_route(method, path, handler)
+
+
+# The helpers other route modules share (node/api/erasure_handlers.py).
+run_db = _db
+notify_outbox = _queued
+json_response = _json

@@ -27,3 +27,5 @@ OUTBOX_LISTENERS = web.AppKey("mbe_node_outbox_listeners", list[Callable[[], Non
 STATS_QUEUED_LISTENERS = web.AppKey("mbe_node_stats_queued_listeners", list[Callable[[], None]])
 
 APP_NAME = web.RequestKey("mbe_node_app_name", str)
+# The pseudonymous id of the acting staff member (header X-Acting-User), if sent.
+ACTING_USER = web.RequestKey("mbe_node_acting_user", str)

@@ -176,7 +176,7 @@ class StatsService:
             "last_submission": None if latest is None else latest.view(),
             "changed_since_submission": None
             if latest is None
-            else latest.cells_hash != c.cells_hash,
+            else not latest.matches(c.cells_hash),
         }
 
     # ----------------------------------------------------------- submitting
@@ -207,7 +207,7 @@ class StatsService:
             if sent.state != SUBMITTED_NOW:
                 return sent
             latest = await self._db(self.ledger.latest, c.period.id)
-        if latest is not None and latest.cells_hash == c.cells_hash:
+        if latest is not None and latest.matches(c.cells_hash):
             if latest.state == SUBMITTED:
                 return sent or _outcome(latest, UNCHANGED)
             if latest.state == REJECTED and not manual:

@@ -20,6 +20,9 @@ class StoreContext:
     deps: Deps
     # How long a sealed message may wait at the hub (SyncSettings.message_ttl).
     message_ttl: int
+    # How long another office has to answer (ReferralSettings.answer_within_days):
+    # an erasure notice without a receipt after this long is overdue.
+    answer_within_days: int = 14
 
     def now(self) -> int:
         return self.deps.clock.now()

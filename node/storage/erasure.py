@@ -183,16 +183,26 @@ class Erasure:
                 " WHERE case_id = ? AND settled IS NULL",
                 (now, case_id),
             )
-            self._audit(app, actor, case_id)
+            self.audit(app, actor, ACTION, case_id, None)
         scrub(self.ctx.db)  # a no-op inside a caller's transaction: the caller scrubs
         log.info("case.erased", case_id=case_id, reason=reason, notices=len(notices))
         return ErasureResult(case_id=case_id, reason=reason, erased=now, notices=notices)
 
-    def _audit(self, app: str, actor: str | None, case_id: str) -> None:
+    def audit(
+        self,
+        app: str,
+        actor: str | None,
+        action: str,
+        case_id: str | None,
+        referral_id: str | None,
+    ) -> None:
+        """One audit row in the caller's transaction, with the acting staff member."""
         if actor is None:
-            self.access.audit(app, ACTION, case_id=case_id)
+            self.access.audit(app, action, case_id=case_id, referral_id=referral_id)
         else:
-            self.access.audit(app, ACTION, case_id=case_id, actor=actor)  # type: ignore[call-arg,unused-ignore]
+            self.access.audit(  # type: ignore[call-arg,unused-ignore]
+                app, action, case_id=case_id, referral_id=referral_id, actor=actor
+            )
 
     def _clear_referrals(self, referral_ids: list[str]) -> None:
         """Clear every personal value the referrals of an erased case hold, in both
@@ -400,9 +410,9 @@ class Erasure:
 
     # ----------------------------------------------------------------- reading
 
-    def notices(self, answer_within_days: int) -> list[dict[str, Any]]:
+    def notices(self) -> list[dict[str, Any]]:
         """Every erasure notice this office sent, unanswered first, with its receipt."""
-        cutoff = self.ctx.now() - answer_within_days * DAY
+        cutoff = self.ctx.now() - self.ctx.answer_within_days * DAY
         rows = self.ctx.all(
             "SELECT n.*, s.status AS delivery FROM erasure_notices n"
             " LEFT JOIN sent_log s ON s.msg_id = n.msg_id"
@@ -478,10 +488,10 @@ class Erasure:
             )
         return next(r for r in self.requests() if r["referral_id"] == referral_id)
 
-    def counts(self, answer_within_days: int) -> dict[str, int]:
+    def counts(self) -> dict[str, int]:
         """Figures for the status views: notices waiting for a receipt (and of them
         overdue), flagged cases not yet settled."""
-        cutoff = self.ctx.now() - answer_within_days * DAY
+        cutoff = self.ctx.now() - self.ctx.answer_within_days * DAY
         row = self.ctx.one(
             "SELECT COUNT(*) AS waiting, COALESCE(SUM(decided <= ?), 0) AS overdue"
             " FROM erasure_notices WHERE receipt_at IS NULL",

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.domain.delivery import Delivery
+from node.domain.retention import DEFAULT_YEARS
 from node.storage import sent_log
+from node.storage.cases import Cases
 from node.storage.context import StoreContext, iso
-from node.storage.lifecycle import PENDING_WITHDRAWAL
+from node.storage.lifecycle import DAY, PENDING_WITHDRAWAL
 from node.storage.network import Network
+from node.storage.retention import DUE_WITHIN_DAYS, Retention
 from node.storage.stats_ledger import StatsLedger
 from node.sync.ports import (
     STATE_HUB_REACHABLE,
@@ -43,6 +46,8 @@ OUTBOX_REJECTED = "outbox_rejected"
 WITHDRAWALS_PENDING = "withdrawals_pending"
 DELIVERY_FAILED = "delivery_failed"
 STATS_REJECTED = "stats_rejected"
+ERASURES_OVERDUE = "erasures_overdue"
+ERASURES_FLAGGED = "erasures_flagged"
 LAST_ERROR = "last_error"
 
 
@@ -85,6 +90,17 @@ class SyncHealth:
     # again with a new id, or not (the recipient is no longer an active office).
     messages_resent: int = 0
     delivery_failed: int = 0
+    # Retention (node/storage/retention.py): closed cases the retention job erases
+    # within the next DUE_WITHIN_DAYS days (or has yet to erase), and due cases
+    # kept by a hold. Counts only.
+    retention_due: int = 0
+    retention_held: int = 0
+    # Erasure notices this office sent (node/storage/erasure.py): waiting for the
+    # other office's deletion receipt, and of them overdue; and cases flagged by
+    # another office's erasure notice that a counsellor has yet to settle.
+    erasures_waiting: int = 0
+    erasures_overdue: int = 0
+    erasures_flagged: int = 0
 
     @property
     def oldest_unsent_age(self) -> int | None:
@@ -116,6 +132,10 @@ class SyncHealth:
             found.append(DELIVERY_FAILED)
         if any(s.state == "rejected" for s in self.stats):
             found.append(STATS_REJECTED)
+        if self.erasures_overdue:
+            found.append(ERASURES_OVERDUE)
+        if self.erasures_flagged:
+            found.append(ERASURES_FLAGGED)
         if self.last_error and HUB_UNREACHABLE not in found:
             found.append(LAST_ERROR)
         return tuple(found)
@@ -139,6 +159,11 @@ class SyncHealth:
             "withdrawals_pending": self.withdrawals_pending,
             "messages_resent": self.messages_resent,
             "delivery_failed": self.delivery_failed,
+            "retention_due": self.retention_due,
+            "retention_held": self.retention_held,
+            "erasures_waiting": self.erasures_waiting,
+            "erasures_overdue": self.erasures_overdue,
+            "erasures_flagged": self.erasures_flagged,
             "last_sync": iso(self.last_sync),
             "last_error": self.last_error,
             "warnings": list(self.warnings()),
@@ -180,14 +205,23 @@ def _int(state: Mapping[str, str], key: str) -> int | None:
         return None
 
 
-def read_health(ctx: StoreContext, network: Network) -> SyncHealth:
-    """Every figure of the status views, read in one go from the node database."""
+def read_health(
+    ctx: StoreContext, network: Network, *, retention_years: int = DEFAULT_YEARS
+) -> SyncHealth:
+    """Every figure of the status views, read in one go from the node database;
+    `retention_years` is node.toml's `[retention] years` (for the due counts)."""
     enrollment = network.load_enrollment()
     outbox = ctx.one(
         "SELECT COUNT(*) AS n, MIN(created) AS oldest FROM outbox WHERE rejected IS NULL"
     ) or {"n": 0, "oldest": None}
     state = {r["key"]: r["value"] for r in ctx.all("SELECT key, value FROM sync_state")}
     pending = ctx.one(f"SELECT COUNT(*) AS n FROM referrals r WHERE {PENDING_WITHDRAWAL}")  # noqa: S608 -- a constant
+    erasures = ctx.one(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(decided <= ?), 0) AS overdue"
+        " FROM erasure_notices WHERE receipt_at IS NULL",
+        (ctx.now() - ctx.answer_within_days * DAY,),
+    ) or {"n": 0, "overdue": 0}
+    retention = Retention(ctx, Cases(ctx)).counts(ctx.today(), retention_years, DUE_WITHIN_DAYS)
     return SyncHealth(
         now=ctx.now(),
         enrolled=enrollment is not None,
@@ -213,4 +247,11 @@ def read_health(ctx: StoreContext, network: Network) -> SyncHealth:
         sync_state=tuple(sorted(state.items())),
         messages_resent=sent_log.count(ctx, Delivery.RESENT),
         delivery_failed=sent_log.count(ctx, Delivery.FAILED),
+        retention_due=retention.due,
+        retention_held=retention.held,
+        erasures_waiting=int(erasures["n"]),
+        erasures_overdue=int(erasures["overdue"]),
+        erasures_flagged=_count(
+            ctx, "SELECT COUNT(*) AS n FROM erasure_requests WHERE settled IS NULL"
+        ),
     )

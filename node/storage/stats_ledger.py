@@ -47,6 +47,13 @@ class Submission:
     next_attempt: int
     last_error: str | None
     submitted_at: int | None
+    # The period's cells hash after an erasure, which counts as unchanged
+    # (migration 0007, node/stats/erasure.py).
+    erasure_hash: str | None = None
+
+    def matches(self, cells_hash: str) -> bool:
+        """Whether cells with this hash are what this revision reported, erasures aside."""
+        return cells_hash in (self.cells_hash, self.erasure_hash)
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Submission:
@@ -65,6 +72,7 @@ class Submission:
             next_attempt=int(r["next_attempt"]),
             last_error=r["last_error"],
             submitted_at=r["submitted_at"],
+            erasure_hash=r.get("erasure_hash"),
         )
 
     def view(self) -> dict[str, Any]:
@@ -92,6 +100,22 @@ class StatsLedger:
             (period,),
         )
         return None if row is None else Submission.from_row(row)
+
+    def latest_submitted(self) -> list[Submission]:
+        """The newest revision of every period whose newest revision is submitted."""
+        rows = self.ctx.all(
+            "SELECT r.* FROM stats_reports r WHERE r.state = ? AND r.revision ="
+            " (SELECT MAX(revision) FROM stats_reports x WHERE x.period = r.period)"
+            " ORDER BY r.period",
+            (SUBMITTED,),
+        )
+        return [Submission.from_row(r) for r in rows]
+
+    def set_erasure_hash(self, period: str, revision: int, cells_hash: str) -> None:
+        self.ctx.run(
+            "UPDATE stats_reports SET erasure_hash = ? WHERE period = ? AND revision = ?",
+            (cells_hash, period, revision),
+        )
 
     def next_revision(self, period: str) -> int:
         row = self.ctx.one(

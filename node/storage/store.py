@@ -9,6 +9,7 @@ from typing import Any, ParamSpec, TypeVar
 import sqlite_utils
 
 from node.clock import Deps
+from node.domain.retention import DEFAULT_YEARS
 from node.storage.access import Access
 from node.storage.cases import Cases
 from node.storage.consents import Consents
@@ -19,6 +20,7 @@ from node.storage.health import SyncHealth, read_health
 from node.storage.lifecycle import ReferralLifecycle
 from node.storage.network import Network
 from node.storage.referrals import Referrals
+from node.storage.retention import Retention
 from node.storage.sync_store import SqliteSyncStore
 from node.storage.thread import DbThread
 from protocol.keys import PrivateKeys
@@ -45,23 +47,50 @@ class NodeStore:
         self.lifecycle = ReferralLifecycle(ctx, self.referrals)
         self.access = Access(ctx)
         self.erasure = Erasure(ctx, self.referrals, self.access)
+        self.retention = Retention(ctx, self.cases)
         self.sync = SqliteSyncStore(ctx, self.network, self.referrals, self.erasure)
 
     @classmethod
     def open(
-        cls, path: Path | str, keys: PrivateKeys, deps: Deps, *, message_ttl: int
+        cls,
+        path: Path | str,
+        keys: PrivateKeys,
+        deps: Deps,
+        *,
+        message_ttl: int,
+        answer_within_days: int = 14,
     ) -> NodeStore:
         db = open_database(path)
-        return cls(StoreContext(db=db, keys=keys, deps=deps, message_ttl=message_ttl))
+        ctx = StoreContext(
+            db=db,
+            keys=keys,
+            deps=deps,
+            message_ttl=message_ttl,
+            answer_within_days=answer_within_days,
+        )
+        return cls(ctx)
 
     @classmethod
     def open_threaded(
-        cls, path: Path | str, keys: PrivateKeys, deps: Deps, *, message_ttl: int
+        cls,
+        path: Path | str,
+        keys: PrivateKeys,
+        deps: Deps,
+        *,
+        message_ttl: int,
+        answer_within_days: int = 14,
     ) -> NodeStore:
         """Open the store with its connection on a new database thread (the server)."""
         thread = DbThread()
         try:
-            store = thread.call(cls.open, path, keys, deps, message_ttl=message_ttl)
+            store = thread.call(
+                cls.open,
+                path,
+                keys,
+                deps,
+                message_ttl=message_ttl,
+                answer_within_days=answer_within_days,
+            )
         except BaseException:
             thread.shutdown()
             raise
@@ -88,10 +117,11 @@ class NodeStore:
         finally:
             self._thread.shutdown()
 
-    def health(self) -> SyncHealth:
-        """The figures of `mbe-node status`, GET /api/v1/status and the status page."""
-        return read_health(self.ctx, self.network)
+    def health(self, retention_years: int = DEFAULT_YEARS) -> SyncHealth:
+        """The figures of `mbe-node status`, GET /api/v1/status and the status page;
+        `retention_years` is node.toml's `[retention] years` (the due counts)."""
+        return read_health(self.ctx, self.network, retention_years=retention_years)
 
-    def status(self) -> dict[str, Any]:
+    def status(self, retention_years: int = DEFAULT_YEARS) -> dict[str, Any]:
         """Sync health as GET /api/v1/status answers it."""
-        return self.health().to_map()
+        return self.health(retention_years).to_map()
