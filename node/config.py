@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from node.domain.retention import DEFAULT_YEARS
 from node.errors import ConfigError
 from node.stats.settings import StatsSettings
 from node.sync.settings import SyncSettings
@@ -37,7 +38,7 @@ DEFAULT_PORT = 8480  # the hub defaults to 8470; both may share a machine in a d
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # [retention].years: the regular limitation period (§§ 195, 199 BGB) by default;
 # docs/client-rights.md, "Retention", gives the reasoning.
-DEFAULT_RETENTION_YEARS = 3
+DEFAULT_RETENTION_YEARS = DEFAULT_YEARS
 MIN_RETENTION_YEARS = 1
 MAX_RETENTION_YEARS = 30
 

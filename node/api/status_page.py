@@ -30,6 +30,7 @@ from markupsafe import Markup
 from node.api import keys
 from node.storage import health as h
 from node.storage.health import SyncHealth
+from node.storage.retention import DUE_WITHIN_DAYS
 from support.templates import environment
 
 REFRESH_SECONDS = 30
@@ -108,11 +109,12 @@ def render(health: SyncHealth, office: str, tz: dt.tzinfo | None = None) -> str:
         when=partial(_when, tz=tz),
         ago=ago,
         remaining=remaining,
+        retention_days=DUE_WITHIN_DAYS,
     )
 
 
 async def status_page(request: web.Request) -> web.Response:
     store = request.app[keys.STORE]
-    health = await store.run(store.health)
+    health = await store.run(store.health, request.app[keys.SETTINGS].retention.years)
     html = render(health, request.app[keys.SETTINGS].name)
     return web.Response(text=html, content_type="text/html", charset="utf-8", headers=HEADERS)
