@@ -22,6 +22,7 @@ from aiohttp import web
 
 from node.api import keys as api_keys
 from node.api.app import Background, create_app
+from node.api.export_page import render as render_export
 from node.backup import add_commands as add_backup_commands
 from node.clock import Deps
 from node.config import NodeSettings, check_office_name, load_keys, load_settings
@@ -35,13 +36,16 @@ from node.stats.errors import HubRefusedReport
 from node.stats.periods import parse_period
 from node.stats.service import QUEUED, UNCHANGED, StatsService, hub_connector
 from node.storage.context import iso
+from node.storage.export import audited_export
 from node.storage.health import SyncHealth
+from node.storage.retention import DUE_WITHIN_DAYS
 from node.storage.stats_ledger import REJECTED
 from node.storage.store import NodeStore
 from node.sync.enroll import enroll
 from node.sync.errors import SyncError
 from node.sync.worker import SYNC_WORKER, SyncWorker
 from support import logsetup
+from support.files import write_private_file
 
 Command = Callable[[argparse.Namespace, TextIO], int]
 
@@ -84,7 +88,11 @@ def _open_store(data_dir: Path) -> Iterator[tuple[NodeSettings, NodeStore]]:
     if not settings.db_path.exists():
         raise ConfigError(f"{settings.db_path} not found (run mbe-node init)")
     store = NodeStore.open(
-        settings.db_path, keys, Deps.system(), message_ttl=settings.sync.message_ttl
+        settings.db_path,
+        keys,
+        Deps.system(),
+        message_ttl=settings.sync.message_ttl,
+        answer_within_days=settings.referrals.answer_within_days,
     )
     try:
         yield settings, store
@@ -227,10 +235,20 @@ def status_lines(settings: NodeSettings, health: SyncHealth) -> list[tuple[str, 
             "Expired undelivered",
             f"{health.messages_resent} sent again, {health.delivery_failed} undeliverable",
         ),
+        (
+            "Erasures",
+            f"{health.erasures_waiting} notice(s) awaiting a receipt"
+            f" ({health.erasures_overdue} overdue), {health.erasures_flagged} flagged case(s)",
+        ),
         ("Inbox", f"{health.inbox_awaiting} referral(s) awaiting a decision"),
         ("Refused messages", str(health.refused_messages)),
         ("Directory", directory),
         ("Statistics", stats or "none submitted"),
+        (
+            "Retention",
+            f"{health.retention_due} case(s) erased within {DUE_WITHIN_DAYS} days,"
+            f" {health.retention_held} held",
+        ),
         ("Warnings", ", ".join(health.warnings()) or "none"),
         ("API", f"{api}/api/v1"),
         *exposure,
@@ -240,7 +258,7 @@ def status_lines(settings: NodeSettings, health: SyncHealth) -> list[tuple[str, 
 
 def cmd_status(args: argparse.Namespace, out: TextIO) -> int:
     with _open_store(Path(args.dir)) as (settings, store):
-        health = store.health()
+        health = store.health(settings.retention.years)
     rows = status_lines(settings, health)
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
@@ -289,6 +307,34 @@ def cmd_stats_submit(args: argparse.Namespace, out: TextIO) -> int:
         raise HubRefusedReport(f"{what}: {outcome.detail or 'refused by the hub'}")
     else:
         out.write(f"{what}: submitted\n")
+    return 0
+
+
+# The app name of the audit rows written by the command line.
+CLI_APP = "mbe-node-cli"
+
+
+def cmd_client_export(args: argparse.Namespace, out: TextIO) -> int:
+    """The client's access export of a case (docs/node.md, "Access export"); audited."""
+    with _open_store(Path(args.dir)) as (settings, store):
+        export = audited_export(
+            store.ctx,
+            store.access,
+            args.case_id,
+            app=CLI_APP,
+            retention_years=settings.retention.years,
+            office_name=settings.name,
+        )
+    if args.html:
+        text = render_export(export, settings.name)
+    else:
+        text = json.dumps(export, ensure_ascii=False, indent=2) + "\n"
+    if args.output is None:
+        out.write(text)
+        return 0
+    # The file holds the client's personal data: private to the user (0600).
+    write_private_file(Path(args.output), text.encode("utf-8"))
+    sys.stderr.write(f"Wrote the export of case {args.case_id} to {args.output}\n")
     return 0
 
 
@@ -353,6 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dir", required=True)
     t.add_argument("--period", required=True, help="2026-11, 2026-Q4 or 2026")
     t.set_defaults(func=cmd_stats_submit)
+    p = sub.add_parser("client", help="the client's rights: access export of a case")
+    client_sub = p.add_subparsers(dest="client_command", metavar="ACTION", required=True)
+    t = client_sub.add_parser("export", help="everything stored about a case's client (audited)")
+    t.add_argument("--dir", required=True)
+    t.add_argument("--html", action="store_true", help="a printable German document, not JSON")
+    t.add_argument("--output", metavar="FILE", help="write to FILE (mode 0600), not to stdout")
+    t.add_argument("case_id", metavar="CASE_ID")
+    t.set_defaults(func=cmd_client_export)
     add_backup_commands(sub)
     add_keys_commands(sub)
     return parser

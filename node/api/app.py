@@ -31,7 +31,14 @@ from openapi_core import Config, OpenAPI
 from openapi_core.contrib.aiohttp import AIOHTTPOpenAPIWebRequest, AIOHTTPOpenAPIWebResponse
 from openapi_core.exceptions import OpenAPIError
 
-from node.api import handlers, keys, stats_handlers
+from node.api import (
+    erasure_handlers,
+    export_handlers,
+    handlers,
+    keys,
+    retention_handlers,
+    stats_handlers,
+)
 from node.api.jsonbody import BadJsonBody, check_json_body
 from node.api.problems import describe_request_error, problem
 from node.api.status_page import status_page
@@ -162,6 +169,9 @@ def create_app(
     app.router.add_get(f"{API}/openapi.json", spec_json)
     handlers.add_routes(app.router, API)
     stats_handlers.add_routes(app.router, API)
+    export_handlers.add_routes(app.router, API)
+    erasure_handlers.add_routes(app.router, API)
+    retention_handlers.add_routes(app.router, API)
     return app
 
 
@@ -172,7 +182,11 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     # The connection lives on its own thread (node/storage/thread.py); opening it
     # there runs the migrations off the loop too (the loop is not serving yet).
     store = NodeStore.open_threaded(
-        settings.db_path, app[keys.KEYS], app[keys.DEPS], message_ttl=settings.sync.message_ttl
+        settings.db_path,
+        app[keys.KEYS],
+        app[keys.DEPS],
+        message_ttl=settings.sync.message_ttl,
+        answer_within_days=settings.referrals.answer_within_days,
     )
     app[keys.STORE] = store
     log.info("api.store_opened")
