@@ -93,6 +93,7 @@ async def test_status_page_in_a_real_browser(served: tuple[ApiNode, int], tmp_pa
             "Einschreibung",
             "Verbindung zum Hub",
             "Nachrichten",
+            "Aufbewahrung",
             "Verzeichnis der Beratungsstellen",
             "Statistikmeldungen (neueste Revision)",
         ]
