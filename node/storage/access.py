@@ -2,7 +2,8 @@
 
 Tokens carry 256 random bits, so a plain SHA-256 is enough to store them: a
 slow password hash protects guessable secrets, and these are not guessable.
-The audit log holds ids and action names only, never personal data.
+The audit log holds ids and action names only, never personal data; it is a
+hash chain, written by node/storage/audit_chain.py.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from node.errors import ConflictError, InvalidInput, NotFound
+from node.storage.audit_chain import AuditChain
 from node.storage.context import StoreContext, iso
 from node.storage.db import transaction
 
@@ -47,6 +49,7 @@ def hash_token(token: str) -> str:
 class Access:
     def __init__(self, ctx: StoreContext) -> None:
         self.ctx = ctx
+        self.chain = AuditChain(ctx)
 
     def create_token(self, name: str) -> str:
         """A new token for app `name`; only its hash is stored, the token is shown once.
@@ -120,39 +123,39 @@ class Access:
         return dataclasses.replace(info, revoked=now)
 
     def _audit_token(self, name: str, action: str) -> None:
-        self.ctx.run(
-            "INSERT INTO audit (at, app, action) VALUES (?, ?, ?)",
-            (self.ctx.now(), name, action),
-        )
+        self.chain.append(name, None, [(action, None, None)])
 
     def audit(
-        self, app: str, action: str, *, case_id: str | None = None, referral_id: str | None = None
+        self,
+        app: str,
+        action: str,
+        *,
+        case_id: str | None = None,
+        referral_id: str | None = None,
+        actor: str | None = None,
     ) -> None:
-        with transaction(self.ctx.db):
-            self.ctx.run(
-                "INSERT INTO audit (at, app, action, case_id, referral_id) VALUES (?, ?, ?, ?, ?)",
-                (self.ctx.now(), app, action, case_id, referral_id),
-            )
+        """One audit entry (chained, node/storage/audit_chain.py) in the caller's
+        transaction, or its own; `actor` is the acting staff member's pseudonym."""
+        self.chain.append(app, actor, [(action, case_id, referral_id)])
 
-    def audit_many(self, app: str, rows: Sequence[tuple[str, str | None, str | None]]) -> None:
+    def audit_many(
+        self,
+        app: str,
+        rows: Sequence[tuple[str, str | None, str | None]],
+        *,
+        actor: str | None = None,
+    ) -> None:
         """Audit rows (action, case id, referral id) of one request in one transaction.
 
         A list of 500 cases is 500 rows: one commit (one fsync) for all of them,
         not one each, so the database thread the API shares with the sync
         worker is not held for seconds on slow storage.
         """
-        if not rows:
-            return
-        now = self.ctx.now()
-        with transaction(self.ctx.db):
-            self.ctx.db.conn.executemany(
-                "INSERT INTO audit (at, app, action, case_id, referral_id) VALUES (?, ?, ?, ?, ?)",
-                [(now, app, action, case_id, referral_id) for action, case_id, referral_id in rows],
-            )
+        self.chain.append(app, actor, rows)
 
     def audit_rows(self, case_id: str | None = None) -> list[dict[str, object]]:
         rows = self.ctx.all(
-            "SELECT at, app, action, case_id, referral_id FROM audit"
+            "SELECT at, app, actor, action, case_id, referral_id FROM audit"
             " WHERE (? IS NULL OR case_id = ?) ORDER BY seq",
             (case_id, case_id),
         )
