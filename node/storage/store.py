@@ -68,7 +68,10 @@ class NodeStore:
             message_ttl=message_ttl,
             answer_within_days=answer_within_days,
         )
-        return cls(ctx)
+        store = cls(ctx)
+        # Audit entries from before the hash chain (migration 0008): chained once.
+        store.access.chain.upgrade()
+        return store
 
     @classmethod
     def open_threaded(
