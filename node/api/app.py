@@ -7,7 +7,9 @@ Spec-first: node/api/openapi.yaml is the contract. Middlewares, outside in:
    its type only).
 2. `auth_middleware` refuses every route without a valid bearer token, except
    the ones in `PUBLIC_PATHS` (health, the spec itself and the administrator's
-   status page /status, which hold no personal data; see node/api/status_page.py).
+   status page /status, which hold no personal data; see node/api/status_page.py),
+   and takes the optional `X-Acting-User` header (a pseudonymous staff id for
+   the audit log; 400 when malformed, the value never echoed).
 3. `openapi_middleware` refuses JSON nested too deep or holding lone
    surrogates (node/api/jsonbody.py), validates the request against the spec, runs the
    handler, turns a `NodeError` into its problem, and validates the response;
@@ -21,6 +23,7 @@ The database is opened in a cleanup_ctx; so is anything passed as
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from importlib import resources
 
@@ -32,6 +35,7 @@ from openapi_core.contrib.aiohttp import AIOHTTPOpenAPIWebRequest, AIOHTTPOpenAP
 from openapi_core.exceptions import OpenAPIError
 
 from node.api import (
+    audit_handlers,
     erasure_handlers,
     export_handlers,
     handlers,
@@ -53,6 +57,9 @@ API = "/api/v1"
 SPEC_PATHS = frozenset({f"{API}/openapi.yaml", f"{API}/openapi.json"})
 PUBLIC_PATHS = frozenset({"/health", "/status"}) | SPEC_PATHS
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# The acting staff member's pseudonymous id, recorded on the request's audit rows.
+ACTING_USER_HEADER = "X-Acting-User"
+ACTING_USER = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 Background = Callable[[web.Application], AsyncIterator[None]]
 
 
@@ -88,6 +95,17 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if app_name is None:
         return problem(401, "a valid bearer token is required", kind="unauthorized")
     request[keys.APP_NAME] = app_name
+    actor = request.headers.get(ACTING_USER_HEADER)
+    if actor is not None:
+        if not ACTING_USER.fullmatch(actor):
+            # Never echoed: the app chose it, and it may be a name after all.
+            return problem(
+                400,
+                f"header {ACTING_USER_HEADER} must be 1-64 letters, digits, dots, colons,"
+                " dashes or underscores (a pseudonymous staff id)",
+                kind="invalid-request",
+            )
+        request[keys.ACTING_USER] = actor
     return await handler(request)
 
 
@@ -172,6 +190,7 @@ def create_app(
     export_handlers.add_routes(app.router, API)
     erasure_handlers.add_routes(app.router, API)
     retention_handlers.add_routes(app.router, API)
+    audit_handlers.add_routes(app.router, API)
     return app
 
 

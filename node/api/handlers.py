@@ -72,6 +72,12 @@ def _app(request: web.Request) -> str:
     return request[keys.APP_NAME]
 
 
+def _actor(request: web.Request) -> str | None:
+    """The acting staff member's pseudonym (header X-Acting-User, checked by the
+    auth middleware), recorded as `actor` on every audit row of the request."""
+    return request.get(keys.ACTING_USER)
+
+
 def _queued(request: web.Request) -> None:
     for listener in request.app[keys.OUTBOX_LISTENERS]:
         listener()
@@ -106,11 +112,13 @@ async def search_directory(request: web.Request) -> web.Response:
 async def list_cases(request: web.Request) -> web.Response:
     q = request.query
     status, limit, offset = q.get("status"), int(q.get("limit", 100)), int(q.get("offset", 0))
-    app = _app(request)
+    app, actor = _app(request), _actor(request)
 
     def job(store: NodeStore) -> list[dict[str, Any]]:
         cases = store.cases.list_cases(status=status, limit=limit, offset=offset)
-        store.access.audit_many(app, [("case.list", case["id"], None) for case in cases])
+        store.access.audit_many(
+            app, [("case.list", case["id"], None) for case in cases], actor=actor
+        )
         return cases
 
     return _json({"cases": await _db(request, job)})
@@ -118,11 +126,11 @@ async def list_cases(request: web.Request) -> web.Response:
 
 async def create_case(request: web.Request) -> web.Response:
     body = await _body(request)
-    app = _app(request)
+    app, actor = _app(request), _actor(request)
 
     def job(store: NodeStore) -> dict[str, Any]:
         case_id = store.cases.create(body)
-        store.access.audit(app, "case.create", case_id=case_id)
+        store.access.audit(app, "case.create", case_id=case_id, actor=actor)
         return store.cases.get(case_id)
 
     return _json(await _db(request, job, atomic=True), 201)
@@ -133,11 +141,11 @@ def _case_job(
 ) -> Callable[[NodeStore], T]:
     """A job on the case in the path: `work(store, case_id)`, then one audit row."""
     case_id = request.match_info["case_id"]
-    app = _app(request)
+    app, actor = _app(request), _actor(request)
 
     def job(store: NodeStore) -> T:
         result = work(store, case_id)
-        store.access.audit(app, action, case_id=case_id)
+        store.access.audit(app, action, case_id=case_id, actor=actor)
         return result
 
     return job
@@ -239,7 +247,7 @@ async def withdraw_consent(request: web.Request) -> web.Response:
     """Withdraw a consent and the open referrals that rely on it (node/storage/lifecycle.py)."""
     body = await _body(request)
     consent_id = request.match_info["consent_id"]
-    app = _app(request)
+    app, actor = _app(request), _actor(request)
 
     def job(store: NodeStore) -> tuple[dict[str, Any], bool]:
         consent, affected = store.lifecycle.withdraw_consent(consent_id, body.get("date"))
@@ -251,6 +259,7 @@ async def withdraw_consent(request: web.Request) -> web.Response:
                 for ref in affected
                 if ref.state == State.WITHDRAWN
             ],
+            actor=actor,
         )
         view = views.consent_view(consent, store.ctx.today())
         view |= {"referrals": [a.view() for a in affected]}
@@ -269,11 +278,13 @@ def _referral_job(
     request: web.Request, action: str, work: Callable[[NodeStore], Referral]
 ) -> Callable[[NodeStore], dict[str, Any]]:
     """A job that changes or reads one referral, audits it and returns its view."""
-    app = _app(request)
+    app, actor = _app(request), _actor(request)
 
     def job(store: NodeStore) -> dict[str, Any]:
         ref = work(store)
-        store.access.audit(app, action, case_id=ref.case_id, referral_id=ref.referral_id)
+        store.access.audit(
+            app, action, case_id=ref.case_id, referral_id=ref.referral_id, actor=actor
+        )
         return views.view_of(store, ref)
 
     return job
@@ -290,12 +301,12 @@ async def create_referral(request: web.Request) -> web.Response:
 def _lister(direction: Direction) -> Any:
     async def handler(request: web.Request) -> web.Response:
         state = request.query.get("state")
-        app = _app(request)
+        app, actor = _app(request), _actor(request)
 
         def job(store: NodeStore) -> list[dict[str, Any]]:
             refs = store.referrals.list_referrals(direction, state=state)
             store.access.audit_many(
-                app, [("referral.list", r.case_id, r.referral_id) for r in refs]
+                app, [("referral.list", r.case_id, r.referral_id) for r in refs], actor=actor
             )
             return views.referral_views(store, refs)
 
@@ -399,6 +410,7 @@ def add_routes(router: web.UrlDispatcher, api: str) -> None:
 
 
 # The helpers other route modules share (node/api/erasure_handlers.py).
+acting_user = _actor
 run_db = _db
 notify_outbox = _queued
 json_response = _json

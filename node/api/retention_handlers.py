@@ -35,14 +35,14 @@ def _years(request: web.Request) -> int:
 
 async def list_due(request: web.Request) -> web.Response:
     years = _years(request)
-    app = request[keys.APP_NAME]
+    app, actor = request[keys.APP_NAME], request.get(keys.ACTING_USER)
 
     def job(store: NodeStore) -> dict[str, Any]:
         today = store.ctx.today()
         due = store.retention.due(today, years, DUE_WITHIN_DAYS)
         # One row per listed case; an empty list is recorded once, without a case.
         rows: list[tuple[str, str | None, str | None]] = [(DUE, d.case_id, None) for d in due]
-        store.access.audit_many(app, rows or [(DUE, None, None)])
+        store.access.audit_many(app, rows or [(DUE, None, None)], actor=actor)
         return {
             "today": today,
             "within_days": DUE_WITHIN_DAYS,
@@ -57,11 +57,11 @@ async def put_hold(request: web.Request) -> web.Response:
     case_id = request.match_info["case_id"]
     body = json.loads(await request.read())  # an object with a known reason (the spec)
     reason = body["reason"]
-    app = request[keys.APP_NAME]
+    app, actor = request[keys.APP_NAME], request.get(keys.ACTING_USER)
 
     def job(store: NodeStore) -> tuple[dict[str, Any], bool]:
         hold, created = store.retention.hold(case_id, reason)
-        store.access.audit(app, HOLD, case_id=case_id)
+        store.access.audit(app, HOLD, case_id=case_id, actor=actor)
         return hold.view(), created
 
     view, created = await handlers.run_db(request, job, atomic=True)
@@ -70,11 +70,11 @@ async def put_hold(request: web.Request) -> web.Response:
 
 async def delete_hold(request: web.Request) -> web.Response:
     case_id = request.match_info["case_id"]
-    app = request[keys.APP_NAME]
+    app, actor = request[keys.APP_NAME], request.get(keys.ACTING_USER)
 
     def job(store: NodeStore) -> None:
         store.retention.release(case_id)
-        store.access.audit(app, RELEASE, case_id=case_id)
+        store.access.audit(app, RELEASE, case_id=case_id, actor=actor)
 
     await handlers.run_db(request, job, atomic=True)
     return web.Response(status=204)

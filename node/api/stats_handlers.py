@@ -35,7 +35,8 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 async def _audit(request: web.Request, action: str) -> None:
     store = request.app[keys.STORE]
-    await store.run(store.access.audit, request[keys.APP_NAME], action, case_id=None)
+    app, actor = request[keys.APP_NAME], request.get(keys.ACTING_USER)
+    await store.run(store.access.audit, app, action, case_id=None, actor=actor)
 
 
 async def preview_stats(request: web.Request) -> web.Response:
