@@ -3,7 +3,7 @@
 A round runs at start-up and then every `[referrals] check_interval` seconds:
 it expires referrals nobody answered within `answer_within_days` (the clock is
 the app's injected one, so tests move time instead of waiting) and retries
-withdrawals that could not be sealed before. When a round queued messages the
+withdrawals and erasure notices that could not be sealed before. When a round queued messages the
 outbox listeners wake the sync worker. `referral_housekeeping_ctx` is
 registered by node/cli.py `sync_background`, next to the sync worker.
 """
@@ -19,6 +19,7 @@ from aiohttp import web
 from node.api import keys
 from node.config import ReferralSettings
 from node.jobs.task import BackgroundTask
+from node.storage.erasure import Erasure
 from node.storage.lifecycle import Housekeeping, ReferralLifecycle
 from node.sync.ports import Runner, inline
 
@@ -34,9 +35,11 @@ class ReferralHousekeeping(BackgroundTask):
         settings: ReferralSettings,
         listeners: Sequence[Callable[[], None]] = (),
         run: Runner = inline,
+        erasure: Erasure | None = None,
     ) -> None:
         super().__init__()
         self.lifecycle = lifecycle
+        self.erasure = erasure
         self._db = run
         self.settings = settings
         self.listeners = listeners
@@ -44,8 +47,9 @@ class ReferralHousekeeping(BackgroundTask):
 
     async def run_once(self) -> Housekeeping:
         done = await self._db(self.lifecycle.run, self.settings.answer_within_days)
+        notices = await self._db(self.erasure.send_pending) if self.erasure else []
         self.rounds += 1
-        if done.queued:
+        if done.queued or notices:
             for listener in self.listeners:
                 listener()
         return done
@@ -67,7 +71,11 @@ async def referral_housekeeping_ctx(app: web.Application) -> AsyncIterator[None]
     listeners = app[keys.OUTBOX_LISTENERS]  # the list itself: listeners added later count too
     store = app[keys.STORE]
     task = ReferralHousekeeping(
-        store.lifecycle, app[keys.SETTINGS].referrals, listeners, run=store.run
+        store.lifecycle,
+        app[keys.SETTINGS].referrals,
+        listeners,
+        run=store.run,
+        erasure=store.erasure,
     )
     app[HOUSEKEEPING] = task
     await task.start()
