@@ -29,6 +29,7 @@ from node.config import NodeSettings, check_office_name, load_keys, load_setting
 from node.datadir import init_data_dir
 from node.errors import ConfigError, EnrollFailed, NodeError
 from node.jobs.housekeeping import referral_housekeeping_ctx
+from node.jobs.retention import retention_ctx
 from node.jobs.stats_scheduler import stats_scheduler_ctx
 from node.rotation import KeyFiles
 from node.rotation import add_commands as add_keys_commands
@@ -51,12 +52,12 @@ Command = Callable[[argparse.Namespace, TextIO], int]
 
 
 def sync_background(settings: NodeSettings) -> Sequence[Background]:
-    """The cleanup_ctx functions that run the sync worker, stats scheduler and referral
-    expiry (node/jobs/) next to the API.
+    """The cleanup_ctx functions that run the sync worker, stats scheduler, referral
+    expiry and retention erasure (node/jobs/) next to the API.
 
     They run after the store is open (the store's own cleanup_ctx comes first).
     """
-    return (_sync_worker_ctx, stats_scheduler_ctx, referral_housekeeping_ctx)
+    return (_sync_worker_ctx, stats_scheduler_ctx, referral_housekeeping_ctx, retention_ctx)
 
 
 async def _sync_worker_ctx(app: web.Application) -> AsyncIterator[None]:
