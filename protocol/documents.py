@@ -8,6 +8,7 @@ the verifier checks the bytes that were signed rather than a re-encoding.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from protocol.encoding import (
     unpack,
 )
 from protocol.errors import (
+    BadSignatureError,
     ExpiredError,
     InvalidCodeError,
     MalformedError,
@@ -37,6 +39,8 @@ _DOMAIN = b"mbe-sync/doc/v1\x00"
 MAX_DIRECTORY_BYTES = 4 << 20
 MAX_OFFICES = 5000
 SITE_STATUS = frozenset({"active", "revoked"})
+MAX_AUDIT_HEAD = 1024
+AUDIT_HASH = re.compile(r"[0-9a-f]{64}")
 
 
 def sign_document(kind: str, body: dict[str, Any], key: PrivateKeys) -> bytes:
@@ -251,3 +255,51 @@ class KeyRotation:
             new_keys=PublicKeys.from_map(m["keys"], w + ".keys"),
             created=field_int(m, "created", w),
         )
+
+
+@dataclass(frozen=True)
+class AuditHead:
+    """A node's statement that its audit log's newest entry has this hash, at `at`.
+
+    Signed with the node's own key and kept by the hub (only the newest per
+    node), so the node can later prove that no newest entries were deleted or
+    rewritten since (docs/node.md, "Audit"). The hash reveals nothing of the log.
+    """
+
+    KIND = "audit-head"
+    node_id: str
+    hash: str
+    at: int
+
+    def sign(self, keys: PrivateKeys) -> bytes:
+        body = {"node": self.node_id, "hash": self.hash, "at": self.at}
+        return sign_document(self.KIND, body, keys)
+
+    @classmethod
+    def verify(cls, data: bytes, signers: tuple[PublicKeys, ...]) -> AuditHead:
+        """Accept a signature by any of `signers` (current and previous keys)."""
+        w = cls.KIND
+        m = _verify_by_any(data, w, signers, MAX_AUDIT_HEAD)
+        exact_keys(m, {"node", "hash", "at"}, set(), w)
+        digest = field_str(m, "hash", w, max_len=64)
+        if not AUDIT_HASH.fullmatch(digest):
+            raise MalformedError(f"{w}.hash: not a SHA-256 in hex")
+        return cls(
+            node_id=field_str(m, "node", w, pattern=NODE_ID),
+            hash=digest,
+            at=field_int(m, "at", w, lo=0),
+        )
+
+
+def _verify_by_any(
+    data: bytes, kind: str, signers: tuple[PublicKeys, ...], max_bytes: int
+) -> dict[str, Any]:
+    """`verify_document` by the first of `signers` whose signature holds."""
+    for signer in signers[:-1]:
+        try:
+            return verify_document(data, kind, signer, max_bytes)
+        except BadSignatureError:
+            continue
+    if not signers:
+        raise BadSignatureError(f"{kind}: no key to verify with")
+    return verify_document(data, kind, signers[-1], max_bytes)

@@ -218,6 +218,15 @@ class StatsAnswer(_Answer, frozen=True):
     stored: bool
 
 
+# --- POST /v1/audit/head (the request is an `audit-head` document signed by the
+# node, protocol/documents.py); GET /v1/audit/head answers the stored document
+
+
+class AuditHeadAnswer(_Answer, frozen=True):
+    at: Count
+    stored: bool
+
+
 # --- refusals (RFC 9457, JSON)
 
 
