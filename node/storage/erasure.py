@@ -197,12 +197,7 @@ class Erasure:
         referral_id: str | None,
     ) -> None:
         """One audit row in the caller's transaction, with the acting staff member."""
-        if actor is None:
-            self.access.audit(app, action, case_id=case_id, referral_id=referral_id)
-        else:
-            self.access.audit(  # type: ignore[call-arg,unused-ignore]
-                app, action, case_id=case_id, referral_id=referral_id, actor=actor
-            )
+        self.access.audit(app, action, case_id=case_id, referral_id=referral_id, actor=actor)
 
     def _clear_referrals(self, referral_ids: list[str]) -> None:
         """Clear every personal value the referrals of an erased case hold, in both
