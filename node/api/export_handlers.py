@@ -24,6 +24,7 @@ from node.storage.store import NodeStore
 async def export_case(request: web.Request) -> web.Response:
     case_id = request.match_info["case_id"]
     app = request[keys.APP_NAME]
+    actor = request.get(keys.ACTING_USER)
     settings = request.app[keys.SETTINGS]
     store = request.app[keys.STORE]
 
@@ -35,6 +36,7 @@ async def export_case(request: web.Request) -> web.Response:
             app=app,
             retention_years=settings.retention.years,
             office_name=settings.name,
+            actor=actor,
         )
 
     export = await store.run(job, store)

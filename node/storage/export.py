@@ -98,6 +98,9 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
         "offer_msg_id",
     ),
     "referral_events": ("at", "event", "state", "reason", "msg_id"),
+    # Who opened or changed the case: `actor` is the pseudonymous id of the
+    # acting staff member (X-Acting-User, migration 0008), None if none was sent.
+    "audit": ("at", "app", "actor", "action", "referral_id"),
 }
 
 # Columns of the client tables the export leaves out, each with its reason.
@@ -111,6 +114,11 @@ NOT_EXPORTED: Mapping[str, Mapping[str, str]] = {
         "seq": "row order only: the events are listed in that order",
         "referral_id": "the events are listed under their referral",
         "direction": "the events are listed under their referral, which has it",
+    },
+    "audit": {
+        "seq": "row order only: the accesses are listed in that order",
+        "case_id": "the export is of this one case; its id is the case's `id`",
+        "hash": "the log's hash chain proves its integrity; it says nothing about the client",
     },
 }
 
@@ -138,10 +146,6 @@ def _rows(
     cols = ", ".join(COLUMNS[table])
     sql = f"SELECT {cols} FROM {table} WHERE {where} ORDER BY {order}"  # noqa: S608 -- fixed names
     return [{c: _value(c, row[c]) for c in COLUMNS[table]} for row in ctx.all(sql, params)]
-
-
-def _columns_of(ctx: StoreContext, table: str) -> frozenset[str]:
-    return frozenset(r["name"] for r in ctx.all(f"PRAGMA table_info({table})"))
 
 
 def legal_regime(consents: list[dict[str, Any]]) -> dict[str, str]:
@@ -177,18 +181,8 @@ def _retention(ctx: StoreContext, case: Mapping[str, Any], retention_years: int)
 
 
 def _accesses(ctx: StoreContext, case_id: str) -> list[dict[str, Any]]:
-    """Who opened or changed the case, when, and how (the audit log, oldest first).
-
-    Read defensively: `actor` (the person acting in the app) exists from
-    migration 0008 on; integrity columns of the log are not about the client.
-    """
-    present = _columns_of(ctx, "audit")
-    wanted = [c for c in ("at", "app", "actor", "action", "referral_id") if c in present]
-    rows = ctx.all(
-        f"SELECT {', '.join(wanted)} FROM audit WHERE case_id = ? ORDER BY seq",  # noqa: S608 -- fixed column names
-        (case_id,),
-    )
-    return [{c: iso(r[c]) if c == "at" else r[c] for c in wanted} for r in rows]
+    """Who opened or changed the case, when, and how (the audit log, oldest first)."""
+    return _rows(ctx, "audit", "case_id = ?", (case_id,), "seq")
 
 
 def _erasure_requests(ctx: StoreContext, case_id: str) -> list[dict[str, Any]]:
@@ -285,8 +279,5 @@ def audited_export(
     """
     with transaction(ctx.db):
         Cases(ctx).row(case_id)
-        if actor is None:
-            access.audit(app, EXPORT_ACTION, case_id=case_id)
-        else:  # the acting person, once the audit log records one (migration 0008)
-            access.audit(app, EXPORT_ACTION, case_id=case_id, actor=actor)  # type: ignore[call-arg,unused-ignore]
+        access.audit(app, EXPORT_ACTION, case_id=case_id, actor=actor)
         return client_export(ctx, case_id, retention_years=retention_years, office_name=office_name)

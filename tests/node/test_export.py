@@ -86,6 +86,7 @@ def test_the_client_tables_are_all_checked() -> None:
             "consents",
             "referrals",
             "referral_events",
+            "audit",
         }
     )
 
@@ -304,7 +305,8 @@ async def _case(client: Client, auth: dict[str, str]) -> str:
 async def test_api_json_export_is_audited_in_the_export(client: Client, api_node: ApiNode) -> None:
     case_id = await _case(client, api_node.auth)
     assert (await client.get(f"{API}/cases/{case_id}", headers=api_node.auth)).status == 200
-    resp = await client.get(f"{API}/cases/{case_id}/export", headers=api_node.auth)
+    headers = api_node.auth | {"X-Acting-User": "berater-7"}
+    resp = await client.get(f"{API}/cases/{case_id}/export", headers=headers)
     assert resp.status == 200, await resp.text()
     assert resp.content_type == "application/json"
     assert resp.headers["Cache-Control"] == "no-store"
@@ -314,6 +316,8 @@ async def test_api_json_export_is_audited_in_the_export(client: Client, api_node
     actions = [a["action"] for a in export["accesses"]]
     assert actions == ["case.create", "case.read", EXPORT_ACTION]
     assert export["accesses"][-1]["app"] == "test-app"
+    assert export["accesses"][-1]["actor"] == "berater-7"
+    assert all(set(a) == set(COLUMNS["audit"]) for a in export["accesses"])
     store = client.app[STORE]
     rows = await store.run(store.access.audit_rows, case_id)
     assert [r["action"] for r in rows][-1] == EXPORT_ACTION
