@@ -12,7 +12,7 @@ import sqlite_utils
 import structlog
 from aiohttp import WSMsgType, web
 
-from hub import relay
+from hub import audit_heads, relay
 from hub.auth import Prechecked, SignedCall, authenticate, precheck, record_nonce, verify_body
 from hub.context import ANNOUNCER, DB, DEPS, KEYS, METRICS, PUSH, SETTINGS
 from hub.directory import latest, latest_version
@@ -25,6 +25,7 @@ from hub.settings import HubSettings
 from hub.sites import revoked_among
 from hub.storage.db import write
 from protocol import SUPPORTED_VERSIONS, hub_api
+from protocol.documents import MAX_AUDIT_HEAD
 from protocol.errors import ProtocolError
 from protocol.hub_api import ProblemKind
 
@@ -139,6 +140,29 @@ async def rotate_keys(request: web.Request) -> web.Response:
     # Senders must seal to the new keys as soon as possible: announce at once.
     await app[ANNOUNCER].check()
     return web.Response(body=done.answer(), content_type=MSGPACK)
+
+
+async def put_audit_head(request: web.Request) -> web.Response:
+    """POST /v1/audit/head: keep the node's newest signed audit chain head (hub/audit_heads.py)."""
+    if request.content_length is not None and request.content_length > MAX_AUDIT_HEAD:
+        raise Problem(
+            ProblemKind.TOO_LARGE, 413, f"an audit head is at most {MAX_AUDIT_HEAD} bytes"
+        )
+    await _precheck(request)
+    body = await read_bounded(request, MAX_AUDIT_HEAD)
+    app = request.app
+    node, answer = await app[DB].run(audit_heads.put_head, app[SETTINGS], _call(request, body))
+    log.info("audit.head_stored", node=node)
+    return _json(answer)
+
+
+async def get_audit_head(request: web.Request) -> web.Response:
+    """GET /v1/audit/head: the node's own newest head, as it signed it."""
+    node, _ = await authenticated(request)
+    doc = await request.app[DB].run(audit_heads.get_head, node)
+    if doc is None:
+        raise Problem(ProblemKind.NOT_FOUND, 404, "the hub holds no audit head of this node")
+    return web.Response(body=doc, content_type=MSGPACK, headers={"Cache-Control": "no-store"})
 
 
 async def get_directory(request: web.Request) -> web.Response:
@@ -268,6 +292,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/v1/keys/rotate", rotate_keys)
     app.router.add_post("/v1/messages", upload)
     app.router.add_get("/v1/inbox", inbox)
+    app.router.add_post("/v1/audit/head", put_audit_head)
+    app.router.add_get("/v1/audit/head", get_audit_head)
     app.router.add_post("/v1/inbox/ack", ack)
     app.router.add_get("/v1/ws", websocket)
     app.router.add_get("/health", health)
