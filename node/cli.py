@@ -23,11 +23,13 @@ from aiohttp import web
 from node.api import keys as api_keys
 from node.api.app import Background, create_app
 from node.api.export_page import render as render_export
+from node.audit import add_commands as add_audit_commands
 from node.backup import add_commands as add_backup_commands
 from node.clock import Deps
 from node.config import NodeSettings, check_office_name, load_keys, load_settings
 from node.datadir import init_data_dir
 from node.errors import ConfigError, EnrollFailed, NodeError
+from node.jobs.audit_head import audit_head_ctx
 from node.jobs.housekeeping import referral_housekeeping_ctx
 from node.jobs.retention import retention_ctx
 from node.jobs.stats_scheduler import stats_scheduler_ctx
@@ -53,11 +55,17 @@ Command = Callable[[argparse.Namespace, TextIO], int]
 
 def sync_background(settings: NodeSettings) -> Sequence[Background]:
     """The cleanup_ctx functions that run the sync worker, stats scheduler, referral
-    expiry and retention erasure (node/jobs/) next to the API.
+    expiry, retention erasure and the audit chain head (node/jobs/) next to the API.
 
     They run after the store is open (the store's own cleanup_ctx comes first).
     """
-    return (_sync_worker_ctx, stats_scheduler_ctx, referral_housekeeping_ctx, retention_ctx)
+    return (
+        _sync_worker_ctx,
+        stats_scheduler_ctx,
+        referral_housekeeping_ctx,
+        retention_ctx,
+        audit_head_ctx,
+    )
 
 
 async def _sync_worker_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -195,6 +203,17 @@ def _iso(ts: int | None) -> str:
     return iso(ts) or "-"
 
 
+def _audit_line(health: SyncHealth) -> str:
+    if health.audit_broken_seq is not None:
+        return f"BROKEN at entry {health.audit_broken_seq} (run mbe-node audit verify)"
+    confirmed = (
+        f"head confirmed by the hub {_iso(health.audit_hub_confirmed)}"
+        if health.audit_hub_confirmed is not None
+        else "no head confirmed by the hub yet"
+    )
+    return f"intact ({health.audit_entries} entries), {confirmed}"
+
+
 def status_lines(settings: NodeSettings, health: SyncHealth) -> list[tuple[str, str]]:
     """The English table of `mbe-node status`; the figures are the status page's."""
     enrolled = (
@@ -250,6 +269,7 @@ def status_lines(settings: NodeSettings, health: SyncHealth) -> list[tuple[str, 
             f"{health.retention_due} case(s) erased within {DUE_WITHIN_DAYS} days,"
             f" {health.retention_held} held",
         ),
+        ("Audit log", _audit_line(health)),
         ("Warnings", ", ".join(health.warnings()) or "none"),
         ("API", f"{api}/api/v1"),
         *exposure,
@@ -409,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("case_id", metavar="CASE_ID")
     t.set_defaults(func=cmd_client_export)
     add_backup_commands(sub)
+    add_audit_commands(sub)
     add_keys_commands(sub)
     return parser
 

@@ -65,7 +65,9 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 
-SEVERE = frozenset({h.NOT_ENROLLED, h.HUB_UNREACHABLE, h.DIRECTORY_MISSING, h.DIRECTORY_EXPIRED})
+SEVERE = frozenset(
+    {h.NOT_ENROLLED, h.HUB_UNREACHABLE, h.DIRECTORY_MISSING, h.DIRECTORY_EXPIRED, h.AUDIT_BROKEN}
+)
 
 
 def _when(ts: int | None, tz: dt.tzinfo | None) -> str:

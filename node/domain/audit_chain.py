@@ -84,10 +84,15 @@ class Verdict:
     def intact(self) -> bool:
         return self.broken_seq is None
 
+    @property
+    def reason(self) -> str:
+        """What is wrong with the first broken entry, in words ("" when intact)."""
+        return PROBLEMS.get(self.problem or "", "") if not self.intact else ""
+
     def describe(self) -> str:
         if self.intact:
             return f"intact ({self.entries} entries)"
-        return f"broken at entry {self.broken_seq}: {PROBLEMS.get(self.problem or '', '?')}"
+        return f"broken at entry {self.broken_seq}: {self.reason}"
 
 
 def verify_rows(

@@ -185,3 +185,12 @@ class AuditChain:
             (after, case_id, case_id, limit),
         )
         return [r | {"at": iso(r["at"])} for r in rows]
+
+    def newest(self, *, case_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest `limit` entries (of one case), oldest first; `at` as RFC 3339."""
+        rows = self.ctx.all(
+            "SELECT seq, at, app, actor, action, case_id, referral_id FROM audit"
+            " WHERE (? IS NULL OR case_id = ?) ORDER BY seq DESC LIMIT ?",
+            (case_id, case_id, limit),
+        )
+        return [r | {"at": iso(r["at"])} for r in reversed(rows)]

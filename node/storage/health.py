@@ -15,6 +15,7 @@ from typing import Any
 from node.domain.delivery import Delivery
 from node.domain.retention import DEFAULT_YEARS
 from node.storage import sent_log
+from node.storage.audit_chain import AuditChain
 from node.storage.cases import Cases
 from node.storage.context import StoreContext, iso
 from node.storage.lifecycle import DAY, PENDING_WITHDRAWAL
@@ -48,6 +49,7 @@ DELIVERY_FAILED = "delivery_failed"
 STATS_REJECTED = "stats_rejected"
 ERASURES_OVERDUE = "erasures_overdue"
 ERASURES_FLAGGED = "erasures_flagged"
+AUDIT_BROKEN = "audit_broken"
 LAST_ERROR = "last_error"
 
 
@@ -101,6 +103,14 @@ class SyncHealth:
     erasures_waiting: int = 0
     erasures_overdue: int = 0
     erasures_flagged: int = 0
+    # The audit log's hash chain (node/storage/audit_chain.py): its entries, the
+    # first broken entry and what is wrong there (None: intact), and the newest
+    # head the hub accepted (its signed time, and when the hub confirmed it).
+    audit_entries: int = 0
+    audit_broken_seq: int | None = None
+    audit_problem: str | None = None
+    audit_hub_at: int | None = None
+    audit_hub_confirmed: int | None = None
 
     @property
     def oldest_unsent_age(self) -> int | None:
@@ -112,9 +122,10 @@ class SyncHealth:
 
     def warnings(self) -> tuple[str, ...]:
         """What needs the administrator's attention, most serious first."""
+        broken = (AUDIT_BROKEN,) if self.audit_broken_seq is not None else ()
         if not self.enrolled:
-            return (NOT_ENROLLED,)
-        found = []
+            return (NOT_ENROLLED, *broken)
+        found = list(broken)
         if self.hub_reachable is False:
             found.append(HUB_UNREACHABLE)
         if self.directory_version is None:
@@ -164,6 +175,9 @@ class SyncHealth:
             "erasures_waiting": self.erasures_waiting,
             "erasures_overdue": self.erasures_overdue,
             "erasures_flagged": self.erasures_flagged,
+            "audit_entries": self.audit_entries,
+            "audit_broken_at": self.audit_broken_seq,
+            "audit_hub_confirmed": iso(self.audit_hub_confirmed),
             "last_sync": iso(self.last_sync),
             "last_error": self.last_error,
             "warnings": list(self.warnings()),
@@ -222,6 +236,7 @@ def read_health(
         (ctx.now() - ctx.answer_within_days * DAY,),
     ) or {"n": 0, "overdue": 0}
     retention = Retention(ctx, Cases(ctx)).counts(ctx.today(), retention_years, DUE_WITHIN_DAYS)
+    audit = AuditChain(ctx).status()
     return SyncHealth(
         now=ctx.now(),
         enrolled=enrollment is not None,
@@ -254,4 +269,9 @@ def read_health(
         erasures_flagged=_count(
             ctx, "SELECT COUNT(*) AS n FROM erasure_requests WHERE settled IS NULL"
         ),
+        audit_entries=audit.verdict.entries,
+        audit_broken_seq=audit.verdict.broken_seq,
+        audit_problem=audit.verdict.problem,
+        audit_hub_at=audit.hub.at if audit.hub is not None else None,
+        audit_hub_confirmed=audit.hub.confirmed if audit.hub is not None else None,
     )

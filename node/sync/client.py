@@ -33,7 +33,7 @@ from node.sync.errors import (
     SyncError,
 )
 from protocol import hub_api
-from protocol.documents import MAX_DIRECTORY_BYTES, Directory, NodeCertificate
+from protocol.documents import MAX_AUDIT_HEAD, MAX_DIRECTORY_BYTES, Directory, NodeCertificate
 from protocol.enrollment import EnrollmentCode, EnrollmentRequest
 from protocol.envelope import MAX_ENVELOPE
 from protocol.errors import ProtocolError
@@ -260,6 +260,22 @@ class HubClient:
         if not m.stored:
             raise HubResponseError(f"{self.hub_url}: stats answer is malformed (not stored)")
         return m.period, m.revision
+
+    async def put_audit_head(self, document: bytes) -> int:
+        """POST /v1/audit/head with a signed `audit-head` document; the hub's stored time."""
+        ans = await self._request(
+            "POST", "/v1/audit/head", body=document, content_type=MSGPACK, limit=_MAX_JSON
+        )
+        m = self._decode_json(ans.body, hub_api.AuditHeadAnswer, "audit head answer")
+        if not m.stored:
+            raise HubResponseError(f"{self.hub_url}: audit head answer is malformed (not stored)")
+        return m.at
+
+    async def audit_head(self) -> bytes | None:
+        """GET /v1/audit/head: our newest head as the hub keeps it (not verified here),
+        or None when the hub holds none."""
+        ans = await self._request("GET", "/v1/audit/head", ok=(200, 404), limit=MAX_AUDIT_HEAD)
+        return ans.body if ans.status == 200 else None
 
     async def rotate_keys(
         self, rotation: bytes, new_keys: PublicKeys, hub_keys: PublicKeys, *, now: int
