@@ -257,7 +257,9 @@ def client_export(
         "consents": consents,
         "referrals": referrals,
         "retention": _retention(ctx, case, retention_years),
-        "erasure_requests": _erasure_requests(ctx, case_id),
+        "erasure_requests": [
+            r | {"peer_name": names.get(r["peer"])} for r in _erasure_requests(ctx, case_id)
+        ],
         "accesses": _accesses(ctx, case_id),
     }
 

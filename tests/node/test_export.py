@@ -374,3 +374,22 @@ def test_store_errors_name_no_personal_data(office_a: Office) -> None:
         _export(office_a, case_id)
     for exc in (missing.value, gone.value):
         assert not any(value in str(exc) for value in PERSONAL)
+
+
+def test_an_erasure_notice_about_the_case_is_exported(office_a: Office) -> None:
+    """Another office erased the client's case and told this office, which keeps its own."""
+    case_id = office_a.store.cases.create(CASE)
+    office_a.store.ctx.run(
+        "INSERT INTO erasure_requests (referral_id, peer, received, case_id, erased, kept)"
+        " VALUES (?, 'awo-fue', ?, ?, '[\"phone\"]', '[\"case\"]')",
+        ("e" * 32, office_a.clock.t, case_id),
+    )
+    export = _export(office_a, case_id)
+    (notice,) = export["erasure_requests"]
+    assert notice["peer_name"] == "AWO Fürth"
+    assert notice["erased"] == ["phone"]
+    assert notice["kept"] == ["case"]
+    assert notice["settled"] is None
+    text = " ".join(" ".join(_parse(render(export, "Caritas")).text).split())
+    assert "AWO Fürth mitgeteilt" in text
+    assert "was sie uns über Sie geschickt hatte: Telefon." in text
