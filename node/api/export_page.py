@@ -127,11 +127,19 @@ PROVISIONS: Mapping[str, Mapping[str, str]] = {
 
 # Where a complaint goes under each regime.
 SUPERVISORS: Mapping[str, str] = {
-    "gdpr": "bei einer Datenschutz-Aufsichtsbehörde, zum Beispiel der Ihres Bundeslandes",
+    "gdpr": "bei einer Datenschutz-Aufsichtsbehörde (zum Beispiel der Ihres Bundeslandes)",
     "kdg": "bei der kirchlichen Datenschutzaufsicht der katholischen Kirche"
     " (Diözesandatenschutzbeauftragte)",
     "dsg_ekd": "bei der Datenschutzaufsicht der Evangelischen Kirche in Deutschland"
     " (Der Beauftragte für den Datenschutz der EKD)",
+}
+
+
+# The law in a sentence ("Für uns gilt ...").
+LAWS: Mapping[str, str] = {
+    "gdpr": "die Datenschutz-Grundverordnung (DSGVO)",
+    "kdg": "das Gesetz über den Kirchlichen Datenschutz (KDG) der katholischen Kirche",
+    "dsg_ekd": "das Datenschutzgesetz der Evangelischen Kirche in Deutschland (DSG-EKD)",
 }
 
 
@@ -203,6 +211,7 @@ def render(export: Mapping[str, Any], office: str, tz: dt.tzinfo | None = None) 
         regime_source=export["legal_regime"]["source"] if regime_known else "default",
         rights=rights(regime),
         supervisor=SUPERVISORS.get(regime, SUPERVISORS["gdpr"]),
+        law=LAWS.get(regime, LAWS["gdpr"]),
         style=_STYLE_MARKUP,
         label=labels.code,
         field=labels.field,

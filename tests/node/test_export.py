@@ -174,8 +174,12 @@ def test_retention_open_closed_and_held(office_a: Office) -> None:
 def test_legal_regime_from_the_consents_else_gdpr(office_a: Office) -> None:
     case_id = office_a.store.cases.create(CASE)
     assert _export(office_a, case_id)["legal_regime"] == {"code": "gdpr", "source": "default"}
+    assert "die DSGVO gilt allgemein" in render(_export(office_a, case_id), "Caritas")
     office_a.store.consents.record(case_id, consent_for("awo-fue", ["topics"], legal_regime="kdg"))
     assert _export(office_a, case_id)["legal_regime"] == {"code": "kdg", "source": "consents"}
+    html = render(_export(office_a, case_id), "Caritas")
+    assert "Gesetz über den Kirchlichen Datenschutz" in html
+    assert "die DSGVO gilt allgemein" not in html
 
 
 # --------------------------------------------------------------- the document
