@@ -242,6 +242,7 @@ async def test_due_route_lists_and_audits(client: Client, api_node: ApiNode) -> 
     assert (status["retention_due"], status["retention_held"]) == (1, 1)
     page = await (await client.get("/status")).text()
     assert "1 Akte wird in den nächsten 30 Tagen gelöscht, 1 zurückgehalten" in page
+    assert page.count("<section") == page.count("</section>")
 
 
 async def test_an_empty_due_list_is_audited_once(client: Client, api_node: ApiNode) -> None:
