@@ -11,8 +11,10 @@ chain's start is recorded (`audit_chain.first_seq`) and a NULL hash is a break.
 
 Checking a long chain takes a while, so `verify()` continues from the newest
 entry it found intact before in this process (kept per connection, in memory,
-never in the database a tamperer could edit); `verify(full=True)` starts over.
-`mbe-node audit verify` and the head job's first round check in full.
+never in the database a tamperer could edit), unless another connection wrote
+to the database since (SQLite's `data_version`: another process, or a
+tamperer's tool); `verify(full=True)` starts over. `mbe-node audit verify` and
+the head job's first round (and one a day) check in full.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ Entry = tuple[str, str | None, str | None]
 
 _COLUMNS = "seq, at, app, actor, action, case_id, referral_id, hash"
 # The newest entry found intact, per open connection (see the module docstring).
-_VERIFIED: weakref.WeakKeyDictionary[sqlite_utils.Database, Checkpoint] = (
+# With it, SQLite's data_version then: another connection's commit (another
+# process, or a tamperer's tool) changes it, and the next check is a full one.
+_VERIFIED: weakref.WeakKeyDictionary[sqlite_utils.Database, tuple[Checkpoint, int]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -119,7 +123,9 @@ class AuditChain:
         """Check the chain; from the last entry found intact unless `full`."""
         marker = self.ctx.one("SELECT first_seq FROM audit_chain WHERE id = 1")
         first_seq = None if marker is None else marker["first_seq"]
-        since = None if full else _VERIFIED.get(self.ctx.db)
+        version = self._data_version()
+        cached = None if full else _VERIFIED.get(self.ctx.db)
+        since = cached[0] if cached is not None and cached[1] == version else None
         if since is not None:
             row = self.ctx.one("SELECT hash FROM audit WHERE seq = ?", (since.seq,))
             if row is None or row["hash"] != since.hash:
@@ -131,7 +137,7 @@ class AuditChain:
             counter=self._counter(),
         )
         if verdict.intact and verdict.head is not None:
-            _VERIFIED[self.ctx.db] = verdict.head
+            _VERIFIED[self.ctx.db] = (verdict.head, version)
         else:
             _VERIFIED.pop(self.ctx.db, None)
         return verdict
@@ -139,6 +145,10 @@ class AuditChain:
     def _rows_after(self, seq: int | None) -> Iterator[dict[str, Any]]:
         sql = f"SELECT {_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq"  # noqa: S608 -- fixed column names
         yield from self.ctx.db.query(sql, (-1 if seq is None else seq,))
+
+    def _data_version(self) -> int:
+        row = self.ctx.db.conn.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
 
     def _counter(self) -> int:
         """The highest seq ever handed out (AUTOINCREMENT), or the newest seq."""

@@ -24,7 +24,7 @@ import msgspec
 from aiohttp import web
 
 from protocol import hub_api
-from protocol.documents import Directory, NodeCertificate, OfficeEntry
+from protocol.documents import AuditHead, Directory, NodeCertificate, OfficeEntry
 from protocol.enrollment import EnrollmentCode, EnrollmentRequest
 from protocol.envelope import Envelope
 from protocol.errors import ProtocolError
@@ -106,6 +106,8 @@ class FakeHub:
     queues: dict[str, dict[str, tuple[int, bytes]]] = field(default_factory=dict)
     stored: dict[str, bytes] = field(default_factory=dict)
     stats: list[bytes] = field(default_factory=list)
+    # node id -> the newest signed audit-head document (POST /v1/audit/head)
+    audit_heads: dict[str, bytes] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
     sockets: dict[str, set[web.WebSocketResponse]] = field(default_factory=dict)
     seq: int = 0
@@ -202,6 +204,8 @@ class FakeHub:
         app.router.add_get("/v1/inbox", self.inbox)
         app.router.add_post("/v1/inbox/ack", self.ack)
         app.router.add_post("/v1/stats", self.post_stats)
+        app.router.add_post("/v1/audit/head", self.post_audit_head)
+        app.router.add_get("/v1/audit/head", self.get_audit_head)
         app.router.add_get("/v1/ws", self.ws)
         app.router.add_get("/health", self.health)
         app.on_shutdown.append(self._close_sockets)
@@ -404,6 +408,29 @@ class FakeHub:
     async def post_stats(self, request: web.Request) -> web.Response:
         self.stats.append(await request.read())
         return _json(hub_api.StatsAnswer(period="2026-11", revision=len(self.stats), stored=True))
+
+    async def post_audit_head(self, request: web.Request) -> web.Response:
+        """Like hub/audit_heads.py: the site's key, its own node, never an older head."""
+        node = request[NODE]
+        site = self.sites[node]
+        keys = tuple(k for k in (site.keys, site.previous_keys) if k is not None)
+        try:
+            head = AuditHead.verify(await request.read(), keys)
+        except ProtocolError as exc:
+            raise Problem(ProblemKind.BAD_SIGNATURE, 400, str(exc)) from None
+        if head.node_id != node:
+            raise Problem(ProblemKind.FORBIDDEN, 403, "the audit head names another node")
+        held = self.audit_heads.get(node)
+        if held is not None and head.at < AuditHead.verify(held, keys).at:
+            raise Problem(ProblemKind.CONFLICT, 409, "the hub holds a newer audit head")
+        self.audit_heads[node] = await request.read()
+        return _json(hub_api.AuditHeadAnswer(at=head.at, stored=True))
+
+    async def get_audit_head(self, request: web.Request) -> web.Response:
+        held = self.audit_heads.get(request[NODE])
+        if held is None:
+            raise Problem(ProblemKind.NOT_FOUND, 404, "no audit head of this node")
+        return web.Response(body=held, content_type=hub_api.MSGPACK)
 
     async def ws(self, request: web.Request) -> web.WebSocketResponse:
         node = request[NODE]
