@@ -20,9 +20,11 @@ from node.clock import Deps
 from node.config import NodeSettings, load_keys, load_settings
 from node.datadir import init_data_dir
 from node.domain.audit_chain import GENESIS, entry_hash
+from node.jobs.audit_head import AuditHeadJob
 from node.storage.db import migrations
 from node.storage.store import NodeStore
 from node.sync.enroll import enroll
+from protocol.documents import AuditHead
 from support.migrations import Stamp
 from support.migrations import migrate as run_migrations
 from tests.node.conftest import keys_from
@@ -331,5 +333,29 @@ def test_the_status_page_shows_the_chain(data_dir: Path) -> None:
         page = render(store.health(), "Caritas Nürnberg")
         assert "BESCHÄDIGT</span> ab Eintrag 3" in page
         assert "Zugriffsprotokoll ist beschädigt" in page
+    finally:
+        store.close()
+
+
+async def test_the_serve_job_sends_the_head_at_start_and_when_it_changed(
+    data_dir: Path, aiohttp_server: AiohttpServer
+) -> None:
+    hub, settings = await _enrolled(data_dir, aiohttp_server)
+    store = _open(settings)
+    try:
+        job = AuditHeadJob(store, settings, Deps.system())
+        assert await job.run_once() == "sent"
+        node_id = next(iter(hub.audit_heads))
+        first = AuditHead.verify(hub.audit_heads[node_id], (store.ctx.keys.public,))
+        assert first.hash == store.access.chain.verify().head.hash  # type: ignore[union-attr]
+        assert await job.run_once() == "skipped"
+        store.access.audit(APP, "case.read", case_id=CASE_A)
+        assert await job.run_once() == "sent"
+        second = AuditHead.verify(hub.audit_heads[node_id], (store.ctx.keys.public,))
+        assert second.hash != first.hash
+        assert store.access.chain.seq_of(second.hash) == 7
+        held = store.access.chain.hub_head()
+        assert held is not None
+        assert held.hash == second.hash
     finally:
         store.close()
