@@ -56,6 +56,9 @@ log = structlog.get_logger()
 API = "/api/v1"
 SPEC_PATHS = frozenset({f"{API}/openapi.yaml", f"{API}/openapi.json"})
 PUBLIC_PATHS = frozenset({"/health", "/status"}) | SPEC_PATHS
+# The largest request body the API reads (aiohttp's default, stated): a case,
+# a consent or a referral is a few kilobytes.
+MAX_BODY = 1 << 20
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # The acting staff member's pseudonymous id, recorded on the request's audit rows.
 ACTING_USER_HEADER = "X-Acting-User"
@@ -73,6 +76,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     except NodeError as exc:
         return problem(exc.status, str(exc), kind=exc.kind, title=exc.title)
+    except web.HTTPRequestEntityTooLarge:
+        return problem(413, f"the request body is larger than the limit of {MAX_BODY} bytes")
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -166,7 +171,10 @@ def create_app(
     background: Sequence[Background] = (),
 ) -> web.Application:
     """The API application; the database opens when the app starts."""
-    app = web.Application(middlewares=[problem_middleware, auth_middleware, openapi_middleware])
+    app = web.Application(
+        middlewares=[problem_middleware, auth_middleware, openapi_middleware],
+        client_max_size=MAX_BODY,
+    )
     app[keys.SETTINGS] = settings
     app[keys.DEPS] = deps or Deps.system()
     app[keys.OUTBOX_LISTENERS] = []

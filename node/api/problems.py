@@ -8,6 +8,7 @@ app logs.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from openapi_core.templating.media_types.exceptions import MediaTypeNotFound
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
 from openapi_core.validation.request.exceptions import (
     MissingRequestBodyError,
+    MissingRequiredParameter,
     ParameterValidationError,
     RequestBodyValidationError,
     SecurityValidationError,
@@ -57,6 +59,44 @@ def _name(key: object) -> str:
     return str(key)[:40]
 
 
+# How many violations one problem lists; the rest are counted.
+MAX_LISTED = 5
+# Formats the spec uses, said the way an app developer reads them.
+_FORMATS = {"date": "a date (YYYY-MM-DD)", "date-time": "an RFC 3339 date-time"}
+
+
+def _values(values: Any) -> str:
+    """Allowed values of an enum: codes from the spec, never input."""
+    shown = [str(v) for v in values if v is not None][:40]
+    return ", ".join(shown)
+
+
+def _rule(err: Any) -> str:
+    """What the value must be, from the schema rule it broke (never the value)."""
+    validator = getattr(err, "validator", "schema")
+    limit = getattr(err, "validator_value", None)
+    rules: dict[str, Callable[[], str]] = {
+        "enum": lambda: f"must be one of: {_values(limit)}",
+        "minimum": lambda: f"must be at least {limit}",
+        "maximum": lambda: f"must be at most {limit}",
+        "exclusiveMinimum": lambda: f"must be more than {limit}",
+        "exclusiveMaximum": lambda: f"must be less than {limit}",
+        "minLength": lambda: f"must be at least {limit} characters long",
+        "maxLength": lambda: f"must be at most {limit} characters long",
+        "minItems": lambda: f"must have at least {limit} items",
+        "maxItems": lambda: f"must have at most {limit} items",
+        "uniqueItems": lambda: "must not list an item twice",
+        "pattern": lambda: f"must match the pattern {limit}",
+        "format": lambda: f"must be {_FORMATS.get(str(limit), str(limit))}",
+        "type": lambda: f"must be of type {limit}",
+        "nullable": lambda: "must not be null",
+        "minProperties": lambda: f"must have at least {limit} fields",
+        "maxProperties": lambda: f"must have at most {limit} fields",
+    }
+    describe = rules.get(str(validator))
+    return describe() if describe else f"does not satisfy the rule '{validator}'"
+
+
 def _schema_error(err: Any, prefix: str) -> str:
     path = ".".join(_name(p) for p in getattr(err, "absolute_path", ()) or ())
     where = f"{prefix}.{path}" if path else prefix
@@ -69,7 +109,18 @@ def _schema_error(err: Any, prefix: str) -> str:
         known = set(err.schema.get("properties", {}))
         extra = sorted(_name(k) for k in instance if k not in known)
         return f"{where}: unknown field {', '.join(extra[:3])}"
-    return f"{where}: does not satisfy '{validator}'"
+    if instance is None and validator not in {"required", "nullable"}:
+        return f"{where}: must not be null"
+    return f"{where}: {_rule(err)}"
+
+
+def _schema_errors(errors: list[Any], prefix: str) -> str:
+    """Every violation (up to MAX_LISTED), each with the rule it broke."""
+    texts = list(dict.fromkeys(_schema_error(e, prefix) for e in errors))
+    detail = "; ".join(texts[:MAX_LISTED])
+    if len(texts) > MAX_LISTED:
+        detail += f" (and {len(texts) - MAX_LISTED} more)"
+    return detail
 
 
 def describe_request_error(exc: BaseException) -> tuple[int, str]:
@@ -85,12 +136,18 @@ def describe_request_error(exc: BaseException) -> tuple[int, str]:
         return 415, "the request body must be application/json"
     if isinstance(exc, MissingRequestBodyError):
         return 400, "a JSON request body is required"
+    if isinstance(exc, MissingRequiredParameter):
+        return 400, f"{exc.location} parameter {_name(exc.name)} is required"
     if isinstance(exc, ParameterValidationError):
-        return 400, f"{exc.location} parameter {_name(exc.name)} is missing or invalid"
+        where = f"{exc.location} parameter {_name(exc.name)}"
+        errors = list(cause.schema_errors) if isinstance(cause, InvalidSchemaValue) else []
+        if errors:
+            return 400, _schema_errors(errors, where)
+        return 400, f"{where} is not valid"
     if isinstance(exc, RequestBodyValidationError):
         if isinstance(cause, InvalidSchemaValue):
             errors = list(cause.schema_errors)
             if errors:
-                return 400, _schema_error(errors[0], "body")
+                return 400, _schema_errors(errors, "body")
         return 400, "the request body is not valid JSON of the expected shape"
     return 400, "the request does not match the API specification"
