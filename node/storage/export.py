@@ -97,7 +97,7 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
         "updated",
         "offer_msg_id",
     ),
-    "referral_events": ("at", "event", "state", "reason", "msg_id"),
+    "referral_events": ("at", "event", "state", "reason", "msg_id", "date"),
     # Who opened or changed the case: `actor` is the pseudonymous id of the
     # acting staff member (X-Acting-User, migration 0008), None if none was sent.
     "audit": ("at", "app", "actor", "action", "referral_id"),

@@ -141,7 +141,7 @@ class Referrals:
             marks = ", ".join("?" for _ in chunk)
             rows = self.ctx.all(
                 # Only placeholders are put into the text; the values are bound.
-                "SELECT referral_id, event, state, at, reason FROM referral_events"  # noqa: S608
+                "SELECT referral_id, event, state, at, reason, date FROM referral_events"  # noqa: S608
                 f" WHERE direction = ? AND referral_id IN ({marks}) ORDER BY seq",
                 (direction, *chunk),
             )
@@ -183,7 +183,13 @@ class Referrals:
         )
 
     def _transition(
-        self, ref: Referral, event: Event, *, reason: str | None = None, msg_id: str | None = None
+        self,
+        ref: Referral,
+        event: Event,
+        *,
+        reason: str | None = None,
+        msg_id: str | None = None,
+        date: str | None = None,
     ) -> State:
         new = states.next_state(ref.direction, ref.state, event)
         now = self.ctx.now()
@@ -192,7 +198,7 @@ class Referrals:
             " WHERE id = ? AND direction = ?",
             (new, reason, now, ref.referral_id, ref.direction),
         )
-        self._event(ref.referral_id, ref.direction, event, new, now, reason, msg_id)
+        self._event(ref.referral_id, ref.direction, event, new, now, reason, msg_id, date)
         return new
 
     def _event(
@@ -204,11 +210,13 @@ class Referrals:
         at: int,
         reason: str | None,
         msg_id: str | None,
+        date: str | None = None,
     ) -> None:
         self.ctx.run(
-            "INSERT INTO referral_events (referral_id, direction, event, state, at, reason, msg_id)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (referral_id, direction, event, state, at, reason, msg_id),
+            "INSERT INTO referral_events"
+            " (referral_id, direction, event, state, at, reason, msg_id, date)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (referral_id, direction, event, state, at, reason, msg_id, date),
         )
 
     # -------------------------------------------------------- sending office
@@ -337,7 +345,7 @@ class Referrals:
                 referral_id=referral_id, outcome=outcome, date=when, reason=reason
             )
             msg_id = self.network.enqueue(ref.peer, status, referral_id)
-            self._transition(ref, Event(outcome), reason=reason, msg_id=msg_id)
+            self._transition(ref, Event(outcome), reason=reason, msg_id=msg_id, date=when)
         return self.get(IN, referral_id)
 
     # ------------------------------------------------------- incoming messages
@@ -426,7 +434,13 @@ class Referrals:
             for event in (Event.RECEIPT, Event.ACCEPTED)[ref.state == State.DELIVERED :]:
                 self._transition(ref, event, msg_id=inner.msg_id)
                 ref = self.get(OUT, ref.referral_id)
-        self._transition(ref, Event(status.outcome), reason=status.reason, msg_id=inner.msg_id)
+        self._transition(
+            ref,
+            Event(status.outcome),
+            reason=status.reason,
+            msg_id=inner.msg_id,
+            date=status.date,
+        )
         return None
 
     def _on_withdraw(self, inner: InnerMessage, withdraw: ReferralWithdraw) -> str | None:
