@@ -7,9 +7,10 @@ from typing import Any
 from node.clock import new_id
 from node.domain.consent import ConsentRecord, choose
 from node.domain.validation import check_client_field_names, check_node_id, code, text
-from node.errors import ConflictError, InvalidInput, NotFound
+from node.errors import ConflictError, InvalidInput, NotEnrolled, NotFound
 from node.storage.context import StoreContext, dumps, loads_list
 from node.storage.db import transaction
+from node.storage.network import Network
 from protocol import codes
 from protocol.payloads import DATE
 
@@ -30,9 +31,37 @@ def consent_from_row(row: dict[str, Any]) -> ConsentRecord:
     )
 
 
+# How many known offices a refused consent's message lists.
+OFFICES_LISTED = 20
+
+
 class Consents:
-    def __init__(self, ctx: StoreContext) -> None:
+    def __init__(self, ctx: StoreContext, network: Network | None = None) -> None:
         self.ctx = ctx
+        self.network = network
+
+    def _check_recipient(self, recipient: str) -> None:
+        """A consent names an active office of the directory, when the node holds one
+        (before enrollment the referral's own check comes later); the refusal
+        lists the offices that exist."""
+        if self.network is None:
+            return
+        try:
+            directory = self.network.directory()
+        except NotEnrolled:
+            return
+        office = directory.office(recipient)
+        if office is not None and office.status == "active":
+            return
+        known = sorted(o.node_id for o in directory.offices if o.status == "active")
+        listed = ", ".join(known[:OFFICES_LISTED])
+        more = len(known) - OFFICES_LISTED
+        if more > 0:
+            listed += f" and {more} more"
+        raise InvalidInput(
+            f"consent.recipient: {recipient} is not an active office in the directory;"
+            f" known offices: {listed or 'none'} (GET /api/v1/directory)"
+        )
 
     def record(self, case_id: str, data: dict[str, Any]) -> ConsentRecord:
         allowed = {"purpose", "recipient", "fields", "given", "expires", "form", "legal_regime"}
@@ -53,10 +82,15 @@ class Consents:
                 raise InvalidInput(f"consent.{key}: not a date")
         if expires is not None and expires < given:
             raise InvalidInput("consent.expires: before the consent was given")
+        if given > self.ctx.today():
+            raise InvalidInput(
+                "consent.given: lies in the future; a consent is recorded once given"
+            )
         if data["form"] not in codes.CONSENT_FORM:
             raise InvalidInput("consent.form: not a known code")
         if data["legal_regime"] not in codes.LEGAL_REGIME:
             raise InvalidInput("consent.legal_regime: not a known code")
+        self._check_recipient(recipient)
         consent_id = new_id(self.ctx.deps.random)
         with transaction(self.ctx.db):
             if self.ctx.one("SELECT 1 FROM cases WHERE id = ?", (case_id,)) is None:

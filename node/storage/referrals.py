@@ -235,6 +235,7 @@ class Referrals:
             if case["closed"] is not None:
                 raise InvalidInput(f"case {case_id} is closed")
             consent = self.consents.gate(case_id, recipient, fields, consent_id=request.consent_id)
+            self._check_service(recipient, request.target_type)
             client = client_values(case, fields, note)
             referral_id = new_id(self.ctx.deps.random)
             offer = ReferralOffer(
@@ -265,6 +266,17 @@ class Referrals:
             self._event(referral_id, OUT, Event.SEND, State.SENT, now, None, msg_id)
         log.info("referral.sent", referral_id=referral_id, recipient=recipient)
         return self.get(OUT, referral_id)
+
+    def _check_service(self, recipient: str, target_type: str) -> None:
+        """The recipient offers the service referred to ("other" goes to anyone)."""
+        office = self.network.directory().office(recipient)
+        if office is None or office.status != "active" or target_type == "other":
+            return  # an inactive office is refused when the offer is sealed
+        if target_type not in office.services:
+            raise InvalidInput(
+                f"referral.target_type: office {recipient} does not offer {target_type};"
+                f" it offers {', '.join(office.services)} (or use other)"
+            )
 
     def withdraw(self, referral_id: str, reason: str) -> Referral:
         if reason not in codes.WITHDRAW_REASON:

@@ -41,8 +41,8 @@ class NodeStore:
         self.ctx = ctx
         self._thread = thread
         self.cases = Cases(ctx)
-        self.consents = Consents(ctx)
         self.network = Network(ctx)
+        self.consents = Consents(ctx, self.network)
         self.referrals = Referrals(ctx, self.cases, self.consents, self.network)
         self.lifecycle = ReferralLifecycle(ctx, self.referrals)
         self.access = Access(ctx)

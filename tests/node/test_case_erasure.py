@@ -201,7 +201,12 @@ def test_every_referral_of_the_case_is_told_in_any_state(offices: tuple[Office, 
         case_id, rid_b = _refer(a)
         a.store.consents.record(case_id, consent_for("diakonie-er", FIELDS))
         rid_c = a.store.referrals.create(
-            {"case_id": case_id, "recipient": "diakonie-er", "target_type": "jmd", "fields": FIELDS}
+            {
+                "case_id": case_id,
+                "recipient": "diakonie-er",
+                "target_type": "psychosocial",
+                "fields": FIELDS,
+            }
         ).referral_id
         deliver(a, b)
         b.store.referrals.decline(rid_b, "no_capacity", note="Zqxdeclinenote")

@@ -120,12 +120,15 @@ def test_unenrolled_node_cannot_refer() -> None:
 
 
 def test_revoked_recipient_is_refused() -> None:
-    """An office the directory lists as revoked cannot be referred to."""
+    """An office the directory lists as revoked cannot be referred to, nor can a new
+    consent name it (the refusal lists the offices that can be named)."""
     office = make_office("caritas-nbg")
-    office.store.sync.store_directory(2, signed_directory(2, revoked=frozenset({"awo-fue"})), None)
     case_id = _case_with_consent(office, "awo-fue", FIELDS)
+    office.store.sync.store_directory(2, signed_directory(2, revoked=frozenset({"awo-fue"})), None)
     with pytest.raises(Exception, match="not an active office"):
         _refer(office, case_id, FIELDS)
+    with pytest.raises(Exception, match="known offices: caritas-nbg, diakonie-er"):
+        _case_with_consent(office, "awo-fue", FIELDS)
 
 
 def test_offer_accept_complete_flow(office_a: Office, office_b: Office) -> None:
