@@ -26,7 +26,7 @@ from hub.errors import HubError
 from hub.keyfile import read_keys
 from hub.settings import CONFIG_FILE, DB_FILE, KEY_FILE, load_settings
 from hub.storage.db import load_migrations, write
-from support.backupfile import DataDirBackup, Layout, Manifest
+from support.backupfile import ENCRYPTION_REQUIRED, DataDirBackup, Layout, Manifest
 from support.migrations import latest_version
 
 LAYOUT = Layout(kind="hub", config=CONFIG_FILE, key=KEY_FILE, db=DB_FILE)
@@ -87,7 +87,9 @@ def _passphrase(path: Path | None) -> bytes | None:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    """`mbe-hub backup --dir DIR --out FILE [--passphrase-file F]`."""
+    """`mbe-hub backup --dir DIR --out FILE (--passphrase-file F | --unencrypted)`."""
+    if args.passphrase_file is None and not args.unencrypted:
+        raise BackupFailed(ENCRYPTION_REQUIRED)
     passphrase = _passphrase(args.passphrase_file)
     manifest = backup(args.dir, args.out, created=dt.datetime.now(dt.UTC), passphrase=passphrase)
     state = "encrypted" if passphrase is not None else "NOT encrypted"
@@ -127,7 +129,13 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p = sub.add_parser("backup", help="write config, key and a database snapshot to one file")
     p.add_argument("--dir", type=_path, required=True, help="data directory (hub may run)")
     p.add_argument("--out", type=_path, required=True, help="archive to create (not overwritten)")
-    p.add_argument("--passphrase-file", type=_path, help="encrypt with the passphrase in this file")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
+        "--passphrase-file", type=_path, help="encrypt with the passphrase in this file"
+    )
+    how.add_argument(
+        "--unencrypted", action="store_true", help="write the archive in clear (not advised)"
+    )
     p.set_defaults(func=cmd_backup)
     p = sub.add_parser("restore", help="restore a backup into a new or empty directory")
     p.add_argument("--from", dest="source", type=_path, required=True, metavar="FILE")

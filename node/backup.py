@@ -18,7 +18,7 @@ from typing import TextIO
 from node.config import CONFIG_FILE, DB_FILE, KEY_FILE, load_keys, load_settings
 from node.errors import NodeError
 from node.storage.db import migrations
-from support.backupfile import DataDirBackup, Layout, Manifest
+from support.backupfile import ENCRYPTION_REQUIRED, DataDirBackup, Layout, Manifest
 from support.migrations import latest_version
 
 LAYOUT = Layout(kind="node", config=CONFIG_FILE, key=KEY_FILE, db=DB_FILE)
@@ -64,7 +64,9 @@ def _mib(n: int) -> str:
 
 
 def cmd_backup(args: argparse.Namespace, out: TextIO) -> int:
-    """`mbe-node backup --dir DIR --out FILE [--passphrase-file F]`."""
+    """`mbe-node backup --dir DIR --out FILE (--passphrase-file F | --unencrypted)`."""
+    if args.passphrase_file is None and not args.unencrypted:
+        raise BackupFailed(ENCRYPTION_REQUIRED)
     passphrase = _passphrase(args.passphrase_file)
     now = dt.datetime.now(dt.UTC)
     manifest = backup(Path(args.dir), Path(args.out), created=now, passphrase=passphrase)
@@ -104,7 +106,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p = sub.add_parser("backup", help="write config, keys and a database snapshot to one file")
     p.add_argument("--dir", required=True, help="data directory (the node may be running)")
     p.add_argument("--out", required=True, help="archive to create (never overwritten)")
-    p.add_argument("--passphrase-file", help="encrypt with the passphrase in this file")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--passphrase-file", help="encrypt with the passphrase in this file")
+    how.add_argument(
+        "--unencrypted", action="store_true", help="write the archive in clear (not advised)"
+    )
     p.set_defaults(func=cmd_backup)
     p = sub.add_parser("restore", help="restore a backup into a new or empty directory")
     p.add_argument("--from", dest="source", required=True, metavar="FILE", help="the archive")

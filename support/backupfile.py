@@ -56,6 +56,13 @@ MANIFEST = "MANIFEST.json"
 MAGIC = b"MBE-BACKUP-ENCRYPTED-1\n"
 CHUNK = 1 << 20
 MIN_PASSPHRASE = 12
+# Why `backup` without --passphrase-file is refused, and how to make one.
+ENCRYPTION_REQUIRED = (
+    "a backup holds private keys and personal data: encrypt it with --passphrase-file"
+    " FILE (create one: umask 077; head -c 32 /dev/urandom | base64 > FILE, and keep a"
+    " copy of it off this server) or say --unencrypted to write it in clear (e.g. to"
+    " encrypt it with age or gpg yourself)"
+)
 
 # Upper bounds a restore enforces before writing anything of that size.
 MAX_MANIFEST = 64 << 10
@@ -145,11 +152,18 @@ class Manifest:
 
 
 def read_passphrase(path: Path) -> bytes:
-    """The passphrase in a file (one trailing newline ignored); refuse a short one."""
+    """The passphrase in a file (one trailing newline ignored); refuse a short one,
+    and one in a file other users can read or change (as the key files are)."""
     try:
+        mode = path.stat().st_mode
         raw = path.read_bytes()
     except OSError as exc:
         raise BackupError(f"cannot read passphrase file {path}: {exc.strerror or exc}") from None
+    if mode & 0o007:
+        raise BackupError(
+            f"passphrase file {path} is open to other users (mode {mode & 0o777:04o});"
+            f" restrict it: chmod 600 {path}"
+        )
     if raw.endswith(b"\n"):
         raw = raw[:-1]
     if raw.endswith(b"\r"):

@@ -25,7 +25,8 @@ def test_node_backup_and_restore_commands(
 ) -> None:
     """The node commands write a 0600 archive, warn about keys and personal data, restore it."""
     out = tmp_path / "node.tar"
-    assert node_cli.main(["backup", "--dir", str(node_dir), "--out", str(out)]) == 0
+    argv = ["backup", "--dir", str(node_dir), "--out", str(out), "--unencrypted"]
+    assert node_cli.main(argv) == 0
     captured = capsys.readouterr()
     assert "NOT encrypted" in captured.out
     assert "PRIVATE KEYS" in captured.err
@@ -41,7 +42,7 @@ def test_hub_backup_and_restore_commands(
 ) -> None:
     """The hub commands back up and restore, and publish a directory version of at least now."""
     out = tmp_path / "hub.tar"
-    assert hub_cli.main(["backup", "--dir", str(hub_dir), "--out", str(out)]) == 0
+    assert hub_cli.main(["backup", "--dir", str(hub_dir), "--out", str(out), "--unencrypted"]) == 0
     assert "PRIVATE KEY" in capsys.readouterr().err
     before = int(time.time())
     assert hub_cli.main(["restore", "--from", str(out), "--dir", str(tmp_path / "new")]) == 0
@@ -56,6 +57,7 @@ def test_encrypted_backup_through_the_cli(
     """--passphrase-file encrypts; restore without it fails in one line, with it succeeds."""
     phrase = tmp_path / "phrase"
     phrase.write_bytes(PASSPHRASE + b"\n")
+    phrase.chmod(0o600)
     out = tmp_path / "node.enc"
     args = ["--passphrase-file", str(phrase)]
     assert node_cli.main(["backup", "--dir", str(node_dir), "--out", str(out), *args]) == 0
@@ -73,12 +75,26 @@ def test_node_cli_errors_are_one_line(
     out.write_bytes(b"x")
     short = tmp_path / "short"
     short.write_text("geheim\n")
+    short.chmod(0o600)
+    shared = tmp_path / "shared"
+    shared.write_bytes(PASSPHRASE)
+    shared.chmod(0o644)
+    clear = ["backup", "--unencrypted"]
+    to_c = ["backup", "--dir", str(node_dir), "--out", str(tmp_path / "c")]
     junk = tmp_path / "junk.tar"
     junk.write_bytes(b"this is not a tar file" * 100)
     runs = [
-        (["backup", "--dir", str(node_dir), "--out", str(out)], "already exists"),
-        (["backup", "--dir", str(tmp_path / "nope"), "--out", str(tmp_path / "c")], "not exist"),
-        (["backup", "--dir", str(node_dir), "--out", str(tmp_path / "no" / "c")], "not exist"),
+        (["backup", "--dir", str(node_dir), "--out", str(out), "--unencrypted"], "already exists"),
+        ([*clear, "--dir", str(tmp_path / "nope"), "--out", str(tmp_path / "c")], "not exist"),
+        ([*clear, "--dir", str(node_dir), "--out", str(tmp_path / "no" / "c")], "not exist"),
+        (
+            ["backup", "--dir", str(node_dir), "--out", str(tmp_path / "c")],
+            "encrypt it with --passphrase-file FILE (create one: umask 077;",
+        ),
+        (
+            [*to_c, "--passphrase-file", str(shared)],
+            "is open to other users (mode 0644); restrict it: chmod 600",
+        ),
         (
             [
                 "backup",
@@ -103,6 +119,7 @@ def test_node_cli_errors_are_one_line(
         assert message in lines[0]
     assert out.read_bytes() == b"x"
     assert not (tmp_path / "n").exists()
+    assert not (tmp_path / "c").exists()
 
 
 def test_hub_cli_errors_are_one_line(
@@ -110,11 +127,16 @@ def test_hub_cli_errors_are_one_line(
 ) -> None:
     """The hub's refusals are one `mbe-hub: error:` line too, e.g. a node archive."""
     node_archive = tmp_path / "node.tar"
-    assert node_cli.main(["backup", "--dir", str(node_dir), "--out", str(node_archive)]) == 0
+    argv = ["backup", "--dir", str(node_dir), "--out", str(node_archive), "--unencrypted"]
+    assert node_cli.main(argv) == 0
     capsys.readouterr()
     runs = [
         (["restore", "--from", str(node_archive), "--dir", str(tmp_path / "h")], "a node backup"),
-        (["backup", "--dir", str(hub_dir), "--out", str(node_archive)], "already exists"),
+        (
+            ["backup", "--dir", str(hub_dir), "--out", str(node_archive), "--unencrypted"],
+            "already exists",
+        ),
+        (["backup", "--dir", str(hub_dir), "--out", str(tmp_path / "h.tar")], "--unencrypted"),
         (["restore", "--from", str(node_archive), "--dir", str(hub_dir)], "not empty"),
     ]
     for argv, message in runs:

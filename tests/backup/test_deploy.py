@@ -90,6 +90,7 @@ def test_node_backup_unit_command_makes_a_restorable_encrypted_backup(
     creds.mkdir()
     backups.mkdir()
     (creds / "backup-passphrase").write_bytes(PASSPHRASE + b"\n")
+    (creds / "backup-passphrase").chmod(0o400)  # as systemd hands a credential over
     old = backups / "node-20200101-000000.tar.enc"
     old.write_bytes(b"old")
     os.utime(old, (time.time() - 20 * 86400,) * 2)
@@ -111,6 +112,7 @@ def test_hub_backup_unit_command_makes_a_backup(hub_dir: Path, tmp_path: Path) -
     creds.mkdir()
     backups.mkdir()
     (creds / "backup-passphrase").write_bytes(PASSPHRASE)
+    (creds / "backup-passphrase").chmod(0o400)  # as systemd hands a credential over
     _run_unit_command(backup["ExecStart"][0], "hub", hub_dir, backups, creds)
     (made,) = list(backups.iterdir())
     assert made.name.startswith("hub-")

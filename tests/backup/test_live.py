@@ -82,9 +82,13 @@ def test_backup_of_running_services_restores_to_working_ones(
     try:
         time.sleep(0.2)
         _cli(
-            "node", "backup", "--dir", str(node.service.data_dir), "--out", str(tmp_path / "n.tar")
+            "node", "backup", "--dir", str(node.service.data_dir), "--out", str(tmp_path / "n.tar"),
+            "--unencrypted",
         )
-        _cli("hub", "backup", "--dir", str(cluster.hub_dir), "--out", str(tmp_path / "h.tar"))
+        _cli(
+            "hub", "backup", "--dir", str(cluster.hub_dir), "--out", str(tmp_path / "h.tar"),
+            "--unencrypted",
+        )
         time.sleep(0.2)
     finally:
         stop.set()
