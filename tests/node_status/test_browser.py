@@ -94,6 +94,7 @@ async def test_status_page_in_a_real_browser(served: tuple[ApiNode, int], tmp_pa
             "Verbindung zum Hub",
             "Nachrichten",
             "Aufbewahrung",
+            "Zugriffsprotokoll",
             "Verzeichnis der Beratungsstellen",
             "Statistikmeldungen (neueste Revision)",
         ]
