@@ -35,6 +35,7 @@ from hub.settings import HubSettings
 from hub.storage.db import DbWorker, connect
 from protocol.hub_api import ProblemKind
 from support.clock import Deps
+from support.files import restrict_directory
 
 log = structlog.get_logger()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -68,6 +69,9 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
+    if restrict_directory(settings.data_dir):
+        # Like the key and the database: nothing in the data directory is for others.
+        log.warning("datadir.mode_restricted", mode="0700")
     worker = DbWorker(connect(settings.db_path))
     app[DB] = worker
     version = await worker.run(refresh_directory, app[KEYS], settings, app[DEPS].clock.now())

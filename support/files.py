@@ -99,3 +99,34 @@ def link_new(src: Path, path: Path) -> None:
         except BaseException:
             path.unlink(missing_ok=True)
             raise
+
+
+PRIVATE_DIR_MODE = 0o700
+
+
+def restrict_database(path: Path) -> list[Path]:
+    """Make an SQLite database and its -wal/-shm (which SQLite creates with the
+    database's mode) private to the owner; return the files that were changed.
+
+    For a database made by an older version, copied in, or created under a
+    umask of 022. OSError propagates (the caller says which file).
+    """
+    changed = []
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if file.stat().st_mode & 0o077:
+                os.chmod(file, PRIVATE_MODE)
+                changed.append(file)
+        except FileNotFoundError:
+            continue
+    return changed
+
+
+def restrict_directory(path: Path) -> bool:
+    """Make a data directory private to the owner (0700) if others can enter or
+    read it; True when its mode was changed. OSError propagates."""
+    mode = path.stat().st_mode & 0o777
+    if not mode & 0o077:
+        return False
+    os.chmod(path, PRIVATE_DIR_MODE)
+    return True

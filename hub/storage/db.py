@@ -32,6 +32,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import sqlite_utils
 
 from hub.errors import StorageError
+from support.files import restrict_database
 from support.migrations import Migration, MigrationError, Stamp
 from support.migrations import load_migrations as support_load_migrations
 from support.migrations import migrate as run_migrations
@@ -57,6 +58,12 @@ def connect(path: Path | str) -> sqlite_utils.Database:
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     if str(path) != ":memory:":
         conn.execute("PRAGMA journal_mode=WAL")
+        # After WAL mode: -wal and -shm exist now, and later ones copy the db's mode.
+        try:
+            restrict_database(Path(path))
+        except OSError as exc:
+            conn.close()
+            raise StorageError(f"cannot restrict the mode of {path} ({exc.strerror})") from None
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     db = sqlite_utils.Database(conn, execute_plugins=False)

@@ -50,6 +50,7 @@ from node.clock import Deps
 from node.config import NodeSettings, load_keys
 from node.errors import NodeError
 from node.storage.store import NodeStore
+from support.files import restrict_directory
 
 log = structlog.get_logger()
 
@@ -205,6 +206,9 @@ def create_app(
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the key file and the database for the app's lifetime."""
     settings = app[keys.SETTINGS]
+    if restrict_directory(settings.data_dir):
+        # Like the keys and the database: nothing in the data directory is for others.
+        log.warning("datadir.mode_restricted", mode="0700")
     app[keys.KEYS] = load_keys(settings.key_path)
     # The connection lives on its own thread (node/storage/thread.py); opening it
     # there runs the migrations off the loop too (the loop is not serving yet).

@@ -11,7 +11,6 @@ and queue its sealed offer"), so domain writes use plain SQL.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +20,7 @@ from pathlib import Path
 import sqlite_utils
 
 from node.errors import ConfigError
+from support.files import restrict_database
 from support.migrations import Migration, MigrationError, Stamp, load_migrations
 from support.migrations import migrate as run_migrations
 from support.migrations import schema_version as support_schema_version
@@ -53,16 +53,12 @@ def migrate(db: sqlite_utils.Database) -> int:
 
 
 def _make_private(path: Path) -> None:
-    """Restrict an existing database (and its -wal/-shm, which SQLite creates with
-    the database's mode) to the owner: made by an older version, or under umask 022."""
-    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        try:
-            if file.stat().st_mode & 0o077:
-                os.chmod(file, 0o600)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise ConfigError(f"cannot restrict the mode of {file} ({exc.strerror})") from None
+    """Restrict an existing database and its -wal/-shm to the owner
+    (support/files.py `restrict_database`)."""
+    try:
+        restrict_database(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot restrict the mode of {path} ({exc.strerror})") from None
 
 
 def open_database(path: Path | str) -> sqlite_utils.Database:

@@ -7,9 +7,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from demo.processes import free_port
+from node.api.app import create_app
 from node.storage.db import open_database
+from tests.node.conftest import ApiNode
 from tests.node.test_cli import _get
 
 
@@ -93,3 +96,14 @@ def test_an_old_world_readable_database_is_made_private(tmp_path: Path) -> None:
         assert _mode(tmp_path / "node.db-wal") == 0o600
     finally:
         db.conn.close()
+
+
+async def test_serving_makes_an_open_data_directory_private(
+    api_node: ApiNode, aiohttp_client: Any
+) -> None:
+    """A data directory others can enter (0755) is 0700 once the API has started."""
+    data_dir = api_node.settings.data_dir
+    data_dir.chmod(0o755)
+    client = await aiohttp_client(create_app(api_node.settings, deps=api_node.deps))
+    assert (await client.get("/health")).status == 200
+    assert _mode(data_dir) == 0o700
