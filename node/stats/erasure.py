@@ -7,7 +7,10 @@ figures and, compared with the previous revision, point at the erased client.
 `erase_keeping_statistics` wraps an erasure: in the caller's transaction it
 computes, for every period whose newest revision is submitted and still up
 to date, the cells hash after the erasure and records it as equivalent
-(`stats_reports.erasure_hash`, `Submission.matches`). A later change of the
+(`stats_reports.erasure_hash`, `Submission.matches`). A newest revision still
+pending (sealed, the hub not reached yet, or its answer lost) counts as
+submitted: it goes out as sealed, and a revision after it that differs only
+by the erased case is what this guard exists to prevent. A later change of the
 period for another reason (a late contact, a correction) still sends a new
 revision, which then counts without the erased case.
 
@@ -26,7 +29,7 @@ from node.stats.facts import load_facts
 from node.stats.periods import parse_period
 from node.storage.context import StoreContext
 from node.storage.db import transaction
-from node.storage.stats_ledger import StatsLedger, cells_hash
+from node.storage.stats_ledger import PENDING, SUBMITTED, StatsLedger, Submission, cells_hash
 
 T = TypeVar("T")
 
@@ -36,12 +39,24 @@ def _hashes(ctx: StoreContext, periods: list[str]) -> dict[str, str]:
     return {p: cells_hash(p, compute(facts, parse_period(p))) for p in periods}
 
 
+def _guarded(ctx: StoreContext) -> list[Submission]:
+    """The newest revision of every period whose newest revision is submitted or
+    pending. (A rejected one is not guarded: the hub did not take it.)"""
+    rows = ctx.all(
+        "SELECT r.* FROM stats_reports r WHERE r.state IN (?, ?) AND r.revision ="
+        " (SELECT MAX(revision) FROM stats_reports x WHERE x.period = r.period)"
+        " ORDER BY r.period",
+        (SUBMITTED, PENDING),
+    )
+    return [Submission.from_row(r) for r in rows]
+
+
 def erase_keeping_statistics(ctx: StoreContext, erase: Callable[[], T]) -> T:
     """Run `erase` (one or more case erasures) in one transaction and keep every
     up-to-date submitted period unchanged in the scheduler's eyes."""
     ledger = StatsLedger(ctx)
     with transaction(ctx.db):
-        submitted = ledger.latest_submitted()
+        submitted = _guarded(ctx)
         if not submitted:
             return erase()
         before = _hashes(ctx, [s.period for s in submitted])

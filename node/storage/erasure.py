@@ -7,11 +7,16 @@ Both sides of docs/client-rights.md, "Erasure":
   referrals (the client values, the notes, free-text reasons, kept message
   payloads), leaves ids, dates and codes for the audit, records the case id in
   `erased_cases` (the API then answers 410), and seals a `referral.erase` to
-  every office a referral of the case went to, in any state. A notice that
+  every office a referral of the case went to, in any state. An offer the hub
+  has not taken yet is dropped from the outbox (the client's data no longer
+  leaves the office; the notice still goes). Clearing goes by referral id
+  *and* direction: ids are unique per direction only. A notice that
   cannot be sealed now (the office left the directory, no usable directory) is
   kept with no message and sealed by the next housekeeping round
   (`send_pending`); one that expires undelivered is sealed again
-  (node/storage/redelivery.py). Nothing is forgotten: a notice without a
+  (node/storage/redelivery.py), and a re-send that failed (the office was out
+  of the directory) is sealed by housekeeping too: `_live` follows the chain of
+  re-sends. Nothing is forgotten: a notice without a
   receipt stays listed, and is shown as overdue after `[referrals]
   answer_within_days`.
 * Receiving office (`apply`): each office is its own controller, so it erases
@@ -24,7 +29,9 @@ Both sides of docs/client-rights.md, "Erasure":
   (`erasure_requests`, `settle`). It answers with a deletion receipt signed
   with its own key (protocol/erasure.py) saying what it erased and what it
   keeps. An erasure notice for a referral it never received is answered too
-  (nothing held), and the offer, should it still arrive, is refused.
+  (nothing held), and the offer, should it still arrive from that office, is
+  refused. A notice is refused from any office but the referral's sender,
+  also for an id this office knows only as one it sent.
 * Sending office again (`apply`): the receipt is checked against the
   recipient's key from the directory and kept with the notice.
 
@@ -42,8 +49,11 @@ from typing import Any
 
 import structlog
 
-from node.domain.referral_states import IN, OUT, Event, State
+from node.domain import referral_states as states
+from node.domain.delivery import Delivery, DeliveryEvent
+from node.domain.referral_states import IN, OUT, Direction, Event, State
 from node.errors import ConflictError, InvalidInput, NotEnrolled, NotFound, UnknownRecipient
+from node.storage import sent_log
 from node.storage.access import Access
 from node.storage.context import StoreContext, dumps, iso, loads_list
 from node.storage.db import scrub, transaction
@@ -55,7 +65,13 @@ from protocol.envelope import InnerMessage
 from protocol.erasure import DeletionReceipt
 from protocol.errors import ProtocolError
 from protocol.keys import keys_valid_at
-from protocol.payloads import MESSAGE_TYPES, ErasureReceipt, ReferralErase
+from protocol.payloads import (
+    MESSAGE_TYPES,
+    ErasureReceipt,
+    ReferralErase,
+    ReferralOffer,
+    ReferralWithdraw,
+)
 
 log = structlog.get_logger()
 
@@ -80,6 +96,13 @@ NOTHING_KEPT = "nothing_kept"
 # The text that replaces a free-text reason in a kept message payload, so the
 # message can still be sealed again (an unsuccessful completion needs one).
 ERASED_TEXT = "(gelöscht)"
+# The messages an office seals about a referral it sent; every other message
+# about a referral id (reply, status, receipts) is about one it received.
+# Referral ids are unique per direction only (the sender picks them), so what
+# is cleared for one direction must not touch the other.
+SENT_FOR_OUT = (ReferralOffer.TYPE, ReferralWithdraw.TYPE, ReferralErase.TYPE)
+# How many re-sends of one message are followed (sent_log.resent_as).
+_CHAIN_LIMIT = 100
 
 
 @dataclass(frozen=True)
@@ -169,8 +192,12 @@ class Erasure:
             rows = self.ctx.all(
                 "SELECT * FROM referrals WHERE case_id = ? ORDER BY created, id", (case_id,)
             )
-            refs = [Referral.from_row(r) for r in rows]
-            self._clear_referrals([r.referral_id for r in refs])
+            for row in rows:
+                if row["direction"] == OUT:
+                    self._drop_unsent_offer(Referral.from_row(row), row["offer_msg_id"])
+            # Read again: dropping an unsent offer expired its referral.
+            refs = [self.referrals.get(Direction(r["direction"]), r["id"]) for r in rows]
+            self._clear_referrals([(r.referral_id, r.direction) for r in refs])
             self.ctx.run("DELETE FROM cases WHERE id = ?", (case_id,))
             self.ctx.run(
                 "INSERT INTO erased_cases (case_id, reason, erased) VALUES (?, ?, ?)",
@@ -199,42 +226,54 @@ class Erasure:
         """One audit row in the caller's transaction, with the acting staff member."""
         self.access.audit(app, action, case_id=case_id, referral_id=referral_id, actor=actor)
 
-    def _clear_referrals(self, referral_ids: list[str]) -> None:
-        """Clear every personal value the referrals of an erased case hold, in both
-        directions; ids, dates, states, field names and code reasons stay."""
-        if not referral_ids:
+    def _drop_unsent_offer(self, ref: Referral, offer_msg_id: str) -> None:
+        """An offer the hub has not taken yet never leaves the office after the
+        erasure: it is dropped from the outbox, its delivery recorded as expired
+        and the referral expires as an undelivered offer does. (The erasure
+        notice still goes, and is answered "nothing held".) Should the sync
+        worker be uploading it at this very moment, the notice follows it."""
+        if not self.ctx.run("DELETE FROM outbox WHERE msg_id = ?", (offer_msg_id,)):
             return
-        marks = _marks(referral_ids)
+        sent_log.advance(self.ctx, offer_msg_id, DeliveryEvent.EXPIRED, drop_payload=True)
+        if states.allows(OUT, ref.state, Event.EXPIRE):
+            self.referrals.transition(ref, Event.EXPIRE)
+
+    def _clear_referrals(self, refs: Sequence[tuple[str, Direction]]) -> None:
+        """Clear every personal value the given referrals hold (each an id and its
+        direction); ids, dates, states, field names and code reasons stay."""
         allowed = sorted(CODE_REASONS)
         codes_marks = _marks(allowed)
-        # Only placeholders are put into the texts; the values are bound.
-        self.ctx.run(
-            "UPDATE referrals SET client = NULL, note = NULL, reply_note = NULL,"  # noqa: S608
-            f" reason = CASE WHEN reason IN ({codes_marks}) THEN reason ELSE NULL END"
-            f" WHERE id IN ({marks})",
-            (*allowed, *referral_ids),
-        )
-        self.ctx.run(
-            "UPDATE referral_events SET"  # noqa: S608
-            f" reason = CASE WHEN reason IN ({codes_marks}) THEN reason ELSE NULL END"
-            f" WHERE referral_id IN ({marks})",
-            (*allowed, *referral_ids),
-        )
-        kept = self.ctx.all(
-            "SELECT msg_id, payload FROM sent_log"  # noqa: S608
-            f" WHERE payload IS NOT NULL AND referral_id IN ({marks})",
-            tuple(referral_ids),
-        )
-        for row in kept:
-            payload = json.loads(row["payload"])
-            cleaned = {k: v for k, v in payload.items() if k != "note"}
-            if "reason" in cleaned and cleaned["reason"] not in CODE_REASONS:
-                cleaned["reason"] = ERASED_TEXT
-            if cleaned != payload:
-                self.ctx.run(
-                    "UPDATE sent_log SET payload = ? WHERE msg_id = ?",
-                    (dumps(cleaned), row["msg_id"]),
-                )
+        out_marks = _marks(SENT_FOR_OUT)
+        for referral_id, direction in refs:
+            # Only placeholders are put into the texts; the values are bound.
+            self.ctx.run(
+                "UPDATE referrals SET client = NULL, note = NULL, reply_note = NULL,"  # noqa: S608
+                f" reason = CASE WHEN reason IN ({codes_marks}) THEN reason ELSE NULL END"
+                " WHERE id = ? AND direction = ?",
+                (*allowed, referral_id, direction),
+            )
+            self.ctx.run(
+                "UPDATE referral_events SET"  # noqa: S608
+                f" reason = CASE WHEN reason IN ({codes_marks}) THEN reason ELSE NULL END"
+                " WHERE referral_id = ? AND direction = ?",
+                (*allowed, referral_id, direction),
+            )
+            kept = self.ctx.all(
+                "SELECT msg_id, payload FROM sent_log"  # noqa: S608
+                " WHERE payload IS NOT NULL AND referral_id = ?"
+                f" AND (type IN ({out_marks})) = ?",
+                (referral_id, *SENT_FOR_OUT, direction == OUT),
+            )
+            for row in kept:
+                payload = json.loads(row["payload"])
+                cleaned = {k: v for k, v in payload.items() if k != "note"}
+                if "reason" in cleaned and cleaned["reason"] not in CODE_REASONS:
+                    cleaned["reason"] = ERASED_TEXT
+                if cleaned != payload:
+                    self.ctx.run(
+                        "UPDATE sent_log SET payload = ? WHERE msg_id = ?",
+                        (dumps(cleaned), row["msg_id"]),
+                    )
 
     def _seal_notice(self, peer: str, referral_id: str, reason: str) -> str | None:
         try:
@@ -253,21 +292,44 @@ class Erasure:
         self.referrals.record(ref, Event.ERASURE_REQUESTED, reason=reason, msg_id=msg_id)
         return Notice(ref.referral_id, ref.peer, msg_id is not None)
 
+    def _live(self, msg_id: str | None) -> dict[str, Any] | None:
+        """The message that carries a notice now: a notice that expired undelivered
+        was sealed again (node/storage/redelivery.py), and the re-send may have
+        been re-sent or replaced in turn (`sent_log.resent_as`)."""
+        row = None
+        for _ in range(_CHAIN_LIMIT):
+            if msg_id is None:
+                break
+            row = self.ctx.one(
+                "SELECT msg_id, status, resent_as FROM sent_log WHERE msg_id = ?", (msg_id,)
+            )
+            if row is None or row["status"] != Delivery.RESENT or not row["resent_as"]:
+                break
+            msg_id = row["resent_as"]
+        return row
+
     def send_pending(self) -> list[str]:
         """Seal the notices that could not be sealed when the case was erased, and
-        those whose message expired undelivered and could not be sealed again."""
+        those whose message (or its latest re-send) expired undelivered and could
+        not be sealed again ('failed'); the failed message is marked replaced."""
         rows = self.ctx.all(
-            "SELECT n.referral_id, n.peer, n.reason FROM erasure_notices n"
-            " WHERE n.receipt_at IS NULL AND (n.msg_id IS NULL OR EXISTS ("
-            " SELECT 1 FROM sent_log s WHERE s.msg_id = n.msg_id AND s.status = 'failed'))"
-            " ORDER BY n.decided, n.referral_id"
+            "SELECT referral_id, peer, reason, msg_id FROM erasure_notices"
+            " WHERE receipt_at IS NULL ORDER BY decided, referral_id"
         )
         sent = []
         for row in rows:
+            live = self._live(row["msg_id"])
+            failed = live is not None and live["status"] == Delivery.FAILED
+            if row["msg_id"] is not None and not failed:
+                continue
             with transaction(self.ctx.db):
                 msg_id = self._seal_notice(row["peer"], row["referral_id"], row["reason"])
                 if msg_id is None:
                     continue
+                if failed and live is not None:
+                    sent_log.advance(
+                        self.ctx, live["msg_id"], DeliveryEvent.REPLACED, resent_as=msg_id
+                    )
                 self.ctx.run(
                     "UPDATE erasure_notices SET msg_id = ? WHERE referral_id = ?",
                     (msg_id, row["referral_id"]),
@@ -291,17 +353,25 @@ class Erasure:
 
     def _on_erase(self, inner: InnerMessage, erase: ReferralErase, now: int) -> str | None:
         referral_id = erase.referral_id
+        ref = self.referrals.find(IN, referral_id)
+        if ref is not None and ref.peer != inner.sender:
+            return "sender-mismatch"
+        if ref is None and self.referrals.find(OUT, referral_id) is not None:
+            # We sent this referral: only we can ask for its erasure, never an
+            # office (its recipient or another) that knows the id.
+            return "sender-mismatch"
         known = self.ctx.one(
             "SELECT peer FROM erasure_requests WHERE referral_id = ?", (referral_id,)
         )
         if known is not None:
-            if known["peer"] != inner.sender:
+            if known["peer"] == inner.sender:
+                self._answer(inner.sender, referral_id)  # the sender asked again: answer again
+                return None
+            if ref is None:
                 return "sender-mismatch"
-            self._answer(inner.sender, referral_id)  # the sender asked again: answer again
-            return None
-        ref = self.referrals.find(IN, referral_id)
-        if ref is not None and ref.peer != inner.sender:
-            return "sender-mismatch"
+            # The request came from an office that never sent this referral (and
+            # so held nothing); the notice of the office that did sent it counts.
+            self.ctx.run("DELETE FROM erasure_requests WHERE referral_id = ?", (referral_id,))
         erased: list[str] = []
         kept: list[str] = []
         flagged_case: str | None = None
@@ -313,7 +383,7 @@ class Erasure:
             self.referrals.record(
                 ref, Event.ERASURE_REQUESTED, reason=erase.reason, msg_id=inner.msg_id
             )
-            self._clear_referrals([referral_id])
+            self._clear_referrals([(referral_id, IN)])
             own = ref.case_id
             if own is not None and self.ctx.one("SELECT 1 FROM cases WHERE id = ?", (own,)):
                 self.cases.erase_fields(own, list(ref.fields))
@@ -398,9 +468,12 @@ class Erasure:
             return None
         return None
 
-    def erased_before_arrival(self, referral_id: str) -> bool:
-        """Whether an erasure notice for this referral came before its offer."""
-        row = self.ctx.one("SELECT 1 FROM erasure_requests WHERE referral_id = ?", (referral_id,))
+    def erased_before_arrival(self, referral_id: str, sender: str) -> bool:
+        """Whether the sender's erasure notice for this referral came before its offer."""
+        row = self.ctx.one(
+            "SELECT 1 FROM erasure_requests WHERE referral_id = ? AND peer = ?",
+            (referral_id, sender),
+        )
         return row is not None
 
     # ----------------------------------------------------------------- reading
@@ -409,13 +482,13 @@ class Erasure:
         """Every erasure notice this office sent, unanswered first, with its receipt."""
         cutoff = self.ctx.now() - self.ctx.answer_within_days * DAY
         rows = self.ctx.all(
-            "SELECT n.*, s.status AS delivery FROM erasure_notices n"
-            " LEFT JOIN sent_log s ON s.msg_id = n.msg_id"
+            "SELECT n.* FROM erasure_notices n"
             " ORDER BY n.receipt_at IS NOT NULL, n.decided, n.referral_id"
         )
         out = []
         for r in rows:
             answered = r["receipt_at"] is not None
+            live = self._live(r["msg_id"])
             out.append(
                 {
                     "referral_id": r["referral_id"],
@@ -424,7 +497,7 @@ class Erasure:
                     "reason": r["reason"],
                     "decided": iso(r["decided"]),
                     "sealed": r["msg_id"] is not None,
-                    "delivery": r["delivery"],
+                    "delivery": None if live is None else live["status"],
                     "overdue": not answered and r["decided"] <= cutoff,
                     "receipt": {
                         "received": iso(r["receipt_at"]),

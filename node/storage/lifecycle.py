@@ -158,7 +158,11 @@ class ReferralLifecycle:
         rows = self.ctx.all(
             # Only placeholders are put into the text; the values are bound.
             f"SELECT id FROM referrals WHERE direction = ? AND state IN ({marks})"  # noqa: S608
-            " AND created <= ? ORDER BY created, id",
+            " AND created <= ?"
+            # The case was erased: its erasure notice withdraws the referral at
+            # the recipient (node/storage/erasure.py); no withdrawal follows.
+            " AND (direction = 'in' OR id NOT IN (SELECT referral_id FROM erasure_notices))"
+            " ORDER BY created, id",
             (direction, *waiting, cutoff),
         )
         return [r["id"] for r in rows]

@@ -392,9 +392,11 @@ class Referrals:
         if self._find(IN, offer.referral_id) is not None:
             return "duplicate-referral"
         if self.ctx.one(
-            "SELECT 1 FROM erasure_requests WHERE referral_id = ?", (offer.referral_id,)
+            "SELECT 1 FROM erasure_requests WHERE referral_id = ? AND peer = ?",
+            (offer.referral_id, inner.sender),
         ):
-            # The sender erased the case and told us before its offer arrived.
+            # The sender erased the case and told us before its offer arrived
+            # (another office's notice for the id bars nothing).
             return "erased-before-arrival"
         fields = sorted(offer.client)
         self.ctx.run(
