@@ -23,7 +23,8 @@ from node.stats.service import UNCHANGED
 from node.stats.settings import StatsSettings
 from node.storage.store import NodeStore
 from protocol.erasure import DeletionReceipt
-from protocol.payloads import ErasureReceipt, ReferralErase, ReferralOffer
+from protocol.errors import MalformedError
+from protocol.payloads import MAX_RECEIPT_DOC, ErasureReceipt, ReferralErase, ReferralOffer
 from tests.node.conftest import (
     CASE,
     ApiNode,
@@ -243,6 +244,15 @@ def test_receipts_from_the_wrong_office_or_for_the_wrong_referral_are_refused(
     assert a.store.erasure.notices()[0]["receipt"] is not None
 
 
+def test_an_oversized_receipt_document_is_refused_when_decoded() -> None:
+    """A `doc` above MAX_RECEIPT_DOC never reaches the store: the payload does not
+    decode (the sync worker records such a message as refused)."""
+    big = {"referral": "a" * 32, "doc": b"x" * (MAX_RECEIPT_DOC + 1)}
+    with pytest.raises(MalformedError):
+        ErasureReceipt.from_map(big)
+    assert ErasureReceipt.from_map(big | {"doc": b"x" * MAX_RECEIPT_DOC}).document
+
+
 # ------------------------------------------------------------ crash consistency
 
 
@@ -425,9 +435,8 @@ def test_no_client_value_remains_in_any_table_or_file_of_any_office(
 ) -> None:
     """A refers the client to B (declined with a note) and to C (accepted, then an
     unsuccessful completion with a free-text reason), and erases the case. No
-    marker remains in any table or database file of A, B or C; C keeps its own
-    case, flagged. Before: the consent copy (its free-text purpose) stayed in the
-    referrals of B and C."""
+    marker remains in any table or database file of A, B or C (the consent's
+    free-text purpose is never sent); C keeps its own case, flagged."""
     a, b, c = trio
     case_id, rid_b = _refer(a)
     a.store.consents.record(
