@@ -15,6 +15,7 @@ from tests.e2e.helpers import (
     incoming,
     incoming_ids,
     open_case,
+    outgoing,
     record_consent,
     refer,
     sealed_offer,
@@ -88,6 +89,7 @@ def test_revoked_office_leaves_the_directory_and_cannot_be_referred_to(net: Net)
         # directory_refresh is an hour: only the hub's push frame explains this.
         wait_for(lambda: c.node_id in office_ids(), "A's directory lists the new office", 10)
         early = consented_referral(a, c, family_name="Neu")
+        early_case = outgoing(a, early["id"])["case_id"]
         wait_for(lambda: in_state(c, early["id"], "received", out=False), "C receives")
 
         version = status(a)["directory_version"]
@@ -100,12 +102,17 @@ def test_revoked_office_leaves_the_directory_and_cannot_be_referred_to(net: Net)
                 o["node_id"] for o in node.api.get("/api/v1/directory")["offices"]
             }
 
-        case = open_case(a, family_name="Zuspät")
-        record_consent(a, case["id"], c.node_id, ["family_name"])
+        # A consent recorded while C was active cannot carry a referral to it now,
+        # and a new consent cannot even name it.
         with pytest.raises(ApiError) as refused:
-            refer(a, case["id"], c.node_id, ["family_name"])
+            refer(a, early_case, c.node_id, ["family_name"])
         assert refused.value.status == 422
         assert refused.value.problem["type"].endswith("unknown-recipient")
+        case = open_case(a, family_name="Zuspät")
+        with pytest.raises(ApiError) as no_consent:
+            record_consent(a, case["id"], c.node_id, ["family_name"])
+        assert no_consent.value.status == 422
+        assert f"{c.node_id} is not an active office" in no_consent.value.problem["detail"]
         assert status(a)["outbox_depth"] == 0
         assert incoming(c, early["id"]) is not None
     finally:
