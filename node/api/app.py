@@ -49,6 +49,9 @@ from node.api.status_page import status_page
 from node.clock import Deps
 from node.config import NodeSettings, load_keys
 from node.errors import NodeError
+from node.storage.idempotency import HEADER as IDEMPOTENCY_HEADER
+from node.storage.idempotency import KEY as IDEMPOTENCY_KEY
+from node.storage.idempotency import IdempotentRequest, Replayed, fingerprint
 from node.storage.store import NodeStore
 from support.files import restrict_directory
 
@@ -57,6 +60,8 @@ log = structlog.get_logger()
 API = "/api/v1"
 SPEC_PATHS = frozenset({f"{API}/openapi.yaml", f"{API}/openapi.json"})
 PUBLIC_PATHS = frozenset({"/health", "/status"}) | SPEC_PATHS
+# Methods that change something: the ones an Idempotency-Key applies to.
+CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The largest request body the API reads (aiohttp's default, stated): a case,
 # a consent or a referral is a few kilobytes.
 MAX_BODY = 1 << 20
@@ -132,10 +137,15 @@ async def openapi_middleware(request: web.Request, handler: Handler) -> web.Stre
     if errors:
         status, detail = describe_request_error(errors[0])
         return problem(status, detail, kind="invalid-request")
+    refused = _idempotency_key(request, body)
+    if refused is not None:
+        return refused
     try:
         response = await handler(request)
     except NodeError as exc:
         response = problem(exc.status, str(exc), kind=exc.kind, title=exc.title)
+    except Replayed as replay:
+        response = _replay(replay)
     if isinstance(response, web.Response) and request.path not in SPEC_PATHS:
         # The spec routes serve a static file; everything else is checked.
         try:
@@ -151,6 +161,48 @@ async def openapi_middleware(request: web.Request, handler: Handler) -> web.Stre
             )
             return problem(500, "the node produced a response outside its API contract")
     return response
+
+
+def _idempotency_key(request: web.Request, body: bytes) -> web.Response | None:
+    """Note a change's Idempotency-Key for the handler's transaction
+    (node/storage/idempotency.py); a malformed key is refused, never echoed."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None or request.method not in CHANGES:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        return problem(
+            400,
+            f"header {IDEMPOTENCY_HEADER} must be 1-128 letters, digits, dots, colons,"
+            " underscores or dashes (e.g. a UUID)",
+            kind="invalid-request",
+        )
+    request[keys.IDEMPOTENCY] = IdempotentRequest(
+        app=request[keys.APP_NAME],
+        key=key,
+        fingerprint=fingerprint(request.method, request.path_qs, body),
+    )
+    return None
+
+
+def _replay(replay: Replayed) -> web.Response:
+    """The stored first answer to a retried request, or a refusal when the key
+    came with another request."""
+    if replay.answer.fingerprint != replay.request.fingerprint:
+        return problem(
+            422,
+            f"this {IDEMPOTENCY_HEADER} was used for another request; use a new key"
+            " for a new request",
+            kind="idempotency-key-reused",
+        )
+    headers = {"Idempotent-Replayed": "true"}
+    if replay.answer.status == 204:
+        return web.Response(status=204, headers=headers)
+    return web.Response(
+        status=replay.answer.status,
+        body=replay.answer.body,
+        content_type="application/json",
+        headers=headers,
+    )
 
 
 async def health(request: web.Request) -> web.Response:

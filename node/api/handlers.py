@@ -17,6 +17,7 @@ from aiohttp import web
 from node.api import keys, views
 from node.domain.referral_states import IN, OUT, Direction, State
 from node.storage.db import scrub, transaction
+from node.storage.idempotency import IdempotentRequest
 from node.storage.referrals import Referral
 from node.storage.store import NodeStore
 
@@ -34,6 +35,8 @@ async def _db(
     *,
     atomic: bool = False,
     erases: bool = False,
+    status: int | Callable[[T], int] = 200,
+    body: Callable[[T], Any] | None = None,
 ) -> T:
     """Run `job` with the store on the database thread (node/storage/thread.py).
 
@@ -45,19 +48,54 @@ async def _db(
     transaction of their own, and only when there are rows to write.) A job that
     erased client data (`erases`) checkpoints the WAL after its commit, which
     cannot happen inside the transaction (node/storage/db.py `scrub`).
+
+    A change sent with an Idempotency-Key (node/storage/idempotency.py) is
+    checked against the keys seen before, and its answer kept, in the same
+    transaction: `status` and `body` say what the handler answers with the
+    job's result (its status code, its JSON; by default 200 and the result).
     """
     store = _store(request)
+    seen = request.get(keys.IDEMPOTENCY)
 
     def run(store: NodeStore) -> T:
         if not atomic:
             return job(store)
         with transaction(store.db):
+            if seen is not None:
+                store.idempotency.check(seen)  # raises Replayed: nothing is done twice
             result = job(store)
+            if seen is not None:
+                _keep_answer(store, request, seen, result, status, body)
         if erases:
             scrub(store.db)
         return result
 
     return await store.run(run, store)
+
+
+def _keep_answer(
+    store: NodeStore,
+    request: web.Request,
+    seen: IdempotentRequest,
+    result: T,
+    status: int | Callable[[T], int],
+    body: Callable[[T], Any] | None,
+) -> None:
+    """Store the answer to a change made with an Idempotency-Key, with the case it
+    belongs to (so an erasure of the case takes the answer along)."""
+    code = status(result) if callable(status) else status
+    data = result if body is None else body(result)
+    encoded = b"" if data is None else _dumps(data).encode("utf-8")
+    case_id = request.match_info.get("case_id")
+    if case_id is None and isinstance(data, dict):
+        case_id = data.get("case_id") or (
+            data.get("id") if request.path.endswith("/cases") else None
+        )
+    store.idempotency.record(seen, code, encoded, case_id)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -84,7 +122,7 @@ def _queued(request: web.Request) -> None:
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+    return web.json_response(data, status=status, dumps=_dumps)
 
 
 # ------------------------------------------------------------------ status etc.
@@ -133,7 +171,7 @@ async def create_case(request: web.Request) -> web.Response:
         store.access.audit(app, "case.create", case_id=case_id, actor=actor)
         return store.cases.get(case_id)
 
-    return _json(await _db(request, job, atomic=True), 201)
+    return _json(await _db(request, job, atomic=True, status=201), 201)
 
 
 def _case_job(
@@ -186,7 +224,7 @@ async def add_contact(request: web.Request) -> web.Response:
     job = _case_job(
         request, "contact.create", lambda store, case_id: store.cases.add_contact(case_id, body)
     )
-    return _json(await _db(request, job, atomic=True), 201)
+    return _json(await _db(request, job, atomic=True, status=201), 201)
 
 
 async def list_agreements(request: web.Request) -> web.Response:
@@ -203,7 +241,7 @@ async def add_agreement(request: web.Request) -> web.Response:
         "agreement.create",
         lambda store, case_id: store.cases.add_agreement(case_id, body["agreed"], body["goals"]),
     )
-    return _json(await _db(request, job, atomic=True), 201)
+    return _json(await _db(request, job, atomic=True, status=201), 201)
 
 
 async def update_agreement(request: web.Request) -> web.Response:
@@ -240,7 +278,7 @@ async def record_consent(request: web.Request) -> web.Response:
             store.consents.record(case_id, body), store.ctx.today()
         ),
     )
-    return _json(await _db(request, job, atomic=True), 201)
+    return _json(await _db(request, job, atomic=True, status=201), 201)
 
 
 async def withdraw_consent(request: web.Request) -> web.Response:
@@ -265,7 +303,7 @@ async def withdraw_consent(request: web.Request) -> web.Response:
         view |= {"referrals": [a.view() for a in affected]}
         return view, bool(affected)
 
-    view, queued = await _db(request, job, atomic=True)
+    view, queued = await _db(request, job, atomic=True, body=lambda result: result[0])
     if queued:
         _queued(request)
     return _json(view)
@@ -293,7 +331,7 @@ def _referral_job(
 async def create_referral(request: web.Request) -> web.Response:
     body = await _body(request)
     job = _referral_job(request, "referral.create", lambda store: store.referrals.create(body))
-    view = await _db(request, job, atomic=True)
+    view = await _db(request, job, atomic=True, status=201)
     _queued(request)
     return _json(view, 201)
 

@@ -9,6 +9,7 @@ from openapi_core import OpenAPI
 
 from node.clock import Deps
 from node.config import NodeSettings
+from node.storage.idempotency import IdempotentRequest
 from node.storage.store import NodeStore
 from protocol.keys import PrivateKeys
 
@@ -29,3 +30,5 @@ STATS_QUEUED_LISTENERS = web.AppKey("mbe_node_stats_queued_listeners", list[Call
 APP_NAME = web.RequestKey("mbe_node_app_name", str)
 # The pseudonymous id of the acting staff member (header X-Acting-User), if sent.
 ACTING_USER = web.RequestKey("mbe_node_acting_user", str)
+# A change sent with an Idempotency-Key header (node/storage/idempotency.py).
+IDEMPOTENCY = web.RequestKey("mbe_node_idempotency", IdempotentRequest)

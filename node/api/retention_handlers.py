@@ -64,7 +64,13 @@ async def put_hold(request: web.Request) -> web.Response:
         store.access.audit(app, HOLD, case_id=case_id, actor=actor)
         return hold.view(), created
 
-    view, created = await handlers.run_db(request, job, atomic=True)
+    view, created = await handlers.run_db(
+        request,
+        job,
+        atomic=True,
+        status=lambda result: 201 if result[1] else 200,
+        body=lambda result: result[0],
+    )
     return handlers.json_response(view, 201 if created else 200)
 
 
@@ -76,7 +82,7 @@ async def delete_hold(request: web.Request) -> web.Response:
         store.retention.release(case_id)
         store.access.audit(app, RELEASE, case_id=case_id, actor=actor)
 
-    await handlers.run_db(request, job, atomic=True)
+    await handlers.run_db(request, job, atomic=True, status=204, body=lambda _: None)
     return web.Response(status=204)
 
 

@@ -3,9 +3,11 @@
 A round runs at start-up and then every `[referrals] check_interval` seconds:
 it expires referrals nobody answered within `answer_within_days` (the clock is
 the app's injected one, so tests move time instead of waiting) and retries
-withdrawals and erasure notices that could not be sealed before. When a round queued messages the
-outbox listeners wake the sync worker. `referral_housekeeping_ctx` is
-registered by node/cli.py `sync_background`, next to the sync worker.
+withdrawals and erasure notices that could not be sealed before, and drops
+the answers kept for retried requests after a day (node/storage/idempotency.py).
+When a round queued messages the outbox listeners wake the sync worker.
+`referral_housekeeping_ctx` is registered by node/cli.py `sync_background`,
+next to the sync worker.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from aiohttp import web
 from node.api import keys
 from node.config import ReferralSettings
 from node.jobs.task import BackgroundTask
+from node.storage.db import scrub
 from node.storage.erasure import Erasure
+from node.storage.idempotency import IdempotencyKeys
 from node.storage.lifecycle import Housekeeping, ReferralLifecycle
 from node.sync.ports import Runner, inline
 
@@ -36,10 +40,12 @@ class ReferralHousekeeping(BackgroundTask):
         listeners: Sequence[Callable[[], None]] = (),
         run: Runner = inline,
         erasure: Erasure | None = None,
+        idempotency: IdempotencyKeys | None = None,
     ) -> None:
         super().__init__()
         self.lifecycle = lifecycle
         self.erasure = erasure
+        self.idempotency = idempotency
         self._db = run
         self.settings = settings
         self.listeners = listeners
@@ -48,6 +54,8 @@ class ReferralHousekeeping(BackgroundTask):
     async def run_once(self) -> Housekeeping:
         done = await self._db(self.lifecycle.run, self.settings.answer_within_days)
         notices = await self._db(self.erasure.send_pending) if self.erasure else []
+        if self.idempotency is not None:
+            await self._db(_purge_answers, self.idempotency)
         self.rounds += 1
         if done.queued or notices:
             for listener in self.listeners:
@@ -63,6 +71,12 @@ class ReferralHousekeeping(BackgroundTask):
             await asyncio.sleep(self.settings.check_interval)
 
 
+def _purge_answers(keys: IdempotencyKeys) -> None:
+    """Drop answers kept for retries longer than a day; they may hold client data."""
+    if keys.purge():
+        scrub(keys.ctx.db)
+
+
 HOUSEKEEPING = web.AppKey("mbe_node_referral_housekeeping", ReferralHousekeeping)
 
 
@@ -76,6 +90,7 @@ async def referral_housekeeping_ctx(app: web.Application) -> AsyncIterator[None]
         listeners,
         run=store.run,
         erasure=store.erasure,
+        idempotency=store.idempotency,
     )
     app[HOUSEKEEPING] = task
     await task.start()

@@ -57,6 +57,7 @@ from node.storage import sent_log
 from node.storage.access import Access
 from node.storage.context import StoreContext, dumps, iso, loads_list
 from node.storage.db import scrub, transaction
+from node.storage.idempotency import IdempotencyKeys
 from node.storage.lifecycle import UNANSWERED
 from node.storage.network import Network
 from node.storage.referrals import Referral, Referrals
@@ -160,12 +161,19 @@ def receipt_payload(ctx: StoreContext, network: Network, referral_id: str) -> Er
 
 
 class Erasure:
-    def __init__(self, ctx: StoreContext, referrals: Referrals, access: Access) -> None:
+    def __init__(
+        self,
+        ctx: StoreContext,
+        referrals: Referrals,
+        access: Access,
+        idempotency: IdempotencyKeys | None = None,
+    ) -> None:
         self.ctx = ctx
         self.referrals = referrals
         self.network = referrals.network
         self.cases = referrals.cases
         self.access = access
+        self.idempotency = idempotency or IdempotencyKeys(ctx)
 
     # ------------------------------------------------------ the sending office
 
@@ -199,6 +207,8 @@ class Erasure:
             refs = [self.referrals.get(Direction(r["direction"]), r["id"]) for r in rows]
             self._clear_referrals([(r.referral_id, r.direction) for r in refs])
             self.ctx.run("DELETE FROM cases WHERE id = ?", (case_id,))
+            # Answers kept for retried requests may hold the case's values.
+            self.idempotency.forget_case(case_id)
             self.ctx.run(
                 "INSERT INTO erased_cases (case_id, reason, erased) VALUES (?, ?, ?)",
                 (case_id, reason, now),

@@ -17,6 +17,7 @@ from node.storage.context import StoreContext
 from node.storage.db import open_database
 from node.storage.erasure import Erasure
 from node.storage.health import SyncHealth, read_health
+from node.storage.idempotency import IdempotencyKeys
 from node.storage.lifecycle import ReferralLifecycle
 from node.storage.network import Network
 from node.storage.referrals import Referrals
@@ -46,7 +47,8 @@ class NodeStore:
         self.referrals = Referrals(ctx, self.cases, self.consents, self.network)
         self.lifecycle = ReferralLifecycle(ctx, self.referrals)
         self.access = Access(ctx)
-        self.erasure = Erasure(ctx, self.referrals, self.access)
+        self.idempotency = IdempotencyKeys(ctx)
+        self.erasure = Erasure(ctx, self.referrals, self.access, self.idempotency)
         self.retention = Retention(ctx, self.cases)
         self.sync = SqliteSyncStore(ctx, self.network, self.referrals, self.erasure)
 
