@@ -81,14 +81,9 @@ def test_backup_of_running_services_restores_to_working_ones(
     writer.start()
     try:
         time.sleep(0.2)
-        _cli(
-            "node", "backup", "--dir", str(node.service.data_dir), "--out", str(tmp_path / "n.tar"),
-            "--unencrypted",
-        )
-        _cli(
-            "hub", "backup", "--dir", str(cluster.hub_dir), "--out", str(tmp_path / "h.tar"),
-            "--unencrypted",
-        )
+        node_dir, hub_dir = str(node.service.data_dir), str(cluster.hub_dir)
+        _cli("node", "backup", "--dir", node_dir, "--out", str(tmp_path / "n.tar"), "--unencrypted")
+        _cli("hub", "backup", "--dir", hub_dir, "--out", str(tmp_path / "h.tar"), "--unencrypted")
         time.sleep(0.2)
     finally:
         stop.set()
