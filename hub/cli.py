@@ -137,7 +137,9 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     with _hub_db(args) as (_settings, _, db):
         if args.org is not None:
             require_known_org(db, args.org)
-        token = create_token(db, args.role, args.org, int(time.time()), secrets.token_bytes(32))
+        token = create_token(
+            db, args.role, args.org, int(time.time()), secrets.token_bytes(32), label=args.label
+        )
     print(token)
     print("store this token now; the hub keeps only its hash", file=sys.stderr)
     print(f"token id (for `token list|revoke`): {token_id(token_hash(token))}", file=sys.stderr)
@@ -150,11 +152,14 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     if not tokens:
         print("no tokens yet (create one with `mbe-hub token create`)")
         return 0
-    print(f"{'ID':<14} {'ROLE':<12} {'ORG':<20} {'CREATED':<21} REVOKED")
+    print(f"{'ID':<14} {'ROLE':<12} {'ORG':<20} {'CREATED':<21} {'REVOKED':<21} LABEL")
     for t in tokens:
         revoked = _when(t.revoked) if t.revoked is not None else "-"
         org = (t.org or "(all)")[:20]
-        print(f"{t.token_id:<14} {t.role:<12} {org:<20} {_when(t.created):<21} {revoked}")
+        label = t.label or "-"
+        print(
+            f"{t.token_id:<14} {t.role:<12} {org:<20} {_when(t.created):<21} {revoked:<21} {label}"
+        )
     return 0
 
 
@@ -273,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", type=_dir, required=True)
     p.add_argument("--role", required=True, choices=["coordinator"])
     p.add_argument("--org", default=None)
+    p.add_argument("--label", default=None, help="a note shown by `token list` (whose token)")
     p.set_defaults(func=cmd_token_create)
     p = token.add_parser("list", help="list tokens by id (the tokens themselves are not stored)")
     p.add_argument("--dir", type=_dir, required=True)

@@ -26,6 +26,7 @@ from hub.storage.sites import audit
 ROLES = frozenset({"coordinator"})
 PREFIX = "mbeh_"
 ID_LENGTH = 12
+MAX_LABEL = 80
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class TokenRecord:
     org: str | None
     created: int
     revoked: int | None
+    label: str | None = None
 
 
 def token_hash(token: str) -> bytes:
@@ -54,20 +56,30 @@ def token_id(digest: bytes) -> str:
 
 
 def create_token(
-    db: sqlite_utils.Database, role: str, org: str | None, now: int, secret: bytes
+    db: sqlite_utils.Database,
+    role: str,
+    org: str | None,
+    now: int,
+    secret: bytes,
+    label: str | None = None,
 ) -> str:
     """Store the hash of a new token and return the token (the only time it is shown)."""
     if role not in ROLES:
         raise InvalidInputError(f"unknown role {role!r}; known roles: {', '.join(sorted(ROLES))}")
     if org is not None:
         _check_org_text(org)
+    if label is not None and (
+        not 0 < len(label.strip()) <= MAX_LABEL
+        or any(unicodedata.category(c) in ("Cc", "Cs") for c in label)
+    ):
+        raise InvalidInputError(f"--label must be 1 to {MAX_LABEL} printable characters")
     if len(secret) < 32:
         raise InvalidInputError("a token needs 32 random bytes")
     token = PREFIX + base64.urlsafe_b64encode(secret).decode().rstrip("=")
     with write(db):
         db.execute(
-            "INSERT INTO tokens (token_hash, role, org, created) VALUES (?, ?, ?, ?)",
-            (token_hash(token), role, org, now),
+            "INSERT INTO tokens (token_hash, role, org, created, label) VALUES (?, ?, ?, ?, ?)",
+            (token_hash(token), role, org, now, label),
         )
         audit(db, now, "operator", "token.create", role, org or "")
     return token
@@ -112,9 +124,9 @@ def check_token(db: sqlite_utils.Database, token: str) -> TokenInfo | None:
 def list_tokens(db: sqlite_utils.Database) -> list[TokenRecord]:
     """Every token, oldest first, by id; the tokens themselves are not stored."""
     return [
-        TokenRecord(token_id(bytes(r[0])), r[1], r[2], r[3], r[4])
+        TokenRecord(token_id(bytes(r[0])), r[1], r[2], r[3], r[4], r[5])
         for r in db.execute(
-            "SELECT token_hash, role, org, created, revoked FROM tokens "
+            "SELECT token_hash, role, org, created, revoked, label FROM tokens "
             "ORDER BY created, token_hash"
         ).fetchall()
     ]
