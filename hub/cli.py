@@ -31,7 +31,7 @@ from hub.errors import DataDirError, HubError
 from hub.keyfile import read_keys, write_keys
 from hub.maintenance import refresh_directory
 from hub.settings import CONFIG_FILE, HubSettings, default_config, load_settings
-from hub.sites import add_site, revoke_site
+from hub.sites import add_site, new_code, revoke_site
 from hub.stats.commands import add_commands as add_stats_commands
 from hub.stats.routes import add_stats
 from hub.storage.db import connect
@@ -105,10 +105,26 @@ def cmd_site_add(args: argparse.Namespace) -> int:
             area=args.area or "",
             now=int(time.time()),
             secret=secrets.randbits(60),
+            duplicate_name=args.duplicate_name,
         )
     print(f"node id:          {new.node_id}")
     print(f"enrollment code:  {new.code}")
     print(f"code expires:     {_when(new.expires)} (works once)")
+    print(f"hub fingerprint:  {keys.public.fingerprint()}")
+    print(f"enroll with:      mbe-node enroll --dir DIR --hub {settings.public_url} --code CODE")
+    return 0
+
+
+def cmd_site_code(args: argparse.Namespace) -> int:
+    with _hub_db(args) as (settings, keys, db):
+        new = new_code(
+            db, keys, settings, args.node_id, now=int(time.time()), secret=secrets.randbits(60)
+        )
+    print(f"node id:          {new.node_id}")
+    print(f"enrollment code:  {new.code}")
+    print(f"code expires:     {_when(new.expires)} (works once)")
+    if new.replaced:
+        print(f"earlier codes:    {new.replaced} unused code(s) no longer work")
     print(f"hub fingerprint:  {keys.public.fingerprint()}")
     print(f"enroll with:      mbe-node enroll --dir DIR --hub {settings.public_url} --code CODE")
     return 0
@@ -262,7 +278,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--service", action="append", metavar="S", help="repeatable")
     p.add_argument("--language", action="append", metavar="L", help="repeatable, e.g. de")
     p.add_argument("--area", default="")
+    p.add_argument(
+        "--duplicate-name",
+        action="store_true",
+        help="add a second site with the name of an existing one (else refused)",
+    )
     p.set_defaults(func=cmd_site_add)
+    p = site.add_parser("code", help="issue a new enrollment code for a site not yet enrolled")
+    p.add_argument("--dir", type=_dir, required=True)
+    p.add_argument("node_id")
+    p.set_defaults(func=cmd_site_code)
     p = site.add_parser("list", help="list sites")
     p.add_argument("--dir", type=_dir, required=True)
     p.set_defaults(func=cmd_site_list)

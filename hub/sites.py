@@ -75,8 +75,14 @@ def add_site(
     area: str,
     now: int,
     secret: int,
+    duplicate_name: bool = False,
 ) -> NewSite:
-    """Register a site and issue its code; `secret` is 60 random bits from the caller."""
+    """Register a site and issue its code; `secret` is 60 random bits from the caller.
+
+    A name some site already has is refused unless `duplicate_name`: the usual
+    cause is an operator adding an office again because its code expired, which
+    `new_code` answers without burning a node id.
+    """
     name, org, area = (
         _text(name, "--name"),
         _text(org, "--org"),
@@ -94,6 +100,17 @@ def add_site(
     code = EnrollmentCode.create(keys.public, secret)
     expires = now + settings.enrollment.code_ttl
     with write(db):
+        same = [
+            row[0]
+            for row in db.execute("SELECT node_id, name FROM sites").fetchall()
+            if row[1].casefold() == name.casefold()
+        ]
+        if same and not duplicate_name:
+            raise InvalidInputError(
+                f"a site named {name!r} exists already (node id {same[0]}); for a new"
+                f" enrollment code run `mbe-hub site code --dir DIR {same[0]}`, or pass"
+                " --duplicate-name to add a second site of that name"
+            )
         node_id = slug_for(name, store.node_ids(db))
         site = store.Site(
             node_id=node_id,
@@ -114,6 +131,53 @@ def add_site(
         store.audit(db, now, "operator", "site.add", node_id)
         version = directory.publish(db, keys, settings, now).version
     return NewSite(node_id=node_id, code=code.text(), expires=expires, directory_version=version)
+
+
+@dataclass(frozen=True)
+class NewCode:
+    """What `site code` prints: a fresh one-time code for a site not yet enrolled."""
+
+    node_id: str
+    code: str
+    expires: int
+    replaced: int  # unused earlier codes that no longer work
+
+
+def new_code(
+    db: sqlite_utils.Database,
+    keys: PrivateKeys,
+    settings: HubSettings,
+    node_id: str,
+    *,
+    now: int,
+    secret: int,
+) -> NewCode:
+    """Issue a new enrollment code for a pending site (its code expired or was
+    lost); earlier unused codes stop working. The node id stays."""
+    code = EnrollmentCode.create(keys.public, secret)
+    expires = now + settings.enrollment.code_ttl
+    with write(db):
+        site = store.get_site(db, node_id)
+        if site is None:
+            raise NotFoundError(f"no site with node id {node_id!r} (see `mbe-hub site list`)")
+        if site.status != "pending":
+            raise InvalidInputError(
+                f"site {node_id!r} is {site.status}: only a site that has not enrolled yet"
+                " gets a new code (an enrolled office rotates its keys with `mbe-node keys"
+                " rotate`)"
+            )
+        replaced = db.execute(
+            "UPDATE enrollment_codes SET expires = ? WHERE node_id = ? AND used_at IS NULL"
+            " AND expires > ?",
+            (now, node_id, now),
+        ).rowcount
+        store.insert_code(
+            db,
+            store.CodeRecord(code.lookup_id(), code.verifier(), node_id, expires, None),
+            now,
+        )
+        store.audit(db, now, "operator", "site.code", node_id)
+    return NewCode(node_id=node_id, code=code.text(), expires=expires, replaced=replaced)
 
 
 def revoke_site(
