@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
+import socket
 import sqlite3
 import stat
 import sys
@@ -46,6 +48,7 @@ from node.storage.stats_ledger import REJECTED
 from node.storage.store import NodeStore
 from node.sync.enroll import enroll
 from node.sync.errors import SyncError
+from node.sync.ports import STATE_API_LISTENING
 from node.sync.worker import SYNC_WORKER, SyncWorker
 from support import logsetup
 from support.files import write_private_file
@@ -182,17 +185,56 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
 
     settings = load_settings(Path(args.dir))
     load_keys(settings.key_path)  # fail now, with one line, rather than at start-up
-    host = args.host or settings.api.host
-    port = settings.api.port if args.port is None else args.port
-    logsetup.configure_logging(settings.log_level)
-    app = create_app(settings, background=sync_background(settings))
-    out.write(f"mbe-node API on http://{host}:{port}/api/v1 (Ctrl-C to stop)\n")
-    out.flush()
+    # --host and --port are checked like [api] (an off-loopback host needs allow_network).
+    api = dataclasses.replace(
+        settings.api,
+        host=args.host or settings.api.host,
+        port=settings.api.port if args.port is None else args.port,
+    )
+    # Bind before anything starts: a busy port fails here, before the node
+    # announces itself or connects to the hub.
     try:
-        web.run_app(app, host=host, port=port, print=None, handle_signals=True)
+        sock = socket.create_server((api.host, api.port))
     except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise ConfigError(f"cannot listen on {api.host}:{api.port}: {reason}") from None
+    url = f"http://{api.host}:{sock.getsockname()[1]}"
+    logsetup.configure_logging(settings.log_level)
+    app = create_app(settings, background=[*sync_background(settings), listening_ctx(url)])
+    out.write(f"mbe-node API on {url}/api/v1 (Ctrl-C to stop)\n")
+    out.flush()
+    web.run_app(app, sock=sock, print=None, handle_signals=True)
     return 0
+
+
+def listening_ctx(url: str) -> Background:
+    """Record where this `serve` listens (and its pid) for `mbe-node status`, and
+    clear it on a clean stop."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        store = app[api_keys.STORE]
+        value = json.dumps({"url": url, "pid": os.getpid()})
+        await store.run(store.sync.set_sync_state, STATE_API_LISTENING, value)
+        yield
+        await store.run(store.sync.set_sync_state, STATE_API_LISTENING, "")
+
+    return ctx
+
+
+def _listening(health: SyncHealth) -> str | None:
+    """The URL a running `serve` listens on, or None (not running, or killed)."""
+    raw = dict(health.sync_state).get(STATE_API_LISTENING)
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+        url, pid = str(value["url"]), int(value["pid"])
+        os.kill(pid, 0)
+    except (ValueError, TypeError, KeyError, ProcessLookupError):
+        return None
+    except PermissionError:
+        pass  # the process exists (another user's)
+    return url
 
 
 def _yes_no(value: bool | None, yes: str = "yes", no: str = "no") -> str:
@@ -231,7 +273,13 @@ def status_lines(settings: NodeSettings, health: SyncHealth) -> list[tuple[str, 
         until = "expired" if health.directory_expired else "valid until"
         directory += f", {until} {_iso(health.directory_expires)}"
     stats = ", ".join(f"{s.period} rev {s.revision} {s.state}" for s in health.stats)
-    api = f"http://{settings.api.host}:{settings.api.port}"
+    listening = _listening(health)
+    configured = f"http://{settings.api.host}:{settings.api.port}"
+    api = (
+        f"{listening}/api/v1 (mbe-node serve is running)"
+        if listening
+        else f"{configured}/api/v1 (configured; mbe-node serve is not running)"
+    )
     exposure: list[tuple[str, str]] = []
     if settings.api.allow_network and settings.api.network_exposed:
         exposure.append(
@@ -271,7 +319,7 @@ def status_lines(settings: NodeSettings, health: SyncHealth) -> list[tuple[str, 
         ),
         ("Audit log", _audit_line(health)),
         ("Warnings", ", ".join(health.warnings()) or "none"),
-        ("API", f"{api}/api/v1"),
+        ("API", api),
         *exposure,
         ("Status page", f"{api}/status"),
     ]

@@ -139,7 +139,36 @@ def test_serve_answers_health_and_requires_tokens(tmp_path: Path) -> None:
                 time.sleep(0.1)
         assert _get(port, "/api/v1/cases") == 401
         assert _get(port, "/api/v1/status", node.auth) == 200
+        status = _node_cli(["status", "--dir", str(node.settings.data_dir)])
+        assert f"http://127.0.0.1:{port}/api/v1 (mbe-node serve is running)" in status.stdout
+        # A second serve on the busy port fails at once, before announcing anything.
+        busy = _node_cli(argv)
+        assert busy.returncode == 1
+        assert "mbe-node API on" not in busy.stdout
+        assert busy.stderr.strip().splitlines() == [
+            f"mbe-node: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+        ]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.returncode in (0, -15)
+    stopped = _node_cli(["status", "--dir", str(node.settings.data_dir)])
+    assert "(configured; mbe-node serve is not running)" in stopped.stdout
+
+
+def test_serve_refuses_an_off_loopback_host_without_allow_network(tmp_path: Path) -> None:
+    node = make_api_node(tmp_path)
+    refused = _node_cli(["serve", "--dir", str(node.settings.data_dir), "--host", "0.0.0.0"])  # noqa: S104 -- the value under test
+    assert refused.returncode == 1
+    assert "is not a loopback address" in refused.stderr
+    assert "api.allow_network = true" in refused.stderr
+
+
+def _node_cli(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "node.cli", *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
