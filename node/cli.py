@@ -44,7 +44,7 @@ from node.storage.context import iso
 from node.storage.export import audited_export
 from node.storage.health import SyncHealth
 from node.storage.retention import DUE_WITHIN_DAYS
-from node.storage.stats_ledger import REJECTED
+from node.storage.stats_ledger import REJECTED, StatsLedger
 from node.storage.store import NodeStore
 from node.sync.enroll import enroll
 from node.sync.errors import SyncError
@@ -379,6 +379,19 @@ def cmd_stats_submit(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_stats_dismiss(args: argparse.Namespace, out: TextIO) -> int:
+    """Dismiss the warning of a period whose newest report the hub refused."""
+    period = parse_period(args.period)
+    with _open_store(Path(args.dir)) as (_settings, store):
+        sub = StatsLedger(store.ctx).dismiss(period.id)
+    out.write(
+        f"{sub.period} revision {sub.revision} ({sub.last_error or 'refused'}): warning dismissed;"
+        " a corrected revision is sent when the period's counts change, or with"
+        " `mbe-node stats submit`\n"
+    )
+    return 0
+
+
 # The app name of the audit rows written by the command line.
 CLI_APP = "mbe-node-cli"
 
@@ -468,6 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dir", required=True)
     t.add_argument("--period", required=True, help="2026-11, 2026-Q4 or 2026")
     t.set_defaults(func=cmd_stats_submit)
+    t = stats_sub.add_parser(
+        "dismiss", help="clear the warning of a report the hub refused (after reading why)"
+    )
+    t.add_argument("--dir", required=True)
+    t.add_argument("--period", required=True, help="2026-11, 2026-Q4 or 2026")
+    t.set_defaults(func=cmd_stats_dismiss)
     p = sub.add_parser("client", help="the client's rights: access export of a case")
     client_sub = p.add_subparsers(dest="client_command", metavar="ACTION", required=True)
     t = client_sub.add_parser("export", help="everything stored about a case's client (audited)")

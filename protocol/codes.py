@@ -94,6 +94,9 @@ DATASET = "mbe-core"
 # Version 2: every cell carries its cell key (protocol.cellkeys).
 DATASET_VERSION = 2
 PERIOD = re.compile(r"[0-9]{4}(-(0[1-9]|1[0-2])|-Q[1-4])?")
+# Years a period may lie in; wider ones are typos, not data (both sides refuse them).
+PERIOD_MIN_YEAR = 2000
+PERIOD_MAX_YEAR = 2999
 # Dimensions a count may be crossed by; at most two per cell.
 CROSS_DIMENSIONS: dict[str, frozenset[str] | re.Pattern[str]] = {
     "gender": GENDER,

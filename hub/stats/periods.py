@@ -18,12 +18,13 @@ from datetime import date, timedelta
 from typing import Literal
 
 from hub.stats.errors import PeriodError
+from protocol import codes
 
 Kind = Literal["month", "quarter", "year"]
 _PERIOD = re.compile(r"([0-9]{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?")
-# Earliest and latest years the hub accepts; wider ranges are typos, not data.
-MIN_YEAR = 2000
-MAX_YEAR = 2999
+# Earliest and latest years a period may lie in; wider ranges are typos, not data.
+MIN_YEAR = codes.PERIOD_MIN_YEAR
+MAX_YEAR = codes.PERIOD_MAX_YEAR
 DEFAULT_GRACE_DAYS = 15
 
 

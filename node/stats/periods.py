@@ -5,10 +5,9 @@ protocol.codes.PERIOD, but the hub's `Period` (hub/stats/periods.py) is not
 the same class, and not yet merged into `protocol/` (issue 12, item 6),
 because the two differ on purpose or by history:
 
-* Years: the node accepts every year PERIOD allows (0001-9999, what its
-  clock and its database can hold); the hub refuses years outside 2000-2999
-  as typos (`MIN_YEAR`, `MAX_YEAR` there), so `mbe-node stats submit 1999`
-  is accepted here and refused by the hub.
+* Years: both refuse years outside protocol.codes.PERIOD_MIN_YEAR and
+  PERIOD_MAX_YEAR (2000-2999) as typos, so `mbe-node stats submit 1999` is
+  refused here, in one line, instead of being sealed and refused by the hub.
 * Fields and order: the node's period is (start, end, kind, id) and sorts by
   its first day, which is what `periods_between` and the ledger need; the
   hub's is (year, kind, index) with `months()`, `quarters()`, `covers()` for
@@ -64,9 +63,13 @@ def year(y: int) -> Period:
 
 def parse_period(text: str) -> Period:
     """The period named by `text`, or BadPeriod (one line, for API and CLI)."""
-    if not isinstance(text, str) or not codes.PERIOD.fullmatch(text) or text[:4] == "0000":
+    if not isinstance(text, str) or not codes.PERIOD.fullmatch(text):
         raise BadPeriod("period must look like 2026-11, 2026-Q4 or 2026")
     y = int(text[:4])
+    if not codes.PERIOD_MIN_YEAR <= y <= codes.PERIOD_MAX_YEAR:
+        raise BadPeriod(
+            f"period year must be between {codes.PERIOD_MIN_YEAR} and {codes.PERIOD_MAX_YEAR}"
+        )
     if len(text) == 4:
         return year(y)
     if text[5] == "Q":

@@ -287,13 +287,14 @@ class StatsService:
                 # About this node (its clock, keys, enrollment), not this report:
                 # the report waits, as for an unreachable hub, until that is fixed.
                 return await self._retry_later(sub, exc)
+            reason = _hub_reason(exc)
             await self._db(
-                self.ledger.mark_rejected, sub.period, sub.revision, exc.problem, self.ctx.now()
+                self.ledger.mark_rejected, sub.period, sub.revision, reason, self.ctx.now()
             )
             log.warning(
                 "stats.rejected", period=sub.period, revision=sub.revision, problem=exc.problem
             )
-            return _outcome(sub, REJECTED, f"the hub refused the report ({exc.problem})")
+            return _outcome(sub, REJECTED, f"the hub refused the report ({reason})")
         except (HubUnreachable, HubResponseError) as exc:
             return await self._retry_later(sub, exc)
         await self._db(self.ledger.mark_submitted, sub.period, sub.revision, self.ctx.now())
@@ -368,3 +369,10 @@ class StatsService:
 
 def _outcome(sub: Submission, state: str, detail: str | None = None) -> Outcome:
     return Outcome(sub.period, sub.revision, state, sub.cell_count, detail)
+
+
+def _hub_reason(exc: HubRefused) -> str:
+    """The hub's problem and its reason, as one printable line (a report holds
+    counts only, so the hub's text about it holds no personal data)."""
+    detail = "".join(c if c.isprintable() else " " for c in exc.detail)[:160].strip()
+    return f"{exc.problem}: {detail}" if detail else exc.problem

@@ -61,6 +61,8 @@ class StatsLine:
     revision: int
     state: str
     submitted_at: int | None
+    # A refused revision whose warning an administrator dismissed (`stats dismiss`).
+    dismissed: bool = False
 
 
 def _flag(value: str | None) -> bool | None:
@@ -141,7 +143,7 @@ class SyncHealth:
             found.append(WITHDRAWALS_PENDING)
         if self.delivery_failed:
             found.append(DELIVERY_FAILED)
-        if any(s.state == "rejected" for s in self.stats):
+        if any(s.state == "rejected" and not s.dismissed for s in self.stats):
             found.append(STATS_REJECTED)
         if self.erasures_overdue:
             found.append(ERASURES_OVERDUE)
@@ -206,7 +208,9 @@ def _directory_expires(network: Network) -> int | None:
 def _stats_lines(ctx: StoreContext) -> tuple[StatsLine, ...]:
     newest: dict[str, StatsLine] = {}
     for sub in StatsLedger(ctx).submissions():  # ordered by period, revision
-        newest[sub.period] = StatsLine(sub.period, sub.revision, sub.state, sub.submitted_at)
+        newest[sub.period] = StatsLine(
+            sub.period, sub.revision, sub.state, sub.submitted_at, sub.dismissed is not None
+        )
     lines = sorted(newest.values(), key=lambda s: (s.period[:4], s.period), reverse=True)
     return tuple(lines[:STATS_SHOWN])
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.domain.report_states import ReportEvent, ReportState, after, from_states
+from node.errors import InvalidInput
 from node.storage.context import StoreContext, iso
 from node.storage.db import transaction
 from protocol.encoding import pack
@@ -50,6 +51,8 @@ class Submission:
     # The period's cells hash after an erasure, which counts as unchanged
     # (migration 0007, node/stats/erasure.py).
     erasure_hash: str | None = None
+    # When an administrator dismissed the warning of a refused revision.
+    dismissed: int | None = None
 
     def matches(self, cells_hash: str) -> bool:
         """Whether cells with this hash are what this revision reported, erasures aside."""
@@ -73,6 +76,7 @@ class Submission:
             last_error=r["last_error"],
             submitted_at=r["submitted_at"],
             erasure_hash=r.get("erasure_hash"),
+            dismissed=r.get("dismissed"),
         )
 
     def view(self) -> dict[str, Any]:
@@ -110,6 +114,23 @@ class StatsLedger:
             (SUBMITTED,),
         )
         return [Submission.from_row(r) for r in rows]
+
+    def dismiss(self, period: str) -> Submission:
+        """Dismiss the warning of the period's newest revision, which the hub refused."""
+        with transaction(self.ctx.db):
+            latest = self.latest(period)
+            if latest is None or latest.state != REJECTED:
+                raise InvalidInput(
+                    f"period {period}: its newest report was not refused by the hub;"
+                    " nothing to dismiss"
+                )
+            self.ctx.run(
+                "UPDATE stats_reports SET dismissed = ? WHERE period = ? AND revision = ?",
+                (self.ctx.now(), period, latest.revision),
+            )
+        found = self.latest(period)
+        assert found is not None  # read in the transaction above
+        return found
 
     def set_erasure_hash(self, period: str, revision: int, cells_hash: str) -> None:
         self.ctx.run(

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from structlog.testing import capture_logs
 
-from node.errors import NotEnrolled
+from node.errors import InvalidInput, NotEnrolled
 from node.jobs.stats_scheduler import StatsScheduler
 from node.stats.compute import compute
 from node.stats.errors import BadPeriod, PeriodNotOver
@@ -218,3 +218,24 @@ async def test_a_refusal_about_the_node_keeps_reports_pending(
     states = {s.state for s in service.ledger.submissions()}
     assert states == {"submitted"}
     assert {r.period for r in hub.received} >= {first[0].period}
+
+
+async def test_the_hubs_reason_is_kept_and_its_warning_can_be_dismissed(
+    known: Known, hub: FakeHub
+) -> None:
+    """A refused report keeps the hub's reason; `stats dismiss` clears the status
+    warning, and only for a refused newest revision."""
+    office = known.office
+    service = make_service(office, hub, StatsSettings(periods=("month",)))
+    hub.refuse = "inconsistent-report"
+    out = await service.submit("2026-12")
+    assert "inconsistent-report: refused in the test" in (out.detail or "")
+    latest = service.ledger.latest("2026-12")
+    assert latest is not None
+    assert latest.last_error == "inconsistent-report: refused in the test"
+    assert "stats_rejected" in office.store.health().warnings()
+    dismissed = service.ledger.dismiss("2026-12")
+    assert dismissed.dismissed is not None
+    assert "stats_rejected" not in office.store.health().warnings()
+    with pytest.raises(InvalidInput, match="nothing to dismiss"):
+        service.ledger.dismiss("2026-11")

@@ -9,6 +9,7 @@ import pytest
 
 from hub.stats.errors import PeriodError
 from hub.stats.periods import parse_period as hub_period
+from node.stats.errors import BadPeriod
 from node.stats.periods import parse_period as node_period
 
 
@@ -24,8 +25,12 @@ def test_the_same_period_has_the_same_days_and_deadline(text: str, grace: int) -
         assert node.is_over(today) == hub.is_over(today)
 
 
-def test_the_year_ranges_differ_on_purpose() -> None:
-    """The hub refuses years outside 2000-2999 as typos; the node accepts them."""
-    assert node_period("1999").id == "1999"
+@pytest.mark.parametrize("text", ["1999", "1999-12", "3000-Q1"])
+def test_both_refuse_years_outside_the_range(text: str) -> None:
+    """Years outside 2000-2999 are typos on both sides: the node refuses them before
+    sealing anything, as the hub would."""
+    with pytest.raises(BadPeriod, match="between 2000 and 2999"):
+        node_period(text)
     with pytest.raises(PeriodError, match="year"):
-        hub_period("1999")
+        hub_period(text)
+    assert node_period("2000-01").id == hub_period("2000-01").id
