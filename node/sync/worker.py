@@ -10,7 +10,8 @@ acknowledged, so a crash at any point costs at most a duplicate, which the
 receiving side drops by id.
 
 One cycle (`sync_once`): refresh the directory when due, upload the outbox in
-batches, then page through the inbox from the start. The inbox cursor is kept
+batches, then page through the inbox from the start, then upload again what
+applying the inbox queued (receipts, answers), so it does not wait a poll. The inbox cursor is kept
 for one cycle only: acknowledged messages are deleted at the hub, so starting
 from 0 each cycle yields exactly what is still unacknowledged, including a
 message whose processing failed last time. A persistent cursor would skip it.
@@ -269,6 +270,9 @@ class SyncWorker:
                 warning = str(exc)
             refreshed = True
         await self._drain_inbox(client, state, tally, refreshed)
+        # What applying the inbox queued (receipts, confirmations) goes up now,
+        # not one poll interval later: the sender sees "delivered" at once.
+        await self._upload_outbox(client, tally)
         if tally.deferred and not warning:
             warning = (
                 f"{tally.deferred} incoming message(s) left at the hub for a later cycle"

@@ -7,7 +7,7 @@ tests share one list between this store and the fake hub to prove ordering
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,9 @@ class FakeStore:
     defer_expired: set[str] = field(default_factory=set)
     # Ids whose apply_incoming raises the given exception (a poisoned message).
     poison: dict[str, Exception] = field(default_factory=dict)
+    # Called with each applied message; what it returns goes into the outbox (an
+    # answer queued while the message is applied, as a receipt is).
+    answer: Callable[[InnerMessage], OutgoingMessage] | None = None
 
     # --- enrollment
     def load_enrollment(self) -> EnrollmentState | None:
@@ -102,6 +105,8 @@ class FakeStore:
         self.seen.add(inner.msg_id)
         self.applied.append(inner)
         self.events.append(("apply", inner.msg_id))
+        if self.answer is not None:
+            self.put(self.answer(inner))
 
     def record_refused(self, msg_id: str, sender: str, reason: str, now: int) -> None:
         self.events.append(("refused", msg_id, reason))

@@ -392,3 +392,19 @@ async def test_sync_ctx_runs_the_worker_with_the_app(
     await eventually(lambda: app[SYNC_WORKER].push_connected)
     await server.close()
     assert sync_tasks() == []
+
+
+async def test_answers_queued_while_applying_go_up_in_the_same_cycle(
+    hub: FakeHub, office_a: Office, office_b: Office, spawn: Spawn
+) -> None:
+    """A receipt B queues while applying A's message reaches the hub before B's
+    cycle ends, not one poll interval later."""
+    office_b.store.answer = lambda inner: outgoing(office_b, office_a)
+    msg = outgoing(office_a, office_b)
+    office_a.store.put(msg)
+    await spawn(office_a).sync_once()
+    report = await spawn(office_b, fast_settings(poll_interval=3600.0)).sync_once()
+    assert [m.msg_id for m in office_b.store.applied] == [msg.msg_id]
+    assert office_b.store.outbox == {}
+    assert len(hub.pending(office_a.node_id)) == 1
+    assert report.uploaded == 1
