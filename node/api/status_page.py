@@ -98,6 +98,42 @@ def remaining(seconds: int) -> str:
     return f"noch {_span(max(0, seconds), dative=False)}"
 
 
+# The worker's last error (English, technical) in a German sentence; the
+# technical text is shown below it. The first matching pattern wins.
+_ERRORS_DE = (
+    ("(clock-skew)", "Die Uhr dieses Servers weicht von der des Hubs ab: Uhrzeit (NTP) prüfen."),
+    ("is not reachable", "Der Hub ist nicht erreichbar; Nachrichten warten im Postausgang."),
+    ("left at the hub", "Eingehende Nachrichten warten am Hub auf einen späteren Durchlauf."),
+    ("directory", "Das Verzeichnis der Beratungsstellen vom Hub war nicht verwendbar."),
+    ("refused", "Der Hub hat eine Anfrage dieses Knotens abgelehnt."),
+    ("internal error", "Interner Fehler im Knoten; Einzelheiten stehen im Protokoll."),
+)
+# Why an incoming message was refused (the `refused` table's codes), in German.
+_REFUSALS_DE = {
+    "unknown-referral": "betrifft eine hier unbekannte Verweisung",
+    "unknown-message": "betrifft eine hier unbekannte Nachricht",
+    "sender-mismatch": "von einer anderen Stelle als der beteiligten",
+    "duplicate-referral": "Verweisung war schon eingegangen",
+    "erased-before-arrival": "Verweisung war vor ihrem Eintreffen gelöscht worden",
+    "bad-receipt": "Löschbestätigung mit ungültiger Signatur",
+    "unexpected-type": "Nachrichtentyp wird hier nicht verarbeitet",
+    "illegal-transition": "passt nicht zum Stand der Verweisung",
+    "not-applicable": "konnte nicht angewendet werden",
+}
+
+
+def error_de(text: str) -> str:
+    for needle, sentence in _ERRORS_DE:
+        if needle in text:
+            return sentence
+    return "Fehler bei der Synchronisation."
+
+
+def refusal_de(reason: str) -> str:
+    code = reason.split(":", 1)[0].strip()
+    return _REFUSALS_DE.get(code, f"Grund: {code[:60]}")
+
+
 def render(health: SyncHealth, office: str, tz: dt.tzinfo | None = None) -> str:
     """The whole page; pure, so tests can render it with a fixed clock and zone."""
     found = health.warnings()
@@ -112,6 +148,8 @@ def render(health: SyncHealth, office: str, tz: dt.tzinfo | None = None) -> str:
         ago=ago,
         remaining=remaining,
         retention_days=DUE_WITHIN_DAYS,
+        error_de=error_de,
+        refusal_de=refusal_de,
     )
 
 

@@ -34,6 +34,8 @@ from protocol.errors import ProtocolError
 
 # An unsent message older than this means the hub has not taken mail for a while.
 OUTBOX_STALE = 3600
+# How many refused messages the status page lists (newest first).
+REFUSED_SHOWN = 5
 # How many statistics periods the status views list (newest first).
 STATS_SHOWN = 6
 
@@ -102,6 +104,9 @@ class SyncHealth:
     # Erasure notices this office sent (node/storage/erasure.py): waiting for the
     # other office's deletion receipt, and of them overdue; and cases flagged by
     # another office's erasure notice that a counsellor has yet to settle.
+    # The newest messages this office refused (time, sender office, reason code):
+    # ids and codes only, so the status page can say which were refused.
+    refused_recent: tuple[tuple[int, str, str], ...] = ()
     erasures_waiting: int = 0
     erasures_overdue: int = 0
     erasures_flagged: int = 0
@@ -113,6 +118,12 @@ class SyncHealth:
     audit_problem: str | None = None
     audit_hub_at: int | None = None
     audit_hub_confirmed: int | None = None
+
+    @property
+    def push_live(self) -> bool | None:
+        """The push channel as the views show it: a connection flag left from before
+        the hub became unreachable is not shown as connected."""
+        return False if self.hub_reachable is False else self.push_connected
 
     @property
     def oldest_unsent_age(self) -> int | None:
@@ -268,6 +279,13 @@ def read_health(
         delivery_failed=sent_log.count(ctx, Delivery.FAILED),
         retention_due=retention.due,
         retention_held=retention.held,
+        refused_recent=tuple(
+            (int(r["at"]), str(r["sender"]), str(r["reason"]))
+            for r in ctx.all(
+                "SELECT at, sender, reason FROM refused ORDER BY seq DESC LIMIT ?",
+                (REFUSED_SHOWN,),
+            )
+        ),
         erasures_waiting=int(erasures["n"]),
         erasures_overdue=int(erasures["overdue"]),
         erasures_flagged=_count(

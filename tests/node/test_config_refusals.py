@@ -214,4 +214,4 @@ def test_status_says_when_the_api_is_reachable_from_the_network(
     exposed = [v for v in rows.values() if "reachable from the network" in v]
     assert len(exposed) == 1
     assert "TLS" in exposed[0]
-    assert rows["API"] == "http://0.0.0.0:8480/api/v1"
+    assert rows["API"] == "http://0.0.0.0:8480/api/v1 (configured; mbe-node serve is not running)"

@@ -25,7 +25,7 @@ MARKERS = {"given_name": "Zzmarkerfirst", "family_name": "Zzmarkerlast", "phone"
 
 
 def _figure(html: str, key: str) -> str:
-    match = re.search(rf'<dd data-figure="{key}">(.*?)</dd>', html)
+    match = re.search(rf'<dd data-figure="{key}"[^>]*>(.*?)</dd>', html)
     assert match is not None, key
     return re.sub(r"<[^>]+>", "", match.group(1))
 
@@ -45,7 +45,7 @@ async def test_page_is_public_german_and_locked_down(client: Client) -> None:
         "Push-Verbindung",
         "Letzte Synchronisation",
         "Postausgang",
-        "Vermittlungen ohne Entscheidung",
+        "Verweisungen ohne Entscheidung",
         "Verzeichnis der Beratungsstellen",
         "Statistikmeldungen",
     ):
@@ -113,7 +113,7 @@ def test_page_and_cli_show_the_same_figures() -> None:
     assert (_figure(page, "messages_resent"), _figure(page, "delivery_failed")) == ("6", "1")
     assert cli["Expired undelivered"] == "6 sent again, 1 undeliverable"
     assert "nicht erneut gesendet" in page  # the delivery_failed warning, in German
-    assert _figure(page, "directory_version") == "42"
+    assert _figure(page, "directory_version") == "Version 42"
     assert cli["Directory"].startswith("version 42, valid until " + str(iso(T0 + 29 * 86400)))
     assert _figure(page, "node_id") == "caritas-nbg"
     assert cli["Enrolled"].startswith("yes, as caritas-nbg")
@@ -197,3 +197,27 @@ def test_german_times() -> None:
     page = render(health(), "X", UTC)
     assert _figure(page, "last_sync") == "21.09.2026, 14:11 Uhr (vor 2 Minuten)"
     assert _figure(page, "directory_expires") == "20.10.2026, 14:13 Uhr (noch 29 Tage)"
+
+
+def test_the_page_says_in_german_what_went_wrong_and_which_messages_were_refused() -> None:
+    """No green push next to an unreachable hub; the last error as a German sentence
+    (with the technical text); a directory version in unix seconds as a date; the
+    refused messages with sender and reason."""
+    figures = health(
+        hub_reachable=False,
+        push_connected=True,
+        last_error="the hub refused the request (clock-skew): request time is 600 s off",
+        directory_version=T0,
+        refused_recent=((T0 - 60, "awo-fuerth", "unknown-referral"),),
+    )
+    page = render(figures, "Caritas Nürnberg", UTC)
+    assert _figure(page, "push_connected") == "getrennt"
+    error = _figure(page, "last_error")
+    assert error.startswith("Die Uhr dieses Servers weicht von der des Hubs ab")
+    assert "clock-skew" in error
+    assert _figure(page, "directory_version").endswith(f"Uhr (Version {T0})")
+    refused = _figure(page, "refused_messages")
+    assert "awo-fuerth" in refused
+    assert "betrifft eine hier unbekannte Verweisung" in refused
+    cli = dict(status_lines(NodeSettings(data_dir=Path(".")), figures))
+    assert cli["Push"] == "disconnected"
