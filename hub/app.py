@@ -58,6 +58,13 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status < 400:
             raise
         response = problems.response(problems.from_http(exc))
+    except ConnectionError:
+        # The client went away (e.g. mid-body): nothing broken, and the answer
+        # will most likely not arrive; no traceback for it.
+        log.info("http.client_gone", route=route)
+        response = problems.response(
+            Problem(ProblemKind.MALFORMED, 400, "the connection closed before the request ended")
+        )
     except Exception as exc:  # the request boundary: answer 500 and log the traceback
         log.error("http.internal_error", route=route, error=type(exc).__name__, exc_info=True)
         response = problems.response(

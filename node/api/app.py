@@ -88,6 +88,11 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status < 400:
             raise
         return problem(exc.status, exc.reason)
+    except ConnectionError:
+        # The app went away (e.g. mid-body): nothing broken, and the answer will
+        # most likely not arrive; no traceback for it.
+        log.info("api.client_gone", path=request.path)
+        return problem(400, "the connection closed before the request ended")
     except Exception as exc:  # noqa: BLE001 -- outermost request boundary: answer 500, log the type only
         log.error("api.unexpected_error", error=type(exc).__name__, path=request.path)
         return problem(500, "the node could not process the request")
