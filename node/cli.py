@@ -245,6 +245,16 @@ def _iso(ts: int | None) -> str:
     return iso(ts) or "-"
 
 
+def _clock(offset: int | None) -> str:
+    if offset is None:
+        return "not measured yet"
+    if offset == 0:
+        return "agrees with the hub"
+    side = "ahead of" if offset > 0 else "behind"
+    warn = " (the hub refuses beyond 300 s: set up NTP)" if abs(offset) > 60 else ""
+    return f"{abs(offset)} s {side} the hub{warn}"
+
+
 def _audit_line(health: SyncHealth) -> str:
     if health.audit_broken_seq is not None:
         return f"BROKEN at entry {health.audit_broken_seq} (run mbe-node audit verify)"
@@ -295,6 +305,7 @@ def status_lines(settings: NodeSettings, health: SyncHealth) -> list[tuple[str, 
         ("Hub", health.hub_url or "-"),
         ("Hub reachable", _yes_no(health.hub_reachable)),
         ("Push", _yes_no(health.push_live, "connected", "disconnected")),
+        ("Clock", _clock(health.clock_offset)),
         ("Last sync", _iso(health.last_sync) if health.last_sync is not None else "never"),
         ("Last error", health.last_error or "-"),
         ("Outbox", outbox),

@@ -66,7 +66,14 @@ HEADERS = {
 }
 
 SEVERE = frozenset(
-    {h.NOT_ENROLLED, h.HUB_UNREACHABLE, h.DIRECTORY_MISSING, h.DIRECTORY_EXPIRED, h.AUDIT_BROKEN}
+    {
+        h.NOT_ENROLLED,
+        h.HUB_UNREACHABLE,
+        h.DIRECTORY_MISSING,
+        h.DIRECTORY_EXPIRED,
+        h.AUDIT_BROKEN,
+        h.CLOCK_SKEW,
+    }
 )
 
 
@@ -122,6 +129,20 @@ _REFUSALS_DE = {
 }
 
 
+def clock_de(offset: int) -> str:
+    """How far this server's clock is from the hub's, in German words."""
+    if offset == 0:
+        return "stimmt mit der Uhr des Hubs überein"
+    direction = "vor" if offset > 0 else "nach"
+    seconds = abs(offset)
+    amount = (
+        f"{seconds} Sekunde{'' if seconds == 1 else 'n'}"
+        if seconds < 120
+        else f"{seconds // 60} Minuten"
+    )
+    return f"geht {amount} {direction} (gegenüber der Uhr des Hubs)"
+
+
 def error_de(text: str) -> str:
     for needle, sentence in _ERRORS_DE:
         if needle in text:
@@ -149,6 +170,7 @@ def render(health: SyncHealth, office: str, tz: dt.tzinfo | None = None) -> str:
         remaining=remaining,
         retention_days=DUE_WITHIN_DAYS,
         error_de=error_de,
+        clock_de=clock_de,
         refusal_de=refusal_de,
     )
 

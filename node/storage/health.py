@@ -23,6 +23,7 @@ from node.storage.network import Network
 from node.storage.retention import DUE_WITHIN_DAYS, Retention
 from node.storage.stats_ledger import StatsLedger
 from node.sync.ports import (
+    STATE_CLOCK_OFFSET,
     STATE_HUB_REACHABLE,
     STATE_LAST_ERROR,
     STATE_LAST_SYNC,
@@ -34,6 +35,9 @@ from protocol.errors import ProtocolError
 
 # An unsent message older than this means the hub has not taken mail for a while.
 OUTBOX_STALE = 3600
+# A clock this far (seconds) from the hub's is worth a warning; the hub
+# refuses requests beyond protocol.requests.DEFAULT_MAX_SKEW (300 s).
+CLOCK_WARN_SECONDS = 60
 # How many refused messages the status page lists (newest first).
 REFUSED_SHOWN = 5
 # How many statistics periods the status views list (newest first).
@@ -49,6 +53,7 @@ OUTBOX_REJECTED = "outbox_rejected"
 WITHDRAWALS_PENDING = "withdrawals_pending"
 DELIVERY_FAILED = "delivery_failed"
 STATS_REJECTED = "stats_rejected"
+CLOCK_SKEW = "clock_skew"
 ERASURES_OVERDUE = "erasures_overdue"
 ERASURES_FLAGGED = "erasures_flagged"
 AUDIT_BROKEN = "audit_broken"
@@ -104,6 +109,8 @@ class SyncHealth:
     # Erasure notices this office sent (node/storage/erasure.py): waiting for the
     # other office's deletion receipt, and of them overdue; and cases flagged by
     # another office's erasure notice that a counsellor has yet to settle.
+    # This node's clock minus the hub's, seconds (None: not measured yet).
+    clock_offset: int | None = None
     # The newest messages this office refused (time, sender office, reason code):
     # ids and codes only, so the status page can say which were refused.
     refused_recent: tuple[tuple[int, str, str], ...] = ()
@@ -160,6 +167,8 @@ class SyncHealth:
             found.append(ERASURES_OVERDUE)
         if self.erasures_flagged:
             found.append(ERASURES_FLAGGED)
+        if self.clock_offset is not None and abs(self.clock_offset) > CLOCK_WARN_SECONDS:
+            found.insert(len(broken), CLOCK_SKEW)
         if self.last_error and HUB_UNREACHABLE not in found:
             found.append(LAST_ERROR)
         return tuple(found)
@@ -193,6 +202,7 @@ class SyncHealth:
             "audit_hub_confirmed": iso(self.audit_hub_confirmed),
             "last_sync": iso(self.last_sync),
             "last_error": self.last_error,
+            "clock_offset": self.clock_offset,
             "warnings": list(self.warnings()),
             "sync_state": dict(self.sync_state),
         }
@@ -279,6 +289,7 @@ def read_health(
         delivery_failed=sent_log.count(ctx, Delivery.FAILED),
         retention_due=retention.due,
         retention_held=retention.held,
+        clock_offset=_int(state, STATE_CLOCK_OFFSET),
         refused_recent=tuple(
             (int(r["at"]), str(r["sender"]), str(r["reason"]))
             for r in ctx.all(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -130,6 +131,9 @@ class HubClient:
         self._timeout = request_timeout
         # Request timestamps and nonces: the process's clock and randomness.
         self._deps = deps or Deps.system()
+        # This node's clock minus the hub's, in seconds, from the Date header of
+        # the last answer (1 s resolution); None before the first answer.
+        self.clock_offset: int | None = None
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
@@ -352,6 +356,11 @@ class HubClient:
             nonce=nonce(self._deps.random),
         )
 
+    def _note_hub_time(self, date_header: str | None) -> None:
+        hub_now = _hub_time(date_header)
+        if hub_now is not None:
+            self.clock_offset = self._deps.clock.now() - hub_now
+
     async def _request(
         self,
         method: str,
@@ -381,6 +390,7 @@ class HubClient:
             ) as resp:
                 data = await _read_capped(resp, limit, self.hub_url)
                 status, resp_headers = resp.status, resp.headers
+                self._note_hub_time(resp_headers.get("Date"))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = _one_line(str(exc)) or type(exc).__name__
             raise HubUnreachable(f"the hub at {self.hub_url} is not reachable: {reason}") from None
@@ -390,6 +400,16 @@ class HubClient:
             raise HubUnreachable(f"the hub at {self.hub_url} is not available (HTTP {status})")
         problem, detail = _parse_problem(data, status)
         raise HubRefused(problem, detail, status)
+
+
+def _hub_time(value: str | None) -> int | None:
+    """Unix seconds of an HTTP Date header, or None for a missing or odd one."""
+    if not value:
+        return None
+    try:
+        return int(email.utils.parsedate_to_datetime(value).timestamp())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int, hub_url: str) -> bytes:

@@ -21,9 +21,16 @@ from protocol.errors import BadSignatureError, ProtocolError
 from protocol.ids import HUB_ID
 from protocol.keys import PrivateKeys, PublicKeys
 from protocol.payloads import ExpiryNotice, StatsReport
+from protocol.requests import DEFAULT_MAX_SKEW
 
 _HUB_ONLY = frozenset({ExpiryNotice.TYPE})
 _NEVER_TO_NODES = frozenset({StatsReport.TYPE})
+
+
+# How far a message's `created` may lie ahead of our clock: the hub refuses
+# requests from a clock more than DEFAULT_MAX_SKEW off, so two offices at
+# most twice that apart can still exchange messages.
+MAX_FUTURE = 2 * DEFAULT_MAX_SKEW
 
 
 class IncomingRefused(SyncError):
@@ -99,4 +106,8 @@ def open_incoming(
         raise IncomingRefused(failure.code, env.sender)
     if (inner.type in _HUB_ONLY) != (env.sender == HUB_ID) or inner.type in _NEVER_TO_NODES:
         raise IncomingRefused("unexpected-type", env.sender)
+    if inner.created > now + MAX_FUTURE:
+        # Sealed "later" than any clock the hub lets talk to it could say: a
+        # forged or broken timestamp (history and expiry would be wrong).
+        raise IncomingRefused("created-in-future", env.sender)
     return inner

@@ -123,5 +123,7 @@ STATE_LAST_ERROR = "last_error"  # one line, "" when the last cycle succeeded
 STATE_HUB_REACHABLE = "hub_reachable"  # "true" | "false"
 STATE_DIRECTORY_VERSION = "directory_version"  # version of the held, verified directory
 STATE_PUSH_CONNECTED = "push_connected"  # "true" | "false"
+# This node's clock minus the hub's in seconds, measured on the last answer.
+STATE_CLOCK_OFFSET = "clock_offset"
 # Where a running `mbe-node serve` listens ({"url", "pid"} as JSON; "" once stopped).
 STATE_API_LISTENING = "api_listening"

@@ -82,6 +82,7 @@ from node.sync.errors import (
 from node.sync.inbox import IncomingRefused, UnknownSender, decode_envelope, open_incoming
 from node.sync.keyring import KeySource
 from node.sync.ports import (
+    STATE_CLOCK_OFFSET,
     STATE_DIRECTORY_VERSION,
     STATE_HUB_REACHABLE,
     STATE_LAST_ERROR,
@@ -187,6 +188,7 @@ class SyncWorker:
         self._announced = 0
         self._wake = asyncio.Event()
         self._mail = asyncio.Event()
+        self._noted_offset: str | None = None
         self._enrolled = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._written: dict[str, str] = {}
@@ -566,13 +568,23 @@ class SyncWorker:
 
     # --- background tasks
 
+    async def _note_clock(self) -> None:
+        """Record how far this node's clock is from the hub's (status views)."""
+        offset = None if self._client is None else self._client.clock_offset
+        if offset is not None and str(offset) != self._noted_offset:
+            self._noted_offset = str(offset)
+            await self._set_state(STATE_CLOCK_OFFSET, str(offset))
+
     async def _run(self) -> None:
         failures = 0
         while True:
             self._wake.clear()
             self._mail.clear()
             try:
-                await self.sync_once()
+                try:
+                    await self.sync_once()
+                finally:
+                    await self._note_clock()
             except NotEnrolled as exc:
                 failures = 0
                 await self._record_failure(exc, reachable=None)

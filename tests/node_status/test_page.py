@@ -221,3 +221,16 @@ def test_the_page_says_in_german_what_went_wrong_and_which_messages_were_refused
     assert "betrifft eine hier unbekannte Verweisung" in refused
     cli = dict(status_lines(NodeSettings(data_dir=Path(".")), figures))
     assert cli["Push"] == "disconnected"
+
+
+def test_a_clock_off_from_the_hubs_is_said_plainly() -> None:
+    figures = health(clock_offset=600)
+    assert "clock_skew" in figures.warnings()
+    page = render(figures, "Caritas Nürnberg", UTC)
+    assert _figure(page, "clock_offset") == "geht 10 Minuten vor (gegenüber der Uhr des Hubs)"
+    assert "Zeitsynchronisation (NTP) einrichten" in page
+    cli = dict(status_lines(NodeSettings(data_dir=Path(".")), figures))
+    assert cli["Clock"] == "600 s ahead of the hub (the hub refuses beyond 300 s: set up NTP)"
+    calm = health(clock_offset=-2)
+    assert "clock_skew" not in calm.warnings()
+    assert _figure(render(calm, "X", UTC), "clock_offset").startswith("geht 2 Sekunden nach")

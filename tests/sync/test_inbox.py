@@ -139,3 +139,13 @@ def test_garbage_is_refused_as_malformed() -> None:
     with pytest.raises(IncomingRefused) as info:
         decode_envelope(b"\x00garbage", "ef" * 16)
     assert info.value.reason == "malformed"
+
+
+def test_a_message_created_far_in_the_future_is_refused() -> None:
+    """A `created` beyond what the hub lets any clock say is a forged or broken time."""
+    _, ok = sealed("awo-fuerth", A, "caritas-nuernberg", B.public, created=NOW + 300)
+    assert open_(ok, directory()) is not None
+    _, data = sealed("awo-fuerth", A, "caritas-nuernberg", B.public, created=NOW + 3600, ttl=7200)
+    with pytest.raises(IncomingRefused) as info:
+        open_(data, directory())
+    assert info.value.reason == "created-in-future"

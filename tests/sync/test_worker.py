@@ -17,7 +17,7 @@ from protocol.documents import Directory
 from protocol.envelope import Envelope
 from protocol.payloads import ExpiryNotice
 from support.clock import Deps, SystemClock
-from tests.clocks import MidpointRandom
+from tests.clocks import FakeClock, MidpointRandom
 from tests.sync.fakehub import FakeHub, fixed_keys
 from tests.sync.fakes import FakeStore
 from tests.sync.helpers import (
@@ -408,3 +408,20 @@ async def test_answers_queued_while_applying_go_up_in_the_same_cycle(
     assert office_b.store.outbox == {}
     assert len(hub.pending(office_a.node_id)) == 1
     assert report.uploaded == 1
+
+
+async def test_the_measured_clock_offset_is_recorded(
+    hub: FakeHub, office_a: Office, office_b: Office
+) -> None:
+    """A node an hour ahead is refused for clock skew, and records by how much, from
+    the Date of the hub's answer, so the status views can say it plainly."""
+    ahead = Deps(clock=FakeClock(int(time.time()) + 3600), random=MidpointRandom())
+    office_a.store.put(outgoing(office_a, office_b))
+    worker = SyncWorker(fast_settings(), office_a.store, office_a.keys, deps=ahead)
+    await worker.start()
+    try:
+        await eventually(lambda: "clock_offset" in office_a.store.state)
+        assert 3590 <= int(office_a.store.state["clock_offset"]) <= 3610
+        assert "clock-skew" in office_a.store.state.get("last_error", "")
+    finally:
+        await worker.stop()
