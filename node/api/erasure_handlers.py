@@ -28,6 +28,7 @@ async def erase_case(request: web.Request) -> web.Response:
         result = erase_keeping_statistics(
             store.ctx,
             lambda: store.erasure.erase_case(case_id, reason, app=app, actor=actor),
+            case_ids=[case_id],
         )
         return result.view()
 

@@ -54,7 +54,7 @@ Erase = Callable[[NodeStore, str], ErasureResult]
 def erase_due_case(store: NodeStore, case_id: str) -> ErasureResult:
     """Erase one due case in its own transaction, statistics kept, WAL scrubbed."""
     result = erase_keeping_statistics(
-        store.ctx, lambda: store.erasure.erase_case(case_id, REASON, app=APP)
+        store.ctx, lambda: store.erasure.erase_case(case_id, REASON, app=APP), case_ids=[case_id]
     )
     scrub(store.db)
     return result

@@ -239,9 +239,15 @@ def to_cells(counts: dict[CellIdent, tuple[int, int]]) -> tuple[StatsCell, ...]:
     )
 
 
-def compute(facts: Facts, period: Period) -> tuple[StatsCell, ...]:
-    """Every non-zero cell of dataset mbe-core for `period` (see the module docstring)."""
-    keys = RecordKeys(facts.secret, period.id)
+def compute(
+    facts: Facts, period: Period, keys: RecordKeys | None = None
+) -> tuple[StatsCell, ...]:
+    """Every non-zero cell of dataset mbe-core for `period` (see the module docstring).
+
+    `keys` may be passed to reuse record keys across computations of the same
+    period (node/stats/erasure.py); it must be made for `period` and the facts' secret.
+    """
+    keys = keys or RecordKeys(facts.secret, period.id)
     return to_cells(count_cells(measure_items(facts, period), keys))
 
 

@@ -21,22 +21,33 @@ value of the erased case remains at the office.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from node.stats.compute import compute
-from node.stats.facts import load_facts
-from node.stats.periods import parse_period
+from node.stats.facts import Facts, load_facts
+from node.stats.periods import Period, parse_period
 from node.storage.context import StoreContext
 from node.storage.db import transaction
 from node.storage.stats_ledger import PENDING, SUBMITTED, StatsLedger, Submission, cells_hash
+from protocol.cellkeys import RecordKeys
 
 T = TypeVar("T")
 
 
-def _hashes(ctx: StoreContext, periods: list[str]) -> dict[str, str]:
-    facts = load_facts(ctx)
-    return {p: cells_hash(p, compute(facts, parse_period(p))) for p in periods}
+class _RememberedKeys(RecordKeys):
+    """Record keys remembered between the computation before an erasure and the one
+    after it: the second finds almost every key already made."""
+
+    def __init__(self, secret: bytes, period: str) -> None:
+        super().__init__(secret, period)
+        self._known: dict[tuple[str, str], int] = {}
+
+    def key(self, cell: str, record: str) -> int:
+        found = self._known.get((cell, record))
+        if found is None:
+            found = self._known[(cell, record)] = super().key(cell, record)
+        return found
 
 
 def _guarded(ctx: StoreContext) -> list[Submission]:
@@ -51,18 +62,51 @@ def _guarded(ctx: StoreContext) -> list[Submission]:
     return [Submission.from_row(r) for r in rows]
 
 
-def erase_keeping_statistics(ctx: StoreContext, erase: Callable[[], T]) -> T:
+def _touches(facts: Facts, case_ids: Collection[str], period: Period) -> bool:
+    """Whether the cases (with their contacts and referrals) count in `period`:
+    only those periods can change when they are erased."""
+    start, end = period.start.isoformat(), period.end.isoformat()
+    for case_id in case_ids:
+        case = facts.cases.get(case_id)
+        if case is None or case.opened > end:
+            continue
+        if case.closed is None or case.closed >= start:
+            return True
+    if any(c.case_id in case_ids and start <= c.date <= end for c in facts.contacts):
+        return True
+    return any(
+        r.case_id in case_ids
+        and any(d is not None and start <= d <= end for d in (r.sent, r.accepted))
+        for r in facts.referrals
+    )
+
+
+def _hashes(facts: Facts, periods: dict[str, _RememberedKeys]) -> dict[str, str]:
+    return {p: cells_hash(p, compute(facts, parse_period(p), keys)) for p, keys in periods.items()}
+
+
+def erase_keeping_statistics(
+    ctx: StoreContext, erase: Callable[[], T], case_ids: Collection[str] | None = None
+) -> T:
     """Run `erase` (one or more case erasures) in one transaction and keep every
-    up-to-date submitted period unchanged in the scheduler's eyes."""
+    up-to-date submitted (or pending) period unchanged in the scheduler's eyes.
+
+    `case_ids` (the cases `erase` erases) limit the work to the periods those
+    cases count in; without them every submitted period is computed twice.
+    """
     ledger = StatsLedger(ctx)
     with transaction(ctx.db):
-        submitted = _guarded(ctx)
-        if not submitted:
+        guarded = _guarded(ctx)
+        if not guarded:
             return erase()
-        before = _hashes(ctx, [s.period for s in submitted])
+        facts = load_facts(ctx)
+        if case_ids is not None:
+            guarded = [s for s in guarded if _touches(facts, case_ids, parse_period(s.period))]
+        keys = {s.period: _RememberedKeys(facts.secret, s.period) for s in guarded}
+        before = _hashes(facts, keys)
         result = erase()
-        after = _hashes(ctx, [s.period for s in submitted])
-        for sub in submitted:
+        after = _hashes(load_facts(ctx), keys)
+        for sub in guarded:
             if sub.matches(before[sub.period]) and after[sub.period] != before[sub.period]:
                 ledger.set_erasure_hash(sub.period, sub.revision, after[sub.period])
         return result

@@ -330,3 +330,36 @@ def test_kept_payloads_lose_free_text(offices: tuple[Office, Office]) -> None:
     payloads = [r[0] for r in b.store.db.execute("SELECT payload FROM sent_log").fetchall()]
     assert not any("Zqxfreetextreason" in (p or "") for p in payloads)
     assert any(json.loads(p).get("reason") for p in payloads if p)
+
+
+def test_only_the_periods_the_case_counts_in_are_guarded(offices: tuple[Office, Office]) -> None:
+    """With the erased case named, a submitted period it never counted in is left
+    alone (not recomputed, no erasure hash), and one it counted in is guarded."""
+    a, _ = offices
+    case_id, _ = _refer(a)
+    old_case = a.store.cases.create({**CASE, "pseudonym": "K-old", "opened": "2025-02-01"})
+    a.store.cases.close(old_case, "moved", "2025-03-01")
+    facts = load_facts(a.store.ctx)
+    rows = []
+    for period_id in (a.store.ctx.today()[:4], "2025-02"):
+        period = parse_period(period_id)
+        rows.append((period.id, cells_hash(period.id, compute(facts, period))))
+    for period_id, digest in rows:
+        a.store.db.execute(
+            "INSERT INTO stats_reports (period, revision, cells_hash, cell_count, generated,"
+            " state, msg_id, expires, next_attempt) VALUES (?, 1, ?, 1, 0, 'submitted', 'm', 0, 0)",
+            (period_id, digest),
+        )
+    erase_keeping_statistics(
+        a.store.ctx,
+        lambda: a.store.erasure.erase_case(case_id, "client_request", app="t"),
+        case_ids=[case_id],
+    )
+    ledger = StatsLedger(a.store.ctx)
+    this_year, old = ledger.latest(rows[0][0]), ledger.latest("2025-02")
+    assert this_year is not None
+    assert old is not None
+    assert this_year.erasure_hash is not None
+    assert old.erasure_hash is None
+    after = cells_hash(rows[0][0], compute(load_facts(a.store.ctx), parse_period(rows[0][0])))
+    assert this_year.matches(after)
