@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from protocol import code_labels
+
 MEASURES: Mapping[str, str] = {
     "cases_new": "Neue Fälle",
     "cases_active": "Aktive Fälle",
@@ -35,12 +37,7 @@ DIMENSIONS: Mapping[str, str] = {
 }
 
 _CODES: Mapping[str, Mapping[str, str]] = {
-    "gender": {
-        "female": "weiblich",
-        "male": "männlich",
-        "diverse": "divers",
-        "unknown": "unbekannt",
-    },
+    "gender": code_labels.GENDER,
     "age_band": {
         "under_27": "unter 27",
         "27_39": "27 bis 39",
@@ -48,63 +45,17 @@ _CODES: Mapping[str, Mapping[str, str]] = {
         "60_plus": "60 und älter",
         "unknown": "unbekannt",
     },
-    "residence": {
-        "eu_citizen": "EU-Bürger/in",
-        "spaetaussiedler": "Spätaussiedler/in",
-        "settlement_permit": "Niederlassungserlaubnis",
-        "residence_permit": "Aufenthaltserlaubnis",
-        "asylum_pending": "Aufenthaltsgestattung",
-        "toleration": "Duldung",
-        "naturalised": "eingebürgert",
-        "other": "sonstiger Status",
-        "unknown": "unbekannt",
-    },
+    "residence": code_labels.RESIDENCE,
     "length_of_stay": {
         "under_1y": "unter 1 Jahr",
         "1_to_3y": "1 bis 3 Jahre",
         "over_3y": "über 3 Jahre",
         "unknown": "unbekannt",
     },
-    "topic": {
-        "residence_law": "Aufenthaltsrecht",
-        "language_course": "Sprachkurs",
-        "work_recognition": "Arbeit und Anerkennung",
-        "benefits_livelihood": "Leistungen und Lebensunterhalt",
-        "housing": "Wohnen",
-        "health": "Gesundheit",
-        "family": "Familie",
-        "education_childcare": "Bildung und Kinderbetreuung",
-        "debt": "Schulden",
-        "authorities": "Behörden",
-        "discrimination": "Diskriminierung",
-        "other": "Sonstiges",
-    },
-    "closure": {
-        "goals_achieved": "Ziele erreicht",
-        "referred": "weitervermittelt",
-        "no_longer_needed": "kein Bedarf mehr",
-        "moved": "verzogen",
-        "contact_lost": "Kontakt abgebrochen",
-        "other": "sonstiger Grund",
-    },
-    "channel": {
-        "in_person": "persönlich",
-        "phone": "Telefon",
-        "video": "Video",
-        "online": "Online (Chat, E-Mail)",
-        "outreach": "aufsuchend",
-    },
-    "target": {
-        "mbe": "MBE",
-        "jmd": "Jugendmigrationsdienst",
-        "integration_course": "Integrationskurs",
-        "jobcenter": "Jobcenter",
-        "foreigners_authority": "Ausländerbehörde",
-        "debt_counselling": "Schuldnerberatung",
-        "recognition": "Anerkennungsberatung",
-        "psychosocial": "psychosoziale Beratung",
-        "other": "sonstige Stelle",
-    },
+    "topic": code_labels.TOPIC,
+    "closure": code_labels.CLOSURE,
+    "channel": code_labels.CONTACT_CHANNEL,
+    "target": code_labels.REFERRAL_TARGET,
 }
 
 TIMELINESS: Mapping[str, str] = {

@@ -3,14 +3,16 @@
 Codes travel and are stored in English (protocol/codes.py); what a client
 reads is German. One table per code list, so the access export never spells a
 label twice. An unknown code (an open list such as nationality or language,
-or a code added later) is shown as the code itself. The hub labels its own
-codes for the coordinator (hub/stats/labels.py); node and hub never import
-each other, so the lists the two share are written here too.
+or a code added later) is shown as the code itself. The code lists the hub's
+dashboard shows too start from protocol/code_labels.py; where the client
+should read more than a coordinator, the label is said here in its own words.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+from protocol import code_labels
 
 # Every exported column of a case (node/storage/export.py COLUMNS["cases"]).
 CASE_FIELDS: Mapping[str, str] = {
@@ -63,23 +65,8 @@ CLIENT_FIELDS: Mapping[str, str] = {
 }
 
 _CODES: Mapping[str, Mapping[str, str]] = {
-    "gender": {
-        "female": "weiblich",
-        "male": "männlich",
-        "diverse": "divers",
-        "unknown": "keine Angabe",
-    },
-    "residence_status": {
-        "eu_citizen": "EU-Bürger/in",
-        "spaetaussiedler": "Spätaussiedler/in",
-        "settlement_permit": "Niederlassungserlaubnis",
-        "residence_permit": "Aufenthaltserlaubnis",
-        "asylum_pending": "Aufenthaltsgestattung",
-        "toleration": "Duldung",
-        "naturalised": "eingebürgert",
-        "other": "sonstiger Status",
-        "unknown": "keine Angabe",
-    },
+    "gender": {**code_labels.GENDER, "unknown": "keine Angabe"},
+    "residence_status": {**code_labels.RESIDENCE, "unknown": "keine Angabe"},
     "german_level": {
         "none": "keine",
         "A1": "A1 (Anfänger)",
@@ -89,50 +76,18 @@ _CODES: Mapping[str, Mapping[str, str]] = {
         "C1": "C1",
         "C2": "C2 (sehr gut)",
     },
-    "topics": {
-        "residence_law": "Aufenthaltsrecht",
-        "language_course": "Sprachkurs",
-        "work_recognition": "Arbeit und Anerkennung",
-        "benefits_livelihood": "Leistungen und Lebensunterhalt",
-        "housing": "Wohnen",
-        "health": "Gesundheit",
-        "family": "Familie",
-        "education_childcare": "Bildung und Kinderbetreuung",
-        "debt": "Schulden",
-        "authorities": "Behörden",
-        "discrimination": "Diskriminierung",
-        "other": "Sonstiges",
-    },
+    "topics": code_labels.TOPIC,
     "case_type": {
         "short_counselling": "Kurzberatung",
         "case_management": "Begleitung über längere Zeit (Case Management)",
     },
     "closure_reason": {
-        "goals_achieved": "Ziele erreicht",
+        **code_labels.CLOSURE,
         "referred": "an eine andere Stelle weitervermittelt",
         "no_longer_needed": "keine Beratung mehr nötig",
-        "moved": "verzogen",
-        "contact_lost": "Kontakt abgebrochen",
-        "other": "sonstiger Grund",
     },
-    "channel": {
-        "in_person": "persönlich",
-        "phone": "Telefon",
-        "video": "Video",
-        "online": "online (Chat, E-Mail)",
-        "outreach": "aufsuchend",
-    },
-    "target_type": {
-        "mbe": "Migrationsberatung für Erwachsene",
-        "jmd": "Jugendmigrationsdienst",
-        "integration_course": "Integrationskurs",
-        "jobcenter": "Jobcenter",
-        "foreigners_authority": "Ausländerbehörde",
-        "debt_counselling": "Schuldnerberatung",
-        "recognition": "Anerkennungsberatung",
-        "psychosocial": "psychosoziale Beratung",
-        "other": "sonstige Stelle",
-    },
+    "channel": {**code_labels.CONTACT_CHANNEL, "online": "online (Chat, E-Mail)"},
+    "target_type": {**code_labels.REFERRAL_TARGET, "mbe": "Migrationsberatung für Erwachsene"},
     "form": {
         "written": "schriftlich",
         "electronic": "elektronisch",
