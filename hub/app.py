@@ -16,23 +16,25 @@ import structlog
 from aiohttp import web
 
 from hub import problems
+from hub.auth import NonceMemory
 from hub.context import (
     ANNOUNCER,
     DB,
     DEPS,
     KEYS,
     METRICS,
+    NONCES,
     PUSH,
     SETTINGS,
 )
-from hub.errors import Problem
+from hub.errors import Problem, StorageFull
 from hub.handlers import add_routes
 from hub.keyfile import read_keys
 from hub.maintenance import maintenance_ctx, refresh_directory
 from hub.metrics import Metrics
 from hub.push import DirectoryAnnouncer, PushRegistry
 from hub.settings import HubSettings
-from hub.storage.db import DbWorker, connect
+from hub.storage.db import DbWorker, connect, disk_full
 from protocol.hub_api import ProblemKind
 from support.clock import Deps
 from support.files import restrict_directory
@@ -49,7 +51,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     try:
         response = await handler(request)
     except Problem as p:
-        if p.status >= 500:
+        # A full disk is logged by the database worker, once a minute, not here.
+        if p.status >= 500 and not isinstance(p, StorageFull):
             log.error("http.problem", route=route, kind=p.kind)
         else:
             log.info("http.refused", route=route, kind=p.kind, status=p.status)
@@ -66,6 +69,12 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             Problem(ProblemKind.MALFORMED, 400, "the connection closed before the request ended")
         )
     except Exception as exc:  # the request boundary: answer 500 and log the traceback
+        if disk_full(exc):
+            # A file written outside the database worker (ENOSPC): as there.
+            request.app[DB].full_log.note(route)
+            response = problems.response(StorageFull())
+            request.app[METRICS].count(route, request.method, response.status)
+            return response
         log.error("http.internal_error", route=route, error=type(exc).__name__, exc_info=True)
         response = problems.response(
             Problem(ProblemKind.INTERNAL, 500, "the hub failed to handle this request; see its log")
@@ -125,6 +134,7 @@ def create_app(
     app[DEPS] = deps or Deps.system()
     app[PUSH] = PushRegistry()
     app[METRICS] = Metrics()
+    app[NONCES] = NonceMemory(settings.auth.max_skew)
     app.cleanup_ctx.append(db_ctx)
     app.cleanup_ctx.append(push_ctx)
     app.cleanup_ctx.append(announcer_ctx)

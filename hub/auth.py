@@ -12,6 +12,21 @@ the skew window (as protocol.requests.NonceCache does in memory), so a restart
 does not reopen the window for replays; the primary key makes the check and
 the record one atomic insert.
 
+A full disk must not stop the hub from handing out what it stores: reading
+the inbox, the directory and the push channel need no write but the nonce.
+When that write fails for lack of space (`disk_full`), `authenticate` checks
+the request again read-only and keeps the nonce in memory (`NonceMemory`),
+which refuses a replay as the table would. The first request whose nonce can
+be written again writes the held ones too (persisted on recovery), so from
+then on a restart loses nothing. The trade-off: a hub restarted while the disk
+is still full forgets the held nonces, and a request recorded only there could
+be replayed until its timestamp leaves the skew window (`auth.max_skew`, 300 s
+by default). Such a request is one the node signed for itself (the signature
+covers method, path and body) and every one of them is harmless when repeated:
+an inbox page or the directory to its own node, an ack of messages already
+deleted, a push connection. Uploads and other writes fail whole on a full disk
+and leave nothing that a replay could repeat.
+
 During a key rotation overlap (hub/rotation.py) a signature by the node's
 previous key is accepted too, so a node whose running service still holds the
 old key keeps syncing until it picks up the new one; afterwards only the new
@@ -21,19 +36,88 @@ key counts.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import sqlite_utils
+import structlog
 
-from hub.errors import Problem
+from hub.errors import Problem, StorageFull
 from hub.settings import HubSettings
 from hub.storage import sites as store
-from hub.storage.db import write
+from hub.storage.db import disk_full, write
 from protocol.errors import BadSignatureError, ClockSkewError, MalformedError
 from protocol.hub_api import ProblemKind
 from protocol.keys import PublicKeys
 from protocol.requests import SignedRequest, check_skew, parse_request_headers, verify_request
+
+log = structlog.get_logger()
+# Nonces held in memory at most (about 100 bytes each): past this, read-only
+# requests are refused as `storage-full` too rather than unprotected.
+MAX_HELD_NONCES = 100_000
+
+
+class NonceMemory:
+    """Nonces of authenticated requests that could not be written (a full disk).
+
+    One per hub process (app key `NONCES`); used from the database thread, and
+    locked all the same. Empty while the disk has room.
+    """
+
+    def __init__(self, max_skew: int, limit: int = MAX_HELD_NONCES) -> None:
+        self._max_skew = max_skew
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._held: dict[tuple[str, str], int] = {}
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._held)
+
+    def holds(self, signed: SignedRequest) -> bool:
+        with self._lock:
+            return (signed.node_id, signed.nonce) in self._held
+
+    def hold(self, signed: SignedRequest, now: int) -> None:
+        """Remember a nonce that could not be written; refuse a repeat."""
+        with self._lock:
+            self._prune(now)
+            key = (signed.node_id, signed.nonce)
+            if key in self._held:
+                raise _replayed()
+            if len(self._held) >= self._limit:
+                raise StorageFull()
+            first = not self._held
+            self._held[key] = signed.timestamp
+        if first:
+            log.warning("auth.nonces_in_memory", reason="disk-full")
+
+    def pending(self, now: int) -> list[tuple[str, str, int]]:
+        """The held nonces still inside the window, to be written."""
+        with self._lock:
+            self._prune(now)
+            return [(node, nonce, ts) for (node, nonce), ts in self._held.items()]
+
+    def written(self, rows: Sequence[tuple[str, str, int]]) -> None:
+        """Forget nonces that are in the database now."""
+        if not rows:
+            return
+        with self._lock:
+            for node, nonce, _ in rows:
+                self._held.pop((node, nonce), None)
+            left = len(self._held)
+        log.info("auth.nonces_persisted", count=len(rows), left=left)
+
+    def _prune(self, now: int) -> None:
+        # Older than twice the skew: the clock check refuses those already.
+        horizon = now - 2 * self._max_skew
+        if any(ts < horizon for ts in self._held.values()):
+            self._held = {k: ts for k, ts in self._held.items() if ts >= horizon}
+
+
+def _replayed() -> Problem:
+    return Problem(ProblemKind.REPLAYED_NONCE, 401, "this request nonce was already used")
 
 
 @dataclass(frozen=True)
@@ -132,46 +216,96 @@ def _require_ascii_path(path: str) -> None:
         )
 
 
-def authenticate(db: sqlite_utils.Database, settings: HubSettings, call: SignedCall) -> str:
-    """Check a request in its own short transaction; return the node id or raise a Problem."""
-    with write(db, durable=False):
-        return check_signed(db, settings, call)
+def authenticate(
+    db: sqlite_utils.Database,
+    settings: HubSettings,
+    call: SignedCall,
+    nonces: NonceMemory | None = None,
+) -> str:
+    """Check a request in its own short transaction; return the node id or raise a Problem.
+
+    With `nonces`, a full disk does not refuse the request: it is checked again
+    read-only and its nonce held in memory (see the module docstring); the
+    held nonces are written with the next nonce that can be.
+    """
+    pending = nonces.pending(call.now) if nonces is not None else []
+    try:
+        with write(db, durable=False):
+            node = check_signed(db, settings, call, nonces)
+            db.conn.executemany(
+                "INSERT OR IGNORE INTO nonces (node_id, nonce, ts) VALUES (?, ?, ?)", pending
+            )
+    except (sqlite3.Error, OSError) as exc:
+        if nonces is None or not disk_full(exc):
+            raise
+    else:
+        if nonces is not None:
+            nonces.written(pending)
+        return node
+    # The disk is full: the same checks, without writing.
+    signed = _parse(call.headers)
+    _require_ascii_path(call.path)
+    site = _site(db, signed.node_id)
+    _verify_signature(call, signed, site.keys_valid_at(call.now), settings)
+    if _nonce_stored(db, signed):
+        raise _replayed()
+    nonces.hold(signed, call.now)
+    return signed.node_id
 
 
-def check_signed(db: sqlite_utils.Database, settings: HubSettings, call: SignedCall) -> str:
+def check_signed(
+    db: sqlite_utils.Database,
+    settings: HubSettings,
+    call: SignedCall,
+    nonces: NonceMemory | None = None,
+) -> str:
     """Return the authenticated node id or raise a Problem naming the refusal.
 
     Records the nonce; call inside a write transaction, so that work done for
-    the same request (an upload) commits together with it.
+    the same request (an upload) commits together with it. A nonce in `nonces`
+    (held while the disk was full) is refused like one in the table.
     """
     signed = _parse(call.headers)
     _require_ascii_path(call.path)
     site = _site(db, signed.node_id)
     _verify_signature(call, signed, site.keys_valid_at(call.now), settings)
-    _insert_nonce(db, signed)
+    _insert_nonce(db, signed, nonces)
     return signed.node_id
 
 
-def record_nonce(db: sqlite_utils.Database, pre: Prechecked) -> str:
+def record_nonce(
+    db: sqlite_utils.Database, pre: Prechecked, nonces: NonceMemory | None = None
+) -> str:
     """For a request whose signature `verify_body` checked: inside the request's write
     transaction, confirm the node is still active and record the nonce."""
     _site(db, pre.signed.node_id)
-    _insert_nonce(db, pre.signed)
+    _insert_nonce(db, pre.signed, nonces)
     return pre.signed.node_id
 
 
-def _insert_nonce(db: sqlite_utils.Database, signed: SignedRequest) -> None:
+def _nonce_stored(db: sqlite_utils.Database, signed: SignedRequest) -> bool:
+    return (
+        db.execute(
+            "SELECT 1 FROM nonces WHERE node_id = ? AND nonce = ?", (signed.node_id, signed.nonce)
+        ).fetchone()
+        is not None
+    )
+
+
+def _insert_nonce(
+    db: sqlite_utils.Database, signed: SignedRequest, nonces: NonceMemory | None
+) -> None:
     # A lost nonce row only matters if the machine loses power inside the skew
     # window, so `authenticate` commits it without fsync.
+    if nonces is not None and nonces.holds(signed):
+        raise _replayed()
     try:
         db.execute(
             "INSERT INTO nonces (node_id, nonce, ts) VALUES (?, ?, ?)",
             (signed.node_id, signed.nonce, signed.timestamp),
         )
     except sqlite3.IntegrityError:
-        raise Problem(
-            ProblemKind.REPLAYED_NONCE, 401, "this request nonce was already used"
-        ) from None
+        raise _replayed() from None
 
 
 def prune_nonces(db: sqlite_utils.Database, settings: HubSettings, now: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from hub.auth import NonceMemory
 from hub.metrics import Metrics
 from hub.push import DirectoryAnnouncer, PushRegistry
 from hub.settings import HubSettings
@@ -19,3 +20,5 @@ DEPS = web.AppKey("deps", Deps)
 PUSH = web.AppKey("push", PushRegistry)
 ANNOUNCER = web.AppKey("directory_announcer", DirectoryAnnouncer)
 METRICS = web.AppKey("metrics", Metrics)
+# Request nonces held in memory while the disk is full (hub/auth.py).
+NONCES = web.AppKey("nonces", NonceMemory)

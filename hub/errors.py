@@ -38,13 +38,46 @@ class Problem(HubError):
     """
 
     def __init__(
-        self, kind: ProblemKind, status: int, detail: str, title: str | None = None
+        self,
+        kind: ProblemKind,
+        status: int,
+        detail: str,
+        title: str | None = None,
+        *,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(detail)
         self.kind = kind
         self.status = status
         self.detail = detail
         self.title = title or kind.replace("-", " ").capitalize()
+        # Seconds for a `Retry-After` header: when it is worth asking again.
+        self.retry_after = retry_after
+
+
+# How long a node should wait before it asks again after `storage-full`. Space
+# freed by the operator (or by acks) takes effect at once; a node that comes
+# back earlier only gets the same answer.
+STORAGE_FULL_RETRY_AFTER = 30
+
+
+class StorageFull(Problem):
+    """The hub's disk is full: a write failed (SQLite's SQLITE_FULL, ENOSPC).
+
+    Nothing of the request was stored, so sending it again later is safe. 507
+    Insufficient Storage with `Retry-After`; the node's client takes any 5xx as
+    "hub unavailable, try again with backoff". Raised by `DbWorker.run`, which
+    also logs the condition (at most once a minute, without a traceback).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            ProblemKind.STORAGE_FULL,
+            507,
+            "the hub's disk is full; nothing of this request was stored, send it again later",
+            title="Insufficient storage",
+            retry_after=STORAGE_FULL_RETRY_AFTER,
+        )
 
 
 class InvalidInputError(HubError):

@@ -13,8 +13,16 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from hub import audit_heads, relay
-from hub.auth import Prechecked, SignedCall, authenticate, precheck, record_nonce, verify_body
-from hub.context import ANNOUNCER, DB, DEPS, KEYS, METRICS, PUSH, SETTINGS
+from hub.auth import (
+    NonceMemory,
+    Prechecked,
+    SignedCall,
+    authenticate,
+    precheck,
+    record_nonce,
+    verify_body,
+)
+from hub.context import ANNOUNCER, DB, DEPS, KEYS, METRICS, NONCES, PUSH, SETTINGS
 from hub.directory import latest, latest_version
 from hub.enrollment import enroll
 from hub.errors import Problem
@@ -67,7 +75,9 @@ async def authenticated(request: web.Request, max_body: int | None = None) -> tu
     settings = request.app[SETTINGS]
     await _precheck(request)
     body = await read_bounded(request, settings.relay.max_body if max_body is None else max_body)
-    node = await request.app[DB].run(authenticate, settings, _call(request, body))
+    # A full disk does not refuse it: the nonce is then held in memory (hub/auth.py).
+    app = request.app
+    node = await app[DB].run(authenticate, settings, _call(request, body), app[NONCES])
     return node, body
 
 
@@ -81,11 +91,13 @@ def _upload_job(
     pre: Prechecked,
     now: int,
     batch: list[relay.Incoming],
+    nonces: NonceMemory,
 ) -> tuple[str, relay.UploadResult]:
     """Record the nonce and queue in one durable transaction: one commit, one fsync per
-    upload. The signature was checked (`verify_body`) before the batch was decoded."""
+    upload. The signature was checked (`verify_body`) before the batch was decoded.
+    On a full disk nothing is stored and the DbWorker answers `storage-full`."""
     with write(db, durable=True):
-        node = record_nonce(db, pre)
+        node = record_nonce(db, pre, nonces)
         return node, relay.queue_batch(db, settings, node, batch, now)
 
 
@@ -193,7 +205,9 @@ async def upload(request: web.Request) -> web.Response:
     # Decoding here, on the loop, overlaps with the writer thread's fsync of
     # other uploads; the signature is still checked before anything is stored.
     batch = relay.decode_batch(blobs)
-    node, result = await request.app[DB].run(_upload_job, settings, pre, call.now, batch)
+    node, result = await request.app[DB].run(
+        _upload_job, settings, pre, call.now, batch, request.app[NONCES]
+    )
     log.info(
         "relay.stored", node=node, accepted=len(result.accepted), rejected=len(result.rejected)
     )

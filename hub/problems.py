@@ -79,7 +79,10 @@ def response(problem: Problem) -> web.Response:
         status=problem.status,
         detail=problem.detail,
     )
-    return web.Response(status=problem.status, body=encode_json(body), content_type=CONTENT_TYPE)
+    headers = {} if problem.retry_after is None else {"Retry-After": str(problem.retry_after)}
+    return web.Response(
+        status=problem.status, body=encode_json(body), content_type=CONTENT_TYPE, headers=headers
+    )
 
 
 def from_http(exc: web.HTTPException) -> Problem:

@@ -74,6 +74,8 @@ class ProblemKind(enum.StrEnum):
     PERIOD_NOT_OVER = "period-not-over"
     INCONSISTENT_REPORT = "inconsistent-report"
     NOT_PUBLISHED = "not-published"
+    # The hub itself: it cannot store anything now (a full disk); try again later.
+    STORAGE_FULL = "storage-full"
     # HTTP itself.
     NOT_FOUND = "not-found"
     METHOD_NOT_ALLOWED = "method-not-allowed"

@@ -19,6 +19,7 @@ files; the loader needs no list.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import sqlite3
 import time
@@ -30,8 +31,9 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlite_utils
+import structlog
 
-from hub.errors import StorageError
+from hub.errors import StorageError, StorageFull
 from support.files import restrict_database
 from support.migrations import Migration, MigrationError, Stamp
 from support.migrations import load_migrations as support_load_migrations
@@ -41,6 +43,9 @@ from support.migrations import schema_version as support_schema_version
 P = ParamSpec("P")
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 10_000
+# A full disk is logged at most this often (seconds); each refusal in between is counted.
+DISK_FULL_LOG_INTERVAL = 60.0
+log = structlog.get_logger()
 
 
 def load_migrations() -> list[Migration]:
@@ -102,19 +107,81 @@ def write(db: sqlite_utils.Database, *, durable: bool = True) -> Iterator[sqlite
         try:
             yield db
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            # A COMMIT that fails (a full disk) may leave the transaction open,
+            # and every later BEGIN would fail with it.
+            _rollback(conn)
+            raise
     finally:
         if durable:
             conn.execute("PRAGMA synchronous=NORMAL")
 
 
-class DbWorker:
-    """Runs functions of the connection on one dedicated thread, awaited from the loop."""
+def _rollback(conn: sqlite3.Connection) -> None:
+    # SQLite may have rolled back on its own (SQLITE_FULL can end the whole
+    # transaction); a ROLLBACK then would replace the real error with
+    # "no transaction is active".
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says the disk (or the user's quota) is full: SQLITE_FULL or ENOSPC."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or (
+            "database or disk is full" in str(exc)
+        )
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return False
+
+
+class DiskFullLog:
+    """`storage.full` at most once per `interval` seconds, with how often it happened.
+
+    Without a traceback or the exception's text: the operator needs to know that
+    the disk is full and since when, not one line per refused request.
+    """
+
+    def __init__(
+        self,
+        interval: float = DISK_FULL_LOG_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._last: float | None = None
+        self._count = 0
+
+    def note(self, operation: str) -> None:
+        self._count += 1
+        now = self._clock()
+        if self._last is not None and now - self._last < self._interval:
+            return
+        log.warning(
+            "storage.full",
+            operation=operation,
+            failures=self._count,
+            interval=self._interval,
+        )
+        self._last, self._count = now, 0
+
+
+class DbWorker:
+    """Runs functions of the connection on one dedicated thread, awaited from the loop.
+
+    A function that fails because the disk is full raises `StorageFull` (a 507
+    problem) here, logged by `full_log`; nothing else is translated.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, full_log: DiskFullLog | None = None) -> None:
         self.db = db
+        self.full_log = full_log or DiskFullLog()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-db")
 
     async def run(
@@ -124,9 +191,15 @@ class DbWorker:
         **kwargs: P.kwargs,
     ) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._pool, functools.partial(fn, self.db, *args, **kwargs)
-        )
+        try:
+            return await loop.run_in_executor(
+                self._pool, functools.partial(fn, self.db, *args, **kwargs)
+            )
+        except (sqlite3.Error, OSError) as exc:
+            if not disk_full(exc):
+                raise
+            self.full_log.note(getattr(fn, "__name__", "query"))
+            raise StorageFull() from None
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
