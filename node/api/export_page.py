@@ -12,39 +12,20 @@ the export, the office name and a time zone, so tests render it with fixed ones.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 from collections.abc import Mapping
 from functools import partial
-from importlib import resources
 from typing import Any
 
-from markupsafe import Markup
-
 from node.api import labels
-from support.templates import environment
+from support.templates import environment, inline_style
 
 ENV = environment("node.api")
 
-STYLE = resources.files("node.api").joinpath("templates/export.css").read_text(encoding="utf-8")
-if "</" in STYLE:  # would end the <style> element early
-    raise RuntimeError("templates/export.css must not contain '</'")
-# The package's own stylesheet: no input of any request or store, and it cannot
-# close its <style> element (checked above). Escaping would break the CSP hash.
-_STYLE_MARKUP = Markup(STYLE)  # noqa: S704 (a file of this package, see above)
-_STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
-CSP = (
-    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
+_STYLE = inline_style("node.api", "templates/export.css")
+_STYLE_MARKUP = _STYLE.markup
+CSP = _STYLE.headers["Content-Security-Policy"]
+HEADERS = _STYLE.headers
 
 # The client's rights, in the order the document lists them, with the provision
 # of each regime. GDPR: Art. 15-18, 20, 21 and 77. KDG (catholic): §§ 17-20, 22,

@@ -17,21 +17,17 @@ loopback must put /status behind its reverse proxy's access rules (docs/node.md)
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 from functools import partial
-from importlib import resources
 from typing import NoReturn
 
 from aiohttp import web
-from markupsafe import Markup
 
 from node.api import keys
 from node.storage import health as h
 from node.storage.health import SyncHealth
 from node.storage.retention import DUE_WITHIN_DAYS
-from support.templates import environment
+from support.templates import environment, inline_style
 
 REFRESH_SECONDS = 30
 
@@ -45,25 +41,10 @@ def _fail(message: str) -> NoReturn:
 ENV = environment("node.api")
 ENV.globals["fail"] = _fail
 
-STYLE = resources.files("node.api").joinpath("templates/status.css").read_text(encoding="utf-8")
-if "</" in STYLE:  # would end the <style> element early
-    raise RuntimeError("templates/status.css must not contain '</'")
-# The one pre-rendered value of the page: the package's own stylesheet, which
-# holds no input of any request or store and cannot close its <style> element
-# (checked above). Escaping it would change its bytes and break the CSP hash.
-_STYLE_MARKUP = Markup(STYLE)  # noqa: S704 (a file of this package, see above)
-_STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode()).digest()).decode()
-CSP = (
-    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; img-src data:; "
-    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
-HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-store",
-}
+_STYLE = inline_style("node.api", "templates/status.css", data_images=True)
+_STYLE_MARKUP = _STYLE.markup
+CSP = _STYLE.headers["Content-Security-Policy"]
+HEADERS = _STYLE.headers
 
 SEVERE = frozenset(
     {
