@@ -90,6 +90,11 @@ def remaining(seconds: int) -> str:
 # technical text is shown below it. The first matching pattern wins.
 _ERRORS_DE = (
     ("(clock-skew)", "Die Uhr dieses Servers weicht von der des Hubs ab: Uhrzeit (NTP) prüfen."),
+    (
+        "storage-full",
+        "Der Speicher des Hubs ist voll: ausgehende Nachrichten warten im Postausgang,"
+        " eingehende werden weiter zugestellt.",
+    ),
     ("is not reachable", "Der Hub ist nicht erreichbar; Nachrichten warten im Postausgang."),
     ("left at the hub", "Eingehende Nachrichten warten am Hub auf einen späteren Durchlauf."),
     ("directory", "Das Verzeichnis der Beratungsstellen vom Hub war nicht verwendbar."),

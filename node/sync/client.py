@@ -8,8 +8,9 @@ not follow the contract raises `HubResponseError` instead of travelling on
 half-valid. Bodies are read with a size cap before decoding.
 
 Error mapping: connection errors, timeouts, 5xx and 429 are `HubUnreachable`
-(transient, retry later); any other 4xx is `HubRefused` with the problem type
-of its `application/problem+json` body.
+(transient, retry later; for an answer with its status, its problem kind in
+the message, e.g. `storage-full` for 507, and its `Retry-After`); any other
+4xx is `HubRefused` with the problem type of its `application/problem+json` body.
 """
 
 from __future__ import annotations
@@ -396,9 +397,14 @@ class HubClient:
             raise HubUnreachable(f"the hub at {self.hub_url} is not reachable: {reason}") from None
         if status in ok:
             return _Answer(status=status, headers=resp_headers, body=data)
-        if status >= 500 or status == 429:
-            raise HubUnreachable(f"the hub at {self.hub_url} is not available (HTTP {status})")
         problem, detail = _parse_problem(data, status)
+        if status >= 500 or status == 429:
+            why = f"HTTP {status}" if problem == f"http-{status}" else f"HTTP {status} {problem}"
+            raise HubUnreachable(
+                f"the hub at {self.hub_url} is not available ({why})",
+                hub_status=status,
+                retry_after=_retry_after(resp_headers.get("Retry-After"), self._deps.clock.now()),
+            )
         raise HubRefused(problem, detail, status)
 
 
@@ -410,6 +416,17 @@ def _hub_time(value: str | None) -> int | None:
         return int(email.utils.parsedate_to_datetime(value).timestamp())
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
+
+
+def _retry_after(value: str | None, now: int) -> int | None:
+    """Seconds of a `Retry-After` header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return min(int(value), 86400)
+    when = _hub_time(value)
+    return None if when is None else min(max(0, when - now), 86400)
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, limit: int, hub_url: str) -> bytes:

@@ -35,7 +35,20 @@ __all__ = [
 
 
 class HubUnreachable(SyncError):
-    """Transient: the hub could not be reached or is overloaded; try again later."""
+    """Transient: the hub could not be reached or is overloaded; try again later.
+
+    `hub_status` is the HTTP status when the hub (or its proxy) answered (5xx, 429),
+    None when no answer came (connection error, timeout): a hub that answers
+    may still serve other requests (e.g. its inbox while its disk is full).
+    `retry_after` is the answer's `Retry-After` in seconds, if it had one.
+    """
+
+    def __init__(
+        self, message: str, *, hub_status: int | None = None, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.hub_status = hub_status
+        self.retry_after = retry_after
 
 
 class HubRefused(SyncError):

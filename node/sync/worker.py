@@ -16,6 +16,16 @@ for one cycle only: acknowledged messages are deleted at the hub, so starting
 from 0 each cycle yields exactly what is still unacknowledged, including a
 message whose processing failed last time. A persistent cursor would skip it.
 
+An upload the hub answers but cannot take now (its disk is full: `507
+storage-full`; 503; 429 over the quota) does not stop receiving: such a hub
+still hands out what it stores, and a node that only uploads before it reads
+would stop receiving with it. The cycle notes the failure, drains the inbox,
+skips the second upload and then raises the upload's `HubUnreachable`, so the
+loop backs off (at least the answer's `Retry-After`, capped at `max_backoff`)
+as for any failure. Without any answer (connection refused, timeout) the cycle
+ends at once: the inbox would get none either. The outbox keeps every message
+the hub did not acknowledge.
+
 An outbox message whose expiry passed before the hub took it (the hub was
 unreachable for longer than `message_ttl`), or that the hub refuses as
 `expired`, goes to `outbox_expired`: the domain retires it and seals a new
@@ -248,8 +258,16 @@ class SyncWorker:
         await self._reload_keys()
         client, state = await self._connect()
         tally = _Tally()
-        # The outbox first: sending must not depend on the directory.
-        await self._upload_outbox(client, tally)
+        # The outbox first: sending must not depend on the directory. A hub that
+        # answers but cannot take uploads now still delivers: receive, then report.
+        upload_failed: HubUnreachable | None = None
+        try:
+            await self._upload_outbox(client, tally)
+        except HubUnreachable as exc:
+            if exc.hub_status is None:
+                raise
+            upload_failed = exc
+            log.warning("sync.upload_failed", status=exc.hub_status)
         refreshed, warning = False, ""
         loop_now = asyncio.get_running_loop().time()
         announced = self._announced
@@ -272,6 +290,12 @@ class SyncWorker:
                 warning = str(exc)
             refreshed = True
         await self._drain_inbox(client, state, tally, refreshed)
+        if upload_failed is not None:
+            # Received what was waiting; the upload's failure is this cycle's
+            # result, so the loop backs off before uploading again.
+            if tally.report() != SyncReport():
+                log.info("sync.cycle", **vars(tally.report()))
+            raise upload_failed
         # What applying the inbox queued (receipts, confirmations) goes up now,
         # not one poll interval later: the sender sees "delivered" at once.
         await self._upload_outbox(client, tally)
@@ -580,6 +604,7 @@ class SyncWorker:
         while True:
             self._wake.clear()
             self._mail.clear()
+            retry_after = 0
             try:
                 try:
                     await self.sync_once()
@@ -590,6 +615,7 @@ class SyncWorker:
                 await self._record_failure(exc, reachable=None)
             except HubUnreachable as exc:
                 failures += 1
+                retry_after = exc.retry_after or 0
                 await self._record_failure(exc, reachable=False)
             except SyncError as exc:
                 failures += 1
@@ -609,6 +635,9 @@ class SyncWorker:
                     cap=self._settings.max_backoff,
                     rng=self._jitter,
                 )
+                # The hub's Retry-After is a floor (within our own cap): asking
+                # sooner would only be refused again.
+                delay = max(delay, min(float(retry_after), self._settings.max_backoff))
                 await _wait_any((self._mail,), delay)
             else:
                 await _wait_any((self._wake, self._mail), self._settings.poll_interval)

@@ -234,3 +234,10 @@ def test_a_clock_off_from_the_hubs_is_said_plainly() -> None:
     calm = health(clock_offset=-2)
     assert "clock_skew" not in calm.warnings()
     assert _figure(render(calm, "X", UTC), "clock_offset").startswith("geht 2 Sekunden nach")
+
+
+def test_a_full_hub_disk_is_said_in_german() -> None:
+    """The worker's error for `507 storage-full` (issue 10, item 8)."""
+    text = "the hub at https://hub.example is not available (HTTP 507 storage-full)"
+    page = render(health(hub_reachable=False, last_error=text), "X", UTC)
+    assert "Der Speicher des Hubs ist voll" in page

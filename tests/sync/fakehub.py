@@ -95,6 +95,9 @@ class FakeHub:
     region: str = "Mittelfranken"
     events: list[tuple[Any, ...]] = field(default_factory=list)
     outage: bool = False
+    # The hub's disk is full: uploads answer 507 storage-full with Retry-After
+    # (hub/errors.py StorageFull); inbox, ack, directory and push go on.
+    storage_full: bool = False
     impostor: PrivateKeys | None = None
     directory_override: bytes | None = None
     directory_ttl: int = 7 * DAY
@@ -321,6 +324,10 @@ class FakeHub:
 
     async def messages(self, request: web.Request) -> web.Response:
         node = request[NODE]
+        if self.storage_full:
+            refused = Problem(ProblemKind.STORAGE_FULL, 507, "the hub's disk is full").response()
+            refused.headers["Retry-After"] = "30"
+            return refused
         upload = self._decode(await request.read(), hub_api.UploadRequest, "upload")
         envelopes = upload.envelopes
         if self.max_batch is not None and len(envelopes) > self.max_batch:
