@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
+import sqlite3
 from typing import TypeVar
 
 import msgspec
@@ -32,6 +33,7 @@ from hub.rotation import MAX_ROTATION_BODY, rotate
 from hub.settings import HubSettings
 from hub.sites import revoked_among
 from hub.storage.db import write
+from hub.storage.integrity import is_corruption
 from protocol import SUPPORTED_VERSIONS, hub_api
 from protocol.documents import MAX_AUDIT_HEAD
 from protocol.errors import ProtocolError
@@ -235,17 +237,29 @@ async def inbox(request: web.Request) -> web.Response:
     limit = min(
         _int_param(request, "limit", relay_settings.max_batch, 1, 2**31), relay_settings.max_batch
     )
-    page = await request.app[DB].run(
-        relay.fetch, node, after, limit, relay_settings.max_fetch_bytes
+    app = request.app
+    notices = relay.Notices(app[KEYS], app[SETTINGS], app[DEPS].random)
+    fetched = await app[DB].run(
+        relay.fetch, node, after, limit, relay_settings.max_fetch_bytes, notices, _now(request)
     )
-    return web.Response(body=hub_api.encode_msgpack(page), content_type=MSGPACK)
+    # Damage found on the way (docs/hub.md, "Corruption"): counted for /health
+    # and /metrics, each unreadable row logged once, ids and seqs only.
+    new = app[METRICS].integrity.seen(len(fetched.damaged), fetched.unreadable)
+    if new:
+        log.error("relay.unreadable", recipient=node, seqs=new)
+    if fetched.notified:
+        await app[PUSH].notify(fetched.notified)
+    return web.Response(body=hub_api.encode_msgpack(fetched.page), content_type=MSGPACK)
 
 
 async def ack(request: web.Request) -> web.Response:
     node, body = await authenticated(request)
     ids = _decode(body, hub_api.AckRequest, "ack", 1 << 20).ids
-    deleted = await request.app[DB].run(relay.ack, node, ids, _now(request))
-    return _json(hub_api.AckAnswer(deleted=deleted))
+    acked = await request.app[DB].run(relay.ack, node, ids, _now(request))
+    if acked.failed:
+        request.app[METRICS].integrity.seen(0, [], acked.failed)
+        log.error("relay.ack_failed", recipient=node, failed=acked.failed)
+    return _json(hub_api.AckAnswer(deleted=acked.deleted))
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -283,12 +297,23 @@ async def _greet(request: web.Request, ws: web.WebSocketResponse, node: str) -> 
 
 
 async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """Liveness and the database's state: 503 once damage is known (docs/hub-api.md)."""
+    integrity = request.app[METRICS].integrity
+    body = {"status": "corrupt" if integrity.corrupt else "ok", "database": integrity.as_json()}
+    return web.json_response(body, status=503 if integrity.corrupt else 200)
 
 
 async def metrics(request: web.Request) -> web.Response:
     app = request.app
-    stats = await app[DB].run(relay.queue_stats, _now(request))
+    try:
+        stats = await app[DB].run(relay.queue_stats, _now(request))
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+        # The queue cannot be counted; the integrity gauges still tell why.
+        integrity = app[METRICS].integrity
+        integrity.problems = max(integrity.problems, 1)
+        stats = relay.QueueStats(depth=-1, oldest_age=-1, max_node_bytes=-1)
     text = app[METRICS].render(
         queue_depth=stats.depth,
         oldest_age=stats.oldest_age,

@@ -1,5 +1,6 @@
-"""The hub's periodic work: close revoked nodes' push sockets, expire messages
-(and tell senders), prune, end key rotation overlaps, re-sign.
+"""The hub's periodic work: check the database file (hourly), close revoked
+nodes' push sockets, expire messages (and tell senders), prune, end key
+rotation overlaps, re-sign.
 
 `run_once` is one pass with the time passed in, so tests drive it with their
 own clock; `maintenance_ctx` runs it every `relay.expiry_interval` seconds.
@@ -21,14 +22,17 @@ from aiohttp import web
 
 from hub import directory, relay
 from hub.auth import prune_nonces
-from hub.context import ANNOUNCER, DB, DEPS, KEYS, PUSH, SETTINGS
+from hub.context import ANNOUNCER, DB, DEPS, KEYS, METRICS, PUSH, SETTINGS
 from hub.push import close_revoked
 from hub.rotation import end_overlaps
 from hub.settings import HubSettings
 from hub.storage.db import write
+from hub.storage.integrity import quick_check
 from protocol.keys import PrivateKeys
 
 log = structlog.get_logger()
+# How often `PRAGMA quick_check` runs (seconds); also once at start.
+INTEGRITY_INTERVAL = 3600
 
 
 def refresh_directory(
@@ -39,6 +43,20 @@ def refresh_directory(
         if not directory.refresh_due(db, settings, now):
             return None
         return directory.publish(db, keys, settings, now).version
+
+
+async def check_database(app: web.Application, now: int) -> int:
+    """`PRAGMA quick_check` on the database thread; record and return the problems found.
+
+    Reads the whole file: the other queries wait for it (a second or so per
+    few hundred MB), the event loop does not. `db.corrupt` carries the count
+    only (docs/hub.md, "Corruption").
+    """
+    problems = await app[DB].run(quick_check)
+    app[METRICS].integrity.checked_at(now, problems)
+    if problems:
+        log.error("db.corrupt", check="quick_check", problems=problems)
+    return problems
 
 
 async def run_once(app: web.Application, now: int) -> set[str]:
@@ -52,6 +70,10 @@ async def run_once(app: web.Application, now: int) -> set[str]:
     notified: set[str] = set()
     ended: int | None = None
     version: int | None = None
+    checked = app[METRICS].integrity.checked
+    if checked is None or now - checked >= INTEGRITY_INTERVAL:
+        async with _step("integrity"):
+            await check_database(app, now)
     async with _step("close_revoked"):
         # Normally done when the revoke's directory version is announced; this
         # is the backstop should that check have failed or raced a new socket.
@@ -103,6 +125,8 @@ async def _loop(app: web.Application) -> None:
 
 
 async def maintenance_ctx(app: web.Application) -> AsyncIterator[None]:
+    # Before the hub serves: a damaged file shows in /health from the start.
+    await check_database(app, app[DEPS].clock.now())
     task = asyncio.create_task(_loop(app), name="hub-maintenance")
     yield
     task.cancel()

@@ -7,10 +7,53 @@ from dataclasses import dataclass, field
 
 
 @dataclass
+class Integrity:
+    """What the hub knows about the state of its database file (docs/hub.md, "Corruption").
+
+    `problems` is the last `PRAGMA quick_check`'s count; the rest is seen while
+    serving since the process started: envelopes whose bytes no longer match
+    their stored hash, rows SQLite cannot read, acknowledged rows it could
+    not delete. Bytes changed inside a stored envelope pass quick_check (the
+    file's structure is intact), so both kinds count.
+    """
+
+    checked: int | None = None
+    problems: int = 0
+    damaged: int = 0
+    unreadable: set[int] = field(default_factory=set)
+    failed_acks: int = 0
+
+    @property
+    def corrupt(self) -> bool:
+        return bool(self.problems or self.damaged or self.unreadable or self.failed_acks)
+
+    def checked_at(self, now: int, problems: int) -> None:
+        self.checked, self.problems = now, problems
+
+    def seen(self, damaged: int, unreadable: list[int], failed_acks: int = 0) -> list[int]:
+        """Count what a fetch or an ack ran into; return the unreadable rows not seen before."""
+        self.damaged += damaged
+        self.failed_acks += failed_acks
+        new = sorted(set(unreadable) - self.unreadable)
+        self.unreadable.update(new)
+        return new
+
+    def as_json(self) -> dict[str, int | None]:
+        return {
+            "checked": self.checked,
+            "problems": self.problems,
+            "damaged_envelopes": self.damaged,
+            "unreadable_rows": len(self.unreadable),
+            "failed_acks": self.failed_acks,
+        }
+
+
+@dataclass
 class Metrics:
     """Counts held by one application instance (no module-level state)."""
 
     requests: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+    integrity: Integrity = field(default_factory=Integrity)
 
     def count(self, route: str, method: str, status: int) -> None:
         self.requests[(route, method, status)] += 1
@@ -34,6 +77,24 @@ class Metrics:
             "# HELP mbe_hub_connected_nodes Nodes with an open push connection.",
             "# TYPE mbe_hub_connected_nodes gauge",
             f"mbe_hub_connected_nodes {connected}",
+            "# HELP mbe_hub_db_ok 1 while the database shows no damage, else 0.",
+            "# TYPE mbe_hub_db_ok gauge",
+            f"mbe_hub_db_ok {0 if self.integrity.corrupt else 1}",
+            "# HELP mbe_hub_db_check_problems Problems found by the last PRAGMA quick_check.",
+            "# TYPE mbe_hub_db_check_problems gauge",
+            f"mbe_hub_db_check_problems {self.integrity.problems}",
+            "# HELP mbe_hub_db_checked_timestamp_seconds When the last quick_check ran.",
+            "# TYPE mbe_hub_db_checked_timestamp_seconds gauge",
+            f"mbe_hub_db_checked_timestamp_seconds {self.integrity.checked or 0}",
+            "# HELP mbe_hub_damaged_envelopes_total Envelopes removed as their bytes changed.",
+            "# TYPE mbe_hub_damaged_envelopes_total counter",
+            f"mbe_hub_damaged_envelopes_total {self.integrity.damaged}",
+            "# HELP mbe_hub_unreadable_rows Queue rows skipped as unreadable since start.",
+            "# TYPE mbe_hub_unreadable_rows gauge",
+            f"mbe_hub_unreadable_rows {len(self.integrity.unreadable)}",
+            "# HELP mbe_hub_failed_acks_total Acknowledged messages that could not be deleted.",
+            "# TYPE mbe_hub_failed_acks_total counter",
+            f"mbe_hub_failed_acks_total {self.integrity.failed_acks}",
             "# HELP mbe_hub_requests_total HTTP requests by route, method and status.",
             "# TYPE mbe_hub_requests_total counter",
         ]

@@ -14,6 +14,7 @@ outbox.
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,7 @@ from hub.problems import from_protocol
 from hub.settings import HubSettings
 from hub.storage import sites as site_store
 from hub.storage.db import write
+from hub.storage.integrity import is_corruption
 from protocol.envelope import Envelope, InnerMessage, seal
 from protocol.errors import ProtocolError
 from protocol.hub_api import (
@@ -199,26 +201,233 @@ def store_batch(
         return queue_batch(db, settings, sender, batch, now)
 
 
+_ROW = "SELECT seq, msg_id, sender, env_hash, envelope FROM queue"
+
+
+@dataclass(frozen=True)
+class Damaged:
+    """A queued row whose envelope no longer matches the hash stored at upload."""
+
+    seq: int
+    msg_id: str | None
+    sender: str | None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An inbox page, and what was wrong with the rows left out of it."""
+
+    page: InboxPage
+    # Removed: their bytes changed on disk (msg ids; None for an unreadable id).
+    damaged: list[str | None] = field(default_factory=list)
+    # Skipped: rows SQLite cannot read, or could not delete (seqs).
+    unreadable: list[int] = field(default_factory=list)
+    # Senders told about a damaged message of theirs (push "mail").
+    notified: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Notices:
+    """What the hub needs to tell a sender about a message it removed."""
+
+    keys: PrivateKeys
+    settings: HubSettings
+    random: Random
+
+
 def fetch(
-    db: sqlite_utils.Database, node_id: str, after: int, limit: int, max_bytes: int
-) -> InboxPage:
-    """The next messages of `node_id`'s inbox after cursor `after`, bounded in count and bytes."""
-    cur = db.execute(
-        "SELECT seq, msg_id, envelope FROM queue WHERE recipient = ? AND seq > ? "
-        "ORDER BY seq LIMIT ?",
-        (node_id, after, limit + 1),
-    )
+    db: sqlite_utils.Database,
+    node_id: str,
+    after: int,
+    limit: int,
+    max_bytes: int,
+    notices: Notices,
+    now: int,
+) -> Fetched:
+    """The next messages of `node_id`'s inbox after cursor `after`, bounded in count and bytes.
+
+    Every envelope is compared with the SHA-256 stored at upload before it
+    leaves; one that differs is removed and its sender gets a `relay.expired`
+    notice (docs/hub.md, "Corruption"). A row SQLite cannot read is skipped,
+    so one damaged row never blocks the rest of the inbox.
+    """
     messages: list[InboxMessage] = []
+    damaged: list[Damaged] = []
+    unreadable: list[int] = []
     total = 0
     more = False
-    for seq, msg_id, envelope in cur.fetchall():
-        if len(messages) == limit or (messages and total + len(envelope) > max_bytes):
-            more = True
+    cursor = after
+    while not more:
+        want = limit + 1 - len(messages)
+        rows, bad = _read_rows(db, node_id, cursor, want)
+        unreadable += bad
+        if not rows and not bad:
             break
-        messages.append(InboxMessage(seq=seq, id=msg_id, envelope=bytes(envelope)))
-        total += len(envelope)
+        cursor = max([r[0] for r in rows] + bad)
+        for seq, msg_id, sender, env_hash, envelope in rows:
+            if not _intact(db, msg_id, env_hash, envelope):
+                damaged.append(Damaged(seq, _text(msg_id), _text(sender)))
+                continue
+            if len(messages) == limit or (messages and total + len(envelope) > max_bytes):
+                more = True
+                break
+            messages.append(InboxMessage(seq=seq, id=msg_id, envelope=bytes(envelope)))
+            total += len(envelope)
+        if len(rows) + len(bad) < want:
+            break
+    removed, failed, notified = _remove_damaged(db, node_id, damaged, notices, now)
+    skipped = sorted(unreadable + failed)
+    for seq in skipped:
+        if (sender := _give_up(db, notices, seq, now)) is not None:
+            notified.add(sender)
     nxt = messages[-1].seq if messages else after
-    return InboxPage(messages=messages, next=nxt, more=more)
+    page = InboxPage(messages=messages, next=nxt, more=more)
+    return Fetched(page, removed, skipped, notified)
+
+
+def _give_up(db: sqlite_utils.Database, notices: Notices, seq: int, now: int) -> str | None:
+    """A row that cannot be read or deleted will never be delivered: tell its sender, once.
+
+    Possible when the row's routing fields still read (the damage is in the
+    envelope); the metadata log's `expired` mark says the sender was told.
+    Returns the sender told, if one was.
+    """
+    try:
+        row = db.execute(
+            "SELECT q.msg_id, q.sender, q.recipient FROM queue q JOIN relay_log l "
+            "ON l.msg_id = q.msg_id WHERE q.seq = ? AND l.acked IS NULL AND l.expired IS NULL",
+            (seq,),
+        ).fetchone()
+        if row is None:
+            return None
+        msg_id, sender, recipient = (_text(v) for v in row)
+        if msg_id is None or sender is None or recipient is None:
+            return None
+        with write(db, durable=True):
+            db.execute("UPDATE relay_log SET expired = ? WHERE msg_id = ?", (now, msg_id))
+            told = _notify(db, notices, msg_id, sender, recipient, now)
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+        return None
+    log.error("relay.unreadable_given_up", msg_id=msg_id, sender=sender, notified=told)
+    return sender if told else None
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _read_rows(
+    db: sqlite_utils.Database, node_id: str, after: int, n: int
+) -> tuple[list[tuple[Any, ...]], list[int]]:
+    """Up to `n` rows of the inbox after `after`, and the seqs of rows that cannot be read.
+
+    One query as long as the file is sound; when it is not, the seqs alone
+    (from the inbox index) and then each row by itself, so the damage costs
+    only the rows it is in.
+    """
+    try:
+        cur = db.execute(
+            f"{_ROW} WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT ?", (node_id, after, n)
+        )
+        return [tuple(r) for r in cur.fetchall()], []
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+    rows: list[tuple[Any, ...]] = []
+    bad: list[int] = []
+    for seq in _seqs(db, node_id, after, n):
+        try:
+            row = db.execute(f"{_ROW} WHERE seq = ?", (seq,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+            bad.append(seq)
+            continue
+        if row is not None:
+            rows.append(tuple(row))
+    return rows, bad
+
+
+def _seqs(db: sqlite_utils.Database, node_id: str, after: int, n: int) -> list[int]:
+    """The next `n` seqs of the inbox: from its index, else from the table itself."""
+    sql = "SELECT seq FROM queue {} WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT ?"
+    try:
+        cur = db.execute(sql.format("INDEXED BY queue_inbox"), (node_id, after, n))
+        return [int(r[0]) for r in cur.fetchall()]
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+    cur = db.execute(sql.format("NOT INDEXED"), (node_id, after, n))
+    return [int(r[0]) for r in cur.fetchall()]
+
+
+def _intact(db: sqlite_utils.Database, msg_id: object, env_hash: object, envelope: object) -> bool:
+    """Whether the envelope still is what was uploaded (the SHA-256 stored with it)."""
+    if not isinstance(msg_id, str) or not isinstance(envelope, bytes):
+        return False
+    digest = hashlib.sha256(envelope).digest()
+    if isinstance(env_hash, bytes) and digest == env_hash:
+        return True
+    # The stored hash may be what changed: the metadata log holds a second copy.
+    try:
+        logged = db.execute("SELECT env_hash FROM relay_log WHERE msg_id = ?", (msg_id,)).fetchone()
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+        return False
+    return logged is not None and logged[0] == digest
+
+
+def _remove_damaged(
+    db: sqlite_utils.Database,
+    node_id: str,
+    damaged: list[Damaged],
+    notices: Notices,
+    now: int,
+) -> tuple[list[str | None], list[int], set[str]]:
+    """Delete damaged rows and tell their senders, one durable transaction each.
+
+    Returns the ids removed, the seqs that could not be deleted (skipped like
+    unreadable rows) and the senders told. The message is marked in the
+    metadata log as left undelivered (`expired`), like an expired one.
+    """
+    removed: list[str | None] = []
+    failed: list[int] = []
+    notified: set[str] = set()
+    for item in damaged:
+        told = False
+        try:
+            with write(db, durable=True):
+                gone = db.execute(
+                    "DELETE FROM queue WHERE seq = ? AND recipient = ? RETURNING seq",
+                    (item.seq, node_id),
+                ).fetchone()
+                if gone is None:
+                    continue
+                if item.msg_id is not None:
+                    db.execute(
+                        "UPDATE relay_log SET expired = ? WHERE msg_id = ?", (now, item.msg_id)
+                    )
+                if item.msg_id is not None and item.sender is not None:
+                    told = _notify(db, notices, item.msg_id, item.sender, node_id, now)
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+            failed.append(item.seq)
+            continue
+        log.error(
+            "relay.damaged",
+            msg_id=item.msg_id,
+            sender=item.sender,
+            recipient=node_id,
+            notified=told,
+        )
+        removed.append(item.msg_id)
+        if told and item.sender is not None:
+            notified.add(item.sender)
+    return removed, failed, notified
 
 
 def has_mail(db: sqlite_utils.Database, node_id: str) -> bool:
@@ -228,10 +437,48 @@ def has_mail(db: sqlite_utils.Database, node_id: str) -> bool:
     )
 
 
-def ack(db: sqlite_utils.Database, node_id: str, ids: list[str], now: int) -> int:
-    """Delete acknowledged messages of this node's own inbox; return how many."""
+@dataclass(frozen=True)
+class Acked:
+    deleted: int
+    # Acknowledged ids whose row could not be deleted (a damaged page or index).
+    failed: int = 0
+
+
+def ack(db: sqlite_utils.Database, node_id: str, ids: list[str], now: int) -> Acked:
+    """Delete acknowledged messages of this node's own inbox; say how many.
+
+    All in one statement per 500 ids while the file is sound. When damage
+    makes that fail, each id is deleted by itself, so one unreadable row
+    never keeps the others in the queue (docs/hub.md, "Corruption").
+    """
     if not ids:
-        return 0
+        return Acked(0)
+    try:
+        return Acked(_delete_acked(db, node_id, ids, now, log_acks=True))
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+    deleted = failed = 0
+    for msg_id in dict.fromkeys(ids):
+        try:
+            deleted += _delete_acked(db, node_id, [msg_id], now, log_acks=True)
+            continue
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+        try:
+            # The metadata log may be what is damaged: the queue row goes all the same.
+            deleted += _delete_acked(db, node_id, [msg_id], now, log_acks=False)
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+            failed += 1
+    return Acked(deleted, failed)
+
+
+def _delete_acked(
+    db: sqlite_utils.Database, node_id: str, ids: list[str], now: int, *, log_acks: bool
+) -> int:
     deleted = 0
     # An ack lost to a power cut only means the message is delivered again,
     # which the recipient drops by id, so this commit skips the fsync.
@@ -245,9 +492,10 @@ def ack(db: sqlite_utils.Database, node_id: str, ids: list[str], now: int) -> in
             )
             gone = [r[0] for r in cur.fetchall()]
             deleted += len(gone)
-            db.conn.executemany(
-                "UPDATE relay_log SET acked = ? WHERE msg_id = ?", [(now, m) for m in gone]
-            )
+            if log_acks:
+                db.conn.executemany(
+                    "UPDATE relay_log SET acked = ? WHERE msg_id = ?", [(now, m) for m in gone]
+                )
     return deleted
 
 
@@ -261,12 +509,41 @@ def expire(
     """Remove expired messages and tell each sender; return the senders notified.
 
     A notice is itself a queued message from `hub`; when a notice expires, no
-    further notice is made. A revoked or vanished sender gets none.
+    further notice is made. A revoked or vanished sender gets none. When
+    damage makes the one statement fail, each expired row goes by itself, and
+    one that cannot be deleted stays behind (its sender is told, if its
+    routing fields read), so the others still expire.
     """
+    notices = Notices(keys, settings, random)
+    try:
+        return _expire_all(db, notices, now)
+    except sqlite3.DatabaseError as exc:
+        if not is_corruption(exc):
+            raise
+    notified: set[str] = set()
+    seqs = db.execute(
+        "SELECT seq FROM queue INDEXED BY queue_expiry WHERE expires <= ?", (now,)
+    ).fetchall()
+    for (seq,) in seqs:
+        try:
+            notified |= _expire_all(db, notices, now, seq=seq)
+        except sqlite3.DatabaseError as exc:
+            if not is_corruption(exc):
+                raise
+            if (sender := _give_up(db, notices, seq, now)) is not None:
+                notified.add(sender)
+    return notified
+
+
+def _expire_all(
+    db: sqlite_utils.Database, notices: Notices, now: int, seq: int | None = None
+) -> set[str]:
+    """Expire every row past its expiry, or only the row `seq`; return the senders told."""
     with write(db, durable=True):
         expired = db.execute(
-            "DELETE FROM queue WHERE expires <= ? RETURNING msg_id, sender, recipient",
-            (now,),
+            "DELETE FROM queue WHERE expires <= ? AND (? IS NULL OR seq = ?) "
+            "RETURNING msg_id, sender, recipient",
+            (now, seq, seq),
         ).fetchall()
         if not expired:
             return set()
@@ -275,36 +552,53 @@ def expire(
         )
         notified: set[str] = set()
         for msg_id, sender, recipient in expired:
-            if sender == HUB_ID:
-                continue
-            site = site_store.get_site(db, sender)
-            if site is None or site.keys is None or site.status != "active":
-                continue
-            notice_id = random.token_bytes(16).hex()
-            try:
-                inner = InnerMessage(
-                    msg_id=notice_id,
-                    sender=HUB_ID,
-                    recipient=sender,
-                    created=now,
-                    expires=now + settings.relay.notice_ttl,
-                    payload=ExpiryNotice(of_msg_id=msg_id, recipient=recipient, expired=now),
-                )
-                env = seal(inner, keys, site.keys, ephemeral_secret=random.token_bytes(32))
-            except ProtocolError as exc:
-                # One sender whose notice cannot be made (an unusable key, a
-                # stored id the protocol refuses) must not keep every other
-                # message from expiring: that message goes, without a notice.
-                log.warning("relay.notice_skipped", sender=sender, error=type(exc).__name__)
-                continue
-            blob = env.encode()
-            db.execute(
-                "INSERT INTO queue (msg_id, sender, recipient, expires, received, env_hash, "
-                "envelope) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (notice_id, HUB_ID, sender, env.expires, now, hashlib.sha256(blob).digest(), blob),
-            )
-            notified.add(sender)
+            if _notify(db, notices, msg_id, sender, recipient, now):
+                notified.add(sender)
     return notified
+
+
+def _notify(
+    db: sqlite_utils.Database,
+    notices: Notices,
+    msg_id: str,
+    sender: str,
+    recipient: str,
+    now: int,
+) -> bool:
+    """Queue a `relay.expired` notice about `msg_id` for its sender; whether one was queued.
+
+    Call inside a durable transaction. Notices about notices (sender `hub`)
+    are not made, and a revoked or vanished sender gets none.
+    """
+    if sender == HUB_ID:
+        return False
+    site = site_store.get_site(db, sender)
+    if site is None or site.keys is None or site.status != "active":
+        return False
+    notice_id = notices.random.token_bytes(16).hex()
+    try:
+        inner = InnerMessage(
+            msg_id=notice_id,
+            sender=HUB_ID,
+            recipient=sender,
+            created=now,
+            expires=now + notices.settings.relay.notice_ttl,
+            payload=ExpiryNotice(of_msg_id=msg_id, recipient=recipient, expired=now),
+        )
+        env = seal(inner, notices.keys, site.keys, ephemeral_secret=notices.random.token_bytes(32))
+    except ProtocolError as exc:
+        # One sender whose notice cannot be made (an unusable key, a stored id
+        # the protocol refuses) must not keep other messages from expiring or
+        # being removed: that message goes, without a notice.
+        log.warning("relay.notice_skipped", sender=sender, error=type(exc).__name__)
+        return False
+    blob = env.encode()
+    db.execute(
+        "INSERT INTO queue (msg_id, sender, recipient, expires, received, env_hash, "
+        "envelope) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (notice_id, HUB_ID, sender, env.expires, now, hashlib.sha256(blob).digest(), blob),
+    )
+    return True
 
 
 def prune_log(db: sqlite_utils.Database, settings: HubSettings, now: int) -> int:

@@ -1,7 +1,8 @@
 """What happens when a message this office sent expired before it was delivered.
 
 Two ways to learn it, one outcome: the hub's `relay.expired` notice (the
-recipient did not fetch it within the message's lifetime), or the sync worker
+recipient did not fetch it within the message's lifetime, or the hub found
+its stored copy damaged and removed it: docs/hub.md, "Corruption"), or the sync worker
 finding an outbox message past its expiry before the hub ever took it (the hub
 was unreachable for that long; it would refuse the envelope as expired).
 

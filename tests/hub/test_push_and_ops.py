@@ -50,7 +50,9 @@ async def test_health_metrics_and_info(hub: Hub) -> None:
         [referral(a, b.node_id, b.keys.public, now=hub.clock.now()).encode()]
     )
     hub.clock.advance(42)
-    assert await (await hub.http.get("/health")).json() == {"status": "ok"}
+    health = await hub.http.get("/health")
+    assert health.status == 200
+    assert (await health.json())["status"] == "ok"
     ws = await hub.client(b).ws()
     try:
         text = await (await hub.http.get("/metrics")).text()
