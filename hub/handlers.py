@@ -38,10 +38,13 @@ from protocol import SUPPORTED_VERSIONS, hub_api
 from protocol.documents import MAX_AUDIT_HEAD
 from protocol.errors import ProtocolError
 from protocol.hub_api import ProblemKind
+from support.offload import decode_off_loop
 
 MSGPACK = hub_api.MSGPACK
 T = TypeVar("T")
 MAX_ENROLL_BODY = 8192
+# The body limit of the signed GET routes: they take none (the node signs an empty one).
+NO_BODY = 0
 _DIGITS = re.compile(r"[0-9]{1,15}")
 log = structlog.get_logger()
 
@@ -103,12 +106,20 @@ def _upload_job(
         return node, relay.queue_batch(db, settings, node, batch, now)
 
 
-def _decode(body: bytes, kind: type[T], what: str, max_bytes: int) -> T:
+def _decode(body: bytes, kind: type[T], what: str, limits: hub_api.BodyLimits) -> T:
     """A msgpack request body as its contract type; a problem naming the field if not."""
     try:
-        return hub_api.decode_msgpack(body, kind, what, max_bytes)
+        return hub_api.decode_msgpack(body, kind, what, limits.max_bytes, limits.max_items)
     except ProtocolError as exc:
         raise from_protocol(exc, what) from None
+
+
+def _decode_upload(body: bytes, max_batch: int, limits: hub_api.BodyLimits) -> list[relay.Incoming]:
+    """An upload's envelopes, decoded (outer layer) and hashed; a problem if any is not."""
+    blobs = _decode(body, hub_api.UploadRequest, "upload", limits).envelopes
+    if len(blobs) > max_batch:
+        raise Problem(ProblemKind.TOO_LARGE, 413, f"at most {max_batch} envelopes per upload")
+    return relay.decode_batch(blobs)
 
 
 def _json(body: msgspec.Struct) -> web.Response:
@@ -172,7 +183,7 @@ async def put_audit_head(request: web.Request) -> web.Response:
 
 async def get_audit_head(request: web.Request) -> web.Response:
     """GET /v1/audit/head: the node's own newest head, as it signed it."""
-    node, _ = await authenticated(request)
+    node, _ = await authenticated(request, NO_BODY)
     doc = await request.app[DB].run(audit_heads.get_head, node)
     if doc is None:
         raise Problem(ProblemKind.NOT_FOUND, 404, "the hub holds no audit head of this node")
@@ -180,7 +191,7 @@ async def get_audit_head(request: web.Request) -> web.Response:
 
 
 async def get_directory(request: web.Request) -> web.Response:
-    await authenticated(request)
+    await authenticated(request, NO_BODY)
     current = await request.app[DB].run(latest)
     if current is None:
         raise Problem(ProblemKind.NOT_FOUND, 404, "the hub has not published a directory yet")
@@ -192,21 +203,17 @@ async def get_directory(request: web.Request) -> web.Response:
 
 async def upload(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
+    limits = hub_api.upload_limits(settings.relay.max_batch, settings.relay.max_body)
     pre = await _precheck(request)
-    body = await read_bounded(request, settings.relay.max_body)
+    body = await read_bounded(request, limits.max_bytes)
     call = _call(request, body)
     # The signature before decoding: a forged upload costs a hash, not a decode.
     # The nonce is recorded by the transaction that queues (record_nonce).
-    verify_body(pre, call, settings)
-    req = _decode(body, hub_api.UploadRequest, "upload", settings.relay.max_body)
-    blobs = req.envelopes
-    if len(blobs) > settings.relay.max_batch:
-        raise Problem(
-            ProblemKind.TOO_LARGE, 413, f"at most {settings.relay.max_batch} envelopes per upload"
-        )
-    # Decoding here, on the loop, overlaps with the writer thread's fsync of
-    # other uploads; the signature is still checked before anything is stored.
-    batch = relay.decode_batch(blobs)
+    # Hashing and decoding a large body run in a worker thread, not on the loop
+    # (support/offload.py); they overlap with the writer thread's fsync of
+    # other uploads.
+    await decode_off_loop(len(body), verify_body, pre, call, settings)
+    batch = await decode_off_loop(len(body), _decode_upload, body, settings.relay.max_batch, limits)
     node, result = await request.app[DB].run(
         _upload_job, settings, pre, call.now, batch, request.app[NONCES]
     )
@@ -230,7 +237,7 @@ def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) 
 
 
 async def inbox(request: web.Request) -> web.Response:
-    node, _ = await authenticated(request)
+    node, _ = await authenticated(request, NO_BODY)
     relay_settings = request.app[SETTINGS].relay
     after = _int_param(request, "after", 0, 0, 2**62)
     # A larger limit than the hub's batch bound is served in smaller pages, not refused.
@@ -253,8 +260,9 @@ async def inbox(request: web.Request) -> web.Response:
 
 
 async def ack(request: web.Request) -> web.Response:
-    node, body = await authenticated(request)
-    ids = _decode(body, hub_api.AckRequest, "ack", 1 << 20).ids
+    limits = hub_api.ack_limits()
+    node, body = await authenticated(request, limits.max_bytes)
+    ids = await decode_off_loop(len(body), _decode_ack, body, limits)
     acked = await request.app[DB].run(relay.ack, node, ids, _now(request))
     if acked.failed:
         request.app[METRICS].integrity.seen(0, [], acked.failed)
@@ -262,8 +270,12 @@ async def ack(request: web.Request) -> web.Response:
     return _json(hub_api.AckAnswer(deleted=acked.deleted))
 
 
+def _decode_ack(body: bytes, limits: hub_api.BodyLimits) -> list[str]:
+    return _decode(body, hub_api.AckRequest, "ack", limits).ids
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
-    node, _ = await authenticated(request)
+    node, _ = await authenticated(request, NO_BODY)
     ws = web.WebSocketResponse(heartbeat=30.0)
     await ws.prepare(request)
     push = request.app[PUSH]

@@ -18,6 +18,7 @@ from typing import Any
 from hub.errors import ConfigError, DataDirError
 from hub.stats.errors import StatsError
 from hub.stats.ptable import PerturbationParams
+from protocol.hub_api import MAX_INBOX_BYTES
 from support import tomlfile
 from support.datadir import DataDir
 from support.tomlfile import TomlFileError, toml_string
@@ -62,8 +63,11 @@ class RelaySettings:
             raise ConfigError("relay.max_batch must be between 1 and 10000")
         if self.max_body < 64 << 10:
             raise ConfigError("relay.max_body must be at least 65536 bytes")
-        if self.max_fetch_bytes < 2 << 20:
-            raise ConfigError("relay.max_fetch_bytes must be at least 2097152 bytes")
+        if not 2 << 20 <= self.max_fetch_bytes <= MAX_INBOX_BYTES:
+            # A node reads no larger inbox page (protocol/hub_api.py).
+            raise ConfigError(
+                f"relay.max_fetch_bytes must be between 2097152 and {MAX_INBOX_BYTES} bytes"
+            )
         if self.expiry_interval <= 0 or self.notice_ttl < 3600 or self.log_retention < DAY:
             raise ConfigError(
                 "relay.expiry_interval must be > 0, relay.notice_ttl >= 3600, "

@@ -38,6 +38,11 @@ from protocol.keys import SIGNATURE_SIZE, PrivateKeys, PublicKeys, keys_valid_at
 _DOMAIN = b"mbe-sync/doc/v1\x00"
 MAX_DIRECTORY_BYTES = 4 << 20
 MAX_OFFICES = 5000
+# Element budgets (`protocol.encoding.unpack`): the outer document is a map of
+# three; a directory office at most a map of ten with services and languages
+# (50 each), keys and previous keys.
+DOCUMENT_ITEMS = 64
+MAX_DIRECTORY_ITEMS = 64 + 140 * MAX_OFFICES
 SITE_STATUS = frozenset({"active", "revoked"})
 MAX_AUDIT_HEAD = 1024
 AUDIT_HASH = re.compile(r"[0-9a-f]{64}")
@@ -50,10 +55,19 @@ def sign_document(kind: str, body: dict[str, Any], key: PrivateKeys) -> bytes:
 
 
 def verify_document(
-    data: bytes, kind: str, signer: PublicKeys, max_bytes: int = 64 << 10
+    data: bytes,
+    kind: str,
+    signer: PublicKeys,
+    max_bytes: int = 64 << 10,
+    max_items: int = MAX_DIRECTORY_ITEMS,
 ) -> dict[str, Any]:
-    """Check the signature and return the decoded body map."""
-    m = as_map(unpack(data, max_bytes), "document")
+    """Check the signature and return the decoded body map.
+
+    The outer map is decoded with a tight element budget before the signature
+    is checked; the body, only once it verifies, with `max_items` (by default
+    enough for the largest directory; `max_bytes` bounds it too).
+    """
+    m = as_map(unpack(data, max_bytes, DOCUMENT_ITEMS), "document")
     exact_keys(m, {"doc", "body", "sig"}, set(), "document")
     if field_str(m, "doc", "document", max_len=40) != kind:
         raise UnknownTypeError(f"expected a {kind} document")
@@ -62,7 +76,7 @@ def verify_document(
         _DOMAIN + kind.encode() + b"\x00" + raw,
         field_bytes(m, "sig", "document", size=SIGNATURE_SIZE),
     )
-    return as_map(unpack(raw, max_bytes), kind)
+    return as_map(unpack(raw, max_bytes, max_items), kind)
 
 
 @dataclass(frozen=True)
@@ -211,7 +225,7 @@ class Directory:
     ) -> Directory:
         """Refuse an unsigned, expired, or older-than-held directory."""
         w = cls.KIND
-        m = verify_document(data, w, hub_public, MAX_DIRECTORY_BYTES)
+        m = verify_document(data, w, hub_public, MAX_DIRECTORY_BYTES, MAX_DIRECTORY_ITEMS)
         exact_keys(m, {"version", "issued", "expires", "region", "offices"}, set(), w)
         offices = tuple(
             OfficeEntry.from_map(o) for o in field_list(m, "offices", w, max_len=MAX_OFFICES)

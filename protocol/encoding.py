@@ -2,7 +2,9 @@
 
 Untrusted bytes go through `unpack` only: it checks the byte cap first, then
 lets msgpack refuse oversized strings, binaries, arrays and maps while it
-parses, and never enables non-string map keys. The `field_*` helpers read one
+parses, counts the elements of the whole object against a budget as each
+array and map is built (so a body of one-byte maps cannot expand into a
+million Python objects), and never enables non-string map keys. The `field_*` helpers read one
 field of a decoded map and raise `MalformedError` naming the field, so a
 decoder is a list of typed reads and nothing half-valid travels further.
 """
@@ -20,6 +22,12 @@ from protocol.errors import InvalidCodeError, MalformedError, TooLargeError
 # Default cap for one decoded object; envelopes pass their own bound.
 DEFAULT_MAX_BYTES = 1 << 20
 MAX_DEPTH = 8
+# Default element budget of one decoded object (see `unpack`); callers whose
+# objects are known pass a tighter one, the few large documents a larger one.
+DEFAULT_MAX_ITEMS = 100_000
+# Longest single array and largest single map, whatever the budget.
+_MAX_ARRAY = 100_000
+_MAX_MAP = 10_000
 
 
 def pack(obj: Any) -> bytes:
@@ -43,12 +51,24 @@ def _sorted(obj: Any) -> Any:
     return obj
 
 
-def unpack(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
-    """Decode untrusted bytes; raise TooLargeError or MalformedError, nothing else."""
+def unpack(
+    data: bytes, max_bytes: int = DEFAULT_MAX_BYTES, max_items: int = DEFAULT_MAX_ITEMS
+) -> Any:
+    """Decode untrusted bytes; raise TooLargeError or MalformedError, nothing else.
+
+    `max_items` bounds the elements of the whole object: every array and map
+    counts one, every array item one, every map key and value one each (so
+    `{"a": [1, 2]}` is 1 + 2 + 1 + 2 = 6). The count is kept while msgpack
+    builds the containers, and decoding stops at the first container past it,
+    so the memory and time an object costs are bounded by the budget, not by
+    how many one-byte elements fit into `max_bytes`. Over the budget is
+    TooLargeError.
+    """
     if not isinstance(data, bytes | bytearray | memoryview):
         raise MalformedError("expected bytes")
     if len(data) > max_bytes:
         raise TooLargeError(f"{len(data)} bytes exceeds the limit of {max_bytes}")
+    budget = _Budget(max_items)
     try:
         obj = msgpack.unpackb(
             bytes(data),
@@ -57,14 +77,54 @@ def unpack(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
             strict_map_key=True,
             max_str_len=max_bytes,
             max_bin_len=max_bytes,
-            max_array_len=min(max_bytes, 100_000),
-            max_map_len=min(max_bytes, 10_000),
+            max_array_len=max(0, min(max_bytes, max_items, _MAX_ARRAY)),
+            max_map_len=max(0, min(max_bytes, max_items // 2, _MAX_MAP)),
             max_ext_len=0,
+            object_hook=budget.map,
+            list_hook=budget.array,
         )
-    except (ValueError, TypeError, msgpack.UnpackException, RecursionError) as exc:
+    except _OverBudget:
+        raise TooLargeError(f"more than {max_items} elements") from None
+    except ValueError as exc:
+        # msgpack names the limit an array or map header passed ("... exceeds
+        # max_array_len(...)"), a count, never the data.
+        if "exceeds max_array_len" in str(exc) or "exceeds max_map_len" in str(exc):
+            raise TooLargeError("an array or map has more elements than allowed") from None
+        raise MalformedError(f"not valid msgpack: {type(exc).__name__}") from None
+    except (TypeError, msgpack.UnpackException, RecursionError) as exc:
         raise MalformedError(f"not valid msgpack: {type(exc).__name__}") from None
     _check_depth(obj, 0)
     return obj
+
+
+class _OverBudget(Exception):
+    """Raised from inside msgpack's hooks; `unpack` turns it into TooLargeError."""
+
+
+class _Budget:
+    """The element count of one `unpack`, charged as each container is completed.
+
+    msgpack calls the hooks bottom-up, once per map and array, so decoding
+    stops at most one container (itself capped by max_array_len/max_map_len)
+    past the budget. Scalars are charged through the container holding them.
+    """
+
+    __slots__ = ("left",)
+
+    def __init__(self, max_items: int) -> None:
+        self.left = max_items
+
+    def map(self, m: dict[str, Any]) -> dict[str, Any]:
+        self.left -= 1 + 2 * len(m)
+        if self.left < 0:
+            raise _OverBudget
+        return m
+
+    def array(self, a: list[Any]) -> list[Any]:
+        self.left -= 1 + len(a)
+        if self.left < 0:
+            raise _OverBudget
+        return a
 
 
 def _check_depth(obj: Any, depth: int) -> None:

@@ -49,7 +49,7 @@ from protocol.errors import (
 )
 from protocol.ids import MESSAGE_ID, NODE_ID
 from protocol.keys import KEY_SIZE, SIGNATURE_SIZE, PrivateKeys, PublicKeys
-from protocol.payloads import Payload, decode_payload, payload_type
+from protocol.payloads import MAX_CELLS, Payload, decode_payload, payload_type
 
 # Plaintext sizes the padded inner message is rounded up to.
 BUCKETS = (1024, 4096, 16384, 65536, 262144, 1048576)
@@ -57,6 +57,12 @@ MAX_PLAINTEXT = BUCKETS[-1]
 _SEAL_OVERHEAD = 32 + 16  # ephemeral public key + Poly1305 tag
 MAX_CIPHERTEXT = MAX_PLAINTEXT + _SEAL_OVERHEAD
 MAX_ENVELOPE = MAX_CIPHERTEXT + 1024
+# Element budgets (`protocol.encoding.unpack`): an envelope is a map of six
+# (13 elements); an inner message is small but for a statistics report, whose
+# cells (a list of four with a map of at most 1 + MAX_CROSS codes: 13 elements
+# with its place in `cells`) dominate.
+ENVELOPE_ITEMS = 64
+MESSAGE_ITEMS = 1024 + 16 * MAX_CELLS
 _SIGN_DOMAIN = b"mbe-sync/inner/v1\x00"
 _LEN_PREFIX = 4
 
@@ -87,7 +93,7 @@ class Envelope:
     @classmethod
     def decode(cls, data: bytes) -> Envelope:
         """Parse untrusted bytes; checks shape and sizes, not authenticity."""
-        m = as_map(unpack(data, MAX_ENVELOPE), "envelope")
+        m = as_map(unpack(data, MAX_ENVELOPE, ENVELOPE_ITEMS), "envelope")
         version = field_int(m, "v", "envelope", hi=2**16)
         if version not in SUPPORTED_VERSIONS:
             raise UnsupportedVersionError(f"envelope version {version} is not supported")
@@ -199,7 +205,7 @@ def seal(
         raise MalformedError("message expires before it is created")
     _check_addressing(inner)
     # Decode our own payload map: a message the recipient would refuse is refused here.
-    decode_payload(inner.type, unpack(pack(inner.payload.to_map()), MAX_PLAINTEXT))
+    decode_payload(inner.type, unpack(pack(inner.payload.to_map()), MAX_PLAINTEXT, MESSAGE_ITEMS))
     signature = sender_keys.sign(inner.signed_part())
     body = pack(
         {
@@ -251,7 +257,7 @@ def open_envelope(
         plaintext = SealedBox(recipient_keys.private_key).decrypt(envelope.ciphertext)
     except (CryptoError, ValueError, TypeError):
         raise BadSignatureError("ciphertext does not decrypt with our key") from None
-    m = as_map(unpack(_unpad(plaintext), MAX_PLAINTEXT), "message")
+    m = as_map(unpack(_unpad(plaintext), MAX_PLAINTEXT, MESSAGE_ITEMS), "message")
     version = field_int(m, "v", "message", hi=2**16)
     if version not in SUPPORTED_VERSIONS:
         raise UnsupportedVersionError(f"message version {version} is not supported")

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import enum
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 
-from protocol.encoding import unpack
+from protocol.encoding import DEFAULT_MAX_ITEMS, unpack
+from protocol.envelope import MAX_ENVELOPE
 from protocol.errors import MalformedError
 
 PROBLEM_BASE = "https://mbe-sync.invalid/problems/"
@@ -36,6 +38,16 @@ PROBLEM_CONTENT_TYPE = "application/problem+json"
 MSGPACK = "application/msgpack"
 # The most ids one acknowledgement may carry.
 MAX_ACK_IDS = 10_000
+# Its largest body: a map header, "ids", an array header, and each id a
+# 32-character str8 (2 + 32 bytes). The hub reads no more.
+MAX_ACK_BODY = 16 + MAX_ACK_IDS * 34
+# Envelope bytes of one inbox page, at most: the hub's relay.max_fetch_bytes
+# may not exceed it, and a page holds at least one message (at most
+# MAX_ENVELOPE, which is smaller), so a node reads no more than this.
+MAX_INBOX_BYTES = 16 << 20
+# The msgpack of one page entry besides its envelope: map header, the keys
+# "seq", "id" and "envelope", a uint64, a str8 id and a bin32 header (65 bytes).
+_INBOX_ENTRY_OVERHEAD = 80
 # A problem kind read from an answer is cut to this length.
 _MAX_KIND = 80
 
@@ -279,12 +291,65 @@ def decode_json(data: bytes, kind: type[T], what: str) -> T:
         raise MalformedError(f"{what}: {_reason(exc)}") from None
 
 
-def decode_msgpack(data: bytes, kind: type[T], what: str, max_bytes: int) -> T:
+def decode_msgpack(
+    data: bytes, kind: type[T], what: str, max_bytes: int, max_items: int = DEFAULT_MAX_ITEMS
+) -> T:
     """A msgpack body as `kind`, after `unpack`'s limits; MalformedError otherwise.
 
-    TooLargeError from `unpack` passes through unchanged (it is a 413, not a 400).
+    `max_items` is `unpack`'s element budget: pass the one the body's contract
+    allows (`upload_limits`, `inbox_page_limits`). TooLargeError from `unpack`
+    passes through unchanged (it is a 413, not a 400).
     """
-    return convert(unpack(data, max_bytes), kind, what)
+    return convert(unpack(data, max_bytes, max_items), kind, what)
+
+
+# --- the limits of a body, from its contract (docs/hub-api.md, "Limits")
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """The most bytes and msgpack elements (`protocol.encoding.unpack`) a body may have."""
+
+    max_bytes: int
+    max_items: int
+
+
+def upload_limits(max_batch: int, max_body: int) -> BodyLimits:
+    """POST /v1/messages: `{envelopes: [bin, ...]}` with at most `max_batch` envelopes.
+
+    Bytes: each envelope at most MAX_ENVELOPE plus a bin32 header, and never
+    more than the hub's `relay.max_body`. Elements: the map (1 + 2) and the
+    array (1 + one per envelope); twice the batch is allowed, so that a batch
+    somewhat too long still decodes and is refused naming the batch limit.
+    """
+    return BodyLimits(
+        max_bytes=min(max_body, 16 + max_batch * (MAX_ENVELOPE + 5)),
+        max_items=16 + 2 * max_batch,
+    )
+
+
+def ack_limits() -> BodyLimits:
+    """POST /v1/inbox/ack: `{ids: [str, ...]}` with at most MAX_ACK_IDS ids."""
+    return BodyLimits(max_bytes=MAX_ACK_BODY, max_items=16 + MAX_ACK_IDS)
+
+
+def inbox_page_limits(limit: int) -> BodyLimits:
+    """GET /v1/inbox?limit=N: the largest page a hub may answer with.
+
+    Envelope bytes: `limit` envelopes, never more than MAX_INBOX_BYTES. Elements:
+    each entry is a map of three (1 + 6, and one more as an item of the
+    `messages` array); twice that, so a newer hub may add a field (answers
+    the node reads ignore unknown fields).
+    """
+    return BodyLimits(
+        max_bytes=64 + limit * _INBOX_ENTRY_OVERHEAD + min(limit * MAX_ENVELOPE, MAX_INBOX_BYTES),
+        max_items=64 + 16 * limit,
+    )
+
+
+# The element budget of the other msgpack answers a node reads (enrollment, key
+# rotation): maps of a few fields, with room for a newer hub's additions.
+SMALL_ANSWER_ITEMS = 1024
 
 
 def convert(obj: Any, kind: type[T], what: str) -> T:

@@ -10,6 +10,7 @@ add up, then the revision rule in `store.store_report`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -25,13 +26,38 @@ from hub.stats.errors import PeriodError
 from hub.stats.periods import parse_period
 from hub.stats.store import store_report
 from hub.storage.sites import get_site
-from protocol.envelope import MAX_ENVELOPE, Envelope, open_envelope
+from protocol.envelope import MAX_ENVELOPE, Envelope, InnerMessage, open_envelope
 from protocol.errors import BadSignatureError, ProtocolError
 from protocol.hub_api import ProblemKind
 from protocol.ids import HUB_ID
+from protocol.keys import PrivateKeys, PublicKeys
 from protocol.payloads import StatsReport
+from support.offload import decode_off_loop
 
 log = structlog.get_logger()
+
+
+def _decode(body: bytes) -> Envelope:
+    try:
+        return Envelope.decode(body)
+    except ProtocolError as exc:
+        raise from_protocol(exc, "stats") from None
+
+
+def _open(
+    envelope: Envelope, hub_keys: PrivateKeys, signers: Sequence[PublicKeys], now: int
+) -> InnerMessage:
+    """Open the envelope with the first of the node's keys its signature verifies with."""
+    failure: ProtocolError = BadSignatureError("no key to check")
+    for signer in signers:
+        # During a key rotation overlap the report may be signed with the previous key.
+        try:
+            return open_envelope(envelope, hub_keys, HUB_ID, signer, now=now)
+        except BadSignatureError as exc:
+            failure = exc
+        except ProtocolError as exc:
+            raise from_protocol(exc, "stats") from None
+    raise from_protocol(failure, "stats")
 
 
 async def submit_report(request: web.Request) -> web.Response:
@@ -45,10 +71,9 @@ async def submit_report(request: web.Request) -> web.Response:
         raise Problem(
             ProblemKind.TOO_LARGE, 413, f"a statistics envelope is at most {MAX_ENVELOPE} bytes"
         )
-    try:
-        envelope = Envelope.decode(body)
-    except ProtocolError as exc:
-        raise from_protocol(exc, "stats") from None
+    # Decoding, decrypting and checking up to a 1 MiB report run in a worker
+    # thread, not on the event loop (support/offload.py).
+    envelope = await decode_off_loop(len(body), _decode, body)
     if envelope.sender != node:
         raise Problem(
             ProblemKind.FORBIDDEN, 403, "stats: the envelope's sender is not the signing node"
@@ -57,20 +82,8 @@ async def submit_report(request: web.Request) -> web.Response:
     if site is None or site.keys is None:  # authenticated() has checked this; a revoke raced
         raise Problem(ProblemKind.UNKNOWN_NODE, 401, "this node is not enrolled with the hub")
     now = app[DEPS].clock.now()
-    inner = None
-    failure: ProtocolError = BadSignatureError("no key to check")
-    for signer in site.keys_valid_at(now):
-        # During a key rotation overlap the report may be signed with the previous key.
-        try:
-            inner = open_envelope(envelope, app[KEYS], HUB_ID, signer, now=now)
-        except BadSignatureError as exc:
-            failure = exc
-            continue
-        except ProtocolError as exc:
-            raise from_protocol(exc, "stats") from None
-        break
-    if inner is None:
-        raise from_protocol(failure, "stats")
+    signers = site.keys_valid_at(now)
+    inner = await decode_off_loop(len(body), _open, envelope, app[KEYS], signers, now)
     report = inner.payload
     if not isinstance(report, StatsReport):
         raise Problem(

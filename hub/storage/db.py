@@ -10,6 +10,10 @@ connection is never used concurrently and the event loop never waits on disk.
 The CLI may touch the same file from another process while the server runs;
 SQLite's file locks plus `BEGIN IMMEDIATE` and a busy timeout make that safe.
 
+A function that fails because the disk is full (SQLITE_FULL, ENOSPC) raises
+`StorageFull` from `DbWorker.run`: a `507 storage-full` answer, logged by
+`DiskFullLog` once a minute (docs/hub.md, "A full disk").
+
 Migrations are the files `migrations/NNNN_name.sql`, applied in order by the
 shared runner (`support/migrations.py`), each in one transaction together with
 its row in `schema_version`. Other parts of the hub add their own numbered

@@ -37,12 +37,12 @@ from node.sync.errors import (
 from protocol import hub_api
 from protocol.documents import MAX_AUDIT_HEAD, MAX_DIRECTORY_BYTES, Directory, NodeCertificate
 from protocol.enrollment import EnrollmentCode, EnrollmentRequest
-from protocol.envelope import MAX_ENVELOPE
 from protocol.errors import ProtocolError
 from protocol.ids import NODE_ID
 from protocol.keys import PrivateKeys, PublicKeys
 from protocol.requests import sign_request
 from support.clock import Deps, nonce
+from support.offload import decode_off_loop
 
 MSGPACK = hub_api.MSGPACK
 T = TypeVar("T")
@@ -244,9 +244,20 @@ class HubClient:
     async def fetch_inbox(self, after: int, limit: int) -> hub_api.InboxPage:
         """GET /v1/inbox?after=SEQ&limit=N."""
         path = f"/v1/inbox?after={int(after)}&limit={int(limit)}"
-        cap = limit * MAX_ENVELOPE + (64 << 10)
-        ans = await self._request("GET", path, limit=cap)
-        return self._decode_msgpack(ans.body, hub_api.InboxPage, "inbox answer", cap)
+        # The largest page the hub may send for this limit, in bytes and in
+        # elements: a hub that sends more is refused before it costs memory.
+        limits = hub_api.inbox_page_limits(limit)
+        ans = await self._request("GET", path, limit=limits.max_bytes)
+        # Up to 16 MiB to decode: in a worker thread, not on the node's event loop.
+        return await decode_off_loop(
+            len(ans.body),
+            self._decode_msgpack,
+            ans.body,
+            hub_api.InboxPage,
+            "inbox answer",
+            limits.max_bytes,
+            limits.max_items,
+        )
 
     async def ack(self, msg_ids: Sequence[str]) -> int:
         """POST /v1/inbox/ack; returns how many the hub deleted."""
@@ -333,9 +344,16 @@ class HubClient:
         except ProtocolError as exc:
             raise HubResponseError(f"{self.hub_url}: {exc}") from None
 
-    def _decode_msgpack(self, data: bytes, kind: type[T], what: str, max_bytes: int) -> T:
+    def _decode_msgpack(
+        self,
+        data: bytes,
+        kind: type[T],
+        what: str,
+        max_bytes: int,
+        max_items: int = hub_api.SMALL_ANSWER_ITEMS,
+    ) -> T:
         try:
-            return hub_api.decode_msgpack(data, kind, what, max_bytes)
+            return hub_api.decode_msgpack(data, kind, what, max_bytes, max_items)
         except ProtocolError as exc:
             raise HubResponseError(f"{self.hub_url}: {exc}") from None
 

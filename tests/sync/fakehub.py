@@ -7,7 +7,8 @@ Knobs for failure tests: `outage` (every request answers 503), `impostor`
 (a man in the middle presenting and signing with other keys), and
 `directory_override` (serve these bytes as the directory) and
 `lose_enroll_answers` (commit that many enrollments, then answer 502 as a
-proxy whose connection to the hub broke). Like hub/, it answers a repeated
+proxy whose connection to the hub broke), and `inbox_body` (answer every
+inbox fetch with these bytes, e.g. a hostile page). Like hub/, it answers a repeated
 enrollment with a used code and the same keys again (idempotent), so a node
 whose answer was lost can simply run `mbe-node enroll` again.
 """
@@ -120,6 +121,8 @@ class FakeHub:
     # Send {"type": "directory", "version": N} on connect, as the real hub does.
     announce_on_connect: bool = True
     lose_enroll_answers: int = 0
+    # Serve these bytes as every inbox page (a hostile or broken hub).
+    inbox_body: bytes | None = None
 
     # --- administration (what `mbe-hub site add/revoke` does)
 
@@ -383,6 +386,8 @@ class FakeHub:
 
     async def inbox(self, request: web.Request) -> web.Response:
         node = request[NODE]
+        if self.inbox_body is not None:
+            return web.Response(body=self.inbox_body, content_type=hub_api.MSGPACK)
         try:
             after = int(request.query.get("after", "0"))
             limit = int(request.query.get("limit", "100"))
