@@ -14,8 +14,7 @@ from structlog.testing import capture_logs
 from demo.processes import free_port
 from hub.app import create_app
 from hub.settings import HubSettings
-from tests.clocks import FakeClock
-from tests.hub.conftest import clocked
+from tests.clocks import FakeClock, clocked
 
 
 async def _cut_mid_body(port: int, path: str) -> None:
