@@ -239,9 +239,7 @@ def to_cells(counts: dict[CellIdent, tuple[int, int]]) -> tuple[StatsCell, ...]:
     )
 
 
-def compute(
-    facts: Facts, period: Period, keys: RecordKeys | None = None
-) -> tuple[StatsCell, ...]:
+def compute(facts: Facts, period: Period, keys: RecordKeys | None = None) -> tuple[StatsCell, ...]:
     """Every non-zero cell of dataset mbe-core for `period` (see the module docstring).
 
     `keys` may be passed to reuse record keys across computations of the same
