@@ -21,7 +21,7 @@ from node.api import keys
 from node.audit import HEAD_INTERVAL, send_head
 from node.clock import Deps
 from node.config import NodeSettings, load_keys
-from node.jobs.task import BackgroundTask
+from node.jobs.task import PeriodicTask
 from node.storage.store import NodeStore
 
 log = structlog.get_logger()
@@ -31,8 +31,9 @@ log = structlog.get_logger()
 FULL_CHECK_EVERY = 24 * 3600
 
 
-class AuditHeadJob(BackgroundTask):
+class AuditHeadJob(PeriodicTask):
     task_name = "mbe-node-audit-head"
+    failure_event = "audit.head_failed"
 
     def __init__(
         self,
@@ -41,11 +42,10 @@ class AuditHeadJob(BackgroundTask):
         deps: Deps,
         interval: float = HEAD_INTERVAL,
     ) -> None:
-        super().__init__()
+        super().__init__(interval)
         self.store = store
         self.settings = settings
         self.deps = deps
-        self.interval = interval
         self.rounds = 0
         self.last: str | None = None
         self._last_full: int | None = None
@@ -63,14 +63,6 @@ class AuditHeadJob(BackgroundTask):
         self.rounds += 1
         self.last = outcome
         return outcome
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception as exc:  # noqa: BLE001 -- background loop boundary: log the type, retry next round
-                log.error("audit.head_failed", error=type(exc).__name__)
-            await asyncio.sleep(self.interval)
 
 
 AUDIT_HEAD_JOB = web.AppKey("mbe_node_audit_head_job", AuditHeadJob)

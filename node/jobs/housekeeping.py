@@ -12,7 +12,6 @@ next to the sync worker.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 
 import structlog
@@ -20,7 +19,7 @@ from aiohttp import web
 
 from node.api import keys
 from node.config import ReferralSettings
-from node.jobs.task import BackgroundTask
+from node.jobs.task import PeriodicTask
 from node.storage.db import scrub
 from node.storage.erasure import Erasure
 from node.storage.idempotency import IdempotencyKeys
@@ -30,8 +29,9 @@ from node.sync.ports import Runner, inline
 log = structlog.get_logger()
 
 
-class ReferralHousekeeping(BackgroundTask):
+class ReferralHousekeeping(PeriodicTask):
     task_name = "mbe-node-referral-expiry"
+    failure_event = "referrals.housekeeping_failed"
 
     def __init__(
         self,
@@ -42,7 +42,7 @@ class ReferralHousekeeping(BackgroundTask):
         erasure: Erasure | None = None,
         idempotency: IdempotencyKeys | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(settings.check_interval)
         self.lifecycle = lifecycle
         self.erasure = erasure
         self.idempotency = idempotency
@@ -61,14 +61,6 @@ class ReferralHousekeeping(BackgroundTask):
             for listener in self.listeners:
                 listener()
         return done
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception as exc:  # noqa: BLE001 -- background loop boundary: log the type, retry next round
-                log.error("referrals.housekeeping_failed", error=type(exc).__name__)
-            await asyncio.sleep(self.settings.check_interval)
 
 
 def _purge_answers(keys: IdempotencyKeys) -> None:

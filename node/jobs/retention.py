@@ -21,7 +21,6 @@ type); the next round tries again. Logs carry counts, never case ids.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
@@ -32,7 +31,7 @@ from node.api import keys
 from node.clock import Clock
 from node.config import RetentionSettings
 from node.errors import ConflictError, NotFound
-from node.jobs.task import BackgroundTask
+from node.jobs.task import PeriodicTask
 from node.stats.erasure import erase_keeping_statistics
 from node.storage.db import scrub
 from node.storage.erasure import ErasureResult
@@ -70,8 +69,9 @@ class RetentionRound:
     notices: int
 
 
-class RetentionJob(BackgroundTask):
+class RetentionJob(PeriodicTask):
     task_name = "mbe-node-retention"
+    failure_event = "retention.round_failed"
 
     def __init__(
         self,
@@ -84,13 +84,12 @@ class RetentionJob(BackgroundTask):
         interval: float = CHECK_INTERVAL,
         erase: Erase = erase_due_case,
     ) -> None:
-        super().__init__()
+        super().__init__(interval)
         self.store = store
         self.settings = settings
         self.clock = clock
         self.listeners = listeners
         self._db = run
-        self.interval = interval
         self._erase = erase
         self.rounds = 0
 
@@ -118,14 +117,6 @@ class RetentionJob(BackgroundTask):
                 for listener in self.listeners:
                     listener()
         return RetentionRound(erased=tuple(erased), skipped=skipped, notices=notices)
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception as exc:  # noqa: BLE001 -- background loop boundary: log the type, retry next round
-                log.error("retention.round_failed", error=type(exc).__name__)
-            await asyncio.sleep(self.interval)
 
 
 RETENTION = web.AppKey("mbe_node_retention", RetentionJob)

@@ -1,4 +1,4 @@
-"""The start and stop of a background job's one asyncio task."""
+"""The start and stop of a background job's one asyncio task, and its periodic rounds."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import asyncio
 import contextlib
 from collections.abc import Coroutine
 from typing import Any
+
+import structlog
+
+log = structlog.get_logger()
 
 
 class BackgroundTask(abc.ABC):
@@ -31,3 +35,30 @@ class BackgroundTask(abc.ABC):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+class PeriodicTask(BackgroundTask):
+    """A job whose rounds run at start and then every `interval` seconds.
+
+    A round that fails is logged as `failure_event` with the exception's type
+    only (no data), and the next round tries again: the loop never ends on an
+    error.
+    """
+
+    failure_event = "job.round_failed"
+
+    def __init__(self, interval: float) -> None:
+        super().__init__()
+        self.interval = interval
+
+    @abc.abstractmethod
+    async def run_once(self) -> Any:
+        """One round."""
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception as exc:  # noqa: BLE001 -- background loop boundary: log the type, retry next round
+                log.error(self.failure_event, error=type(exc).__name__)
+            await asyncio.sleep(self.interval)
