@@ -21,9 +21,13 @@ async def _answer(resp: Any, status: int) -> Any:
     return body
 
 
-async def _case_with_referral(client: Client, auth: dict[str, str]) -> tuple[str, str]:
+async def case_with_referral(
+    client: Client, auth: dict[str, str], family_name: str = MARKER
+) -> tuple[str, str]:
+    """A case (family name `family_name`) with a consent and a referral to awo-fue."""
     case = await _answer(
-        await client.post(f"{API}/cases", json={**CASE, "family_name": MARKER}, headers=auth), 201
+        await client.post(f"{API}/cases", json={**CASE, "family_name": family_name}, headers=auth),
+        201,
     )
     fields = ["family_name", "topics"]
     await _answer(
@@ -52,7 +56,7 @@ async def test_erase_case_then_everything_about_it_is_gone(
     client: Client, api_node: ApiNode
 ) -> None:
     auth = api_node.auth
-    case_id, rid = await _case_with_referral(client, auth)
+    case_id, rid = await case_with_referral(client, auth)
     erased = await _answer(
         await client.delete(f"{API}/cases/{case_id}?reason=client_request", headers=auth), 200
     )
@@ -86,7 +90,7 @@ async def test_bad_erasure_requests(client: Client, api_node: ApiNode) -> None:
     auth = api_node.auth
     missing = "0" * 32
     await _answer(await client.delete(f"{API}/cases/{missing}?reason=other", headers=auth), 404)
-    case_id, _ = await _case_with_referral(client, auth)
+    case_id, _ = await case_with_referral(client, auth)
     await _answer(await client.delete(f"{API}/cases/{case_id}", headers=auth), 400)
     await _answer(await client.delete(f"{API}/cases/{case_id}?reason=because", headers=auth), 400)
     store = client.app[STORE]

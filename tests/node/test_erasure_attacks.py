@@ -36,6 +36,7 @@ from tests.node.conftest import (
     open_outbox,
     signed_directory,
 )
+from tests.node.test_erasure_api import case_with_referral
 from tests.node_stats.conftest import FakeHub, add_case, make_service, set_today
 
 FIELDS = ["given_name", "family_name", "phone", "topics"]
@@ -568,30 +569,7 @@ async def _answer(resp: Any, status: int) -> Any:
 
 
 async def _api_case(client: Client, auth: dict[str, str]) -> tuple[str, str]:
-    case = await _answer(
-        await client.post(f"{API}/cases", json={**CASE, "family_name": FAMILY}, headers=auth), 201
-    )
-    fields = ["family_name", "topics"]
-    await _answer(
-        await client.post(
-            f"{API}/cases/{case['id']}/consents", json=consent_for("awo-fue", fields), headers=auth
-        ),
-        201,
-    )
-    ref = await _answer(
-        await client.post(
-            f"{API}/referrals/outgoing",
-            json={
-                "case_id": case["id"],
-                "recipient": "awo-fue",
-                "target_type": "jmd",
-                "fields": fields,
-            },
-            headers=auth,
-        ),
-        201,
-    )
-    return str(case["id"]), str(ref["id"])
+    return await case_with_referral(client, auth, family_name=FAMILY)
 
 
 async def test_concurrent_and_repeated_deletes_of_one_case(
