@@ -1,0 +1,165 @@
+"""The exact bytes of the encoder, pinned, so a faster encoder cannot change them.
+
+`pack` is what every signature is computed over: a change of one byte breaks
+every signature made before it. These tests pin its output for known inputs
+(a mixed object, a sealed 2 KiB referral) and compare it with the original,
+plain recursive implementation for arbitrary input; the known-answer vectors
+(tests/protocol/test_vectors.py) pin one sealed envelope of every type.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections import OrderedDict
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from protocol.encoding import MAX_DEPTH, pack, unpack
+from protocol.envelope import open_envelope, seal
+from protocol.errors import MalformedError
+from protocol.payloads import Consent, ReferralOffer
+from tests.protocol import factories as f
+from tests.protocol.strategies import msgpack_scalars
+
+
+class _Colour(enum.StrEnum):
+    RED = "red"
+
+
+def _reference(obj: Any) -> Any:
+    """The canonical form as `pack` first defined it: mappings sorted, sequences lists."""
+    if isinstance(obj, Mapping):
+        return {k: _reference(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list | tuple):
+        return [_reference(v) for v in obj]
+    return obj
+
+
+MIXED: dict[str, Any] = {
+    "z": (1, -1, 2**40, -(2**40), 2**64 - 1, True, False, None),
+    "a": {"b": [b"\x00\xff", bytearray(b"ab")], "a": 1.5, "Z": "text"},
+    "ä": OrderedDict([("y", 1), ("x", (2, 3))]),
+    "m": MappingProxyType({"k": _Colour.RED, "j": []}),
+    "": {},
+}
+MIXED_HEX = (
+    "85a080a16183a15aa474657874a161cb3ff8000000000000a16292c40200ffc4026162a16d82a16a90a16ba3"
+    "726564a17a9801ffcf0000010000000000d3ffffff0000000000cfffffffffffffffffc3c2c0a2c3a482a178"
+    "920203a17901"
+)
+
+
+def test_pack_pins_the_bytes_of_a_mixed_object() -> None:
+    """Keys sorted by code point, tuples as arrays, any Mapping a map, a StrEnum text."""
+    assert pack(MIXED).hex() == MIXED_HEX
+
+
+def _referral() -> ReferralOffer:
+    """The benchmark's 2 KiB referral (bench/protocol.py), with fixed ids."""
+    fields = ("given_name", "family_name", "birth_year", "languages", "phone", "topics", "note")
+    return ReferralOffer(
+        referral_id=f.hex_id("pinned-referral"),
+        target_type="jobcenter",
+        consent=Consent(
+            consent_id=f.hex_id("pinned-consent"),
+            given="2027-01-15",
+            form="written",
+            legal_regime="gdpr",
+            fields=fields,
+        ),
+        client={
+            "given_name": "Amina",
+            "family_name": "Beispiel",
+            "birth_year": 1988,
+            "languages": ["ar", "de", "en"],
+            "phone": "+49 30 1234567",
+            "topics": ["work_recognition", "language_course"],
+            "note": "x" * 1800,
+        },
+    )
+
+
+SIGNED_PART_SHA256 = "337469e0d2f1be2609f72af71de985d6dc465f50f86909c1559a45aa2ead8c67"
+ENVELOPE_SHA256 = "52dd0199e132dbaa39fcf98970a82d36c3489521233d288d5f2df745b6406154"
+
+
+def test_seal_pins_the_bytes_of_a_2kib_referral() -> None:
+    """Signed bytes and envelope of a fixed referral are exactly the recorded ones, and it opens."""
+    inner = f.inner(_referral(), msg_id=f.hex_id("pinned-msg"))
+    env = seal(
+        inner, f.keys("office-a"), f.keys("office-b").public, ephemeral_secret=f.seed("pinned")
+    )
+    assert hashlib.sha256(inner.signed_part()).hexdigest() == SIGNED_PART_SHA256
+    assert hashlib.sha256(env.encode()).hexdigest() == ENVELOPE_SHA256
+    opened = open_envelope(
+        env, f.keys("office-b"), "office-b", f.keys("office-a").public, now=f.NOW + 60
+    )
+    assert opened == inner
+
+
+def _mix_containers(value: Any, data: st.DataObject) -> Any:
+    """The same value with some lists as tuples and some dicts as other mappings."""
+    if isinstance(value, dict):
+        items = {k: _mix_containers(v, data) for k, v in value.items()}
+        kind = data.draw(st.sampled_from(["dict", "ordered", "proxy"]))
+        if kind == "ordered":
+            return OrderedDict(items)
+        return MappingProxyType(items) if kind == "proxy" else items
+    if isinstance(value, list):
+        items_list = [_mix_containers(v, data) for v in value]
+        return tuple(items_list) if data.draw(st.booleans()) else items_list
+    return value
+
+
+msgpack_trees = st.recursive(
+    msgpack_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=5), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@given(value=msgpack_trees, data=st.data())
+def test_pack_equals_the_reference_canonical_form(value: Any, data: st.DataObject) -> None:
+    """For any value (lists or tuples, dicts or other mappings): msgpack of the reference."""
+    mixed = _mix_containers(value, data)
+    assert pack(mixed) == msgpack.packb(_reference(mixed), use_bin_type=True)
+
+
+def _nested(depth: int, leaf: Any) -> Any:
+    """`leaf` inside `depth` lists: [[...[leaf]...]]; the innermost list is at depth - 1."""
+    obj = leaf
+    for _ in range(depth):
+        obj = [obj]
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("obj", "refused"),
+    [
+        (_nested(MAX_DEPTH, []), False),  # an empty list at depth MAX_DEPTH
+        (_nested(MAX_DEPTH, 1), False),  # a scalar at depth MAX_DEPTH
+        (_nested(MAX_DEPTH + 1, 1), True),  # a scalar at depth MAX_DEPTH + 1
+        (_nested(MAX_DEPTH, {}), False),
+        (_nested(MAX_DEPTH, {"a": 1}), True),
+        (_nested(MAX_DEPTH + 1, []), True),  # an empty list one level deeper
+        ({"a": _nested(MAX_DEPTH - 1, "x")}, False),
+        ({"a": _nested(MAX_DEPTH, "x")}, True),
+    ],
+)
+def test_unpack_depth_limit_is_exactly_where_it_was(obj: Any, refused: bool) -> None:
+    """Depth counts containers and scalars alike: nothing may sit deeper than MAX_DEPTH."""
+    data = msgpack.packb(obj, use_bin_type=True)
+    if refused:
+        with pytest.raises(MalformedError, match="nested"):
+            unpack(data)
+    else:
+        assert unpack(data) == obj
