@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node.clock import Deps, new_id
+from node.clock import Deps, new_message_id
 from node.stats.errors import ReportTooLarge
 from node.sync.ports import EnrollmentState
 from protocol.envelope import InnerMessage, seal
@@ -32,7 +32,7 @@ def seal_report(
     """The envelope bytes for POST /v1/stats (recipient `hub`)."""
     now = deps.clock.now()
     inner = InnerMessage(
-        msg_id=new_id(deps.random),
+        msg_id=new_message_id(deps.random, now),
         sender=enrollment.node_id,
         recipient=HUB_ID,
         created=now,

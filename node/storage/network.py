@@ -14,7 +14,7 @@ from typing import Any
 
 import structlog
 
-from node.clock import new_id
+from node.clock import new_message_id
 from node.domain.delivery import Delivery
 from node.errors import NotEnrolled, UnknownRecipient
 from node.storage.context import StoreContext, dumps
@@ -163,7 +163,7 @@ class Network:
         public = self.recipient_keys(recipient)
         now = self.ctx.now()
         inner = InnerMessage(
-            msg_id=new_id(self.ctx.deps.random),
+            msg_id=new_message_id(self.ctx.deps.random, now),
             sender=sender,
             recipient=recipient,
             created=now,
