@@ -12,6 +12,7 @@ decoder is a list of typed reads and nothing half-valid travels further.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,19 @@ _MAX_ARRAY = 100_000
 _MAX_MAP = 10_000
 
 
+class Packed(bytes):
+    """One value already encoded by `pack`, which writes it into a larger object as it is.
+
+    For a part that is encoded more than once (a message's payload in the signed
+    bytes and in the body; a directory office that did not change since the
+    last version): `pack({"a": Packed(pack(x))})` is exactly `pack({"a": x})`,
+    because msgpack encodes a map or array as its header followed by the
+    encodings of its items. Build one only from `pack`'s own output.
+    """
+
+    __slots__ = ()
+
+
 def pack(obj: Any) -> bytes:
     """Encode deterministically: maps are packed with sorted keys.
 
@@ -38,17 +52,128 @@ def pack(obj: Any) -> bytes:
     catches one hierarchy on the way out as well as on the way in.
     """
     try:
-        return msgpack.packb(_sorted(obj), use_bin_type=True)  # type: ignore[no-any-return]
+        if type(obj) is dict and any(type(v) is Packed for v in obj.values()):
+            return b"".join(_pack_parts(obj, []))  # the common place of a Packed, checked first
+        try:
+            return _packb(_sorted(obj))
+        except _HoldsPacked:
+            return b"".join(_pack_parts(obj, []))
     except (TypeError, ValueError, OverflowError) as exc:
         raise MalformedError(f"cannot encode: {type(exc).__name__}") from None
 
 
+# One msgpack Packer per thread: msgpack.packb builds a new one, with a 256 KiB
+# buffer, for every call. A Packer that wrote a large object is dropped after it,
+# so no thread keeps a large buffer.
+_PACKERS = threading.local()
+_KEEP_PACKER_BELOW = 256 << 10
+
+
+def _packb(obj: Any) -> bytes:
+    """msgpack of `obj` (canonical already), as msgpack.packb(obj, use_bin_type=True)."""
+    packer = getattr(_PACKERS, "packer", None)
+    if packer is None:
+        packer = _PACKERS.packer = msgpack.Packer(use_bin_type=True)
+    data: bytes = packer.pack(obj)
+    if len(data) > _KEEP_PACKER_BELOW:
+        del _PACKERS.packer
+    return data
+
+
+# Types `_sorted` returns as they are without a further look (exact types only:
+# a subclass, say a StrEnum, takes the general path, with the same result).
+_LEAVES = frozenset({str, bytes, int, float, bool, type(None)})
+
+
+class _HoldsPacked(Exception):
+    """Raised by `_sorted` at the first `Packed`; `pack` then encodes part by part."""
+
+
 def _sorted(obj: Any) -> Any:
+    """The canonical form msgpack encodes: every mapping a dict with sorted keys,
+    every list or tuple a list. Exact types are checked first, as they are
+    almost all there is (the abstract Mapping check costs far more)."""
+    cls = type(obj)
+    if cls in _LEAVES:
+        return obj
+    if cls is dict:
+        return {k: v if type(v := obj[k]) in _LEAVES else _sorted(v) for k in sorted(obj)}
+    if cls is list or cls is tuple:
+        return [v if type(v) in _LEAVES else _sorted(v) for v in obj]
+    if cls is Packed:
+        raise _HoldsPacked
     if isinstance(obj, Mapping):
         return {k: _sorted(obj[k]) for k in sorted(obj)}
     if isinstance(obj, list | tuple):
         return [_sorted(v) for v in obj]
     return obj
+
+
+def _pack_parts(obj: Any, out: list[bytes]) -> list[bytes]:
+    """Append the encoding of `obj` to `out` piece by piece, `Packed` values as they are.
+
+    The same bytes as msgpack of `_sorted(obj)`: a map is its header, then each
+    key and value in key order; an array its header, then its items. Items
+    without a `Packed` inside are encoded together, a run at a time (as a map
+    or array of their own, whose header is then left off).
+    """
+    if type(obj) is Packed:
+        out.append(obj)
+    elif isinstance(obj, Mapping):
+        out.append(_header(len(obj), 0x80, b"\xde", b"\xdf"))
+        run: dict[Any, Any] = {}
+        for k in sorted(obj):
+            v = obj[k]
+            cls = type(v)
+            if cls in _LEAVES:
+                run[k] = v
+                continue
+            if cls is not Packed:
+                try:
+                    run[k] = _sorted(v)
+                    continue
+                except _HoldsPacked:
+                    pass
+            _flush(run, out)
+            out.append(_packb(k))
+            _pack_parts(v, out)
+            run = {}
+        _flush(run, out)
+    elif isinstance(obj, list | tuple):
+        out.append(_header(len(obj), 0x90, b"\xdc", b"\xdd"))
+        items: list[Any] = []
+        for v in obj:
+            if type(v) is not Packed:
+                try:
+                    items.append(_sorted(v))
+                    continue
+                except _HoldsPacked:
+                    pass
+            _flush(items, out)
+            _pack_parts(v, out)
+            items = []
+        _flush(items, out)
+    else:
+        out.append(_packb(obj))
+    return out
+
+
+def _flush(run: dict[Any, Any] | list[Any], out: list[bytes]) -> None:
+    """Append the entries or items of `run` (already in canonical form) without their header."""
+    if run:
+        n = len(run)
+        out.append(_packb(run)[1 if n < 16 else 3 if n < 1 << 16 else 5 :])
+
+
+def _header(n: int, fix: int, tag16: bytes, tag32: bytes) -> bytes:
+    """A msgpack map or array header for `n` items, in its shortest form (as msgpack writes it)."""
+    if n < 16:
+        return bytes([fix | n])
+    if n < 1 << 16:
+        return tag16 + n.to_bytes(2, "big")
+    if n < 1 << 32:
+        return tag32 + n.to_bytes(4, "big")
+    raise ValueError("too many items for msgpack")
 
 
 def unpack(
@@ -128,13 +253,23 @@ class _Budget:
 
 
 def _check_depth(obj: Any, depth: int) -> None:
-    if depth > MAX_DEPTH:
+    """Refuse anything, container or scalar, deeper than MAX_DEPTH (the root is at 0).
+
+    `obj` comes from `unpack`, so its containers are exactly dicts and lists.
+    """
+    cls = type(obj)
+    if cls is dict:
+        items: Any = obj.values()
+    elif cls is list:
+        items = obj
+    else:
+        return
+    if not items:
+        return
+    if depth >= MAX_DEPTH:  # its items would sit at depth + 1
         raise MalformedError(f"nested deeper than {MAX_DEPTH} levels")
-    if isinstance(obj, dict):
-        for v in obj.values():
-            _check_depth(v, depth + 1)
-    elif isinstance(obj, list):
-        for v in obj:
+    for v in items:
+        if type(v) is dict or type(v) is list:
             _check_depth(v, depth + 1)
 
 

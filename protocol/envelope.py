@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from nacl.bindings import crypto_box, crypto_scalarmult_base
 from nacl.exceptions import CryptoError
@@ -31,6 +32,7 @@ from nacl.public import SealedBox
 
 from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS
 from protocol.encoding import (
+    Packed,
     as_map,
     exact_keys,
     field_bytes,
@@ -128,18 +130,20 @@ class InnerMessage:
         return payload_type(self.payload)
 
     def signed_part(self) -> bytes:
-        return _SIGN_DOMAIN + pack(
-            {
-                "v": self.version,
-                "type": self.type,
-                "id": self.msg_id,
-                "from": self.sender,
-                "to": self.recipient,
-                "created": self.created,
-                "exp": self.expires,
-                "payload": self.payload.to_map(),
-            }
-        )
+        return _SIGN_DOMAIN + pack(self._fields(self.payload.to_map()))
+
+    def _fields(self, payload: Any) -> dict[str, Any]:
+        """The signed map; `payload` is the payload's map or its `Packed` encoding."""
+        return {
+            "v": self.version,
+            "type": self.type,
+            "id": self.msg_id,
+            "from": self.sender,
+            "to": self.recipient,
+            "created": self.created,
+            "exp": self.expires,
+            "payload": payload,
+        }
 
 
 def _bucket(size: int) -> int:
@@ -160,7 +164,8 @@ def _unpad(data: bytes) -> bytes:
     n = int.from_bytes(data[:_LEN_PREFIX], "big")
     if n > len(data) - _LEN_PREFIX:
         raise MalformedError("padding length out of range")
-    if any(data[_LEN_PREFIX + n :]):
+    padding = data[_LEN_PREFIX + n :]
+    if padding != bytes(len(padding)):
         raise MalformedError("padding is not zero")
     return data[_LEN_PREFIX : _LEN_PREFIX + n]
 
@@ -204,22 +209,13 @@ def seal(
     if inner.expires <= inner.created:
         raise MalformedError("message expires before it is created")
     _check_addressing(inner)
-    # Decode our own payload map: a message the recipient would refuse is refused here.
-    decode_payload(inner.type, unpack(pack(inner.payload.to_map()), MAX_PLAINTEXT, MESSAGE_ITEMS))
-    signature = sender_keys.sign(inner.signed_part())
-    body = pack(
-        {
-            "v": inner.version,
-            "type": inner.type,
-            "id": inner.msg_id,
-            "from": inner.sender,
-            "to": inner.recipient,
-            "created": inner.created,
-            "exp": inner.expires,
-            "payload": inner.payload.to_map(),
-            "sig": signature,
-        }
-    )
+    # The payload is encoded once, for the signed bytes and the body alike.
+    fields = inner._fields(Packed(pack(inner.payload.to_map())))
+    signature = sender_keys.sign(_SIGN_DOMAIN + pack(fields))
+    body = pack({**fields, "sig": signature})
+    # Decode the body as the recipient will: a message it would refuse is refused here.
+    decoded = unpack(body, MAX_PLAINTEXT, MESSAGE_ITEMS)
+    decode_payload(inner.type, decoded["payload"])
     ciphertext = _seal_box(_pad(body), recipient_public.encrypt, ephemeral_secret)
     return Envelope(
         version=inner.version,

@@ -8,11 +8,12 @@ sealed messages. Constructors only validate; the one place randomness enters is
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from nacl.bindings import crypto_scalarmult
+from nacl.bindings import crypto_scalarmult, crypto_sign, crypto_sign_seed_keypair
 from nacl.exceptions import BadSignatureError as NaclBadSignature
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey
@@ -50,15 +51,28 @@ def _check_encryption_key(key: bytes) -> None:
     Sealing to such a key fails (libsodium refuses the all-zero shared secret),
     so a party holding one could receive nothing: refusing it wherever keys
     enter (enrollment, rotation, certificates, the directory) keeps that
-    failure away from every sender. One scalar multiplication, about 30 us.
+    failure away from every sender. One scalar multiplication, about 30 us,
+    the first time a process meets a key; the answer is remembered.
     """
+    if _small_order(key):
+        raise MalformedError("encryption public key is of small order (unusable)")
+
+
+# Room for the keys of a full directory (current and previous, 5000 offices) and more.
+_CHECKED_KEYS = 16384
+
+
+@functools.lru_cache(maxsize=_CHECKED_KEYS)
+def _small_order(key: bytes) -> bool:
+    """True for a key of small order: a pure function of its 32 bytes, so its answer
+    is kept (the hub reads every site's keys from its database on each directory
+    version and request; a node checks every key of each directory it receives)."""
     try:
         product = crypto_scalarmult(_PROBE_SCALAR, key)
     except (CryptoError, RuntimeError):
         # libsodium reports the all-zero result as an error.
-        raise MalformedError("encryption public key is of small order (unusable)") from None
-    if not any(product):
-        raise MalformedError("encryption public key is of small order (unusable)")
+        return True
+    return not any(product)
 
 
 @dataclass(frozen=True)
@@ -125,15 +139,24 @@ class PrivateKeys:
             encrypt_secret=bytes(PrivateKey.generate()),
         )
 
-    @property
+    # Derived once per instance and kept (functools.cached_property stores into the
+    # instance's __dict__, which a frozen dataclass without slots has): deriving the
+    # Ed25519 key pair costs more than a signature. Equality and hashing stay on
+    # the two seeds (the dataclass fields), the repr shows the fingerprint only.
+    @functools.cached_property
     def signing_key(self) -> SigningKey:
         return SigningKey(self.sign_seed)
 
-    @property
+    @functools.cached_property
+    def _ed25519_secret(self) -> bytes:
+        """libsodium's 64-byte Ed25519 secret key (seed || public key)."""
+        return crypto_sign_seed_keypair(self.sign_seed)[1]
+
+    @functools.cached_property
     def private_key(self) -> PrivateKey:
         return PrivateKey(self.encrypt_secret)
 
-    @property
+    @functools.cached_property
     def public(self) -> PublicKeys:
         return PublicKeys(
             sign=bytes(self.signing_key.verify_key),
@@ -142,7 +165,7 @@ class PrivateKeys:
 
     def sign(self, message: bytes) -> bytes:
         """Detached Ed25519 signature (deterministic, so vectors are stable)."""
-        return bytes(self.signing_key.sign(message).signature)
+        return crypto_sign(message, self._ed25519_secret)[:SIGNATURE_SIZE]
 
     def to_bytes(self) -> bytes:
         """64 bytes for the key file: signing seed, then encryption secret."""

@@ -9,6 +9,7 @@ plain recursive implementation for arbitrary input; the known-answer vectors
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 from collections import OrderedDict
@@ -21,7 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.encoding import MAX_DEPTH, pack, unpack
+from protocol.encoding import MAX_DEPTH, Packed, pack, unpack
 from protocol.envelope import open_envelope, seal
 from protocol.errors import MalformedError
 from protocol.payloads import Consent, ReferralOffer
@@ -163,3 +164,28 @@ def test_unpack_depth_limit_is_exactly_where_it_was(obj: Any, refused: bool) -> 
             unpack(data)
     else:
         assert unpack(data) == obj
+
+
+@given(value=msgpack_trees, data=st.data())
+def test_a_packed_part_encodes_as_the_value_it_holds(value: Any, data: st.DataObject) -> None:
+    """`Packed(pack(x))` anywhere in a map or list gives exactly the bytes of `x` there."""
+    key = data.draw(st.text(max_size=5))
+    others = data.draw(st.dictionaries(st.text(max_size=5), msgpack_trees, max_size=20))
+    plain = {**others, key: [value, {"x": value}]}
+    spliced = {**others, key: [Packed(pack(value)), {"x": Packed(pack(value))}]}
+    assert pack(spliced) == pack(plain)
+    assert pack({**others, key: Packed(pack(value))}) == pack({**others, key: value})
+    many = [Packed(pack(value))] * data.draw(st.integers(0, 40))
+    assert pack(many) == pack([value] * len(many))
+
+
+def test_seal_refuses_a_payload_the_recipient_cannot_decode() -> None:
+    """A payload map with a non-text key packs, but no recipient would decode it: refused."""
+    offer = dataclasses.replace(f.referral_offer(), client={1: "Amina"})  # type: ignore[dict-item]  # the point of the test
+    with pytest.raises(MalformedError):
+        seal(
+            f.inner(offer),
+            f.keys("office-a"),
+            f.keys("office-b").public,
+            ephemeral_secret=f.seed("x"),
+        )
