@@ -50,8 +50,10 @@ GROUP_DIMS = frozenset({OFFICE, ORGANISATION})
 Level = Literal["region", "organisation", "office"]
 # A number being summed: (count, cell key sum, offices with a non-zero count).
 Sums = tuple[int, int, int]
-# Per unit: (measure, dimension names) -> dimension values -> sums.
-UnitIndex = dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], Sums]]
+# The cells of one measure by the same dimensions: (measure, dimension names).
+CellGroup = tuple[str, tuple[str, ...]]
+# Per unit: cell group -> dimension values -> sums.
+UnitIndex = dict[CellGroup, dict[tuple[str, ...], Sums]]
 UnitLevel = Literal["office", "organisation"]
 
 
@@ -83,6 +85,19 @@ class TableSpec:
     @property
     def grouped(self) -> bool:
         return self.rows in GROUP_DIMS
+
+
+def groups_read(spec: TableSpec) -> frozenset[CellGroup]:
+    """The cell groups `tabulate` reads for `spec` (in any scope): data holding only
+    these gives the same table, so the hub loads no other cells for it."""
+    names: set[tuple[str, ...]] = {()}
+    if spec.cols is not None:
+        names.add((spec.cols,))
+    if spec.rows is not None and not spec.grouped:
+        names.add((spec.rows,))
+        if spec.cols is not None:
+            names.add(tuple(sorted((spec.rows, spec.cols))))
+    return frozenset((spec.measure, n) for n in names)
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,7 @@ async def get_table(request: web.Request) -> web.Response:
     except StatsError as exc:
         raise Problem(ProblemKind.MALFORMED, 400, f"table: {exc}") from None
     scope = view.parse_scope(q.get("scope"), who, await view.sites_for(request, who))
-    data = await view.period_data(request, who, period, view.detail_for(spec, scope))
-    t = view.table(request.app[view.DISCLOSURE], data, spec, scope)
+    (t,) = await view.tables(request, who, period, (spec,), scope)
     if fmt == "csv":
         return csv_response(csv_text([t]), f"mbe-{period.id}-{spec.measure}.csv")
     return web.json_response(json_obj(t))
@@ -84,8 +83,7 @@ async def get_overview(request: web.Request) -> web.Response:
     who = await coordinator(request)
     fmt = _format(request)
     period = view.parse_period_param(request.query.get("period"))
-    data = await view.period_data(request, who, period)
-    ov = view.overview(request.app[view.DISCLOSURE], data)
+    ov = await view.overview(request, who, period)
     if fmt == "csv":
         return csv_response(csv_text(ov.tables()), f"mbe-{period.id}.csv")
     return web.json_response({"period": period.id, "tables": [json_obj(t) for t in ov.tables()]})

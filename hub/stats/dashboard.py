@@ -137,7 +137,7 @@ async def show_dashboard(request: web.Request) -> web.StreamResponse:
     published = await view.publication_of(request, period)
     overview = None
     if published is not None:
-        overview = view.overview(disclosure, await view.period_data(request, who, period))
+        overview = await view.overview(request, who, period)
     page = pages.Page(
         region=settings.region,
         org=who.org,

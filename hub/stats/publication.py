@@ -26,7 +26,7 @@ import sqlite_utils
 from hub.settings import HubSettings
 from hub.stats.errors import StatsError
 from hub.stats.periods import Period
-from hub.stats.store import Publication, late_revisions, publication, publish
+from hub.stats.store import Publication, ensure_summed, late_revisions, publication, publish
 
 
 def cutoff(period: Period, settings: HubSettings) -> int:
@@ -39,9 +39,13 @@ def cutoff(period: Period, settings: HubSettings) -> int:
 def due(
     db: sqlite_utils.Database, period: Period, settings: HubSettings, now: int
 ) -> Publication | None:
-    """The period's publication: the recorded one, or made now if its cutoff has passed."""
+    """The period's publication: the recorded one, or made now if its cutoff has passed.
+
+    A period published before the hub kept sums per organisation gets them here,
+    once, before its first table is read (`ensure_summed`)."""
     held = publication(db, period.id)
     if held is not None:
+        ensure_summed(db, period.id)
         return held
     fixed_at = cutoff(period, settings)
     return publish(db, period.id, fixed_at, now) if now >= fixed_at else None

@@ -14,7 +14,7 @@ from hub.context import SETTINGS
 from hub.stats.api import PREFIX, add_api_routes
 from hub.stats.dashboard import add_dashboard_routes
 from hub.stats.submit import submit_report
-from hub.stats.view import DISCLOSURE, PERIOD_CACHE, PeriodCache, policy
+from hub.stats.view import DISCLOSURE, policy
 
 COORDINATOR_PREFIXES = (PREFIX + "/", "/dashboard")
 # No external origin at all: the stylesheet comes from the hub, charts are inline
@@ -46,7 +46,6 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 def add_stats(app: web.Application) -> None:
-    app[PERIOD_CACHE] = PeriodCache()
     app[DISCLOSURE] = policy(app[SETTINGS])
     app.router.add_post("/v1/stats", submit_report)
     add_api_routes(app)

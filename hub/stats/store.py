@@ -1,7 +1,9 @@
 """Durable storage of statistics reports: every revision kept, the newest marked,
 and each period's publication fixed once.
 
-Schema: `hub/storage/migrations/0002_stats.sql` and `0005_cell_keys.sql`.
+Schema: `hub/storage/migrations/0002_stats.sql`, `0005_cell_keys.sql` and
+`0008_stats_published_sums.sql`. Reading a published period's numbers is
+hub/stats/published.py.
 Functions take the connection first so they run on the hub's database thread
 (`DbWorker.run`).
 
@@ -13,7 +15,9 @@ like any other but changes no published number: otherwise two snapshots of one
 period, before and after a late revision, would show what the late case is.
 The set is derived from the hub's own receive times, so publishing late (the
 first request after the deadline) gives the same set as publishing on time;
-hub/stats/publication.py decides when and with which cutoff.
+hub/stats/publication.py decides when and with which cutoff. The same
+transaction sums the chosen reports' cells per organisation
+(`stats_published_sums`), the numbers of every region and organisation table.
 
 A report is refused when its revision is not greater than the newest stored
 one for its office and period: revisions only move forward, so a node cannot
@@ -33,6 +37,7 @@ from hub.errors import Problem
 from hub.stats.cells import CellIdent, dims_text, parse_dims_text
 from hub.storage.db import write
 from hub.storage.sites import audit
+from protocol.cellkeys import KEY_SPACE
 from protocol.codes import DATASET_VERSION
 from protocol.encoding import pack
 from protocol.hub_api import ProblemKind
@@ -194,9 +199,46 @@ def publish(db: sqlite_utils.Database, period: str, cutoff: int, now: int) -> Pu
             (period, period, cutoff, DATASET_VERSION, cutoff, DATASET_VERSION),
         )
         count = chosen.rowcount
+        sum_published(db, period)
         db.execute("UPDATE stats_publications SET reports = ? WHERE period = ?", (count, period))
         audit(db, now, "hub", "stats.published", period, f"reports={count} cutoff={cutoff}")
     return Publication(period, now, cutoff, count)
+
+
+def sum_published(db: sqlite_utils.Database, period: str) -> None:
+    """Sum a published period's cells per organisation into `stats_published_sums`
+    (inside the caller's write transaction). A publication never changes, so this
+    runs once per period: in `publish`, or for a period published before these
+    sums existed (`summed` 0), at its first read (`ensure_summed`)."""
+    orgs = db.execute(
+        "SELECT DISTINCT org FROM stats_published_reports WHERE period = ? ORDER BY org",
+        (period,),
+    ).fetchall()
+    for (org,) in orgs:
+        # One organisation at a time: six sorts of a sixth are quicker than one of all.
+        db.execute(
+            "INSERT INTO stats_published_sums (period, cell_id, org, count, cell_key, offices) "
+            "SELECT p.period, c.cell_id, p.org, sum(c.count), sum(c.cell_key) % ?, count(*) "
+            "FROM stats_published_reports p "
+            "JOIN stats_report_cells c ON c.report_id = p.report_id "
+            "WHERE p.period = ? AND p.org = ? GROUP BY c.cell_id",
+            (KEY_SPACE, period, org),
+        )
+    db.execute("UPDATE stats_publications SET summed = 1 WHERE period = ?", (period,))
+
+
+def ensure_summed(db: sqlite_utils.Database, period: str) -> bool:
+    """Make a published period's sums if they are missing; True if it made them."""
+    found = db.execute("SELECT summed FROM stats_publications WHERE period = ?", (period,))
+    row = found.fetchone()
+    if row is None or row[0]:
+        return False
+    with write(db, durable=True):
+        found = db.execute("SELECT summed FROM stats_publications WHERE period = ?", (period,))
+        if found.fetchone()[0]:
+            return False
+        sum_published(db, period)
+    return True
 
 
 def late_revisions(db: sqlite_utils.Database, period: str, cutoff: int) -> int:
@@ -207,76 +249,6 @@ def late_revisions(db: sqlite_utils.Database, period: str, cutoff: int) -> int:
             (period, cutoff),
         ).fetchone()[0]
     )
-
-
-def _identities(db: sqlite_utils.Database) -> dict[int, CellIdent]:
-    """Every interned cell identity (bounded by the code lists: tens of thousands)."""
-    found = db.execute("SELECT id, measure, dims FROM stats_cells")
-    return {i: (m, parse_dims_text(d)) for i, m, d in found}
-
-
-def published_offices(
-    db: sqlite_utils.Database, period: str, office: str | None = None
-) -> tuple[list[tuple[str, int, int, int]], dict[int, CellIdent], dict[str, str]]:
-    """The published cells of `period` office by office (or of one office).
-
-    Returns (rows, identities, organisations): rows are (office, cell id, count,
-    cell key) ordered by office, for `PeriodData.from_coded_rows`;
-    `organisations` maps every published office (also one without a non-zero
-    cell) to its organisation at publication.
-    """
-    params = (period, office, office)
-    rows = [
-        (r[0], r[1], r[2], r[3])
-        for r in db.execute(
-            "SELECT p.office, c.cell_id, c.count, c.cell_key FROM stats_published_reports p "
-            "JOIN stats_report_cells c ON c.report_id = p.report_id "
-            "WHERE p.period = ? AND (? IS NULL OR p.office = ?) ORDER BY p.office",
-            params,
-        )
-    ]
-    orgs = {
-        r[0]: r[1]
-        for r in db.execute(
-            "SELECT p.office, p.org FROM stats_published_reports p "
-            "WHERE p.period = ? AND (? IS NULL OR p.office = ?)",
-            params,
-        )
-    }
-    return rows, _identities(db), orgs
-
-
-def published_organisations(
-    db: sqlite_utils.Database, period: str
-) -> tuple[list[tuple[str, int, int, int, int]], dict[int, CellIdent], dict[str, int]]:
-    """The published cells of `period` summed per organisation, in SQL.
-
-    Returns (rows, identities, offices per organisation): rows are
-    (organisation, cell id, count, cell key sum, contributing offices), for
-    `PeriodData.from_unit_rows`. Summing here instead of in Python keeps a large
-    region's period a few hundred thousand rows instead of millions.
-    """
-    counts = {
-        r[0]: int(r[1])
-        for r in db.execute(
-            "SELECT org, count(*) FROM stats_published_reports WHERE period = ? GROUP BY org",
-            (period,),
-        )
-    }
-    rows: list[tuple[str, int, int, int, int]] = []
-    for org in sorted(counts):
-        # One organisation at a time: smaller sorts than one GROUP BY org, cell_id.
-        rows.extend(
-            (org, r[0], r[1], r[2], r[3])
-            for r in db.execute(
-                "SELECT c.cell_id, sum(c.count), sum(c.cell_key), count(*) "
-                "FROM stats_published_reports p "
-                "JOIN stats_report_cells c ON c.report_id = p.report_id "
-                "WHERE p.period = ? AND p.org = ? GROUP BY c.cell_id",
-                (period, org),
-            )
-        )
-    return rows, _identities(db), counts
 
 
 def arrivals(db: sqlite_utils.Database, period: str) -> dict[str, Arrival]:

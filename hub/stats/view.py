@@ -3,8 +3,9 @@
 Every coordinator output (JSON, CSV, dashboard) gets its data here and only
 here, and every function takes the `Coordinator` first: an
 organisation-limited coordinator's offices are filtered before anything else
-(`restrict_to_organisation` on the period's data, the same filter on sites),
-so no route can forget it. Tables leave this module only through `protect`.
+(in the SQL that reads a period's numbers and by `restrict_to_organisation`,
+hub/stats/published.py; the same filter on sites), so no route can forget it.
+Tables leave this module only as `ProtectedTable`s (`protect`).
 
 Numbers exist only for published periods (`publication_of`): before a period's
 reporting deadline has passed, every route that would show a number refuses
@@ -13,9 +14,7 @@ reporting deadline has passed, every route that would show a number refuses
 
 from __future__ import annotations
 
-import asyncio
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -27,26 +26,13 @@ from hub.errors import Problem
 from hub.settings import HubSettings
 from hub.stats import publication
 from hub.stats.access import Coordinator
-from hub.stats.aggregate import (
-    OFFICE,
-    ORGANISATION,
-    PeriodData,
-    Scope,
-    TableSpec,
-    restrict_to_organisation,
-    tabulate,
-)
-from hub.stats.disclosure import DisclosurePolicy, ProtectedTable, protect
+from hub.stats.aggregate import ORGANISATION, Scope, TableSpec
+from hub.stats.disclosure import DisclosurePolicy, ProtectedTable
 from hub.stats.errors import StatsError
 from hub.stats.periods import Period, Timeliness, parse_period, previous_closed, timeliness
 from hub.stats.ptable import PerturbationParams
-from hub.stats.store import (
-    Publication,
-    arrivals,
-    periods,
-    published_offices,
-    published_organisations,
-)
+from hub.stats.published import protected_tables
+from hub.stats.store import Publication, arrivals, periods
 from hub.storage.sites import Site, list_sites
 from protocol.hub_api import ProblemKind
 
@@ -66,7 +52,6 @@ KEY_MEASURES = (
 )
 CHART_MEASURE = "cases_active"
 CHART_DIMENSIONS = ("topic", "residence")
-CACHE_SIZE = 8
 
 
 @dataclass(frozen=True)
@@ -93,67 +78,6 @@ class Overview:
         return self.figures + self.charts
 
 
-# Which units a table needs: organisations summed in SQL (region and
-# organisation tables), every office (rows by office), or one office.
-Detail = str
-ORGANISATIONS_DETAIL: Detail = "organisations"
-OFFICES_DETAIL: Detail = "offices"
-
-
-class PeriodCache:
-    """Indexed data of published periods, keyed by (period, detail). A publication
-    never changes, so nothing cached can go stale. Bounded; one per app.
-
-    Requests that need the same uncached data while it loads wait for that one
-    load instead of each reading the period again (a dashboard opens with
-    several requests at once)."""
-
-    def __init__(self, size: int = CACHE_SIZE) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[str, Detail], PeriodData] = OrderedDict()
-        self._loading: dict[tuple[str, Detail], asyncio.Future[PeriodData]] = {}
-
-    async def get_or_load(
-        self, key: tuple[str, Detail], load: Callable[[], Awaitable[PeriodData]]
-    ) -> PeriodData:
-        while True:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-                return found
-            pending = self._loading.get(key)
-            if pending is None:
-                break
-            try:
-                return await asyncio.shield(pending)
-            except asyncio.CancelledError:
-                if not pending.cancelled():
-                    raise  # this request was cancelled, not the load
-                # The request that was loading went away: load it here.
-        future: asyncio.Future[PeriodData] = asyncio.get_running_loop().create_future()
-        self._loading[key] = future
-        try:
-            data = await load()
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except Exception as exc:
-            future.set_exception(exc)
-            future.exception()  # marked retrieved: the waiters re-raise it
-            raise
-        finally:
-            del self._loading[key]
-        future.set_result(data)
-        self._items[key] = data
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
-        return data
-
-    def clear(self) -> None:
-        self._items.clear()
-
-
-PERIOD_CACHE = web.AppKey("stats_period_cache", PeriodCache)
 DISCLOSURE = web.AppKey("stats_disclosure", DisclosurePolicy)
 
 
@@ -210,50 +134,25 @@ def not_published(settings: HubSettings, period: Period) -> Problem:
     )
 
 
-def detail_for(spec: TableSpec, scope: Scope) -> Detail:
-    """The units `tabulate(spec, scope)` needs."""
-    if scope.level == "office":
-        return "office:" + scope.key
-    return OFFICES_DETAIL if spec.rows == OFFICE else ORGANISATIONS_DETAIL
+async def tables(
+    request: web.Request,
+    who: Coordinator,
+    period: Period,
+    specs: Sequence[TableSpec],
+    scope: Scope,
+) -> tuple[ProtectedTable, ...]:
+    """The protected tables `specs` in `scope` of `period`, as `who` may see them.
 
-
-async def period_data(
-    request: web.Request, who: Coordinator, period: Period, detail: Detail = ORGANISATIONS_DETAIL
-) -> PeriodData:
-    """The published reports of `period` that this coordinator may see, indexed.
-
-    Raises `not-published` before the period's deadline has passed.
+    Raises `not-published` before the period's deadline has passed. The read
+    (hub/stats/published.py) runs on the database thread: it reads only the
+    cells these tables need, from sums made at publication, in milliseconds.
     """
     app = request.app
     if await publication_of(request, period) is None:
         raise not_published(app[SETTINGS], period)
-
-    async def load() -> PeriodData:
-        loop = asyncio.get_running_loop()
-        if detail == ORGANISATIONS_DETAIL:
-            rows, idents, per_org = await app[DB].run(published_organisations, period.id)
-            orgs = {o: o for o in per_org}
-            # Indexing is CPU work: keep it off the loop and off the database thread.
-            return await loop.run_in_executor(
-                None,
-                lambda: PeriodData.from_unit_rows(
-                    period, rows, idents, orgs, per_org, level="organisation"
-                ),
-            )
-        office = detail.removeprefix("office:") if detail != OFFICES_DETAIL else None
-        office_rows, idents, site_orgs = await app[DB].run(published_offices, period.id, office)
-        return await loop.run_in_executor(
-            None,
-            PeriodData.from_coded_rows,
-            period,
-            office_rows,
-            idents,
-            site_orgs,
-            list(site_orgs),
-        )
-
-    data = await app[PERIOD_CACHE].get_or_load((period.id, detail), load)
-    return data if who.org is None else restrict_to_organisation(data, who.org)
+    return await app[DB].run(
+        protected_tables, app[DISCLOSURE], period, who.org, tuple(specs), scope
+    )
 
 
 def parse_scope(raw: str | None, who: Coordinator, sites: list[Site]) -> Scope:
@@ -273,19 +172,16 @@ def parse_scope(raw: str | None, who: Coordinator, sites: list[Site]) -> Scope:
     raise Problem(ProblemKind.MALFORMED, 400, "scope must be region, organisation:KEY or office:ID")
 
 
-def table(
-    disclosure: DisclosurePolicy, data: PeriodData, spec: TableSpec, scope: Scope
-) -> ProtectedTable:
-    return protect(tabulate(data, spec, scope), disclosure)
+OVERVIEW_SPECS = tuple(TableSpec(m) for m in KEY_MEASURES) + tuple(
+    TableSpec(CHART_MEASURE, dim) for dim in CHART_DIMENSIONS
+)
 
 
-def overview(disclosure: DisclosurePolicy, data: PeriodData) -> Overview:
-    region = Scope.region()
-    figures = tuple(table(disclosure, data, TableSpec(m), region) for m in KEY_MEASURES)
-    charts = tuple(
-        table(disclosure, data, TableSpec(CHART_MEASURE, dim), region) for dim in CHART_DIMENSIONS
-    )
-    return Overview(data.period.id, figures, charts)
+async def overview(request: web.Request, who: Coordinator, period: Period) -> Overview:
+    """The dashboard's tables of `period` for the region (or `who`'s organisation)."""
+    found = await tables(request, who, period, OVERVIEW_SPECS, Scope.region())
+    split = len(KEY_MEASURES)
+    return Overview(period.id, found[:split], found[split:])
 
 
 async def completeness(
