@@ -1,24 +1,36 @@
-"""Aggregating and protecting one period for a whole region, next to a bare SQL sum.
+"""The hub's statistics read path for one period of a whole region, next to a bare SQL sum.
 
 A script, not a test: `python -m bench.stats [--offices 1500] [--months 36]`.
 
 It builds a temporary hub database with the hub's own schema (migrations of
-hub/storage), filled with published monthly reports of `--offices` offices in
-six organisations over `--months` months. Report contents come from simulated
-case populations (office sizes, genders, ages, residence, topics,
-nationalities drawn at random), so the number of non-zero cells per report is
-what a real office would send; every cell carries a random cell key. To keep
-set-up time bounded, each report reuses one of `--templates` populations.
+hub/storage), filled with monthly reports of `--offices` offices in six
+organisations over `--months` months, and publishes every month with the hub's
+own `publish` (hub/stats/store.py: it fixes the reports and sums their cells
+per organisation). Report contents come from simulated case populations
+(office sizes, genders, ages, residence, topics, nationalities drawn at
+random), so the number of non-zero cells per report is what a real office
+would send; every cell carries a random cell key. To keep set-up time bounded,
+each report reuses one of `--templates` populations.
 
-Then, for one period, it times:
-* ours: what the hub does for a region coordinator: read the period's
-  published cells summed per organisation (`published_organisations`, SQL),
-  index them, tabulate every table of the dataset (each measure: total, every
-  single dimension, every pair, and by organisation), protect each with the
-  disclosure control (perturbation) and render all to CSV;
+Then, for `--period`, it measures in the same run:
+* publish: what the first request after the deadline does once (choose the
+  reports, sum them per organisation);
 * sql: `SELECT cell_id, SUM(count), COUNT(*) ... GROUP BY cell_id` over the
-  same rows (the bare sum, no organisations, no keys);
-and prints both and the ratio.
+  period's published cells, the bare sum (the ceiling of any read that sums at
+  request time);
+* ours: the hub's real read path, `hub.stats.published.protected_tables`, the
+  function every coordinator route runs on the database thread, called once
+  per table as the API is asked: for the region coordinator every table of the
+  dataset (each measure: total, by organisation, every dimension, every pair)
+  and every table with a row per office; for an organisation-limited
+  coordinator the same; for one office every table of the dataset; all
+  rendered to CSV. The hub caches nothing, so every call reads the database:
+  pass 1 right after opening a new connection (SQLite's page cache empty),
+  pass 2 again on it;
+* peak memory: a third pass under tracemalloc, the peak of Python allocations
+  per workload (SQLite's page cache is not Python memory and not counted),
+  and the process's maximum resident set size (getrusage) at the end,
+  which the database build dominates.
 """
 
 from __future__ import annotations
@@ -26,11 +38,13 @@ from __future__ import annotations
 import argparse
 import itertools
 import random
+import resource
 import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+import tracemalloc
+from dataclasses import dataclass
 from pathlib import Path
 
 # Allow `python bench/stats.py` from the repository root without installing.
@@ -38,12 +52,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlite_utils
 
-from hub.stats.aggregate import PeriodData, TableSpec, tabulate
+from hub.stats.aggregate import OFFICE, ORGANISATION, Scope, TableSpec
 from hub.stats.cells import CellIdent, dims_text
-from hub.stats.disclosure import DisclosurePolicy, protect
-from hub.stats.periods import parse_period
+from hub.stats.disclosure import DisclosurePolicy
+from hub.stats.periods import Period, parse_period
+from hub.stats.published import protected_tables
 from hub.stats.render import csv_text
-from hub.stats.store import published_organisations
+from hub.stats.store import publish
 from hub.storage.db import connect
 from protocol import codes
 
@@ -139,6 +154,7 @@ def months(count: int) -> list[str]:
 
 
 def build(db: sqlite3.Connection, offices: int, n_months: int, templates: int, seed: int) -> int:
+    """Sites and one report per office and month with its cells; nothing published yet."""
     rng = random.Random(seed)
     db.execute("BEGIN")
     pool = [simulate_cells(rng, int(rng.lognormvariate(4.7, 0.5))) for _ in range(templates)]
@@ -152,10 +168,6 @@ def build(db: sqlite3.Connection, offices: int, n_months: int, templates: int, s
     )
     encoded = [sorted((ids[k], n) for k, n in template.items()) for template in pool]
     periods = months(n_months)
-    db.executemany(
-        "INSERT INTO stats_publications (period, published, cutoff, reports) VALUES (?, 0, 0, ?)",
-        ((p, offices) for p in periods),
-    )
     rows = 0
     report_id = 0
     for office in range(offices):
@@ -173,11 +185,6 @@ def build(db: sqlite3.Connection, offices: int, n_months: int, templates: int, s
                 "VALUES (?, ?, ?, 1, 0, 0, '', x'', 1, 2)",
                 (report_id, name, period),
             )
-            db.execute(
-                "INSERT INTO stats_published_reports (period, report_id, office, org) "
-                "VALUES (?, ?, ?, ?)",
-                (period, report_id, name, ORGANISATIONS[office % len(ORGANISATIONS)]),
-            )
             cells = encoded[rng.randrange(templates)]
             db.executemany(
                 "INSERT INTO stats_report_cells (report_id, cell_id, count, cell_key) "
@@ -192,34 +199,72 @@ def build(db: sqlite3.Connection, offices: int, n_months: int, templates: int, s
     return rows
 
 
-def all_specs() -> Iterator[TableSpec]:
+def dataset_specs() -> list[TableSpec]:
+    """Every table of the dataset: per measure the total, by organisation, every
+    dimension and every pair (212 tables)."""
+    out = []
     for measure, breakdown in codes.MEASURES.items():
         dims = ([breakdown[0]] if breakdown else []) + list(CROSS)
-        yield TableSpec(measure)
-        yield TableSpec(measure, "organisation")
-        for d in dims:
-            yield TableSpec(measure, d)
-        for a, b in itertools.combinations(dims, 2):
-            # Cells cross at most MAX_CROSS dimensions besides the measure's breakdown.
-            yield TableSpec(measure, a, b)
+        out += [TableSpec(measure), TableSpec(measure, ORGANISATION)]
+        out += [TableSpec(measure, d) for d in dims]
+        # Cells cross at most MAX_CROSS dimensions besides the measure's breakdown.
+        out += [TableSpec(measure, a, b) for a, b in itertools.combinations(dims, 2)]
+    return out
 
 
-def ours(db: sqlite_utils.Database, period: str) -> tuple[dict[str, float], int, int]:
-    t0 = time.perf_counter()
-    rows, idents, per_org = published_organisations(db, period)
-    t1 = time.perf_counter()
-    orgs = {o: o for o in per_org}
-    data = PeriodData.from_unit_rows(
-        parse_period(period), rows, idents, orgs, per_org, level="organisation"
-    )
-    t2 = time.perf_counter()
+def office_specs() -> list[TableSpec]:
+    """Every table with a row per office: per measure alone and by each dimension."""
+    out = []
+    for measure, breakdown in codes.MEASURES.items():
+        dims = ([breakdown[0]] if breakdown else []) + list(CROSS)
+        out += [TableSpec(measure, OFFICE)] + [TableSpec(measure, OFFICE, d) for d in dims]
+    return out
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The tables one kind of coordinator asks for, one request per table."""
+
+    name: str
+    org: str | None
+    scope: Scope
+    specs: list[TableSpec]
+
+
+def workloads(office: str) -> list[Workload]:
+    org = ORGANISATIONS[0]
+    return [
+        Workload("region, dataset", None, Scope.region(), dataset_specs()),
+        Workload("region, rows by office", None, Scope.region(), office_specs()),
+        Workload(f"organisation {org}, dataset", org, Scope.region(), dataset_specs()),
+        Workload(f"organisation {org}, by office", org, Scope.region(), office_specs()),
+        Workload(f"one office ({office})", None, Scope("office", office), dataset_specs()),
+    ]
+
+
+def run(db: sqlite_utils.Database, period: Period, work: Workload) -> tuple[float, float, int]:
+    """Every table of `work` through the hub's read path, each rendered to CSV as its
+    request would be: (seconds in all, of which CSV rendering, CSV lines)."""
     policy = DisclosurePolicy()
-    tables = [protect(tabulate(data, spec), policy) for spec in all_specs()]
-    t3 = time.perf_counter()
-    text = csv_text(tables)
-    t4 = time.perf_counter()
-    times = {"read": t1 - t0, "index": t2 - t1, "tabulate+protect": t3 - t2, "csv": t4 - t3}
-    return times, len(tables), text.count("\n") - 1
+    lines = 0
+    rendering = 0.0
+    t0 = time.perf_counter()
+    for spec in work.specs:
+        tables = protected_tables(db, policy, period, work.org, (spec,), work.scope)
+        t1 = time.perf_counter()
+        lines += csv_text(tables).count("\n") - 1
+        rendering += time.perf_counter() - t1
+    return time.perf_counter() - t0, rendering, lines
+
+
+def peak_memory(db: sqlite_utils.Database, period: Period, work: Workload) -> int:
+    """Peak bytes of Python allocations while `work` runs (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        run(db, period, work)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def bare_sql(db: sqlite3.Connection, period: str) -> tuple[float, int]:
@@ -233,6 +278,14 @@ def bare_sql(db: sqlite3.Connection, period: str) -> tuple[float, int]:
     return time.perf_counter() - t0, len(result)
 
 
+def open_hub_db(path: Path) -> sqlite_utils.Database:
+    hub_db = connect(path)  # the hub's own schema
+    db = hub_db.conn
+    db.execute("PRAGMA journal_mode = OFF")  # a throw-away database: no rollback needed
+    db.execute("PRAGMA synchronous = OFF")
+    return hub_db
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--offices", type=int, default=1500)
@@ -241,30 +294,69 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--period", default="2025-06")
     args = parser.parse_args()
+    periods = months(args.months)
+    if args.period not in periods:
+        parser.error(f"--period must be one of the built months {periods[0]}..{periods[-1]}")
     with tempfile.TemporaryDirectory() as tmp:
-        hub_db = connect(Path(tmp) / "hub.db")  # the hub's own schema
-        db = hub_db.conn
-        db.execute("PRAGMA journal_mode = OFF")  # a throw-away database: no rollback needed
-        db.execute("PRAGMA synchronous = OFF")
-        db.execute("PRAGMA foreign_keys = OFF")
+        path = Path(tmp) / "hub.db"
+        hub_db = open_hub_db(path)
         t0 = time.perf_counter()
-        rows = build(db, args.offices, args.months, args.templates, args.seed)
-        size = (Path(tmp) / "hub.db").stat().st_size
+        rows = build(hub_db.conn, args.offices, args.months, args.templates, args.seed)
+        for other in periods:
+            if other != args.period:
+                publish(hub_db, other, cutoff=1, now=1)
         print(
             f"built {args.offices} offices x {args.months} months: {rows:,} cell rows "
-            f"({rows / (args.offices * args.months):,.0f} per report), "
-            f"{size / 2**20:,.0f} MiB, {time.perf_counter() - t0:.1f} s"
+            f"({rows / (args.offices * args.months):,.0f} per report), other months published, "
+            f"{path.stat().st_size / 2**20:,.0f} MiB, {time.perf_counter() - t0:.1f} s"
         )
-        bare_sql(db, args.period)  # warm the page cache for both contenders alike
-        sql_time, sql_keys = bare_sql(db, args.period)
-        times, n_tables, n_lines = ours(hub_db, args.period)
-        total = sum(times.values())
-        print(f"period {args.period}: {sql_keys:,} distinct cells")
-        print(f"bare SQL sum:           {sql_time:8.3f} s")
-        parts = ", ".join(f"{k} {v:.3f}" for k, v in times.items())
-        print(f"ours ({n_tables} tables, {n_lines:,} CSV lines): {total:8.3f} s  ({parts})")
-        print(f"ratio ours / SQL:       {total / sql_time:8.1f}")
-        db.close()
+        t0 = time.perf_counter()
+        published = publish(hub_db, args.period, cutoff=1, now=1)
+        publish_time = time.perf_counter() - t0
+        sums = hub_db.execute(
+            "SELECT count(*) FROM stats_published_sums WHERE period = ?", (args.period,)
+        ).fetchone()[0]
+        hub_db.close()
+
+        hub_db = open_hub_db(path)
+        bare_sql(hub_db.conn, args.period)  # warm the OS page cache for every contender alike
+        sql_time, sql_keys = bare_sql(hub_db.conn, args.period)
+        hub_db.close()
+        print(
+            f"period {args.period}: {published.reports:,} reports, {sql_keys:,} distinct cells, "
+            f"{sums:,} sums per organisation"
+        )
+        print(f"bare SQL sum (ceiling):      {sql_time:8.3f} s")
+        print(
+            f"publish, once per period:    {publish_time:8.3f} s  "
+            f"({publish_time / sql_time:.1f} x the bare sum)"
+        )
+
+        period = parse_period(args.period)
+        hub_db = open_hub_db(path)  # a new connection: SQLite's page cache is empty
+        work = workloads("office-0000")
+        first = [run(hub_db, period, w) for w in work]
+        second = [run(hub_db, period, w) for w in work]
+        peaks = [peak_memory(hub_db, period, w) for w in work]
+        hub_db.close()
+        print(
+            "ours, protected_tables + CSV once per table: pass 1 (cold), of it CSV, pass 2, "
+            "tracemalloc peak"
+        )
+        for w, (cold, csv_part, lines), (warm, _, _), peak in zip(
+            work, first, second, peaks, strict=True
+        ):
+            label = f"{w.name} ({len(w.specs)} tables, {lines:,} CSV lines)"
+            print(
+                f"  {label:58} {cold:7.3f} s {csv_part:6.3f} s {warm:7.3f} s "
+                f"{peak / 2**20:7.1f} MiB"
+            )
+        main_time = first[0][0]
+        total = sum(t for t, _, _ in first)
+        print(f"ratio region dataset / SQL:  {main_time / sql_time:8.2f}")
+        print(f"ratio all five / SQL:        {total / sql_time:8.2f}")
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        print(f"max resident set size of the process (build included): {rss / 1024:,.0f} MiB")
 
 
 if __name__ == "__main__":
