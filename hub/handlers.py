@@ -32,7 +32,6 @@ from hub.push import directory_frame
 from hub.rotation import MAX_ROTATION_BODY, rotate
 from hub.settings import HubSettings
 from hub.sites import revoked_among
-from hub.storage.db import write
 from hub.storage.integrity import is_corruption
 from protocol import SUPPORTED_VERSIONS, hub_api
 from protocol.documents import MAX_AUDIT_HEAD
@@ -69,7 +68,7 @@ async def read_bounded(request: web.Request, limit: int) -> bytes:
 async def _precheck(request: web.Request) -> Prechecked:
     """Headers, node and clock, before a byte of the body is read (hub/auth.py)."""
     app = request.app
-    return await app[DB].run(precheck, app[SETTINGS], request.headers, _now(request))
+    return await app[DB].read(precheck, app[SETTINGS], request.headers, _now(request))
 
 
 async def authenticated(request: web.Request, max_body: int | None = None) -> tuple[str, bytes]:
@@ -98,12 +97,14 @@ def _upload_job(
     batch: list[relay.Incoming],
     nonces: NonceMemory,
 ) -> tuple[str, relay.UploadResult]:
-    """Record the nonce and queue in one durable transaction: one commit, one fsync per
-    upload. The signature was checked (`verify_body`) before the batch was decoded.
-    On a full disk nothing is stored and the DbWorker answers `storage-full`."""
-    with write(db, durable=True):
-        node = record_nonce(db, pre, nonces)
-        return node, relay.queue_batch(db, settings, node, batch, now)
+    """Record the nonce and queue, inside the durable transaction `DbWorker.run_durable`
+    shares with the uploads waiting at the same time (group commit: one fsync for
+    all of them, each answered after it). The signature was checked (`verify_body`)
+    before the batch was decoded. A refusal (quota, replay) undoes this upload's
+    writes only; on a full disk nothing is stored and the DbWorker answers
+    `storage-full`."""
+    node = record_nonce(db, pre, nonces)
+    return node, relay.queue_batch(db, settings, node, batch, now)
 
 
 def _decode(body: bytes, kind: type[T], what: str, limits: hub_api.BodyLimits) -> T:
@@ -120,6 +121,18 @@ def _decode_upload(body: bytes, max_batch: int, limits: hub_api.BodyLimits) -> l
     if len(blobs) > max_batch:
         raise Problem(ProblemKind.TOO_LARGE, 413, f"at most {max_batch} envelopes per upload")
     return relay.decode_batch(blobs)
+
+
+def _verify_and_decode(
+    pre: Prechecked,
+    call: SignedCall,
+    settings: HubSettings,
+    max_batch: int,
+    limits: hub_api.BodyLimits,
+) -> list[relay.Incoming]:
+    """The signature, then the envelopes: a forged upload costs a hash, not a decode."""
+    verify_body(pre, call, settings)
+    return _decode_upload(call.body, max_batch, limits)
 
 
 def _json(body: msgspec.Struct) -> web.Response:
@@ -207,14 +220,14 @@ async def upload(request: web.Request) -> web.Response:
     pre = await _precheck(request)
     body = await read_bounded(request, limits.max_bytes)
     call = _call(request, body)
-    # The signature before decoding: a forged upload costs a hash, not a decode.
     # The nonce is recorded by the transaction that queues (record_nonce).
     # Hashing and decoding a large body run in a worker thread, not on the loop
-    # (support/offload.py); they overlap with the writer thread's fsync of
-    # other uploads.
-    await decode_off_loop(len(body), verify_body, pre, call, settings)
-    batch = await decode_off_loop(len(body), _decode_upload, body, settings.relay.max_batch, limits)
-    node, result = await request.app[DB].run(
+    # (support/offload.py), both in one hop; they overlap with the writer
+    # thread's fsync of other uploads.
+    batch = await decode_off_loop(
+        len(body), _verify_and_decode, pre, call, settings, settings.relay.max_batch, limits
+    )
+    node, result = await request.app[DB].run_durable(
         _upload_job, settings, pre, call.now, batch, request.app[NONCES]
     )
     log.info(

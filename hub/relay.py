@@ -36,7 +36,7 @@ from protocol.hub_api import (
     RejectedEnvelope,
     problem_type,
 )
-from protocol.ids import HUB_ID
+from protocol.ids import HUB_ID, ID_RANDOM_BYTES, time_ordered_id
 from protocol.keys import PrivateKeys
 from protocol.payloads import ExpiryNotice
 from support.clock import Random
@@ -149,17 +149,32 @@ def queue_batch(
         result.accepted.append(env.msg_id)
         result.recipients.add(env.recipient)
     _check_quota(db, settings, sender, sum(len(row[6]) for row in queue_rows))
-    db.conn.executemany(
-        "INSERT INTO queue (msg_id, sender, recipient, expires, received, env_hash, envelope) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        queue_rows,
-    )
-    db.conn.executemany(
-        "INSERT INTO relay_log (msg_id, sender, recipient, size, env_hash, received) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        log_rows,
-    )
+    _insert_rows(db, _QUEUE_INSERT, queue_rows)
+    _insert_rows(db, _LOG_INSERT, log_rows)
     return result
+
+
+_QUEUE_INSERT = (
+    "INSERT INTO queue (msg_id, sender, recipient, expires, received, env_hash, envelope) VALUES "
+)
+_LOG_INSERT = "INSERT INTO relay_log (msg_id, sender, recipient, size, env_hash, received) VALUES "
+# Rows per INSERT statement: 500 x 7 parameters stay far below SQLite's limit (32 766).
+_ROWS_PER_INSERT = 500
+
+
+def _insert_rows(db: sqlite_utils.Database, head: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert `rows` with one statement per 500 rows rather than one per row.
+
+    The same rows, in the same order, and the same triggers as `executemany`;
+    but the database thread binds and steps once per statement instead of once
+    per row, and each step gives up Python's GIL and waits to get it back
+    while the event loop or a decoding thread holds it (issue 11, measured
+    alone: 34 µs a message for both inserts one row at a time, 20 µs so).
+    """
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        values = ",".join(["(" + ",".join("?" * len(chunk[0])) + ")"] * len(chunk))
+        db.execute(head + values, [v for row in chunk for v in row])
 
 
 def queued_bytes(db: sqlite_utils.Database, sender: str) -> int:
@@ -476,6 +491,18 @@ def ack(db: sqlite_utils.Database, node_id: str, ids: list[str], now: int) -> Ac
     return Acked(deleted, failed)
 
 
+def ack_delete_sql(n: int) -> str:
+    """The DELETE of `n` acknowledged ids (parameters: the ids, then the recipient).
+
+    By message id (its unique index), the recipient checked on each row found.
+    The `+` keeps SQLite from planning on the inbox index `(recipient, seq)`,
+    which it prefers for a long IN list and which scans the recipient's whole
+    backlog (issue 11: acking 100 took 37 ms at 50 000 queued, 5 ms by id).
+    """
+    marks = ",".join("?" * n)
+    return f"DELETE FROM queue WHERE msg_id IN ({marks}) AND +recipient = ? RETURNING msg_id"  # noqa: S608 -- only placeholders are interpolated
+
+
 def _delete_acked(
     db: sqlite_utils.Database, node_id: str, ids: list[str], now: int, *, log_acks: bool
 ) -> int:
@@ -485,16 +512,13 @@ def _delete_acked(
     with write(db, durable=False):
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            cur = db.execute(
-                f"DELETE FROM queue WHERE recipient = ? AND msg_id IN ({marks}) RETURNING msg_id",  # noqa: S608 -- only placeholders are interpolated
-                [node_id, *chunk],
-            )
+            cur = db.execute(ack_delete_sql(len(chunk)), [*chunk, node_id])
             gone = [r[0] for r in cur.fetchall()]
             deleted += len(gone)
-            if log_acks:
-                db.conn.executemany(
-                    "UPDATE relay_log SET acked = ? WHERE msg_id = ?", [(now, m) for m in gone]
+            if log_acks and gone:
+                db.execute(
+                    f"UPDATE relay_log SET acked = ? WHERE msg_id IN ({','.join('?' * len(gone))})",  # noqa: S608 -- only placeholders are interpolated
+                    [now, *gone],
                 )
     return deleted
 
@@ -575,7 +599,8 @@ def _notify(
     site = site_store.get_site(db, sender)
     if site is None or site.keys is None or site.status != "active":
         return False
-    notice_id = notices.random.token_bytes(16).hex()
+    # Time-ordered like the nodes' message ids, so the queue's id index grows at its end.
+    notice_id = time_ordered_id(now * 1000, notices.random.token_bytes(ID_RANDOM_BYTES))
     try:
         inner = InnerMessage(
             msg_id=notice_id,

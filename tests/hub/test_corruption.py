@@ -210,7 +210,7 @@ async def test_acks_work_for_the_rest_when_one_row_cannot_be_deleted(
     execute = db.execute
 
     def damaged_execute(sql: str, params: Any = ()) -> sqlite3.Cursor:
-        if sql.startswith("DELETE FROM queue WHERE recipient") and bad in params:
+        if sql.startswith("DELETE FROM queue WHERE msg_id") and bad in params:
             raise sqlite3.DatabaseError("database disk image is malformed")
         return execute(sql, params)
 
