@@ -98,10 +98,16 @@ def protect(table: Table, policy: DisclosurePolicy | None = None) -> ProtectedTa
     perturb = policy.table.perturb
     least = policy.min_offices
 
+    made: dict[tuple[int, bool], Entry] = {}  # equal entries are one object (frozen)
+
     def entry(count: int, key: int, offices: int) -> Entry:
         value = perturb(count, key)
         # A flag on a published 0 would tell that the true number is not 0.
-        return Entry(value=value, few_offices=value > 0 and 0 < offices < least)
+        few = value > 0 and 0 < offices < least
+        found = made.get((value, few))
+        if found is None:
+            found = made[(value, few)] = Entry(value=value, few_offices=few)
+        return found
 
     def line(
         counts: tuple[int, ...], keys: tuple[int, ...], offices: tuple[int, ...]

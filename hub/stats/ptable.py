@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hub.stats.errors import StatsError
 from protocol.cellkeys import KEY_SPACE
@@ -100,6 +100,16 @@ class PerturbationTable:
 
     params: PerturbationParams
     rows: tuple[tuple[tuple[int, int], ...], ...]
+    # The rows split into their bounds and noises, for `noise` (a number of every
+    # published table is looked up here: a bisection without a key function).
+    _bounds: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
+    _noises: tuple[tuple[int, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        bounds = tuple(tuple(bound for _, bound in row) for row in self.rows)
+        noises = tuple(tuple(d for d, _ in row) for row in self.rows)
+        object.__setattr__(self, "_bounds", bounds)
+        object.__setattr__(self, "_noises", noises)
 
     @property
     def top(self) -> int:
@@ -113,8 +123,8 @@ class PerturbationTable:
             raise StatsError("a cell key must be an integer")
         if not 0 <= cell_key < KEY_SPACE:
             raise StatsError("a cell key must be in [0, KEY_SPACE)")
-        row = self.rows[min(count, self.top)]
-        return row[bisect.bisect_right(row, cell_key, key=lambda entry: entry[1])][0]
+        row = min(count, len(self.rows) - 1)
+        return self._noises[row][bisect.bisect_right(self._bounds[row], cell_key)]
 
     def perturb(self, count: int, cell_key: int) -> int:
         """The published count: never negative, never 1..js, 0 stays 0."""

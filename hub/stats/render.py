@@ -29,23 +29,23 @@ CSV_HEADER = (
 TOTAL = "total"
 
 
+# Text a spreadsheet would run as a formula starts with one of these (office and
+# organisation names come from the operator; a CSV is opened in Excel or LibreOffice).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def spreadsheet_safe(value: Any) -> Any:
-    """Defuse text a spreadsheet would run as a formula (office and organisation
-    names come from the operator; a CSV is opened in Excel or LibreOffice)."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def write_csv(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> str:
-    """The one CSV writer of the hub: header, then rows with every cell defused."""
+    """The one CSV writer of the hub: header, then rows with every cell defused
+    (text that starts like a formula gets a leading `'`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows([spreadsheet_safe(v) for v in row] for row in rows)
+    start = _FORMULA_START
+    # Inline rather than a function per value: this runs for every number of every table.
+    writer.writerows(
+        [("'" + v if isinstance(v, str) and v.startswith(start) else v) for v in row]
+        for row in rows
+    )
     return out.getvalue()
 
 
