@@ -74,6 +74,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.referral
 	$(BIN)/python -m bench.stats
+	$(BIN)/python -m bench.node_idle
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,12 +1,17 @@
 """Referral delivery between two offices, through real processes on loopback.
 
 Starts `mbe-hub serve` and two `mbe-node serve` (A and B, WebSocket push on)
-through the demo harness and measures, through the nodes' local APIs only:
+through the demo harness and measures:
 
-* latency: A's `POST /referrals/outgoing` returns -> B's
-  `GET /referrals/incoming/{id}` finds it (p50, p95, p99 over --n referrals,
-  sent one after another; B is polled on a kept-alive connection, so the
-  figure includes up to one poll round trip);
+* latency: A's `POST /referrals/outgoing` returns -> B has committed the
+  referral (p50, p95, p99 over --n referrals, sent one after another). The
+  moment B committed it is the timestamp of B's `inbox.applied` log line for
+  the referral id, written right after the commit, so the benchmark reads
+  B's log file and never asks B anything while it measures (polling B's API
+  every millisecond, as it once did, loaded the very process it timed);
+* the ceiling, in the same run: the round trip of a GET to a bare aiohttp
+  process on loopback over a kept-alive connection (p50, p95, p99), and the
+  ratio of the two;
 * catch-up: B is stopped, A sends --queued referrals (all uploaded to the
   hub, A's outbox empty), B is started; the time from starting B's process
   until B's status counts all of them as received, then checked against B's
@@ -22,17 +27,19 @@ import http.client
 import json
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from demo.cluster import Cluster, Node, Office
-from demo.processes import ClusterError
+from demo.processes import ClusterError, free_port
 
 API = "/api/v1"
 FIELDS = ["given_name", "family_name", "languages", "topics"]
@@ -114,29 +121,97 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
+class LogWatch:
+    """Follows a node's log file for `inbox.applied` lines: when each referral id
+    was committed (Unix time of the line)."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("rb")
+        self._file.seek(0, 2)
+        self._partial = b""
+        self.applied: dict[str, float] = {}
+
+    def _read(self) -> None:
+        data = self._partial + self._file.read()
+        *lines, self._partial = data.split(b"\n")
+        for line in lines:
+            if b'"inbox.applied"' not in line:
+                continue
+            event = json.loads(line)
+            rid = event.get("referral_id")
+            if rid:
+                stamp = event["timestamp"].replace("Z", "+00:00")
+                self.applied[rid] = datetime.fromisoformat(stamp).timestamp()
+
+    def wait(self, referral_id: str, timeout: float) -> float:
+        deadline = time.monotonic() + timeout
+        while referral_id not in self.applied:
+            if time.monotonic() > deadline:
+                raise BenchError(f"B did not log referral {referral_id} within {timeout} s")
+            time.sleep(0.002)
+            self._read()
+        return self.applied[referral_id]
+
+    def close(self) -> None:
+        self._file.close()
+
+
 def measure_latency(a: Node, b: Node, case_id: str, n: int, timeout: float) -> list[float]:
-    """Seconds from A's API answer to B's API showing the referral, n times in a row."""
-    send, poll = client(a), client(b)
+    """Seconds from A's API answer to B's commit of the referral, n times in a row."""
+    send = client(a)
+    watch = LogWatch(b.service.log_path)
     body = referral_body(case_id, b)
     out: list[float] = []
     try:
-        for i in range(n):
+        for _ in range(n):
             rid = send.ok("POST", f"{API}/referrals/outgoing", body)["id"]
-            t0 = time.perf_counter()
-            while True:
-                status, _ = poll.call("GET", f"{API}/referrals/incoming/{rid}")
-                if status == 200:
-                    break
-                if status != 404:
-                    raise BenchError(f"B answered {status} for an incoming referral")
-                if time.perf_counter() - t0 > timeout:
-                    raise BenchError(f"referral {i + 1} did not reach B within {timeout} s")
-                time.sleep(0.001)
-            out.append(time.perf_counter() - t0)
+            answered = time.time()
+            out.append(watch.wait(rid, timeout) - answered)
     finally:
         send.close()
-        poll.close()
+        watch.close()
     return out
+
+
+BARE_SERVER = """
+import sys
+from aiohttp import web
+async def ok(request):
+    return web.json_response({"status": "ok"})
+app = web.Application()
+app.router.add_get("/health", ok)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+"""
+
+
+def measure_bare_round_trip(n: int) -> list[float]:
+    """Seconds per GET to a bare aiohttp process on loopback, kept-alive, n times."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port)])
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                conn.request("GET", "/health")
+                conn.getresponse().read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise BenchError("the bare aiohttp server did not start") from None
+                conn.close()
+                time.sleep(0.05)
+        out: list[float] = []
+        for _ in range(n + 100):
+            t0 = time.perf_counter()
+            conn.request("GET", "/health")
+            conn.getresponse().read()
+            out.append(time.perf_counter() - t0)
+        conn.close()
+        return out[100:]
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def send_many(a: Node, b: Node, case_id: str, count: int, workers: int = 4) -> list[str]:
@@ -211,12 +286,14 @@ def run(n: int, queued: int, timeout: float) -> None:
         cluster.wait_directory()
         case_id = prepare_case(a, b)
         measure_latency(a, b, case_id, min(20, n), timeout)  # warm-up, not counted
-        lat = measure_latency(a, b, case_id, n, timeout)
-        ms = [x * 1000 for x in lat]
+        ms = [x * 1000 for x in measure_latency(a, b, case_id, n, timeout)]
+        bare = [x * 1000 for x in measure_bare_round_trip(max(n, 1000))]
         print(f"latency A -> B over {n} referrals, push on (ms):")
+        print(f"  referral  {_figures(ms)}")
+        print(f"  ceiling   {_figures(bare)}   (bare aiohttp round trip, same run)")
         print(
-            f"  p50 {percentile(ms, 50):.1f}  p95 {percentile(ms, 95):.1f}  "
-            f"p99 {percentile(ms, 99):.1f}  mean {statistics.fmean(ms):.1f}  max {max(ms):.1f}"
+            f"  ratio     p50 {percentile(ms, 50) / percentile(bare, 50):.0f}x  "
+            f"p99 {percentile(ms, 99) / percentile(bare, 99):.0f}x"
         )
         if queued:
             c = measure_catch_up(cluster, case_id, queued, timeout=max(timeout, 600.0))
@@ -232,6 +309,13 @@ def run(n: int, queued: int, timeout: float) -> None:
     finally:
         cluster.stop()
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _figures(ms: list[float]) -> str:
+    return (
+        f"p50 {percentile(ms, 50):.2f}  p95 {percentile(ms, 95):.2f}  "
+        f"p99 {percentile(ms, 99):.2f}  mean {statistics.fmean(ms):.2f}  max {max(ms):.2f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

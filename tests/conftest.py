@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,13 @@ import structlog
 
 import demo.cluster
 import demo.processes
+from node.api.contract_check import ENV as CONTRACT_CHECK
 from tests.ports import reserved_port
+
+# Every node API the suite runs, in-process or as a `mbe-node serve` process,
+# checks its responses against the spec and cross-checks its request validation
+# with openapi-core (node/api/contract_check.py).
+os.environ[CONTRACT_CHECK] = "1"
 
 _PORTS = pytest.MonkeyPatch()
 

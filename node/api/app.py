@@ -11,10 +11,12 @@ Spec-first: node/api/openapi.yaml is the contract. Middlewares, outside in:
    and takes the optional `X-Acting-User` header (a pseudonymous staff id for
    the audit log; 400 when malformed, the value never echoed).
 3. `openapi_middleware` refuses JSON nested too deep or holding lone
-   surrogates (node/api/jsonbody.py), validates the request against the spec, runs the
-   handler, turns a `NodeError` into its problem, and validates the response;
-   a response that breaks the contract is logged and replaced by a 500, so a
-   bug never leaks as a silently wrong answer.
+   surrogates (node/api/jsonbody.py), validates the request against the spec
+   (node/api/contract.py), runs the handler and turns a `NodeError` into its
+   problem. Under the test suite's contract check (node/api/contract_check.py)
+   it also validates every response and cross-checks the request with
+   openapi-core; a response that breaks the contract is logged and replaced
+   by a 500, so spec drift fails a test instead of reaching an app.
 
 The database is opened in a cleanup_ctx; so is anything passed as
 `background` (the sync worker plugs in there, see node/cli.py).
@@ -30,9 +32,6 @@ from importlib import resources
 import structlog
 import yaml
 from aiohttp import web
-from openapi_core import Config, OpenAPI
-from openapi_core.contrib.aiohttp import AIOHTTPOpenAPIWebRequest, AIOHTTPOpenAPIWebResponse
-from openapi_core.exceptions import OpenAPIError
 
 from node.api import (
     audit_handlers,
@@ -43,8 +42,10 @@ from node.api import (
     retention_handlers,
     stats_handlers,
 )
+from node.api.contract import RequestContract
+from node.api.contract_check import ContractCheck, enabled
 from node.api.jsonbody import BadJsonBody, check_json_body
-from node.api.problems import describe_request_error, problem
+from node.api.problems import problem
 from node.api.status_page import status_page
 from node.clock import Deps
 from node.config import NodeSettings, load_keys
@@ -130,18 +131,30 @@ async def openapi_middleware(request: web.Request, handler: Handler) -> web.Stre
     http_exc = request.match_info.http_exception
     if http_exc is not None:
         raise http_exc
-    spec = request.app[keys.SPEC]
     body = await request.read()
     if body and "json" in request.content_type:
         try:
             check_json_body(body)
         except BadJsonBody as exc:
             return problem(400, str(exc), kind="invalid-request")
-    oa_request = AIOHTTPOpenAPIWebRequest(request, body=body or None)
-    errors = list(spec.iter_request_errors(oa_request))
-    if errors:
-        status, detail = describe_request_error(errors[0])
-        return problem(status, detail, kind="invalid-request")
+    resource = request.match_info.route.resource
+    refusal = request.app[keys.CONTRACT].check(
+        request.method,
+        resource.canonical if resource is not None else None,
+        request.match_info,
+        request.query,
+        request.content_type,
+        body,
+    )
+    check = request.app.get(keys.CONTRACT_CHECK)
+    if check is not None:
+        theirs = check.request_status(request, body)
+        ours = refusal.status if refusal is not None else None
+        if theirs != ours:
+            log.error("api.request_check_disagrees", path=_route(request), ours=ours, theirs=theirs)
+            return problem(500, "the node's request check disagrees with its API specification")
+    if refusal is not None:
+        return problem(refusal.status, refusal.detail, kind="invalid-request")
     refused = _idempotency_key(request, body)
     if refused is not None:
         return refused
@@ -151,21 +164,23 @@ async def openapi_middleware(request: web.Request, handler: Handler) -> web.Stre
         response = problem(exc.status, str(exc), kind=exc.kind, title=exc.title)
     except Replayed as replay:
         response = _replay(replay)
-    if isinstance(response, web.Response) and request.path not in SPEC_PATHS:
+    if check is not None and isinstance(response, web.Response) and request.path not in SPEC_PATHS:
         # The spec routes serve a static file; everything else is checked.
-        try:
-            spec.validate_response(oa_request, AIOHTTPOpenAPIWebResponse(response))
-        except OpenAPIError as exc:
+        error = check.response_error(request, body, response)
+        if error:
             log.error(
                 "api.response_breaks_contract",
-                path=request.match_info.route.resource.canonical
-                if request.match_info.route.resource
-                else "?",
+                path=_route(request),
                 status=response.status,
-                error=type(exc).__name__,
+                error=error,
             )
             return problem(500, "the node produced a response outside its API contract")
     return response
+
+
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "?"
 
 
 def _idempotency_key(request: web.Request, body: bytes) -> web.Response | None:
@@ -241,9 +256,9 @@ def create_app(
     document = yaml.safe_load(text)
     app[keys.SPEC_YAML] = text
     app[keys.SPEC_JSON] = json.dumps(document, ensure_ascii=False).encode()
-    # openapi-core only knows plain JSON; problems are JSON under another name.
-    config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
-    app[keys.SPEC] = OpenAPI.from_dict(document, config=config)
+    app[keys.CONTRACT] = RequestContract(document)
+    if enabled():
+        app[keys.CONTRACT_CHECK] = ContractCheck(document)
     app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(stats_handlers.stats_ctx)
     app.cleanup_ctx.extend(background)

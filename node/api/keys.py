@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aiohttp import web
-from openapi_core import OpenAPI
 
+from node.api.contract import RequestContract
+from node.api.contract_check import ContractCheck
 from node.clock import Deps
 from node.config import NodeSettings
 from node.storage.idempotency import IdempotentRequest
@@ -17,7 +18,9 @@ SETTINGS = web.AppKey("mbe_node_settings", NodeSettings)
 DEPS = web.AppKey("mbe_node_deps", Deps)
 KEYS = web.AppKey("mbe_node_keys", PrivateKeys)
 STORE = web.AppKey("mbe_node_store", NodeStore)
-SPEC = web.AppKey("mbe_node_openapi", OpenAPI)
+CONTRACT = web.AppKey("mbe_node_contract", RequestContract)
+# Only under the test suite's contract check (node/api/contract_check.py).
+CONTRACT_CHECK = web.AppKey("mbe_node_contract_check", ContractCheck)
 SPEC_YAML = web.AppKey("mbe_node_openapi_yaml", bytes)
 SPEC_JSON = web.AppKey("mbe_node_openapi_json", bytes)
 # Called (without arguments) after something was put into the outbox, so the

@@ -8,20 +8,10 @@ app logs.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
-from openapi_core.templating.media_types.exceptions import MediaTypeNotFound
-from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
-from openapi_core.validation.request.exceptions import (
-    MissingRequestBodyError,
-    MissingRequiredParameter,
-    ParameterValidationError,
-    RequestBodyValidationError,
-    SecurityValidationError,
-)
-from openapi_core.validation.schemas.exceptions import InvalidSchemaValue
 
 PROBLEM_TYPE = "application/problem+json"
 _TITLES = {
@@ -71,6 +61,13 @@ def _values(values: Any) -> str:
     return ", ".join(shown)
 
 
+def _types(limit: Any) -> str:
+    """A schema's type(s) without the `null` a nullable field adds (null is said apart)."""
+    if isinstance(limit, list):
+        return " or ".join(str(t) for t in limit if t != "null")
+    return str(limit)
+
+
 def _rule(err: Any) -> str:
     """What the value must be, from the schema rule it broke (never the value)."""
     validator = getattr(err, "validator", "schema")
@@ -88,7 +85,7 @@ def _rule(err: Any) -> str:
         "uniqueItems": lambda: "must not list an item twice",
         "pattern": lambda: f"must match the pattern {limit}",
         "format": lambda: f"must be {_FORMATS.get(str(limit), str(limit))}",
-        "type": lambda: f"must be of type {limit}",
+        "type": lambda: f"must be of type {_types(limit)}",
         "nullable": lambda: "must not be null",
         "minProperties": lambda: f"must have at least {limit} fields",
         "maxProperties": lambda: f"must have at most {limit} fields",
@@ -114,40 +111,10 @@ def _schema_error(err: Any, prefix: str) -> str:
     return f"{where}: {_rule(err)}"
 
 
-def _schema_errors(errors: list[Any], prefix: str) -> str:
+def schema_errors_detail(errors: Sequence[Any], prefix: str) -> str:
     """Every violation (up to MAX_LISTED), each with the rule it broke."""
     texts = list(dict.fromkeys(_schema_error(e, prefix) for e in errors))
     detail = "; ".join(texts[:MAX_LISTED])
     if len(texts) > MAX_LISTED:
         detail += f" (and {len(texts) - MAX_LISTED} more)"
     return detail
-
-
-def describe_request_error(exc: BaseException) -> tuple[int, str]:
-    """HTTP status and a value-free detail for an openapi-core request error."""
-    if isinstance(exc, PathNotFound):
-        return 404, "no such resource"
-    if isinstance(exc, OperationNotFound):
-        return 405, "method not allowed on this resource"
-    if isinstance(exc, SecurityValidationError):
-        return 401, "a valid bearer token is required"
-    cause = exc.__cause__
-    if isinstance(exc, MediaTypeNotFound) or isinstance(cause, MediaTypeNotFound):
-        return 415, "the request body must be application/json"
-    if isinstance(exc, MissingRequestBodyError):
-        return 400, "a JSON request body is required"
-    if isinstance(exc, MissingRequiredParameter):
-        return 400, f"{exc.location} parameter {_name(exc.name)} is required"
-    if isinstance(exc, ParameterValidationError):
-        where = f"{exc.location} parameter {_name(exc.name)}"
-        errors = list(cause.schema_errors) if isinstance(cause, InvalidSchemaValue) else []
-        if errors:
-            return 400, _schema_errors(errors, where)
-        return 400, f"{where} is not valid"
-    if isinstance(exc, RequestBodyValidationError):
-        if isinstance(cause, InvalidSchemaValue):
-            errors = list(cause.schema_errors)
-            if errors:
-                return 400, _schema_errors(errors, "body")
-        return 400, "the request body is not valid JSON of the expected shape"
-    return 400, "the request does not match the API specification"

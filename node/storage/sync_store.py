@@ -153,7 +153,6 @@ class SqliteSyncStore:
         if problem is None:
             if inner.type in (ReferralWithdraw.TYPE, ReferralErase.TYPE):
                 scrub(self.ctx.db)
-            log.info("inbox.applied", msg_id=inner.msg_id, type=inner.type)
         else:
             log.warning("inbox.ignored", msg_id=inner.msg_id, type=inner.type, reason=problem)
 

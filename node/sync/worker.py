@@ -571,7 +571,15 @@ class SyncWorker:
             )
             return refreshed, True
         tally.applied += 1
-        log.info("inbox.applied", msg_id=inner.msg_id, sender=inner.sender, type=inner.type)
+        # The referral id (random, like the message id) lets an operator and
+        # bench/referral.py follow a referral from the sender's `referral.sent`.
+        log.info(
+            "inbox.applied",
+            msg_id=inner.msg_id,
+            sender=inner.sender,
+            type=inner.type,
+            referral_id=getattr(inner.payload, "referral_id", None),
+        )
         return refreshed, True
 
     async def _refuse(self, msg_id: str, sender: str, reason: str, now: int, tally: _Tally) -> None:
