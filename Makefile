@@ -71,6 +71,7 @@ demo: $(STAMP)
 # does not shadow the protocol package.
 bench: $(STAMP)
 	$(BIN)/python -m bench.protocol
+	$(BIN)/python -m bench.enrollment
 	$(BIN)/python -m bench.relay
 	$(BIN)/python -m bench.referral
 	$(BIN)/python -m bench.stats

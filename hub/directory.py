@@ -17,13 +17,18 @@ counter part keeps versions increasing if the clock steps back.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
 from hub.settings import HubSettings
 from hub.storage import sites as site_store
-from protocol.documents import Directory, OfficeEntry
+from protocol.documents import DOCUMENT_ITEMS, MAX_DIRECTORY_BYTES, Directory, sign_document
+from protocol.encoding import Packed, as_map, pack, unpack
+from protocol.errors import ProtocolError
 from protocol.keys import PrivateKeys
 
 KEEP_VERSIONS = 20
@@ -61,24 +66,110 @@ def next_version(newest: int, now: int) -> int:
     return max(newest + 1, now)
 
 
+class _Offices:
+    """The directory entries of the sites, kept from one version to the next.
+
+    A new version differs from the one before in a site or two, and reading and
+    re-making thousands of entries for it made each enrollment cost time in
+    proportion to all sites (issue 11). This keeps, per site, the row it last
+    read and the packed entry it made of it (`Site.office_entry`, keys checked
+    by `PublicKeys`), or None for a site left out (pending, or a stored key of
+    small order).
+
+    `publish(changed=...)` reads only the rows of the sites its caller changed,
+    and only while the newest version in the database holds exactly the entries
+    kept here (whichever process published it): the kept rows then are the
+    table as that version showed it, and the caller's changes are read again.
+    Every change to sites publishes in the same transaction (hub/sites.py,
+    hub/enrollment.py, hub/rotation.py, hub/maintenance.py), so a change made by
+    another process shows as a newest version with other entries: then, and
+    without `changed`, every row is read (an entry is made again only where its
+    row differs from the one kept). A failed commit leaves the newest version as
+    it was, which the next publish compares with.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._columns: tuple[str, ...] = ()
+        self._rows: dict[str, tuple[tuple[Any, ...], Packed | None]] = {}
+
+    def entries(
+        self, db: sqlite_utils.Database, region: str, changed: Collection[str] | None
+    ) -> list[Packed]:
+        """The packed entries of the next version, by node id; call inside the transaction."""
+        with self._lock:
+            incremental = changed is not None and self._newest_is_kept(db, region)
+            columns, rows = site_store.site_rows(db, changed if incremental else None)
+            if columns != self._columns:  # another schema: nothing kept applies
+                self._rows = {}
+                if incremental:
+                    incremental = False
+                    columns, rows = site_store.site_rows(db)
+            kept = dict(self._rows) if incremental else {}
+            if incremental and changed is not None:
+                for node_id in changed:
+                    kept.pop(node_id, None)  # a changed site now left out has no row here
+            position = columns.index("node_id")
+            for row in rows:
+                kept[row[position]] = self._entry(columns, row)
+            self._columns, self._rows = columns, kept
+            return self._listed()
+
+    def _listed(self) -> list[Packed]:
+        return [entry for _, (_, entry) in sorted(self._rows.items()) if entry is not None]
+
+    def _entry(
+        self, columns: tuple[str, ...], row: tuple[Any, ...]
+    ) -> tuple[tuple[Any, ...], Packed | None]:
+        known = self._rows.get(row[columns.index("node_id")])
+        if known is not None and known[0] == row:
+            return known
+        office = site_store.site_from_row(columns, row).office_entry()
+        return row, None if office is None else Packed(pack(office.to_map()))
+
+    def _newest_is_kept(self, db: sqlite_utils.Database, region: str) -> bool:
+        """True if the newest version's body is the one the kept entries make."""
+        current = latest(db)
+        if current is None or not self._rows:
+            return False
+        try:
+            body = as_map(unpack(current.data, MAX_DIRECTORY_BYTES, DOCUMENT_ITEMS), "document")
+        except ProtocolError:
+            return False
+        doc = Directory(current.version, current.issued, current.expires, region, offices=())
+        return bool(body.get("body") == pack({**doc.body(), "offices": self._listed()}))
+
+
+_OFFICES = _Offices()
+
+
 def publish(
-    db: sqlite_utils.Database, keys: PrivateKeys, settings: HubSettings, now: int
+    db: sqlite_utils.Database,
+    keys: PrivateKeys,
+    settings: HubSettings,
+    now: int,
+    *,
+    changed: Collection[str] | None = None,
 ) -> DirectoryVersion:
-    """Sign the current sites as the next version; call inside a write transaction."""
-    offices: list[OfficeEntry] = []
-    for site in site_store.list_sites(db):
-        entry = site.office_entry()
-        if entry is not None:
-            offices.append(entry)
+    """Sign the current sites as the next version; call inside a write transaction.
+
+    `changed`: the node ids of the sites this transaction changed (added,
+    enrolled, revoked), if the caller knows them all; only their rows are read
+    then (see `_Offices`). Without it every row is read, as for the periodic
+    re-signing, which so also takes in a row changed outside the hub's code.
+    Either way the bytes are those of `Directory(...).sign(keys)` with
+    `Site.office_entry()` of every site (tests/hub/test_directory_entries.py).
+    """
+    offices = _OFFICES.entries(db, settings.region, changed)
     version = next_version(latest_version(db), now)
     doc = Directory(
         version=version,
         issued=now,
         expires=now + settings.directory.ttl,
         region=settings.region,
-        offices=tuple(offices),
+        offices=(),
     )
-    data = doc.sign(keys)
+    data = sign_document(Directory.KIND, {**doc.body(), "offices": offices}, keys)
     db.execute(
         "INSERT INTO directory_versions (version, issued, expires, data) VALUES (?, ?, ?, ?)",
         (version, now, doc.expires, data),

@@ -73,7 +73,7 @@ def enroll(
         store.mark_code_used(db, code.lookup_id, now)
         store.set_enrolled(db, site.node_id, req.keys, cert, now)
         store.audit(db, now, site.node_id, "site.enroll", site.node_id)
-        current = directory.publish(db, keys, settings, now)
+        current = directory.publish(db, keys, settings, now, changed={site.node_id})
     return site.node_id, _answer(cert, site.node_id, keys, current.data)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -38,7 +38,7 @@ class NewSite:
     directory_version: int
 
 
-def slug_for(name: str, taken: set[str]) -> str:
+def slug_for(name: str, taken: Container[str]) -> str:
     """A readable node id from the site name, unique among `taken`, never `hub`."""
     text = unicodedata.normalize("NFKD", name.lower().translate(_TRANSLIT))
     text = text.encode("ascii", "ignore").decode("ascii")
@@ -111,7 +111,7 @@ def add_site(
                 f" enrollment code run `mbe-hub site code --dir DIR {same[0]}`, or pass"
                 " --duplicate-name to add a second site of that name"
             )
-        node_id = slug_for(name, store.node_ids(db))
+        node_id = slug_for(name, store.TakenIds(db))
         site = store.Site(
             node_id=node_id,
             name=name,
@@ -129,7 +129,7 @@ def add_site(
             now,
         )
         store.audit(db, now, "operator", "site.add", node_id)
-        version = directory.publish(db, keys, settings, now).version
+        version = directory.publish(db, keys, settings, now, changed={node_id}).version
     return NewSite(node_id=node_id, code=code.text(), expires=expires, directory_version=version)
 
 
@@ -192,7 +192,7 @@ def revoke_site(
             raise InvalidInputError(f"site {node_id!r} is already revoked")
         store.set_revoked(db, node_id, now)
         store.audit(db, now, "operator", "site.revoke", node_id)
-        return directory.publish(db, keys, settings, now).version
+        return directory.publish(db, keys, settings, now, changed={node_id}).version
 
 
 def revoked_among(db: sqlite_utils.Database, node_ids: Iterable[str]) -> set[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +100,30 @@ def _site(row: dict[str, Any]) -> Site:
     )
 
 
+def site_from_row(columns: Sequence[str], row: Sequence[Any]) -> Site:
+    """The site of one row as `sqlite3` returns it, with the names of its columns."""
+    return _site(dict(zip(columns, row, strict=True)))
+
+
+def site_rows(
+    db: sqlite_utils.Database, node_ids: Collection[str] | None = None
+) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+    """The column names and whole rows (plain tuples) of the sites that may be in
+    the directory (not pending, with keys), all or those of `node_ids`;
+    `site_from_row` makes each a Site."""
+    query = (
+        "SELECT * FROM sites WHERE status != 'pending' AND sign_key IS NOT NULL"
+        " AND enc_key IS NOT NULL"
+    )
+    params: tuple[Any, ...] = ()
+    if node_ids is not None:
+        query += " AND node_id IN (SELECT value FROM json_each(?))"
+        params = (json.dumps(sorted(node_ids)),)
+    cur = db.execute(query, params)
+    columns = tuple(d[0] for d in cur.description)
+    return columns, [tuple(r) for r in cur.fetchall()]
+
+
 def get_site(db: sqlite_utils.Database, node_id: str) -> Site | None:
     for row in db.query("SELECT * FROM sites WHERE node_id = ?", [node_id]):
         return _site(row)
@@ -107,6 +132,18 @@ def get_site(db: sqlite_utils.Database, node_id: str) -> Site | None:
 
 def list_sites(db: sqlite_utils.Database) -> list[Site]:
     return [_site(r) for r in db.query("SELECT * FROM sites ORDER BY node_id")]
+
+
+class TakenIds:
+    """The node ids in use, for `in`: one lookup in the primary key each, where a
+    set of all of them would read the whole table for every site added."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self._db = db
+
+    def __contains__(self, node_id: object) -> bool:
+        row = self._db.execute("SELECT 1 FROM sites WHERE node_id = ?", (node_id,)).fetchone()
+        return row is not None
 
 
 def node_ids(db: sqlite_utils.Database) -> set[str]:
