@@ -90,14 +90,46 @@ def prune_previous(settings: NodeSettings, store: SyncStore, now: int) -> bool:
 
 
 class KeyFiles:
-    """The `KeySource` of a running node: the key files, re-read each sync cycle."""
+    """The `KeySource` of a running node: the key files, re-read each sync cycle
+    in which they changed.
+
+    With push on a cycle runs for every referral sent or received, so the
+    files' identity (inode, size, modification time) is compared first: while
+    it is unchanged, and no previous key's overlap has ended, the keys read
+    last time are returned without reading the files or the database. A
+    rotation writes new files (a new inode), which reads them again.
+    """
 
     def __init__(self, settings: NodeSettings, store: SyncStore) -> None:
         self._settings = settings
         self._store = store
         self._last: KeyRing | None = None
+        self._identity: tuple[object, ...] | None = None
+
+    def _files(self) -> tuple[object, ...]:
+        out: list[object] = []
+        for path in (self._settings.key_path, self._settings.previous_key_path):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                out.append(None)
+            else:
+                out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        return tuple(out)
 
     def __call__(self, now: int) -> KeyRing:
+        try:
+            identity = self._files()
+        except OSError:
+            identity = None
+        last = self._last
+        if (
+            last is not None
+            and identity is not None
+            and identity == self._identity
+            and (last.previous is None or now < last.previous_until)
+        ):
+            return last
         try:
             prune_previous(self._settings, self._store, now)
             previous = None
@@ -115,6 +147,8 @@ class KeyFiles:
             log.warning("keys.reload_failed", error=type(exc).__name__)
             return self._last
         self._last = ring
+        # Taken before reading: a file replaced meanwhile is read again next time.
+        self._identity = identity
         return ring
 
 

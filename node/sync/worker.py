@@ -122,6 +122,9 @@ from support.clock import Deps, uniform
 
 log = structlog.get_logger()
 
+# Seconds between two records of `last_sync` (see SyncWorker._note_last_sync).
+LAST_SYNC_EVERY = 10
+
 # Refusals that concern the node itself rather than one envelope: never flag a
 # message as rejected because of them.
 
@@ -253,8 +256,12 @@ class SyncWorker:
 
     # --- one cycle
 
-    async def sync_once(self) -> SyncReport:
-        """Directory (when due), outbox, inbox. Raises SyncError subclasses on failure."""
+    async def sync_once(self, *, drain: bool = True) -> SyncReport:
+        """Directory (when due), outbox, inbox. Raises SyncError subclasses on failure.
+
+        `drain=False` (a cycle for the outbox only, while the push channel
+        says when mail arrives) skips asking the hub for mail: see `_run`.
+        """
         await self._reload_keys()
         client, state = await self._connect()
         tally = _Tally()
@@ -289,7 +296,8 @@ class SyncWorker:
                 # The held directory is still valid: keep using it, but say so.
                 warning = str(exc)
             refreshed = True
-        await self._drain_inbox(client, state, tally, refreshed)
+        if drain:
+            await self._drain_inbox(client, state, tally, refreshed)
         if upload_failed is not None:
             # Received what was waiting; the upload's failure is this cycle's
             # result, so the loop backs off before uploading again.
@@ -298,13 +306,15 @@ class SyncWorker:
             raise upload_failed
         # What applying the inbox queued (receipts, confirmations) goes up now,
         # not one poll interval later: the sender sees "delivered" at once.
-        await self._upload_outbox(client, tally)
+        # (Only then: a cycle that applied, refused or re-sealed nothing queued nothing.)
+        if tally.applied or tally.refused or tally.expired:
+            await self._upload_outbox(client, tally)
         if tally.deferred and not warning:
             warning = (
                 f"{tally.deferred} incoming message(s) left at the hub for a later cycle"
                 f" ({tally.deferred_reason})"
             )
-        await self._set_state(STATE_LAST_SYNC, str(self._now()))
+        await self._note_last_sync()
         await self._set_state(STATE_LAST_ERROR, warning)
         await self._set_state(STATE_HUB_REACHABLE, "true")
         report = tally.report()
@@ -610,12 +620,24 @@ class SyncWorker:
     async def _run(self) -> None:
         failures = 0
         while True:
+            # A cycle woken only because the API queued something, while the push
+            # channel is up, uploads without asking for mail: the hub says on the
+            # channel when there is some (and on every connect), and a frame that
+            # arrives meanwhile sets `_mail` for the next cycle. That saves the
+            # hub and this node a fetch per referral sent. Cycles of the poll
+            # interval, after a failure, or with push off always ask.
+            drain = not (
+                self._wake.is_set()
+                and not self._mail.is_set()
+                and self.push_connected
+                and failures == 0
+            )
             self._wake.clear()
             self._mail.clear()
             retry_after = 0
             try:
                 try:
-                    await self.sync_once()
+                    await self.sync_once(drain=drain)
                 finally:
                     await self._note_clock()
             except NotEnrolled as exc:
@@ -707,6 +729,19 @@ class SyncWorker:
         self.push_connected = connected
         await self._set_state(STATE_PUSH_CONNECTED, "true" if connected else "false")
         log.info("push.connected" if connected else "push.disconnected")
+
+    async def _note_last_sync(self) -> None:
+        """Record the end of a complete cycle, at most every LAST_SYNC_EVERY seconds.
+
+        Every record is a commit with an fsync; with push on a cycle runs for
+        each referral sent or received, and the status shows the time to the
+        minute, so a busy node writes it a few times a minute, not per cycle.
+        """
+        now = self._now()
+        held = self._written.get(STATE_LAST_SYNC, "")
+        if held.isdigit() and 0 <= now - int(held) < LAST_SYNC_EVERY:
+            return
+        await self._set_state(STATE_LAST_SYNC, str(now))
 
     async def _set_state(self, key: str, value: str) -> None:
         """Record a figure of `mbe-node status`; best effort.

@@ -218,3 +218,29 @@ def test_mail_sealed_to_the_previous_key_opens_only_with_it() -> None:
         previous_keys=old,
     )
     assert opened.msg_id == inner.msg_id
+
+
+async def test_key_files_are_read_again_only_when_they_change(
+    office: Office, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each sync cycle asks the key source; unchanged files are not read again,
+    a rotation (new files) is picked up at the next call."""
+    import node.rotation
+
+    reads: list[Path] = []
+    real = load_keys
+
+    def counting(path: Path) -> PrivateKeys:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(node.rotation, "load_keys", counting)
+    source = KeyFiles(office.settings, office.store.sync)
+    first = source(int(time.time()))
+    assert len(reads) == 1
+    assert source(int(time.time())) is first
+    assert len(reads) == 1
+    await rotate_keys(office.settings, office.store.sync)
+    ring = source(int(time.time()))
+    assert ring.current == real(office.settings.key_path) != first.current
+    assert ring.previous == first.current
