@@ -92,6 +92,8 @@ class _Offices:
         self._lock = threading.Lock()
         self._columns: tuple[str, ...] = ()
         self._rows: dict[str, tuple[tuple[Any, ...], Packed | None]] = {}
+        self._order: list[str] = []  # the node ids of _rows, sorted
+        self._entries: list[Packed] | None = None  # _listed(), until _rows changes
 
     def entries(
         self, db: sqlite_utils.Database, region: str, changed: Collection[str] | None
@@ -112,11 +114,18 @@ class _Offices:
             position = columns.index("node_id")
             for row in rows:
                 kept[row[position]] = self._entry(columns, row)
+            if not incremental or any((n in kept) != (n in self._rows) for n in changed or ()):
+                self._order = sorted(kept)  # a site came or went
             self._columns, self._rows = columns, kept
+            self._entries = None
             return self._listed()
 
     def _listed(self) -> list[Packed]:
-        return [entry for _, (_, entry) in sorted(self._rows.items()) if entry is not None]
+        """The kept entries by node id (as SQLite orders text: UTF-8 bytes, code points)."""
+        if self._entries is None:
+            rows = self._rows
+            self._entries = [e for n in self._order if (e := rows[n][1]) is not None]
+        return self._entries
 
     def _entry(
         self, columns: tuple[str, ...], row: tuple[Any, ...]

@@ -141,7 +141,7 @@ def _pack_parts(obj: Any, out: list[bytes]) -> list[bytes]:
         _flush(run, out)
     elif isinstance(obj, list | tuple):
         out.append(_header(len(obj), 0x90, b"\xdc", b"\xdd"))
-        if all(type(v) is Packed for v in obj):  # a list of entries packed before
+        if set(map(type, obj)) == {Packed}:  # a list of entries packed before
             out.extend(obj)
             return out
         items: list[Any] = []
