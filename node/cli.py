@@ -52,6 +52,7 @@ from node.sync.ports import STATE_API_LISTENING
 from node.sync.worker import SYNC_WORKER, SyncWorker
 from support import logsetup
 from support.files import write_private_file
+from support.memory import release_free_memory
 
 Command = Callable[[argparse.Namespace, TextIO], int]
 
@@ -215,6 +216,7 @@ def listening_ctx(url: str) -> Background:
         store = app[api_keys.STORE]
         value = json.dumps({"url": url, "pid": os.getpid()})
         await store.run(store.sync.set_sync_state, STATE_API_LISTENING, value)
+        release_free_memory()  # what start-up freed (support/memory.py)
         yield
         await store.run(store.sync.set_sync_state, STATE_API_LISTENING, "")
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import structlog
 
+from support.memory import release_free_memory
+
 log = structlog.get_logger()
 
 
@@ -61,4 +63,5 @@ class PeriodicTask(BackgroundTask):
                 await self.run_once()
             except Exception as exc:  # noqa: BLE001 -- background loop boundary: log the type, retry next round
                 log.error(self.failure_event, error=type(exc).__name__)
+            release_free_memory()
             await asyncio.sleep(self.interval)

@@ -167,7 +167,7 @@ def test_every_warning_has_a_german_text() -> None:
         h.STATS_REJECTED,
         h.LAST_ERROR,
     ]
-    banner = ENV.from_string('{% from "warnings.html" import warning %}{{ warning(code) }}')
+    banner = ENV.env.from_string('{% from "warnings.html" import warning %}{{ warning(code) }}')
     texts = [banner.render(code=code) for code in codes]
     assert all(t.endswith(".") and code not in t for code, t in zip(codes, texts, strict=True))
     assert len(set(texts)) == len(codes)
@@ -180,7 +180,7 @@ def test_every_warning_has_a_german_text() -> None:
 
 def test_template_is_autoescaped_and_strict() -> None:
     """Escaping is on, and a variable the caller forgot is an error, not an empty string."""
-    assert ENV.autoescape is True
+    assert ENV.env.autoescape is True
     with pytest.raises(UndefinedError):
         ENV.get_template("status.html").render(health=health(), office="X")
 

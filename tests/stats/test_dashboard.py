@@ -135,7 +135,7 @@ def test_login_and_notice_escape_what_they_show() -> None:
 def test_templates_are_autoescaped_and_strict() -> None:
     """Escaping is on for every template, and a variable the caller forgot is an error,
     not an empty string."""
-    assert pages.ENV.autoescape is True
+    assert pages.ENV.env.autoescape is True
     with pytest.raises(UndefinedError):
         pages.ENV.get_template("login.html").render(region="Region Köln")
 
