@@ -90,7 +90,7 @@ from node.sync.errors import (
     SyncError,
 )
 from node.sync.inbox import IncomingRefused, UnknownSender, decode_envelope, open_incoming
-from node.sync.keyring import KeySource
+from node.sync.keyring import KeyRing, KeySource
 from node.sync.ports import (
     STATE_CLOCK_OFFSET,
     STATE_DIRECTORY_VERSION,
@@ -256,11 +256,13 @@ class SyncWorker:
 
     # --- one cycle
 
-    async def sync_once(self, *, drain: bool = True) -> SyncReport:
+    async def sync_once(self, *, drain: bool = True, upload_first: bool = True) -> SyncReport:
         """Directory (when due), outbox, inbox. Raises SyncError subclasses on failure.
 
         `drain=False` (a cycle for the outbox only, while the push channel
-        says when mail arrives) skips asking the hub for mail: see `_run`.
+        says when mail arrives) skips asking the hub for mail;
+        `upload_first=False` (a cycle for mail only) skips the outbox pass
+        before the inbox (the one after it still runs): see `_run`.
         """
         await self._reload_keys()
         client, state = await self._connect()
@@ -269,7 +271,8 @@ class SyncWorker:
         # answers but cannot take uploads now still delivers: receive, then report.
         upload_failed: HubUnreachable | None = None
         try:
-            await self._upload_outbox(client, tally)
+            if upload_first:
+                await self._upload_outbox(client, tally)
         except HubUnreachable as exc:
             if exc.hub_status is None:
                 raise
@@ -326,7 +329,10 @@ class SyncWorker:
         """Pick up keys rotated by `mbe-node keys rotate` while this process runs."""
         if self._key_source is None:
             return
-        ring = await self._db(self._key_source, self._now())
+        # KeyFiles answers from a stat of the files while they are unchanged.
+        unchanged = getattr(self._key_source, "unchanged", None)
+        held: KeyRing | None = unchanged(self._now()) if unchanged is not None else None
+        ring = held if held is not None else await self._db(self._key_source, self._now())
         self._previous = ring.previous_at(self._now())
         if ring.current == self._keys:
             return
@@ -632,12 +638,16 @@ class SyncWorker:
                 and self.push_connected
                 and failures == 0
             )
+            # Likewise a cycle woken only by mail fetches first: what the API
+            # queues wakes a cycle of its own, and what applying the mail
+            # queues goes up at the end of this one.
+            upload_first = not (self._mail.is_set() and not self._wake.is_set() and failures == 0)
             self._wake.clear()
             self._mail.clear()
             retry_after = 0
             try:
                 try:
-                    await self.sync_once(drain=drain)
+                    await self.sync_once(drain=drain, upload_first=upload_first)
                 finally:
                     await self._note_clock()
             except NotEnrolled as exc:

@@ -103,3 +103,18 @@ async def test_last_sync_is_recorded_at_most_every_few_seconds(
     worker.wake()
     await eventually(lambda: office_a.store.state["last_sync"] != first, timeout=3.0)
     assert int(office_a.store.state["last_sync"]) >= int(first) + LAST_SYNC_EVERY
+
+
+async def test_a_mail_cycle_still_uploads_what_waits_after_applying(
+    hub: FakeHub, office_a: Office, office_b: Office, spawn: Spawn
+) -> None:
+    """A cycle woken by mail fetches first and uploads after applying: a message
+    put into the outbox without wake() goes up with it, not a poll later."""
+    worker = spawn(office_a, fast_settings(poll_interval=30.0))
+    await _started(office_a, worker, push=True)
+    waiting = outgoing(office_a, office_b)
+    office_a.store.put(waiting)  # no wake()
+    msg_id, data = sealed(office_b.node_id, office_b.keys, office_a.node_id, office_a.public)
+    await hub.deliver(office_a.node_id, data, msg_id)
+    await eventually(lambda: len(office_a.store.applied) == 1, timeout=3.0)
+    await eventually(lambda: waiting.msg_id in hub.pending(office_b.node_id), timeout=3.0)
