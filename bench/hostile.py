@@ -106,9 +106,9 @@ async def bench(size_mib: int) -> None:
                         "legit",
                         pack(
                             {
-                                "envelopes": make_envelopes([sender], [recipient], 1000)[
-                                    sender.node_id
-                                ]
+                                "envelopes": make_envelopes(
+                                    [sender], [recipient], 1000, random_ids=False
+                                )[sender.node_id]
                             }
                         ),
                     ),
