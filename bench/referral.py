@@ -4,14 +4,16 @@ Starts `mbe-hub serve` and two `mbe-node serve` (A and B, WebSocket push on)
 through the demo harness and measures:
 
 * latency: A's `POST /referrals/outgoing` returns -> B has committed the
-  referral (p50, p95, p99 over --n referrals, sent one after another). The
+  referral (p50, p95, p99 over --n referrals, sent one after another, --gap
+  0.1 s apart so the previous referral's receipt is not in the way; --gap 0
+  sends them back to back). The
   moment B committed it is the timestamp of B's `inbox.applied` log line for
   the referral id, written right after the commit, so the benchmark reads
   B's log file and never asks B anything while it measures (polling B's API
   every millisecond, as it once did, loaded the very process it timed);
 * the ceiling, in the same run: the round trip of a GET to a bare aiohttp
-  process on loopback over a kept-alive connection (p50, p95, p99), and the
-  ratio of the two;
+  process on loopback over a kept-alive connection (p50, p95, p99), three
+  after each referral so both figures see the same load, and the ratio;
 * catch-up: B is stopped, A sends --queued referrals (all uploaded to the
   hub, A's outbox empty), B is started; the time from starting B's process
   until B's status counts all of them as received, then checked against B's
@@ -156,21 +158,32 @@ class LogWatch:
         self._file.close()
 
 
-def measure_latency(a: Node, b: Node, case_id: str, n: int, timeout: float) -> list[float]:
-    """Seconds from A's API answer to B's commit of the referral, n times in a row."""
+def measure_latency(
+    a: Node, b: Node, case_id: str, n: int, timeout: float, gap: float = 0.1
+) -> tuple[list[float], list[float]]:
+    """Seconds from A's API answer to B's commit of the referral, n times, and the
+    ceiling: between two referrals, three GETs to a bare aiohttp process (so
+    both figures are taken under the same load of the machine)."""
     send = client(a)
     watch = LogWatch(b.service.log_path)
     body = referral_body(case_id, b)
     out: list[float] = []
-    try:
-        for _ in range(n):
-            rid = send.ok("POST", f"{API}/referrals/outgoing", body)["id"]
-            answered = time.time()
-            out.append(watch.wait(rid, timeout) - answered)
-    finally:
-        send.close()
-        watch.close()
-    return out
+    with BareServer() as bare:
+        try:
+            for _ in range(n):
+                rid = send.ok("POST", f"{API}/referrals/outgoing", body)["id"]
+                answered = time.time()
+                out.append(watch.wait(rid, timeout) - answered)
+                # The receipt travels back meanwhile; the next referral and the
+                # ceiling's round trips start on a quiet system, as an office's
+                # referrals are seconds apart, not back to back.
+                time.sleep(gap)
+                for _ in range(3):
+                    bare.round_trip()
+        finally:
+            send.close()
+            watch.close()
+        return out, bare.times
 
 
 BARE_SERVER = """
@@ -184,34 +197,43 @@ web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log
 """
 
 
-def measure_bare_round_trip(n: int) -> list[float]:
-    """Seconds per GET to a bare aiohttp process on loopback, kept-alive, n times."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port)])
-    try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+class BareServer:
+    """A bare aiohttp process on loopback serving one JSON route: the ceiling."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.times: list[float] = []
+        self._proc = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(self.port)])
+        self._conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+
+    def __enter__(self) -> BareServer:
         deadline = time.monotonic() + 20
         while True:
             try:
-                conn.request("GET", "/health")
-                conn.getresponse().read()
+                self._get()
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     raise BenchError("the bare aiohttp server did not start") from None
-                conn.close()
+                self._conn.close()
                 time.sleep(0.05)
-        out: list[float] = []
-        for _ in range(n + 100):
-            t0 = time.perf_counter()
-            conn.request("GET", "/health")
-            conn.getresponse().read()
-            out.append(time.perf_counter() - t0)
-        conn.close()
-        return out[100:]
-    finally:
-        proc.terminate()
-        proc.wait()
+        for _ in range(100):  # warm-up, not counted
+            self._get()
+        return self
+
+    def _get(self) -> None:
+        self._conn.request("GET", "/health")
+        self._conn.getresponse().read()
+
+    def round_trip(self) -> None:
+        t0 = time.perf_counter()
+        self._get()
+        self.times.append(time.perf_counter() - t0)
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.close()
+        self._proc.terminate()
+        self._proc.wait()
 
 
 def send_many(a: Node, b: Node, case_id: str, count: int, workers: int = 4) -> list[str]:
@@ -274,7 +296,7 @@ def measure_catch_up(
     }
 
 
-def run(n: int, queued: int, timeout: float) -> None:
+def run(n: int, queued: int, timeout: float, gap: float) -> None:
     root = Path(tempfile.mkdtemp(prefix="mbe-bench-referral-"))
     cluster = Cluster(root)
     try:
@@ -286,11 +308,12 @@ def run(n: int, queued: int, timeout: float) -> None:
         cluster.wait_directory()
         case_id = prepare_case(a, b)
         measure_latency(a, b, case_id, min(20, n), timeout)  # warm-up, not counted
-        ms = [x * 1000 for x in measure_latency(a, b, case_id, n, timeout)]
-        bare = [x * 1000 for x in measure_bare_round_trip(max(n, 1000))]
-        print(f"latency A -> B over {n} referrals, push on (ms):")
+        referral, round_trips = measure_latency(a, b, case_id, n, timeout, gap)
+        ms = [x * 1000 for x in referral]
+        bare = [x * 1000 for x in round_trips]
+        print(f"latency A -> B over {n} referrals {gap} s apart, push on (ms):")
         print(f"  referral  {_figures(ms)}")
-        print(f"  ceiling   {_figures(bare)}   (bare aiohttp round trip, same run)")
+        print(f"  ceiling   {_figures(bare)}   (bare aiohttp round trip, interleaved)")
         print(
             f"  ratio     p50 {percentile(ms, 50) / percentile(bare, 50):.0f}x  "
             f"p99 {percentile(ms, 99) / percentile(bare, 99):.0f}x"
@@ -323,12 +346,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=1000, help="referrals for the latency figures")
     p.add_argument("--queued", type=int, default=5000, help="referrals queued while B is offline")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for one referral")
+    p.add_argument("--gap", type=float, default=0.1, help="seconds between two referrals")
     args = p.parse_args(argv)
-    if args.n < 1 or args.queued < 0:
-        print("referral bench: --n must be >= 1 and --queued >= 0", file=sys.stderr)
+    if args.n < 1 or args.queued < 0 or args.gap < 0:
+        print("referral bench: --n must be >= 1, --queued and --gap >= 0", file=sys.stderr)
         return 2
     try:
-        run(args.n, args.queued, args.timeout)
+        run(args.n, args.queued, args.timeout, args.gap)
     except (BenchError, ClusterError) as exc:
         print(f"referral bench: FAILED: {exc}", file=sys.stderr)
         return 1
