@@ -250,18 +250,31 @@ def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) 
 
 
 async def inbox(request: web.Request) -> web.Response:
-    node, _ = await authenticated(request, NO_BODY)
-    relay_settings = request.app[SETTINGS].relay
-    after = _int_param(request, "after", 0, 0, 2**62)
-    # A larger limit than the hub's batch bound is served in smaller pages, not refused.
-    limit = min(
-        _int_param(request, "limit", relay_settings.max_batch, 1, 2**31), relay_settings.max_batch
-    )
     app = request.app
-    notices = relay.Notices(app[KEYS], app[SETTINGS], app[DEPS].random)
-    fetched = await app[DB].run(
-        relay.fetch, node, after, limit, relay_settings.max_fetch_bytes, notices, _now(request)
-    )
+    settings = app[SETTINGS]
+    relay_settings = settings.relay
+    await _precheck(request)
+    body = await read_bounded(request, NO_BODY)
+    call = _call(request, body)
+    notices = relay.Notices(app[KEYS], settings, app[DEPS].random)
+    nonces = app[NONCES]
+
+    def job(db: sqlite_utils.Database) -> tuple[str, relay.Fetched]:
+        # The signature check (with its nonce) and the fetch in one hop to the
+        # database thread, which may be busy with an upload's fsync: the
+        # recipient of a new message waits for it once, not twice (issue 11).
+        node = authenticate(db, settings, call, nonces)
+        after = _int_param(request, "after", 0, 0, 2**62)
+        # A larger limit than the hub's batch bound is served in smaller pages, not refused.
+        limit = min(
+            _int_param(request, "limit", relay_settings.max_batch, 1, 2**31),
+            relay_settings.max_batch,
+        )
+        return node, relay.fetch(
+            db, node, after, limit, relay_settings.max_fetch_bytes, notices, call.now
+        )
+
+    node, fetched = await app[DB].run(job)
     # Damage found on the way (docs/hub.md, "Corruption"): counted for /health
     # and /metrics, each unreadable row logged once, ids and seqs only.
     new = app[METRICS].integrity.seen(len(fetched.damaged), fetched.unreadable)
