@@ -253,16 +253,18 @@ async def inbox(request: web.Request) -> web.Response:
     app = request.app
     settings = app[SETTINGS]
     relay_settings = settings.relay
-    await _precheck(request)
+    # A GET has no body to refuse unread, so the header checks need no hop of
+    # their own: they run in the job, before the signature.
     body = await read_bounded(request, NO_BODY)
     call = _call(request, body)
     notices = relay.Notices(app[KEYS], settings, app[DEPS].random)
     nonces = app[NONCES]
 
     def job(db: sqlite_utils.Database) -> tuple[str, relay.Fetched]:
-        # The signature check (with its nonce) and the fetch in one hop to the
-        # database thread, which may be busy with an upload's fsync: the
-        # recipient of a new message waits for it once, not twice (issue 11).
+        # Header checks, signature (with its nonce) and the fetch in one hop to
+        # the database thread, which may be busy with an upload's fsync: the
+        # recipient of a new message waits for it once, not three times (issue 11).
+        precheck(db, settings, call.headers, call.now)
         node = authenticate(db, settings, call, nonces)
         after = _int_param(request, "after", 0, 0, 2**62)
         # A larger limit than the hub's batch bound is served in smaller pages, not refused.
