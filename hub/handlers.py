@@ -289,9 +289,20 @@ async def inbox(request: web.Request) -> web.Response:
 
 async def ack(request: web.Request) -> web.Response:
     limits = hub_api.ack_limits()
-    node, body = await authenticated(request, limits.max_bytes)
-    ids = await decode_off_loop(len(body), _decode_ack, body, limits)
-    acked = await request.app[DB].run(relay.ack, node, ids, _now(request))
+    app = request.app
+    settings = app[SETTINGS]
+    await _precheck(request)
+    body = await read_bounded(request, limits.max_bytes)
+    call = _call(request, body)
+    nonces = app[NONCES]
+
+    def job(db: sqlite_utils.Database) -> tuple[str, relay.Acked]:
+        # Signature (with its nonce), decoding (a few KiB of ids) and the ack in
+        # one hop to the database thread, in that order as before (issue 11).
+        node = authenticate(db, settings, call, nonces)
+        return node, relay.ack(db, node, _decode_ack(body, limits), call.now)
+
+    node, acked = await app[DB].run(job)
     if acked.failed:
         request.app[METRICS].integrity.seen(0, [], acked.failed)
         log.error("relay.ack_failed", recipient=node, failed=acked.failed)
