@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck pytest demo bench clean system-deps lock
+.PHONY: test lint typecheck pytest demo bench clean system-deps lock spec
 
 # The exact versions, hash-checked, from the lock file; then the project itself without
 # dependencies (pip allows no editable line among hash-checked requirements: two steps).
@@ -66,6 +66,14 @@ pytest: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m demo.run $(ARGS)
+
+# node/api/openapi.yaml is the API's spec; the node reads the JSON made from it
+# (no YAML parser in a running node). tests/node/test_contract.py fails when stale.
+spec: $(STAMP)
+	$(BIN)/python -c 'import json, pathlib, yaml; \
+		d = yaml.safe_load(pathlib.Path("node/api/openapi.yaml").read_bytes()); \
+		pathlib.Path("node/api/openapi.json").write_text( \
+			json.dumps(d, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")'
 
 # Benchmarks print figures; they are not tests. Run as modules so bench/protocol.py
 # does not shadow the protocol package.

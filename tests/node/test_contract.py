@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from node.api import keys
-from node.api.app import create_app, load_spec_text
+from node.api.app import create_app, load_spec_json, load_spec_text
 from node.api.contract import RequestContract, SpecError, json_schema
 from node.api.contract_check import ENV
 from tests.node.conftest import CASE, ApiNode
@@ -98,13 +98,14 @@ def test_an_unknown_route_or_method_is_refused() -> None:
     assert _check(contract, "PUT", f"{API}/cases").status == 405
 
 
-def test_a_production_node_loads_neither_openapi_core_nor_jinja2_at_start() -> None:
-    """Memory of an idle node (issue 11): openapi-core is the test suite's, and
-    Jinja2 is loaded when a page is first rendered (support/templates.py)."""
+def test_a_production_node_loads_no_openapi_core_jinja2_or_yaml_at_start() -> None:
+    """Memory of an idle node (issue 11): openapi-core is the test suite's,
+    Jinja2 is loaded when a page is first rendered (support/templates.py), and
+    the spec is read as JSON."""
     env = {k: v for k, v in os.environ.items() if k != ENV}
     code = (
         "import sys; from node.api.app import create_app; import node.cli; "
-        "sys.exit(sorted({'openapi_core', 'jinja2'} & set(sys.modules)) or None)"
+        "sys.exit(sorted({'openapi_core', 'jinja2', 'yaml'} & set(sys.modules)) or None)"
     )
     done = subprocess.run([sys.executable, "-c", code], env=env, check=False, timeout=60)
     assert done.returncode == 0
@@ -124,3 +125,9 @@ async def test_the_suites_check_fails_a_request_the_two_judge_differently(
     assert resp.status == 500
     resp = await client.get(f"{API}/cases?limit=20", headers=api_node.auth)
     assert resp.status == 200
+
+
+def test_the_json_spec_the_node_reads_is_made_from_the_yaml() -> None:
+    """node/api/openapi.json is what `make spec` makes of openapi.yaml, byte for byte."""
+    made = json.dumps(DOCUMENT, ensure_ascii=False, indent=1) + "\n"
+    assert load_spec_json().decode("utf-8") == made, "node/api/openapi.json is stale: `make spec`"
