@@ -6,6 +6,7 @@ import base64
 import contextlib
 import re
 import sqlite3
+from collections.abc import Callable
 from typing import TypeVar
 
 import msgspec
@@ -83,6 +84,34 @@ async def authenticated(request: web.Request, max_body: int | None = None) -> tu
     app = request.app
     node = await app[DB].run(authenticate, settings, _call(request, body), app[NONCES])
     return node, body
+
+
+async def authenticated_job(
+    request: web.Request, max_body: int, work: Callable[[sqlite_utils.Database, str, SignedCall], T]
+) -> tuple[str, T]:
+    """`authenticated` and the request's work in one hop to the database thread.
+
+    The signature check (with its nonce) and `work(db, node, call)` run in one
+    job, in that order: the writer thread may be busy with an upload's fsync,
+    and a request waits behind it once, not twice (issue 11). A request without
+    a body (`max_body` 0) has nothing to refuse unread, so its header checks
+    run in the same job too; one with a body gets them first, on the reader.
+    """
+    app = request.app
+    settings = app[SETTINGS]
+    if max_body:
+        await _precheck(request)
+    body = await read_bounded(request, max_body)
+    call = _call(request, body)
+    nonces = app[NONCES]
+
+    def job(db: sqlite_utils.Database) -> tuple[str, T]:
+        if not max_body:
+            precheck(db, settings, call.headers, call.now)
+        node = authenticate(db, settings, call, nonces)
+        return node, work(db, node, call)
+
+    return await app[DB].run(job)
 
 
 def _call(request: web.Request, body: bytes) -> SignedCall:
@@ -251,32 +280,21 @@ def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) 
 
 async def inbox(request: web.Request) -> web.Response:
     app = request.app
-    settings = app[SETTINGS]
-    relay_settings = settings.relay
-    # A GET has no body to refuse unread, so the header checks need no hop of
-    # their own: they run in the job, before the signature.
-    body = await read_bounded(request, NO_BODY)
-    call = _call(request, body)
-    notices = relay.Notices(app[KEYS], settings, app[DEPS].random)
-    nonces = app[NONCES]
+    relay_settings = app[SETTINGS].relay
+    notices = relay.Notices(app[KEYS], app[SETTINGS], app[DEPS].random)
 
-    def job(db: sqlite_utils.Database) -> tuple[str, relay.Fetched]:
-        # Header checks, signature (with its nonce) and the fetch in one hop to
-        # the database thread, which may be busy with an upload's fsync: the
-        # recipient of a new message waits for it once, not three times (issue 11).
-        precheck(db, settings, call.headers, call.now)
-        node = authenticate(db, settings, call, nonces)
+    def fetch(db: sqlite_utils.Database, node: str, call: SignedCall) -> relay.Fetched:
         after = _int_param(request, "after", 0, 0, 2**62)
         # A larger limit than the hub's batch bound is served in smaller pages, not refused.
         limit = min(
             _int_param(request, "limit", relay_settings.max_batch, 1, 2**31),
             relay_settings.max_batch,
         )
-        return node, relay.fetch(
+        return relay.fetch(
             db, node, after, limit, relay_settings.max_fetch_bytes, notices, call.now
         )
 
-    node, fetched = await app[DB].run(job)
+    node, fetched = await authenticated_job(request, NO_BODY, fetch)
     # Damage found on the way (docs/hub.md, "Corruption"): counted for /health
     # and /metrics, each unreadable row logged once, ids and seqs only.
     new = app[METRICS].integrity.seen(len(fetched.damaged), fetched.unreadable)
@@ -289,20 +307,12 @@ async def inbox(request: web.Request) -> web.Response:
 
 async def ack(request: web.Request) -> web.Response:
     limits = hub_api.ack_limits()
-    app = request.app
-    settings = app[SETTINGS]
-    await _precheck(request)
-    body = await read_bounded(request, limits.max_bytes)
-    call = _call(request, body)
-    nonces = app[NONCES]
 
-    def job(db: sqlite_utils.Database) -> tuple[str, relay.Acked]:
-        # Signature (with its nonce), decoding (a few KiB of ids) and the ack in
-        # one hop to the database thread, in that order as before (issue 11).
-        node = authenticate(db, settings, call, nonces)
-        return node, relay.ack(db, node, _decode_ack(body, limits), call.now)
+    def ack_ids(db: sqlite_utils.Database, node: str, call: SignedCall) -> relay.Acked:
+        # Decoding (a few KiB of ids) after the signature check, as before.
+        return relay.ack(db, node, _decode_ack(call.body, limits), call.now)
 
-    node, acked = await app[DB].run(job)
+    node, acked = await authenticated_job(request, limits.max_bytes, ack_ids)
     if acked.failed:
         request.app[METRICS].integrity.seen(0, [], acked.failed)
         log.error("relay.ack_failed", recipient=node, failed=acked.failed)
