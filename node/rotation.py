@@ -117,33 +117,36 @@ class KeyFiles:
                 out.append((st.st_ino, st.st_size, st.st_mtime_ns))
         return tuple(out)
 
-    def unchanged(self, now: int) -> KeyRing | None:
-        """The keys read last time if the files are still the same, else None.
-
-        Only `stat` calls, no database: cheap enough for the event loop, so a
-        sync cycle hops to the database thread only after a rotation.
-        """
+    def _current_identity(self) -> tuple[object, ...] | None:
         try:
-            identity = self._files()
+            return self._files()
         except OSError:
             return None
+
+    def _held(self, identity: tuple[object, ...] | None, now: int) -> KeyRing | None:
         last = self._last
         if (
             last is not None
+            and identity is not None
             and identity == self._identity
             and (last.previous is None or now < last.previous_until)
         ):
             return last
         return None
 
+    def unchanged(self, now: int) -> KeyRing | None:
+        """The keys read last time if the files are still the same, else None.
+
+        Only `stat` calls, no database: cheap enough for the event loop, so a
+        sync cycle hops to the database thread only after a rotation.
+        """
+        return self._held(self._current_identity(), now)
+
     def __call__(self, now: int) -> KeyRing:
-        held = self.unchanged(now)
+        identity = self._current_identity()
+        held = self._held(identity, now)
         if held is not None:
             return held
-        try:
-            identity: tuple[object, ...] | None = self._files()
-        except OSError:
-            identity = None
         try:
             prune_previous(self._settings, self._store, now)
             previous = None
