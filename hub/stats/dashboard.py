@@ -16,20 +16,18 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from hub.context import DB, DEPS, SETTINGS
-from hub.stats import pages, view
+from hub.stats import area_view, pages, referral_view, table_view, trend_view, view
 from hub.stats.access import (
     COOKIE,
     clear_session_cookie,
     end_session,
     new_session_id,
-    optional_coordinator,
     set_session_cookie,
     start_session,
     usable_secret,
 )
-from hub.stats.periods import previous_closed
+from hub.stats.frame import LOGIN, Frame, add_view, html, safe_next, see_other
 
-LOGIN = "/dashboard/login"
 MAX_TOKEN = 200
 
 
@@ -58,22 +56,15 @@ def cross_site(request: web.Request) -> bool:
 
 
 def _refused_cross_site() -> web.Response:
-    return _html(
+    return html(
         pages.message_page("Diese Anfrage kam von einer anderen Website und wurde abgelehnt."),
         403,
     )
 
 
-def _see_other(location: str) -> web.Response:
-    return web.Response(status=303, headers={"Location": location})
-
-
-def _html(text: str, status: int = 200) -> web.Response:
-    return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
-
-
 async def show_login(request: web.Request) -> web.Response:
-    return _html(pages.login_page(request.app[SETTINGS].region))
+    after = safe_next(request.query.get("next"))
+    return html(pages.login_page(request.app[SETTINGS].region, after=after))
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -85,13 +76,15 @@ async def login(request: web.Request) -> web.StreamResponse:
     except ValueError:
         # A broken body (multipart without a name or boundary, bytes that are
         # not UTF-8) is the caller's mistake: show the form again, do not 500.
-        return _html(pages.login_page(region, "Bitte einen Zugangs-Token eingeben."), 400)
+        return html(pages.login_page(region, "Bitte einen Zugangs-Token eingeben."), 400)
+    raw_next = form.get("next")
+    after = safe_next(raw_next if isinstance(raw_next, str) else None)
     token = form.get("token")
     if not isinstance(token, str) or not 0 < len(token.strip()) <= MAX_TOKEN:
-        return _html(pages.login_page(region, "Bitte einen Zugangs-Token eingeben."), 400)
+        return html(pages.login_page(region, "Bitte einen Zugangs-Token eingeben.", after), 400)
     if not usable_secret(token.strip(), MAX_TOKEN):
         message = "Dieser Token ist ungültig, gesperrt oder nicht für die Koordination."
-        return _html(pages.login_page(region, message), 401)
+        return html(pages.login_page(region, message, after), 401)
     session_id = new_session_id(request)
     app = request.app
     who = await app[DB].run(
@@ -103,8 +96,8 @@ async def login(request: web.Request) -> web.StreamResponse:
     )
     if who is None:
         message = "Dieser Token ist ungültig, gesperrt oder nicht für die Koordination."
-        return _html(pages.login_page(region, message), 401)
-    response = _see_other("/dashboard")
+        return html(pages.login_page(region, message, after), 401)
+    response = see_other(after)
     set_session_cookie(request, response, session_id)
     return response
 
@@ -115,42 +108,29 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session_id = request.cookies.get(COOKIE)
     if session_id is not None and usable_secret(session_id, 100):
         await request.app[DB].run(end_session, session_id)
-    response = _see_other(LOGIN)
+    response = see_other(LOGIN)
     clear_session_cookie(request, response)
     return response
 
 
-async def show_dashboard(request: web.Request) -> web.StreamResponse:
-    who = await optional_coordinator(request)
-    if who is None:
-        return _see_other(LOGIN)
-    settings = request.app[SETTINGS]
-    raw = request.query.get("period")
-    if raw is None:
-        reported = await view.reported_periods(request, who)
-        raw = reported[0] if reported else previous_closed("month", view.today(request)).id
-    period = view.parse_period_param(raw)
-    known = await view.known_periods(request, who)
-    if period.id not in known:
-        known = sorted([*known, period.id], reverse=True)
-    disclosure = request.app[view.DISCLOSURE]
+async def overview_view(request: web.Request, frame: Frame) -> str:
+    """Überblick: a period's key figures, two charts, completeness and the offices."""
+    who, period = frame.who, frame.period
     published = await view.publication_of(request, period)
-    overview = None
-    if published is not None:
-        overview = await view.overview(request, who, period)
+    overview = await view.overview(request, who, period) if published is not None else None
     page = pages.Page(
-        region=settings.region,
+        region=frame.region,
         org=who.org,
         period=period.id,
-        periods=known,
+        periods=frame.periods,
         overview=overview,
         completeness=await view.completeness(request, who, period),
-        deadline=period.deadline(settings.stats.grace_days).strftime("%d.%m.%Y"),
+        deadline=period.deadline(request.app[SETTINGS].stats.grace_days).strftime("%d.%m.%Y"),
         sites=await view.sites_for(request, who),
-        policy=disclosure,
+        policy=request.app[view.DISCLOSURE],
         late_revisions=await view.late_count(request, period, published) if published else 0,
     )
-    return _html(pages.dashboard_page(page))
+    return pages.dashboard_page(page, frame)
 
 
 ICON = (
@@ -181,7 +161,11 @@ async def stylesheet(request: web.Request) -> web.Response:
 
 
 def add_dashboard_routes(app: web.Application) -> None:
-    app.router.add_get("/dashboard", show_dashboard)
+    add_view(app, "overview", overview_view)
+    add_view(app, "trends", trend_view.page)
+    add_view(app, "areas", area_view.page)
+    add_view(app, "referrals", referral_view.page)
+    add_view(app, "table", table_view.page)
     app.router.add_get(LOGIN, show_login)
     app.router.add_post(LOGIN, login)
     app.router.add_post("/dashboard/logout", logout)

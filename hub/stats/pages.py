@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from hub.stats import labels
@@ -24,6 +25,9 @@ from hub.stats.disclosure import DisclosurePolicy
 from hub.stats.view import CompletenessRow, Overview
 from hub.storage.sites import Site
 from support.templates import environment
+
+if TYPE_CHECKING:
+    from hub.stats.frame import Frame
 
 CSS_PATH = "/dashboard/dashboard.css"
 ICON_PATH = "/dashboard/favicon.svg"
@@ -63,8 +67,9 @@ class Page:
     late_revisions: int = 0  # revisions that arrived after the numbers were fixed
 
 
-def login_page(region: str, error: str | None = None) -> str:
-    return ENV.get_template("login.html").render(region=region, error=error)
+def login_page(region: str, error: str | None = None, after: str = "/dashboard") -> str:
+    """The login form; `after` (a checked dashboard path) is where it leads."""
+    return ENV.get_template("login.html").render(region=region, error=error, after=after)
 
 
 def message_page(text: str) -> str:
@@ -95,8 +100,9 @@ def _csv_link(path: str, period: str) -> str:
     return f"/coordinator/v1/{path}?" + urlencode({"period": period, "format": "csv"})
 
 
-def dashboard_page(page: Page) -> str:
+def dashboard_page(page: Page, frame: Frame) -> str:
     return ENV.get_template("dashboard.html").render(
+        frame=frame,
         page=page,
         charts=_charts(page.overview) if page.overview is not None else [],
         summary=_summary(page.completeness),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import urlencode
 
 import aiohttp
 
@@ -28,6 +29,10 @@ PROBES: dict[tuple[str, str], list[str]] = {
     ("GET", "/coordinator/v1/offices"): ["", "?format=csv"],
     ("GET", "/coordinator/v1/disclosure"): [""],
     ("GET", "/dashboard"): ["", f"?{Q}"],
+    ("GET", "/dashboard/trends"): ["", f"?{Q}"],
+    ("GET", "/dashboard/areas"): ["", f"?{Q}"],
+    ("GET", "/dashboard/referrals"): ["", f"?{Q}"],
+    ("GET", "/dashboard/table"): ["", f"?{Q}"],
 }
 # Routes anyone may call: the login form, the login itself, stylesheet and icon, logout.
 PUBLIC = {
@@ -64,7 +69,9 @@ async def test_unauthenticated_requests_are_refused(stats_hub: StatsHub) -> None
                 )
                 if path.startswith("/dashboard"):
                     assert resp.status == 303, path
-                    assert resp.headers["Location"] == "/dashboard/login"
+                    # The login page is told where to lead back to (the path asked for).
+                    expected = "/dashboard/login?" + urlencode({"next": path + query})
+                    assert resp.headers["Location"] == expected
                 else:
                     assert resp.status == 401, path + query
                     assert problem_kind(await resp.json()) == "unauthorized"

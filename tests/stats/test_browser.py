@@ -42,11 +42,12 @@ async def test_dashboard_in_a_real_browser(
     origin = str(server.make_url("/")).rstrip("/")
 
     async with recorded_page(width=1280) as (page, recording):
-        await page.goto(f"{origin}/dashboard")
-        assert page.url == f"{origin}/dashboard/login"
+        await page.goto(f"{origin}/dashboard?period={PERIOD}")
+        assert page.url == f"{origin}/dashboard/login?next=%2Fdashboard%3Fperiod%3D{PERIOD}"
         await page.fill("#token", token)
         await page.click("button[type=submit]")
-        await page.wait_for_url(f"{origin}/dashboard")
+        # The login leads back to the page asked for, period included.
+        await page.wait_for_url(f"{origin}/dashboard?period={PERIOD}")
         await page.select_option("#period", PERIOD)
         await page.click("form.period button")
         await page.wait_for_url(f"{origin}/dashboard?period={PERIOD}")
