@@ -26,6 +26,7 @@ from hub.context import SETTINGS
 from hub.stats import aggregate, labels, view
 from hub.stats.access import Coordinator
 from hub.stats.aggregate import OFFICE, ORGANISATION, Scope, TableSpec
+from hub.stats.cells import dimension_allowed
 from hub.stats.charts import Chart, bar_chart
 from hub.stats.disclosure import Entry, ProtectedTable
 from hub.stats.errors import TableSpecError
@@ -58,6 +59,9 @@ DOWNLOADS: tuple[tuple[str, str], ...] = (
 # The pseudo-dimensions that group offices, with their German names; `area`
 # counts only once aggregate.GROUP_DIMS has it.
 _GROUP_NAMES = {ORGANISATION: "Träger", OFFICE: "Beratungsstelle", "area": "Gebiet"}
+
+# The row of offices the directory gives no area (aggregate.NO_AREA, the empty key).
+NO_AREA_NAME = "ohne Gebiet"
 
 # Ordered code lists read in their own order (young to old, short to long), not
 # alphabetically; `unknown` stays last.
@@ -139,7 +143,13 @@ def parse_choice(query: Mapping[str, str]) -> Choice:
     try:
         spec = TableSpec(measure, rows, cols)
     except TableSpecError:
-        # The checks above mirror TableSpec's; this catches any rule added there later.
+        # Each dimension alone fits (checked above), so what TableSpec refuses is the
+        # pair: nodes count this measure by one person's dimension at a time.
+        if rows is not None and cols is not None:
+            raise PageError(
+                f"„{what}“ wird nicht nach „{dim_name(rows)}“ und „{dim_name(cols)}“ "
+                "zugleich gezählt. Bitte nur eines davon wählen."
+            ) from None
         raise PageError(
             "Diese Tabelle gibt es nicht. Bitte eine andere Kombination wählen."
         ) from None
@@ -147,7 +157,7 @@ def parse_choice(query: Mapping[str, str]) -> Choice:
 
 
 def _allowed(measure: str, dim: str) -> bool:
-    return dim in codes.CROSS_DIMENSIONS or dim == _breakdown(measure)
+    return dimension_allowed(measure, dim)
 
 
 def _unreported_pair(measure: str, rows: str, cols: str) -> bool:
@@ -245,6 +255,8 @@ def scope_name(scope: Scope, who: Coordinator, region: str, names: Mapping[str, 
         return region if who.org is None else f"Träger {who.org}"
     if scope.level == "organisation":
         return f"Träger {scope.key}"
+    if scope.level == "area":
+        return f"Gebiet {scope.key or NO_AREA_NAME}"
     return f"Beratungsstelle {names.get(scope.key, scope.key)}"
 
 
@@ -253,6 +265,8 @@ def code_namer(dim: str | None, names: Mapping[str, str]) -> Callable[[str], str
     areas by their key, codes by their label."""
     if dim == OFFICE:
         return lambda code: names.get(code, code)
+    if dim == "area":
+        return lambda code: code or NO_AREA_NAME
     if dim in _GROUP_NAMES:
         return lambda code: code
     return lambda code: labels.code(dim or "", code)
