@@ -14,6 +14,7 @@ from hub.context import SETTINGS
 from hub.stats.api import PREFIX, add_api_routes
 from hub.stats.dashboard import add_dashboard_routes
 from hub.stats.submit import submit_report
+from hub.stats.trend_api import add_trend_routes
 from hub.stats.view import DISCLOSURE, policy
 
 COORDINATOR_PREFIXES = (PREFIX + "/", "/dashboard")
@@ -49,5 +50,6 @@ def add_stats(app: web.Application) -> None:
     app[DISCLOSURE] = policy(app[SETTINGS])
     app.router.add_post("/v1/stats", submit_report)
     add_api_routes(app)
+    add_trend_routes(app)
     add_dashboard_routes(app)
     app.on_response_prepare.append(_security_headers)

@@ -29,6 +29,7 @@ PROBES: dict[tuple[str, str], list[str]] = {
     ("GET", "/coordinator/v1/completeness"): [f"?{Q}", f"?{Q}&format=csv", f"?{Q}&format=csv-de"],
     ("GET", "/coordinator/v1/offices"): ["", "?format=csv", "?format=csv-de"],
     ("GET", "/coordinator/v1/disclosure"): [""],
+    ("GET", "/coordinator/v1/trends"): [f"?{Q}", f"?{Q}&format=csv-de"],
     ("GET", "/dashboard"): ["", f"?{Q}"],
     ("GET", "/dashboard/trends"): ["", f"?{Q}"],
     ("GET", "/dashboard/areas"): ["", f"?{Q}"],
