@@ -17,11 +17,13 @@ from tests.stats.hubside import (
     OFFICE_B,
     OFFICE_C,
     PERIOD,
+    PUBLISHED,
     Cells,
     StatsHub,
     make_report,
     published,
 )
+from tests.stats.test_referral_view import office
 
 F, M = ("gender", "female"), ("gender", "male")
 IN, PH = ("channel", "in_person"), ("channel", "phone")
@@ -56,7 +58,7 @@ async def offices(hub: StatsHub, *, publish: bool = True) -> tuple[Node, Node, N
         resp = await hub.submit(node, make_report(cells))
         assert resp.status == 200, await resp.text()
     if publish:
-        hub.clock.t = 1_797_379_200  # hubside.PUBLISHED: November's numbers are out
+        hub.clock.t = PUBLISHED  # November's numbers are out
     return a, b, c
 
 
@@ -223,6 +225,9 @@ async def test_invalid_combinations_give_a_german_400_page(stats_hub: StatsHub) 
         f"measure={ACTIVE}&rows=nationality&cols=gender": "Staatsangehörigkeit",
         f"measure={ACTIVE}&rows=gender&cols=office": "in den Spalten nicht nach",
         "rows=gender": "Bitte eine Kennzahl wählen",
+        # Declines are counted by one person's dimension at a time, never by nationality.
+        "measure=referrals_declined&rows=gender&cols=age_band": "zugleich gezählt",
+        "measure=referrals_declined&rows=nationality": "nicht nach „Staatsangehörigkeit“",
     }
     for query, text in cases.items():
         status, html = await get(stats_hub, f"period={PERIOD}&{query}")
@@ -338,3 +343,25 @@ async def test_the_form_keeps_the_choice_and_defaults(stats_hub: StatsHub) -> No
     assert '<option value="gender" selected>Geschlecht</option>' in html
     assert '<option value="region" selected>Region Köln: alle Beratungsstellen</option>' in html
     assert MAX_CHART_ROWS >= 10
+
+
+async def test_area_rows_name_each_area(stats_hub: StatsHub) -> None:
+    """Rows by area: one row per area with the published sum of its offices."""
+    for name, org, area in (
+        ("Caritas Köln-Mitte", "Caritas", "Köln-Nord"),
+        ("Diakonie Köln-Süd", "Diakonie", "Köln-Süd"),
+    ):
+        node = await office(stats_hub, name, org, area)
+        cells = A if org == "Caritas" else C
+        assert (await stats_hub.submit(node, make_report(cells))).status == 200
+    stats_hub.clock.t = PUBLISHED
+    status, html = await get(stats_hub, f"period={PERIOD}&measure={ACTIVE}&rows=area")
+    assert status == 200
+    found, names = numbers(html)
+    assert found == {
+        ("Köln-Nord", None): published((A,), (ACTIVE, ())),
+        ("Köln-Süd", None): published((C,), (ACTIVE, ())),
+        (None, None): published((A, C), (ACTIVE, ())),
+    }
+    assert names["Köln-Nord"] == "Köln-Nord"
+    assert '<option value="area" selected>Gebiet</option>' in html
