@@ -210,7 +210,7 @@ async def test_before_publication_no_referral_number(stats_hub: StatsHub) -> Non
     html = await get(stats_hub)
     assert 'id="provisional"' in html
     assert "15.12.2026" in html
-    assert "<table" not in html
+    assert 'class="grid numbers"' not in html
     assert "<svg" not in html
 
 

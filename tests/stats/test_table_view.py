@@ -195,7 +195,7 @@ async def test_an_organisation_coordinator_sees_only_its_offices(stats_hub: Stat
     )
     assert status == 404
     assert "nicht zu den Beratungsstellen, die Sie sehen dürfen" in html
-    assert "<table" not in html
+    assert 'class="grid numbers"' not in html
 
 
 async def test_office_scope_of_the_region(stats_hub: StatsHub) -> None:
@@ -233,7 +233,7 @@ async def test_invalid_combinations_give_a_german_400_page(stats_hub: StatsHub) 
         status, html = await get(stats_hub, f"period={PERIOD}&{query}")
         assert status == 400, query
         assert text in html, query
-        assert "<table" not in html
+        assert 'class="grid numbers"' not in html
     # The same measure with its own breakdown by nationality exists.
     status, _ = await get(
         stats_hub, f"period={PERIOD}&measure=contacts&rows=channel&cols=nationality"
@@ -365,3 +365,31 @@ async def test_area_rows_name_each_area(stats_hub: StatsHub) -> None:
     }
     assert names["Köln-Nord"] == "Köln-Nord"
     assert '<option value="area" selected>Gebiet</option>' in html
+
+
+async def test_pages_load_nothing_from_elsewhere_and_escape_names(stats_hub: StatsHub) -> None:
+    """Tabellen and Verweisungen: every URL a local path, no script or inline style, and an
+    office name with markup shown as text (in the rows and the scope choice)."""
+    node = await stats_hub.node("<script>x</script> Köln", "Caritas")
+    assert (await stats_hub.submit(node, make_report(A))).status == 200
+    stats_hub.clock.t = PUBLISHED
+    token = stats_hub.token()
+    for path in (
+        f"/dashboard/table?period={PERIOD}&measure={ACTIVE}&rows=office",
+        f"/dashboard/referrals?period={PERIOD}",
+    ):
+        resp = await stats_hub.http.request(
+            "GET", path, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert resp.status == 200, path
+        html = await resp.text()
+        urls = re.findall(r'(?:href|src|action)="([^"]*)"', html)
+        assert urls
+        assert all(u.startswith("/") and not u.startswith("//") for u in urls), urls
+        assert "<script" not in html
+        assert "style=" not in html
+    table = (await get(stats_hub, f"period={PERIOD}&measure={ACTIVE}&rows=office"))[1]
+    shown = "&lt;script&gt;x&lt;/script&gt; Köln"
+    assert f'<th scope="row">{shown}</th>' in table
+    assert f">Beratungsstelle {shown}</option>" in table
+    assert f'<text class="bar-label" x="222" y="25.0" text-anchor="end">{shown}</text>' in table
