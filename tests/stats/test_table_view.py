@@ -342,7 +342,6 @@ async def test_the_form_keeps_the_choice_and_defaults(stats_hub: StatsHub) -> No
     assert '<option value="channel" selected>Kontaktweg (nur Kontakte)</option>' in html
     assert '<option value="gender" selected>Geschlecht</option>' in html
     assert '<option value="region" selected>Region Köln: alle Beratungsstellen</option>' in html
-    assert MAX_CHART_ROWS >= 10
 
 
 async def test_area_rows_name_each_area(stats_hub: StatsHub) -> None:
@@ -393,3 +392,20 @@ async def test_pages_load_nothing_from_elsewhere_and_escape_names(stats_hub: Sta
     assert f'<th scope="row">{shown}</th>' in table
     assert f">Beratungsstelle {shown}</option>" in table
     assert f'<text class="bar-label" x="222" y="25.0" text-anchor="end">{shown}</text>' in table
+
+
+async def test_a_table_too_long_for_a_chart_keeps_every_row(stats_hub: StatsHub) -> None:
+    """More rows than a chart holds: every row in the table, no chart, a note saying why."""
+    many = [a + b for a in "ABC" for b in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"][: MAX_CHART_ROWS + 1]
+    cells: Cells = {(ACTIVE, ()): len(many)}
+    cells.update({(ACTIVE, (("nationality", n),)): 1 for n in many})
+    node = await stats_hub.node("Caritas Köln-Mitte", "Caritas")
+    assert (await stats_hub.submit(node, make_report(cells))).status == 200
+    stats_hub.clock.t = PUBLISHED
+    status, html = await get(stats_hub, f"period={PERIOD}&measure={ACTIVE}&rows=nationality")
+    assert status == 200
+    found, _ = numbers(html)
+    assert {row for row, _ in found} == {*many, None}
+    assert found[(None, None)] == published((cells,), (ACTIVE, ()))
+    assert "<svg" not in html
+    assert f"Mehr als {MAX_CHART_ROWS} Zeilen: kein Diagramm" in html
