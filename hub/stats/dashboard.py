@@ -29,6 +29,9 @@ from hub.stats.access import (
 from hub.stats.frame import LOGIN, Frame, add_view, html, safe_next, see_other
 
 MAX_TOKEN = 200
+# "widerrufen" is what `mbe-hub token revoke` does; "gesperrt" would read like a
+# number held back for confidentiality.
+REFUSED_TEXT = "Dieser Token ist ungültig, widerrufen oder nicht für die Koordination."
 
 
 def _origin(url: str) -> str:
@@ -55,9 +58,11 @@ def cross_site(request: web.Request) -> bool:
     return origin.lower() not in own
 
 
-def _refused_cross_site() -> web.Response:
+def _refused_cross_site(back: tuple[str, str]) -> web.Response:
     return html(
-        pages.message_page("Diese Anfrage kam von einer anderen Website und wurde abgelehnt."),
+        pages.message_page(
+            "Diese Anfrage kam von einer anderen Website und wurde abgelehnt.", back
+        ),
         403,
     )
 
@@ -70,7 +75,8 @@ async def show_login(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.StreamResponse:
     region = request.app[SETTINGS].region
     if cross_site(request):
-        return _refused_cross_site()
+        # Nothing changed: the way on is this hub's own login form.
+        return _refused_cross_site(pages.BACK_TO_LOGIN)
     try:
         form = await request.post()
     except ValueError:
@@ -83,8 +89,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if not isinstance(token, str) or not 0 < len(token.strip()) <= MAX_TOKEN:
         return html(pages.login_page(region, "Bitte einen Zugangs-Token eingeben.", after), 400)
     if not usable_secret(token.strip(), MAX_TOKEN):
-        message = "Dieser Token ist ungültig, gesperrt oder nicht für die Koordination."
-        return html(pages.login_page(region, message, after), 401)
+        return html(pages.login_page(region, REFUSED_TEXT, after), 401)
     session_id = new_session_id(request)
     app = request.app
     who = await app[DB].run(
@@ -95,8 +100,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         app[SETTINGS].stats.session_ttl,
     )
     if who is None:
-        message = "Dieser Token ist ungültig, gesperrt oder nicht für die Koordination."
-        return html(pages.login_page(region, message, after), 401)
+        return html(pages.login_page(region, REFUSED_TEXT, after), 401)
     response = see_other(after)
     set_session_cookie(request, response, session_id)
     return response
@@ -104,7 +108,8 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 async def logout(request: web.Request) -> web.StreamResponse:
     if cross_site(request):
-        return _refused_cross_site()
+        # The session is still open: back to the dashboard, where "Abmelden" works.
+        return _refused_cross_site(pages.BACK_TO_DASHBOARD)
     session_id = request.cookies.get(COOKIE)
     if session_id is not None and usable_secret(session_id, 100):
         await request.app[DB].run(end_session, session_id)

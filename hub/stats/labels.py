@@ -66,10 +66,12 @@ TIMELINESS: Mapping[str, str] = {
     "open": "Zeitraum läuft",
 }
 
+# "revoked": the operator took the office's access away. Not "gesperrt", which reads
+# like a number held back for confidentiality.
 SITE_STATUS: Mapping[str, str] = {
     "pending": "noch nicht eingerichtet",
     "active": "aktiv",
-    "revoked": "gesperrt",
+    "revoked": "Zugang widerrufen",
 }
 
 SERVICES: Mapping[str, str] = _CODES["target"]

@@ -13,13 +13,13 @@ A missing variable is an error (`StrictUndefined`), not an empty string.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
-from hub.stats import labels
+from hub.stats import labels, languages
 from hub.stats.charts import FEW_MARK, Chart, bar_chart
 from hub.stats.disclosure import DisclosurePolicy
 from hub.stats.view import CompletenessRow, Overview
@@ -45,10 +45,43 @@ def _code_label(value: str, dim: str) -> str:
     return labels.code(dim, value)
 
 
+def counted(n: int, one: str, many: str) -> str:
+    """`n` and the noun in the right number: `1 Beratungsstelle`, `3 Beratungsstellen`.
+
+    German takes the singular for exactly one only: `0 Beratungsstellen`.
+    """
+    return f"{_number(n)} {one if n == 1 else many}"
+
+
+def _count(value: int | Sized, one: str | None = None, many: str | None = None) -> int | str:
+    """Filter `count`: `{{ n | count("Beratungsstelle", "Beratungsstellen") }}`.
+
+    Without the nouns it is Jinja's own `count` (the length of a sequence), which
+    this name would otherwise hide from every template.
+    """
+    if one is None or many is None:
+        if isinstance(value, int):
+            raise TypeError("count: a number needs the singular and the plural noun")
+        return len(value)
+    if not isinstance(value, int):
+        value = len(value)
+    return counted(value, one, many)
+
+
 # Built once per process; templates are read from the package at first use and kept.
 ENV = environment("hub.stats")
-ENV.globals.update(labels=labels, few_mark=FEW_MARK, css_path=CSS_PATH, icon_path=ICON_PATH)
-ENV.filters.update(number=_number, date=_date, code_label=_code_label)
+ENV.globals.update(
+    labels=labels, few_mark=FEW_MARK, css_path=CSS_PATH, icon_path=ICON_PATH, counted=counted
+)
+ENV.filters.update(
+    number=_number,
+    date=_date,
+    code_label=_code_label,
+    count=_count,
+    # `{{ site.languages | languages }}` -> "Arabisch, Türkisch"; one code: `language`.
+    languages=languages.names,
+    language=languages.name,
+)
 
 
 @dataclass(frozen=True)
@@ -72,9 +105,21 @@ def login_page(region: str, error: str | None = None, after: str = "/dashboard")
     return ENV.get_template("login.html").render(region=region, error=error, after=after)
 
 
-def message_page(text: str) -> str:
-    """A short German notice with a way back to the login page."""
-    return ENV.get_template("message.html").render(text=text)
+# Where a notice leads back to: (href, link text).
+BACK_TO_DASHBOARD = ("/dashboard", "Zum Überblick")
+BACK_TO_LOGIN = ("/dashboard/login", "Zur Anmeldung")
+
+
+def message_page(text: str, back: tuple[str, str] = BACK_TO_DASHBOARD) -> str:
+    """A short German notice with one way back.
+
+    The default is the dashboard: a view's error page (a bad `?period=`, a scope
+    the coordinator may not see) is only shown to a logged-in coordinator, and
+    without a session `/dashboard` leads to the login page anyway. A notice about
+    the login itself leads back to the login form (`BACK_TO_LOGIN`).
+    """
+    href, label = back
+    return ENV.get_template("message.html").render(text=text, back_href=href, back_label=label)
 
 
 def _charts(overview: Overview) -> list[Chart]:
