@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -22,8 +23,9 @@ _CODE = re.compile(r"enrollment code:\s+(\S+)")
 _NODE_ID = re.compile(r"node id:\s+(\S+)")
 
 
-# The demo hub's stats.grace_days: last month's deadline is always ahead (see start_hub).
-DEMO_GRACE_DAYS = 45
+# The demo hub's stats.grace_days, the most the hub allows: every month of the past
+# year still has its deadline ahead, so the offices' reports of it count (see start_hub).
+DEMO_GRACE_DAYS = 366
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class Cluster:
     root: Path
     hub: Service | None = None
     nodes: dict[str, Node] = field(default_factory=dict)
+    # Ports handed to nodes, so offices enrolled in parallel threads never share one.
+    _ports: set[int] = field(default_factory=set, repr=False)
+    _ports_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def hub_dir(self) -> Path:
@@ -103,8 +108,9 @@ class Cluster:
         url = f"http://127.0.0.1:{port}"
         cli("hub", "init", "--dir", str(self.hub_dir), "--region", region, "--url", url)
         with (self.hub_dir / "hub.toml").open("a", encoding="utf-8") as config:
-            # Long enough that last month's deadline has not passed, so the offices'
-            # reports still count; the demo then publishes the month early.
+            # Long enough that the deadlines of the past year's months have not
+            # passed, so the offices' reports of them still count; the demo then
+            # publishes those periods early, as an operator may.
             config.write(f"\n[stats]\ngrace_days = {DEMO_GRACE_DAYS}\n")
         self.hub = Service("hub", self.hub_dir, port, self.root / "hub.log")
         self.hub.start()
@@ -162,13 +168,15 @@ class Cluster:
     def _unused_port(self) -> int:
         # free_port() only knows what is listening now; a node enrolled but not
         # yet started holds no socket, so its port could be handed out again.
-        taken = {n.service.port for n in self.nodes.values()}
-        if self.hub is not None:
-            taken.add(self.hub.port)
-        while True:
-            port = free_port()
-            if port not in taken:
-                return port
+        with self._ports_lock:
+            taken = {n.service.port for n in self.nodes.values()} | self._ports
+            if self.hub is not None:
+                taken.add(self.hub.port)
+            while True:
+                port = free_port()
+                if port not in taken:
+                    self._ports.add(port)
+                    return port
 
     def wait_directory(self, timeout: float = 30.0) -> None:
         """Wait until every running node's directory lists every office of the cluster."""
@@ -208,11 +216,22 @@ class Cluster:
 
 def set_sync_options(node_dir: Path, options: Mapping[str, float | int | bool]) -> None:
     """Rewrite `[sync]` keys in node.toml (every key is present, `mbe-node init` wrote it)."""
+    set_node_options(node_dir, "sync", options)
+
+
+def set_node_options(
+    node_dir: Path, section: str, options: Mapping[str, float | int | bool]
+) -> None:
+    """Rewrite keys of one `[section]` of node.toml (`mbe-node init` wrote every key)."""
     path = node_dir / "node.toml"
     text = path.read_text(encoding="utf-8")
+    found = re.search(rf"(?ms)^\[{re.escape(section)}\]$.*?(?=^\[|\Z)", text)
+    if found is None:
+        raise ClusterError(f"node.toml has no [{section}] section")
+    body = found[0]
     for key, value in options.items():
         rendered = str(value).lower() if isinstance(value, bool) else repr(value)
-        text, n = re.subn(rf"(?m)^{re.escape(key)} = .*$", f"{key} = {rendered}", text)
+        body, n = re.subn(rf"(?m)^{re.escape(key)} = .*$", f"{key} = {rendered}", body)
         if n != 1:
-            raise ClusterError(f"node.toml has no single [sync] key {key}")
-    path.write_text(text, encoding="utf-8")
+            raise ClusterError(f"node.toml has no single [{section}] key {key}")
+    path.write_text(text[: found.start()] + body + text[found.end() :], encoding="utf-8")
