@@ -77,3 +77,21 @@ REFERRAL_TARGET: Mapping[str, str] = MappingProxyType(
         "other": "sonstige Stelle",
     }
 )
+DECLINE_REASON: Mapping[str, str] = MappingProxyType(
+    {
+        "no_capacity": "keine Kapazität",
+        "not_responsible": "nicht zuständig",
+        "service_not_offered": "Angebot nicht vorhanden",
+        "client_declined": "Klient/in lehnt ab",
+        "other": "sonstiger Grund",
+    }
+)
+WAIT_BAND: Mapping[str, str] = MappingProxyType(
+    {
+        "same_day": "am selben Tag",
+        "1_3_days": "1 bis 3 Tage",
+        "4_7_days": "4 bis 7 Tage",
+        "8_14_days": "8 bis 14 Tage",
+        "over_14_days": "mehr als 14 Tage",
+    }
+)

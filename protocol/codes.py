@@ -88,11 +88,17 @@ HOLD_REASON = frozenset(
 # What an office keeps after an erasure notice under its own responsibility:
 # "case" is its own counselling case opened from the accepted referral.
 KEPT_ITEM = frozenset({"case"})
+# How long an outgoing referral waited for its answer, or has waited without one by
+# a period's last day: whole calendar days from the sending date (docs/statistics.md).
+WAIT_BAND = frozenset({"same_day", "1_3_days", "4_7_days", "8_14_days", "over_14_days"})
 
 # Statistics (dataset mbe-core).
 DATASET = "mbe-core"
-# Version 2: every cell carries its cell key (protocol.cellkeys).
-DATASET_VERSION = 2
+# Version 2: every cell carries its cell key (protocol.cellkeys). Version 3 adds
+# the measures of unmet need (MEASURES_SINCE). The hub takes both, because it is
+# upgraded before the nodes; version 1 has no cell keys and is refused.
+DATASET_VERSION = 3
+DATASET_VERSIONS = frozenset({2, 3})
 PERIOD = re.compile(r"[0-9]{4}(-(0[1-9]|1[0-2])|-Q[1-4])?")
 # Years a period may lie in; wider ones are typos, not data (both sides refuse them).
 PERIOD_MIN_YEAR = 2000
@@ -117,7 +123,36 @@ MEASURES: dict[str, tuple[str, frozenset[str]] | None] = {
     "family_members": None,
     "referrals_sent": ("target", REFERRAL_TARGET),
     "referrals_accepted": ("target", REFERRAL_TARGET),
+    "referrals_declined": ("target", REFERRAL_TARGET),
+    "referrals_declined_reason": ("decline_reason", DECLINE_REASON),
+    "referrals_answered": ("wait_band", WAIT_BAND),
+    "referrals_unanswered": ("wait_band", WAIT_BAND),
 }
+# The crossing dimensions a measure is counted by, and how many of them one cell
+# combines (absent: all of CROSS_DIMENSIONS, MAX_CROSS). The measures of unmet need
+# are counted by one at a time, never by nationality: with pairs and the open
+# nationality list the largest report would no longer fit one sealed message
+# (docs/statistics.md, "Which cells are sent").
+_ONE_AT_A_TIME = (frozenset(CROSS_DIMENSIONS) - {"nationality"}, 1)
+MEASURE_CROSSING: dict[str, tuple[frozenset[str], int]] = {
+    "referrals_declined": _ONE_AT_A_TIME,
+    "referrals_declined_reason": _ONE_AT_A_TIME,
+    "referrals_answered": _ONE_AT_A_TIME,
+    "referrals_unanswered": _ONE_AT_A_TIME,
+}
+# The dataset version that introduced a measure (absent: version 2). A report of an
+# older version carrying it is refused: its node would not count it as defined.
+MEASURES_SINCE: dict[str, int] = {
+    "referrals_declined": 3,
+    "referrals_declined_reason": 3,
+    "referrals_answered": 3,
+    "referrals_unanswered": 3,
+}
+
+
+def crossing(measure: str) -> tuple[frozenset[str], int]:
+    """The crossing dimensions `measure` is counted by, and at most how many per cell."""
+    return MEASURE_CROSSING.get(measure, (frozenset(CROSS_DIMENSIONS), MAX_CROSS))
 
 
 def is_code(value: object, codes: frozenset[str] | re.Pattern[str]) -> bool:

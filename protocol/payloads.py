@@ -373,19 +373,20 @@ class StatsCell:
             raise InvalidCodeError(f"{w}: not a known measure")
         d = as_map(dims, w)
         breakdown = codes.MEASURES[measure]
+        crossing_dims, max_cross = codes.crossing(measure)
         crossing = 0
         for dim, value in d.items():
             if breakdown is not None and dim == breakdown[0]:
                 ok = codes.is_code(value, breakdown[1])
-            elif dim in codes.CROSS_DIMENSIONS:
+            elif dim in crossing_dims:
                 crossing += 1
                 ok = codes.is_code(value, codes.CROSS_DIMENSIONS[dim])
             else:
                 raise InvalidCodeError(f"{w}: dimension not allowed for this measure")
             if not ok:
                 raise InvalidCodeError(f"{w}.{dim}: not a known code")
-        if crossing > codes.MAX_CROSS:
-            raise MalformedError(f"{w}: crossed by more than {codes.MAX_CROSS} dimensions")
+        if crossing > max_cross:
+            raise MalformedError(f"{w}: crossed by more than {max_cross} dimensions")
         if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= 10**9:
             raise MalformedError(f"{w}: count out of range")
         if not isinstance(key, int) or isinstance(key, bool) or not 0 <= key < KEY_SPACE:
@@ -419,23 +420,35 @@ class StatsReport:
     def from_map(cls, obj: Any) -> StatsReport:
         w = "stats.report"
         m = as_map(obj, w)
-        if m.get("dataset") == codes.DATASET and m.get("version") != codes.DATASET_VERSION:
+        held = m.get("version")
+        # isinstance first: a list is unhashable (TypeError in `in`), True equals 1.
+        supported = (
+            isinstance(held, int) and not isinstance(held, bool) and held in codes.DATASET_VERSIONS
+        )
+        if m.get("dataset") == codes.DATASET and not supported:
             # Version 1 had no cell keys; the hub cannot protect its numbers.
             raise UnsupportedVersionError(
-                f"{w}: dataset {codes.DATASET} version {codes.DATASET_VERSION} is required "
+                f"{w}: dataset {codes.DATASET} version "
+                f"{' or '.join(map(str, sorted(codes.DATASET_VERSIONS)))} is required "
                 "(cells with cell keys); update the node"
             )
         exact_keys(m, {"dataset", "version", "period", "revision", "generated", "cells"}, set(), w)
         if m["dataset"] != codes.DATASET:
             raise InvalidCodeError(f"{w}: unknown dataset")
+        version = field_int(m, "version", w)
         cells = tuple(StatsCell.from_list(c) for c in field_list(m, "cells", w, max_len=MAX_CELLS))
         if len({c.ident() for c in cells}) != len(cells):
             raise MalformedError(f"{w}: a cell appears twice")
+        first = min(codes.DATASET_VERSIONS)
+        if any(codes.MEASURES_SINCE.get(c.measure, first) > version for c in cells):
+            # An older node never counted it; taking it would mix definitions.
+            raise InvalidCodeError(f"{w}: a measure not in dataset version {version}")
         return cls(
             period=field_str(m, "period", w, pattern=codes.PERIOD),
             revision=field_int(m, "revision", w, lo=1, hi=1_000_000),
             generated=field_int(m, "generated", w),
             cells=cells,
+            version=version,
         )
 
 

@@ -35,6 +35,7 @@ from hub.stats.cells import (
     CellIdent,
     closed_codes,
     dimension_allowed,
+    pair_allowed,
 )
 from hub.stats.errors import ReportSetError, TableSpecError
 from hub.stats.periods import Period
@@ -81,6 +82,9 @@ class TableSpec:
             raise TableSpecError("row dimension not available for this measure")
         if self.cols is not None and not dimension_allowed(self.measure, self.cols):
             raise TableSpecError("column dimension not available for this measure")
+        pair = (str(self.rows), self.cols) if row_is_dim and self.cols is not None else None
+        if pair is not None and not pair_allowed(self.measure, *pair):
+            raise TableSpecError("these two dimensions are not counted together")
 
     @property
     def grouped(self) -> bool:

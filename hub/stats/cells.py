@@ -47,9 +47,21 @@ def parse_dims_text(text: str) -> Dims:
 
 
 def dimension_allowed(measure: str, dim: str) -> bool:
-    """Whether `dim` may break down `measure` (its own breakdown or a crossing dimension)."""
+    """Whether `dim` may break down `measure` (its own breakdown or one of the
+    crossing dimensions nodes count it by, codes.crossing)."""
     breakdown = codes.MEASURES.get(measure)
-    return dim in codes.CROSS_DIMENSIONS or (breakdown is not None and dim == breakdown[0])
+    return dim in codes.crossing(measure)[0] or (breakdown is not None and dim == breakdown[0])
+
+
+def pair_allowed(measure: str, first: str, second: str) -> bool:
+    """Whether nodes count `measure` by `first` and `second` together: both allowed,
+    and two crossing dimensions only for a measure crossed by two at once. (A table
+    of a pair no node sends would show zeros that are not true.)"""
+    if not (dimension_allowed(measure, first) and dimension_allowed(measure, second)):
+        return False
+    breakdown = codes.MEASURES.get(measure)
+    own = breakdown[0] if breakdown is not None else None
+    return own in (first, second) or codes.crossing(measure)[1] >= 2
 
 
 def closed_codes(measure: str, dim: str) -> tuple[str, ...] | None:

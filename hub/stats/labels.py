@@ -20,6 +20,10 @@ MEASURES: Mapping[str, str] = {
     "family_members": "Mitberatene Familienangehörige",
     "referrals_sent": "Verweisungen gesendet",
     "referrals_accepted": "Verweisungen angenommen",
+    "referrals_declined": "Verweisungen abgelehnt",
+    "referrals_declined_reason": "Ablehnungen nach Grund",
+    "referrals_answered": "Verweisungen beantwortet",
+    "referrals_unanswered": "Verweisungen ohne Antwort",
 }
 
 DIMENSIONS: Mapping[str, str] = {
@@ -32,6 +36,8 @@ DIMENSIONS: Mapping[str, str] = {
     "closure": "Abschlussgrund",
     "channel": "Kontaktweg",
     "target": "Verweisungsziel",
+    "decline_reason": "Ablehnungsgrund",
+    "wait_band": "Wartezeit",
     "office": "Beratungsstelle",
     "organisation": "Träger",
 }
@@ -56,6 +62,8 @@ _CODES: Mapping[str, Mapping[str, str]] = {
     "closure": code_labels.CLOSURE,
     "channel": code_labels.CONTACT_CHANNEL,
     "target": code_labels.REFERRAL_TARGET,
+    "decline_reason": code_labels.DECLINE_REASON,
+    "wait_band": code_labels.WAIT_BAND,
 }
 
 TIMELINESS: Mapping[str, str] = {

@@ -38,10 +38,14 @@ from hub.stats.cells import CellIdent, dims_text, parse_dims_text
 from hub.storage.db import write
 from hub.storage.sites import audit
 from protocol.cellkeys import KEY_SPACE
-from protocol.codes import DATASET_VERSION
+from protocol.codes import DATASET_VERSIONS
 from protocol.encoding import pack
 from protocol.hub_api import ProblemKind
 from protocol.payloads import StatsReport
+
+# Reports of every version the hub takes carry cell keys and are published;
+# stored version-1 reports (before cell keys) never are.
+_PUBLISHED_FROM = min(DATASET_VERSIONS)
 
 
 @dataclass(frozen=True)
@@ -177,8 +181,9 @@ def publication(db: sqlite_utils.Database, period: str) -> Publication | None:
 
 
 def publish(db: sqlite_utils.Database, period: str, cutoff: int, now: int) -> Publication:
-    """Fix `period`'s reports (idempotent): per office the newest version-2 revision
-    received before `cutoff`. Only call once the cutoff has passed."""
+    """Fix `period`'s reports (idempotent): per office the newest revision of a
+    supported dataset version (with cell keys) received before `cutoff`. Only call
+    once the cutoff has passed."""
     with write(db, durable=True):
         held = publication(db, period)
         if held is not None:
@@ -192,11 +197,12 @@ def publish(db: sqlite_utils.Database, period: str, cutoff: int, now: int) -> Pu
             "INSERT INTO stats_published_reports (period, report_id, office, org) "
             "SELECT ?, r.id, r.office, s.org FROM stats_reports r "
             "JOIN sites s ON s.node_id = r.office "
-            "WHERE r.period = ? AND r.received < ? AND r.dataset_version = ? "
+            "WHERE r.period = ? AND r.received < ? AND r.dataset_version >= ? "
             "AND r.revision = (SELECT max(o.revision) FROM stats_reports o "
             "  WHERE o.office = r.office AND o.period = r.period AND o.received < ? "
-            "  AND o.dataset_version = ?)",
-            (period, period, cutoff, DATASET_VERSION, cutoff, DATASET_VERSION),
+            "  AND o.dataset_version >= ?)",
+            # A version-2 office counts as zero in the measures version 3 added.
+            (period, period, cutoff, _PUBLISHED_FROM, cutoff, _PUBLISHED_FROM),
         )
         count = chosen.rowcount
         sum_published(db, period)

@@ -12,7 +12,15 @@ Definitions (docs/statistics.md, "Node side"):
   sum of `family_members` over the active cases.
 * *referrals_sent*: outgoing referrals created in the period; *referrals_accepted*:
   outgoing referrals whose acceptance arrived in the period; both by target
-  type, neither counting a referral withdrawn as `sent_in_error`.
+  type, neither counting a referral withdrawn as `sent_in_error` (nor does any
+  measure below).
+* Unmet need (dataset version 3): *referrals_declined*: outgoing referrals
+  whose decline arrived in the period, by target type; *referrals_declined_reason*:
+  the same referrals by decline reason; *referrals_answered*: outgoing referrals
+  whose answer (acceptance or decline) arrived in the period, by wait band (whole
+  calendar days from the sending date to the answer's date); *referrals_unanswered*:
+  outgoing referrals waiting at the end of the period's last day (sent by then,
+  not answered, expired or withdrawn by then), by how long they had waited then.
 * Crossing dimensions describe the case a count belongs to, as of the period's
   last day: age band from the birth year (age = end year - birth year), length
   of stay from the entry month (whole months up to the end month: under 12,
@@ -36,6 +44,13 @@ the 1 MiB sealed-message cap, and a bigger office would not fit. Without them
 the report has a bound that fits whatever the office's size (docs/statistics.md).
 The subset is fixed, never chosen per report: absent means zero at the hub, so
 an office sending a cell that another office leaves out would skew every sum.
+
+The measures of unmet need are crossed by one crossing dimension at a time
+(alone and with their breakdown) and never by nationality (codes.crossing).
+Counted like the other referral measures, the four of them would add up to
+9,700 cells to the largest report: 23,704 cells and 1.4 MB, over both limits.
+As they are, the largest report the code lists allow is 14,984 cells and about
+850 KB (tests/node_stats/test_unmet_need.py builds it).
 """
 
 from __future__ import annotations
@@ -45,7 +60,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeGuard
 
-from node.stats.facts import CaseFact, Facts
+from node.stats.facts import CaseFact, Facts, ReferralFact
 from node.stats.periods import Period
 from protocol import codes
 from protocol.cellkeys import KEY_SPACE, RecordKeys
@@ -92,6 +107,28 @@ def length_of_stay(entry_month: str | None, end: dt.date) -> str:
     if months < 36:
         return "1_to_3y"
     return "over_3y"
+
+
+def wait_band(since: str, until: str) -> str:
+    """Whole calendar days from `since` to `until` (YYYY-MM-DD) as a WAIT_BAND code.
+
+    A later date before an earlier one (a clock set back) waits no time."""
+    days = (dt.date.fromisoformat(until) - dt.date.fromisoformat(since)).days
+    if days < 1:
+        return "same_day"
+    if days <= 3:
+        return "1_3_days"
+    if days <= 7:
+        return "4_7_days"
+    if days <= 14:
+        return "8_14_days"
+    return "over_14_days"
+
+
+def unanswered_on(ref: ReferralFact, day: str) -> bool:
+    """Whether `ref` was waiting for its answer at the end of `day`: sent by then,
+    neither answered nor expired or withdrawn by then."""
+    return ref.sent <= day and all(d is None or d > day for d in (ref.answered, ref.stopped))
 
 
 def _checked(value: str | None, allowed: frozenset[str], fallback: str) -> str:
@@ -187,20 +224,35 @@ def _raw_items(facts: Facts, period: Period) -> dict[str, list[Item]]:
             items["referrals_sent"].append(Item(ref.referral_id, 1, target, f))
         if _within(ref.accepted, period):
             items["referrals_accepted"].append(Item(ref.referral_id, 1, target, f))
+        if _within(ref.declined, period):
+            reason = _checked(ref.decline_reason, codes.DECLINE_REASON, "other")
+            items["referrals_declined"].append(Item(ref.referral_id, 1, target, f))
+            items["referrals_declined_reason"].append(
+                Item(ref.referral_id, 1, ("decline_reason", reason), f)
+            )
+        if ref.answered is not None and _within(ref.answered, period):
+            band = ("wait_band", wait_band(ref.sent, ref.answered))
+            items["referrals_answered"].append(Item(ref.referral_id, 1, band, f))
+        if unanswered_on(ref, end.isoformat()):
+            band = ("wait_band", wait_band(ref.sent, end.isoformat()))
+            items["referrals_unanswered"].append(Item(ref.referral_id, 1, band, f))
     return items
 
 
-def _cells_of(item: Item) -> Iterator[tuple[Feature, ...]]:
-    """The (sorted) dimension tuples of at most two dimensions this item counts in."""
+def _cells_of(
+    item: Item, crossing: frozenset[str], max_cross: int
+) -> Iterator[tuple[Feature, ...]]:
+    """The (sorted) dimension tuples of at most two dimensions this item counts in,
+    crossed only by the measure's `crossing` dimensions, at most `max_cross` at once."""
+    feats = tuple(f for f in item.features if f[0] in crossing)
     yield ()
     if item.breakdown is not None:
         yield (item.breakdown,)
-        for f in item.features:
+        for f in feats:
             yield (item.breakdown, f) if item.breakdown < f else (f, item.breakdown)
-    feats = item.features
     for i, a in enumerate(feats):
         yield (a,)
-        if a[0] in SOLO_DIMENSIONS:
+        if a[0] in SOLO_DIMENSIONS or max_cross < 2:
             continue
         for b in feats[i + 1 :]:
             if a[0] == b[0] or b[0] in SOLO_DIMENSIONS:
@@ -208,8 +260,24 @@ def _cells_of(item: Item) -> Iterator[tuple[Feature, ...]]:
             yield (a, b) if a < b else (b, a)
 
 
+# Measures that count the same records as another, only broken down otherwise: their
+# cells without the breakdown (total, crossings) are keyed as the other measure's, so
+# the same records carry the same key and the hub publishes one number for them, not
+# two independently perturbed views of it (docs/statistics.md, "Cell keys").
+KEYED_AS = {"referrals_declined_reason": "referrals_declined"}
+
+
 def _cell_name(measure: str, dims: tuple[Feature, ...]) -> str:
     return measure + ":" + ";".join(f"{d}={v}" for d, v in dims)
+
+
+def _key_name(measure: str, dims: tuple[Feature, ...]) -> str:
+    """The cell name its records' keys are made for (see KEYED_AS)."""
+    alias = KEYED_AS.get(measure)
+    breakdown = codes.MEASURES[measure]
+    if alias is not None and breakdown is not None and all(d != breakdown[0] for d, _ in dims):
+        return _cell_name(alias, dims)
+    return _cell_name(measure, dims)
 
 
 def count_cells(items: dict[str, list[Item]], keys: RecordKeys) -> dict[CellIdent, tuple[int, int]]:
@@ -220,14 +288,15 @@ def count_cells(items: dict[str, list[Item]], keys: RecordKeys) -> dict[CellIden
     """
     counts: dict[CellIdent, list[int]] = {}
     for measure, measure_items_ in items.items():
+        crossing, max_cross = codes.crossing(measure)
         for item in measure_items_:
-            for dims in _cells_of(item):
+            for dims in _cells_of(item, crossing, max_cross):
                 cell = (measure, dims)
                 acc = counts.get(cell)
                 if acc is None:
                     acc = counts[cell] = [0, 0]
                 acc[0] += item.weight
-                acc[1] += keys.key(_cell_name(measure, dims), item.record)
+                acc[1] += keys.key(_key_name(measure, dims), item.record)
     return {k: (n, key % KEY_SPACE) for k, (n, key) in counts.items() if n > 0}
 
 

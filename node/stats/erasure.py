@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import TypeVar
 
-from node.stats.compute import compute
+from node.stats.compute import compute, unanswered_on
 from node.stats.facts import Facts, load_facts
 from node.stats.periods import Period, parse_period
 from node.storage.context import StoreContext
@@ -76,7 +76,10 @@ def _touches(facts: Facts, case_ids: Collection[str], period: Period) -> bool:
         return True
     return any(
         r.case_id in case_ids
-        and any(d is not None and start <= d <= end for d in (r.sent, r.accepted))
+        and (
+            any(d is not None and start <= d <= end for d in (r.sent, r.accepted, r.declined))
+            or unanswered_on(r, end)
+        )
         for r in facts.referrals
     )
 

@@ -46,7 +46,14 @@ class ContactFact:
 
 @dataclass(frozen=True)
 class ReferralFact:
-    """An outgoing referral, dated by the node's local calendar."""
+    """An outgoing referral, dated by the node's local calendar.
+
+    `accepted` / `declined`: when the answer arrived (a referral is answered
+    once: the outgoing state machine leaves `delivered` by one of the two);
+    `stopped`: the first expiry or withdrawal, after which it no longer waits
+    for an answer. The dates of the answer and of the end of waiting default
+    to None so that facts made by hand (tests, benchmarks) need not name them.
+    """
 
     referral_id: str
     case_id: str | None
@@ -54,6 +61,14 @@ class ReferralFact:
     sent: str
     accepted: str | None
     sent_in_error: bool
+    declined: str | None = None
+    decline_reason: str | None = None
+    stopped: str | None = None
+
+    @property
+    def answered(self) -> str | None:
+        """The date the answer (acceptance or decline) arrived, or None."""
+        return self.accepted or self.declined
 
 
 @dataclass(frozen=True)
@@ -126,20 +141,26 @@ def load_facts(ctx: StoreContext) -> Facts:
         ContactFact(contact_id=r["id"], case_id=r["case_id"], date=r["date"], channel=r["channel"])
         for r in ctx.all("SELECT id, case_id, date, channel FROM contacts")
     )
-    accepted = {
-        r["referral_id"]: int(r["at"])
-        for r in ctx.all(
-            "SELECT referral_id, MIN(at) AS at FROM referral_events"
-            " WHERE direction = 'out' AND event = 'accepted' GROUP BY referral_id"
-        )
-    }
-    in_error = {
-        r["referral_id"]
-        for r in ctx.all(
-            "SELECT DISTINCT referral_id FROM referral_events"
-            " WHERE direction = 'out' AND event = 'withdraw' AND reason = 'sent_in_error'"
-        )
-    }
+    accepted: dict[str, int] = {}
+    declined: dict[str, tuple[int, str | None]] = {}
+    stopped: dict[str, int] = {}
+    in_error: set[str] = set()
+    # The first of each event is the one that moved the state; a later one of the
+    # same name can only have been recorded without moving it.
+    for r in ctx.all(
+        "SELECT referral_id, event, at, reason FROM referral_events"
+        " WHERE direction = 'out' AND event IN ('accepted', 'declined', 'expire', 'withdraw')"
+        " ORDER BY at, seq"
+    ):
+        rid, event, at = r["referral_id"], r["event"], int(r["at"])
+        if event == "accepted":
+            accepted.setdefault(rid, at)
+        elif event == "declined":
+            declined.setdefault(rid, (at, r["reason"]))
+        else:
+            stopped.setdefault(rid, at)
+            if event == "withdraw" and r["reason"] == "sent_in_error":
+                in_error.add(rid)
     referrals = tuple(
         ReferralFact(
             referral_id=r["id"],
@@ -148,6 +169,9 @@ def load_facts(ctx: StoreContext) -> Facts:
             sent=local_date(int(r["created"])),
             accepted=local_date(accepted[r["id"]]) if r["id"] in accepted else None,
             sent_in_error=r["id"] in in_error,
+            declined=local_date(declined[r["id"]][0]) if r["id"] in declined else None,
+            decline_reason=declined[r["id"]][1] if r["id"] in declined else None,
+            stopped=local_date(stopped[r["id"]]) if r["id"] in stopped else None,
         )
         for r in ctx.all(
             "SELECT id, case_id, target_type, created FROM referrals WHERE direction = 'out'"

@@ -157,7 +157,7 @@ def test_cases_closed_every_cell_with_breakdown(known: Known) -> None:
 
 
 def test_totals_and_breakdowns_of_every_measure(known: Known) -> None:
-    """Totals and breakdowns of the eight measures match the hand count of the fixture."""
+    """Totals and breakdowns of every measure match the hand count of the fixture."""
     t = _of(known.office, "2026-Q4")
     assert {m: t[m][""] for m in t} == {
         "cases_new": 3,  # A, C, E
@@ -168,6 +168,8 @@ def test_totals_and_breakdowns_of_every_measure(known: Known) -> None:
         "family_members": 3,  # A 2 + C 1
         "referrals_sent": 2,  # the one sent in error is not counted
         "referrals_accepted": 2,  # including the September referral accepted in October
+        "referrals_answered": 2,  # the two acceptances; nothing was declined
+        "referrals_unanswered": 1,  # debt counselling, sent 5 November, waiting on 31 December
     }
     assert {
         k: v for k, v in t["contacts"].items() if k.startswith("channel=") and ";" not in k

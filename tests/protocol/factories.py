@@ -75,6 +75,8 @@ def referral_offer() -> ReferralOffer:
 
 
 def stats_report() -> StatsReport:
+    """A report of dataset version 2, as a node not yet upgraded still sends it: the
+    hub takes it, and tests/vectors/envelope.json pins it (stats_report_v3 is current)."""
     return StatsReport(
         period="2026-Q4",
         revision=1,
@@ -86,6 +88,24 @@ def stats_report() -> StatsReport:
                 "contacts", {"channel": "phone", "age_band": "27_39", "topic": "debt"}, 7, 2**32 - 1
             ),
         ),
+        version=2,
+    )
+
+
+def stats_report_v3() -> StatsReport:
+    """A report of dataset version 3 with a cell of each measure it added."""
+    return StatsReport(
+        period="2026-Q4",
+        revision=2,
+        generated=NOW,
+        cells=(
+            StatsCell("cases_new", {}, 12, 3_141_592_653),
+            StatsCell("referrals_declined", {"target": "jobcenter", "gender": "female"}, 3, 17),
+            StatsCell("referrals_declined_reason", {"decline_reason": "no_capacity"}, 5, 2**31),
+            StatsCell("referrals_answered", {"wait_band": "4_7_days", "age_band": "27_39"}, 8, 0),
+            StatsCell("referrals_unanswered", {"wait_band": "over_14_days"}, 2, 2**32 - 1),
+        ),
+        version=3,
     )
 
 

@@ -121,8 +121,9 @@ def stats_cells(draw: st.DrawFn) -> StatsCell:
     breakdown = codes.MEASURES[measure]
     if breakdown is not None and draw(st.booleans()):
         dims[breakdown[0]] = draw(code(breakdown[1]))
-    cross_dims = st.sampled_from(sorted(codes.CROSS_DIMENSIONS))
-    crossing = draw(st.lists(cross_dims, max_size=2, unique=True))
+    allowed, max_cross = codes.crossing(measure)
+    cross_dims = st.sampled_from(sorted(allowed))
+    crossing = draw(st.lists(cross_dims, max_size=max_cross, unique=True))
     for dim in crossing:
         dims[dim] = draw(_dim_value(dim))
     return StatsCell(

@@ -140,11 +140,12 @@ def test_stats_report_of_dataset_version_1_is_refused_as_unsupported() -> None:
     m = sample_map("stats.report")
     del m["version"]
     m["cells"] = [c[:3] for c in m["cells"]]
-    with pytest.raises(UnsupportedVersionError, match="version 2 is required"):
+    with pytest.raises(UnsupportedVersionError, match="version 2 or 3 is required"):
         decode_payload("stats.report", m)
-    m["version"] = 3
-    with pytest.raises(UnsupportedVersionError):
-        decode_payload("stats.report", m)
+    for version in (1, 4, True, [2]):
+        m["version"] = version
+        with pytest.raises(UnsupportedVersionError):
+            decode_payload("stats.report", m)
 
 
 @pytest.mark.parametrize("key", [-1, 2**32, True, 1.5, "7", None])

@@ -195,6 +195,41 @@ def _cellkey_vectors() -> dict[str, Any]:
     }
 
 
+def _stats_vectors() -> dict[str, Any]:
+    """A dataset version 3 report sealed to the hub (envelope.json keeps the version 2 one,
+    which the hub still takes)."""
+    report = f.stats_report_v3()
+    sender, recipient = _routing(report.TYPE)
+    msg = f.inner(report, sender=sender, recipient=recipient, msg_id=f.hex_id("msg-stats-v3"))
+    ephemeral = f.seed("ephemeral/stats-v3")
+    sender_keys = f.keys(sender)
+    env = seal(msg, sender_keys, f.keys(recipient).public, ephemeral_secret=ephemeral)
+    signed = msg.signed_part()
+    return {
+        "about": "seal() of a stats.report of dataset mbe-core version 3 (the measures of "
+        "unmet need), built like the cases of envelope.json.",
+        "cases": [
+            {
+                "type": report.TYPE,
+                "sender": sender,
+                "recipient": recipient,
+                "ephemeral_secret": ephemeral.hex(),
+                "open_at": f.NOW + 60,
+                "inner": {
+                    "v": msg.version,
+                    "id": msg.msg_id,
+                    "created": msg.created,
+                    "exp": msg.expires,
+                    "payload": report.to_map(),
+                },
+                "signed_part": signed.hex(),
+                "signature": sender_keys.sign(signed).hex(),
+                "envelope": env.encode().hex(),
+            }
+        ],
+    }
+
+
 def build() -> dict[str, dict[str, Any]]:
     """Every vector file's content, by file name."""
     return {
@@ -204,6 +239,7 @@ def build() -> dict[str, dict[str, Any]]:
         "requests.json": _request_vectors(),
         "enrollment.json": _enrollment_vectors(),
         "cellkeys.json": _cellkey_vectors(),
+        "stats.json": _stats_vectors(),
     }
 
 
