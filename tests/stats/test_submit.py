@@ -158,7 +158,7 @@ async def test_a_report_without_cell_keys_is_refused_clearly(
     resp = await HubClient(stats_hub.http, node, stats_hub.clock).signed("POST", "/v1/stats", body)
     problem = await resp.json()
     assert (resp.status, problem_kind(problem)) == (400, "unsupported-version")
-    assert "version 2 is required" in problem["detail"]
+    assert "version 2 or 3 is required" in problem["detail"]
     assert "update the node" in problem["detail"]
     db = connect(stats_hub.settings.db_path)
     try:
@@ -185,4 +185,4 @@ async def test_cell_keys_are_stored_with_the_counts(stats_hub: StatsHub) -> None
     finally:
         db.close()
     assert stored == {(c.measure, dims_text(c.ident()[1])): c.cell_key for c in report.cells}
-    assert versions == [(2,)]
+    assert versions == [(3,)]  # the current dataset version, as the report said
