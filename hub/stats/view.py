@@ -49,6 +49,7 @@ KEY_MEASURES = (
     "family_members",
     "referrals_sent",
     "referrals_accepted",
+    "referrals_declined",
 )
 CHART_MEASURE = "cases_active"
 CHART_DIMENSIONS = ("topic", "residence")
