@@ -15,10 +15,15 @@ Decisions (docs/statistics.md explains them at length):
 * Every count travels with its cell key: the sum modulo KEY_SPACE of the keys
   the offices sent for that cell, which is the key of the records behind the
   number (protocol.cellkeys). The disclosure control perturbs by it.
-* The units summed are offices, or whole organisations whose sums the database
-  made (`PeriodData.from_unit_rows`): sums of counts, keys and contributors add
-  up the same either way, so region and organisation tables are the same
-  numbers from both; office scopes and rows by office need office units.
+* The units summed are offices, or an organisation's offices in one area whose
+  sums the database made at publication (`PeriodData.from_unit_rows`, level
+  `sums`): sums of counts, keys and contributors add up the same either way, so
+  region, organisation and area tables are the same numbers from both; office
+  scopes and rows by office need office units.
+* Every unit lies in one organisation and one area (`""` for offices without
+  one), both as recorded at publication: a table of an area sums exactly the
+  units of that area, so its numbers are the same records (and so the same
+  published numbers) wherever they appear.
 
 No table leaves the hub unprotected: renderers take the `ProtectedTable` that
 `hub.stats.disclosure.protect` makes from a `Table`, never a `Table`.
@@ -26,6 +31,7 @@ No table leaves the hub unprotected: renderers take the `ProtectedTable` that
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -46,24 +52,33 @@ from protocol.payloads import StatsReport
 # Pseudo-dimensions: rows that group offices instead of cases.
 OFFICE = "office"
 ORGANISATION = "organisation"
-GROUP_DIMS = frozenset({OFFICE, ORGANISATION})
+AREA = "area"
+GROUP_DIMS = frozenset({OFFICE, ORGANISATION, AREA})
+# The area of offices the directory gives none: a group (and scope key) of its own.
+NO_AREA = ""
 
-Level = Literal["region", "organisation", "office"]
+Level = Literal["region", "organisation", "area", "office"]
 # A number being summed: (count, cell key sum, offices with a non-zero count).
 Sums = tuple[int, int, int]
 # The cells of one measure by the same dimensions: (measure, dimension names).
 CellGroup = tuple[str, tuple[str, ...]]
 # Per unit: cell group -> dimension values -> sums.
 UnitIndex = dict[CellGroup, dict[tuple[str, ...], Sums]]
-UnitLevel = Literal["office", "organisation"]
+UnitLevel = Literal["office", "sums"]
+
+
+def unit_id(org: str, area: str) -> str:
+    """The name of the unit of `org`'s offices in `area` (level `sums`): unique per
+    pair, whatever the names hold."""
+    return json.dumps([org, area], ensure_ascii=False)
 
 
 @dataclass(frozen=True)
 class TableSpec:
     """A table request: a measure, optionally broken down by rows and then columns.
 
-    `rows` may be a dimension or `office` / `organisation` (one row per group of
-    offices); `cols` is always a dimension and needs `rows`.
+    `rows` may be a dimension or `office` / `organisation` / `area` (one row per
+    group of offices); `cols` is always a dimension and needs `rows`.
     """
 
     measure: str
@@ -106,7 +121,11 @@ def groups_read(spec: TableSpec) -> frozenset[CellGroup]:
 
 @dataclass(frozen=True)
 class Scope:
-    """Which offices a table sums: the region, one organisation or one office."""
+    """Which offices a table sums: the region, one organisation, one area or one office.
+
+    The area key `""` (`NO_AREA`) is the offices without an area; every other
+    level but the region needs a key.
+    """
 
     level: Level
     key: str = ""
@@ -116,8 +135,10 @@ class Scope:
         return cls("region")
 
     def __post_init__(self) -> None:
-        if (self.level == "region") != (self.key == ""):
-            raise TableSpecError("an organisation or office scope needs a key, a region none")
+        if self.level == "region" and self.key:
+            raise TableSpecError("a region scope takes no key")
+        if self.level in ("organisation", "office") and not self.key:
+            raise TableSpecError("an organisation or office scope needs a key")
 
 
 @dataclass(frozen=True)
@@ -152,19 +173,26 @@ class Table:
 @dataclass(frozen=True)
 class PeriodData:
     """The counted reports of one period, indexed for tabulation by unit: an office,
-    or (`level == "organisation"`) an organisation's offices summed in SQL."""
+    or (`level == "sums"`) an organisation's offices in one area, summed in SQL."""
 
     period: Period
     organisations: Mapping[str, str]  # unit -> organisation
     index: Mapping[str, UnitIndex] = field(repr=False)
     unit_offices: Mapping[str, int] = field(default_factory=dict)  # unit -> reporting offices
     level: UnitLevel = "office"
+    # unit -> area; a unit missing here is in NO_AREA (data made without areas).
+    areas: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_reports(
-        cls, period: Period, reports: Mapping[str, StatsReport], organisations: Mapping[str, str]
+        cls,
+        period: Period,
+        reports: Mapping[str, StatsReport],
+        organisations: Mapping[str, str],
+        areas: Mapping[str, str] | None = None,
     ) -> PeriodData:
-        """Index newest reports (office -> report); every report must be of `period`."""
+        """Index newest reports (office -> report); every report must be of `period`.
+        `areas` (office -> area) defaults to every office in NO_AREA."""
         for report in reports.values():
             if report.period != period.id:
                 raise ReportSetError("a report of another period was handed to aggregation")
@@ -173,7 +201,7 @@ class PeriodData:
             for office, report in reports.items()
             for c in report.cells
         )
-        return cls.from_rows(period, rows, organisations, offices=reports.keys())
+        return cls.from_rows(period, rows, organisations, offices=reports.keys(), areas=areas)
 
     @classmethod
     def from_rows(
@@ -182,6 +210,7 @@ class PeriodData:
         rows: Iterable[tuple[str, CellIdent, int, int]],
         organisations: Mapping[str, str],
         offices: Iterable[str] = (),
+        areas: Mapping[str, str] | None = None,
     ) -> PeriodData:
         """Index cells given as (office, identity, count, cell key).
 
@@ -193,7 +222,7 @@ class PeriodData:
             for office, ident, count, key in rows
         ]
         keys = {i: ident for ident, i in ids.items()}
-        return cls.from_coded_rows(period, coded, keys, organisations, offices)
+        return cls.from_coded_rows(period, coded, keys, organisations, offices, areas)
 
     @classmethod
     def from_coded_rows(
@@ -203,13 +232,16 @@ class PeriodData:
         keys: Mapping[int, CellIdent],
         organisations: Mapping[str, str],
         offices: Iterable[str] = (),
+        areas: Mapping[str, str] | None = None,
     ) -> PeriodData:
         """Index office cells given as (office, cell id, count, cell key) with a cell
         id -> identity table: the shape of the hub's `stats_report_cells` and
         `stats_cells` tables (docs/statistics.md)."""
         units = ((o, cell_id, n, key, 1 if n else 0) for o, cell_id, n, key in rows)
         reporting = dict.fromkeys(offices, 1)  # an office is one reporting office
-        return cls.from_unit_rows(period, units, keys, organisations, reporting, level="office")
+        return cls.from_unit_rows(
+            period, units, keys, organisations, reporting, level="office", areas=areas
+        )
 
     @classmethod
     def from_unit_rows(
@@ -221,12 +253,14 @@ class PeriodData:
         unit_offices: Mapping[str, int],
         *,
         level: UnitLevel,
+        areas: Mapping[str, str] | None = None,
     ) -> PeriodData:
         """Index (unit, cell id, count, cell key sum, contributors) rows.
 
         `unit_offices` names every unit with its number of reporting offices
-        (also units without a non-zero cell). Splitting each identity once per
-        id rather than once per row keeps this fast.
+        (also units without a non-zero cell); `areas` gives units' areas (a unit
+        not in it is in NO_AREA). Splitting each identity once per id rather than
+        once per row keeps this fast.
         """
         split: dict[int, tuple[tuple[str, tuple[str, ...]], tuple[str, ...]]] = {
             i: ((measure, tuple(d for d, _ in dims)), tuple(v for _, v in dims))
@@ -254,8 +288,14 @@ class PeriodData:
             raise ReportSetError(f"{len(missing)} reporting unit(s) have no organisation")
         orgs = {u: organisations[u] for u in index}
         counted = {u: unit_offices.get(u, 1) for u in index}
+        placed = {u: (areas or {}).get(u, NO_AREA) for u in index}
         return cls(
-            period=period, organisations=orgs, index=index, unit_offices=counted, level=level
+            period=period,
+            organisations=orgs,
+            index=index,
+            unit_offices=counted,
+            level=level,
+            areas=placed,
         )
 
     @property
@@ -274,7 +314,12 @@ class PeriodData:
             return self.units
         if scope.level == "organisation":
             return tuple(u for u in self.units if self.organisations[u] == scope.key)
+        if scope.level == "area":
+            return tuple(u for u in self.units if self.area_of(u) == scope.key)
         return (scope.key,) if scope.key in self.offices else ()
+
+    def area_of(self, unit: str) -> str:
+        return self.areas.get(unit, NO_AREA)
 
 
 def restrict_to_organisation(data: PeriodData, organisation: str) -> PeriodData:
@@ -287,6 +332,7 @@ def restrict_to_organisation(data: PeriodData, organisation: str) -> PeriodData:
         index=keep,
         unit_offices={u: data.unit_offices[u] for u in keep},
         level=data.level,
+        areas={u: data.area_of(u) for u in keep},
     )
 
 
@@ -390,7 +436,12 @@ def tabulate(data: PeriodData, spec: TableSpec, scope: Scope | None = None) -> T
             raise ReportSetError("office detail was not loaded for this table")
         groups: dict[str, list[str]] = {}
         for unit in units:
-            label = unit if spec.rows == OFFICE else data.organisations[unit]
+            if spec.rows == OFFICE:
+                label = unit
+            elif spec.rows == AREA:
+                label = data.area_of(unit)
+            else:
+                label = data.organisations[unit]
             groups.setdefault(label, []).append(unit)
         rows = tuple(sorted(groups))
         for label in rows:

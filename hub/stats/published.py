@@ -5,17 +5,18 @@ coordinator route calls (on the hub's database thread, through
 hub/stats/view.py) and what bench/stats.py times. It reads only the cells the
 tables need (`groups_read`) at the level they need:
 
-* region and organisation tables (also rows by organisation): the period's
-  sums per organisation, written once when the period was published
-  (`stats_published_sums`, hub/stats/store.py `publish`): a few rows per
-  number, whatever the number of offices;
+* region, organisation and area tables (also rows by organisation or area):
+  the period's sums per (organisation, area), written once when the period was
+  published (`stats_published_sums`, hub/stats/store.py `publish`): a few rows
+  per number, whatever the number of offices;
 * tables of one office, or with a row per office: those offices' published
   cells of the needed cells only (a primary-key lookup per report and cell).
 
 Nothing is cached: a request costs a few small indexed reads. An
 organisation-limited coordinator's reads select their organisation's rows in
 SQL, and `restrict_to_organisation` is applied again before tabulating, so no
-other office's number is ever loaded for them.
+other office's number is ever loaded for them. An area scope reads that area's
+rows only.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from hub.stats.aggregate import (
     groups_read,
     restrict_to_organisation,
     tabulate,
+    unit_id,
 )
 from hub.stats.cells import CellIdent, parse_dims_text
 from hub.stats.disclosure import DisclosurePolicy, ProtectedTable, protect
@@ -68,30 +70,37 @@ def group_cells(db: sqlite_utils.Database, groups: Iterable[CellGroup]) -> dict[
     return found
 
 
-def organisation_data(
-    db: sqlite_utils.Database, period: Period, idents: dict[int, CellIdent], org: str | None
+def unit_data(
+    db: sqlite_utils.Database,
+    period: Period,
+    idents: dict[int, CellIdent],
+    org: str | None,
+    area: str | None = None,
 ) -> PeriodData:
-    """The cells `idents` of the period summed per organisation (all, or `org` only)."""
+    """The cells `idents` of the period summed per (organisation, area): all units,
+    or those of `org` and/or `area` only."""
     ids = json.dumps(sorted(idents))
     rows = [
-        (r[0], r[1], r[2], r[3], r[4])
+        (unit_id(r[0], r[1]), r[2], r[3], r[4], r[5])
         for r in db.execute(
-            "SELECT org, cell_id, count, cell_key, offices FROM stats_published_sums "
+            "SELECT org, area, cell_id, count, cell_key, offices FROM stats_published_sums "
             "WHERE period = ? AND cell_id IN (SELECT value FROM json_each(?)) "
-            "AND (? IS NULL OR org = ?)",
-            (period.id, ids, org, org),
+            "AND (? IS NULL OR org = ?) AND (? IS NULL OR area = ?)",
+            (period.id, ids, org, org, area, area),
         )
     ]
-    offices = {
-        r[0]: int(r[1])
-        for r in db.execute(
-            "SELECT org, count(*) FROM stats_published_reports "
-            "WHERE period = ? AND (? IS NULL OR org = ?) GROUP BY org",
-            (period.id, org, org),
-        )
-    }
-    orgs = {o: o for o in offices}
-    return PeriodData.from_unit_rows(period, rows, idents, orgs, offices, level="organisation")
+    orgs: dict[str, str] = {}
+    areas: dict[str, str] = {}
+    offices: dict[str, int] = {}
+    for unit_org, unit_area, count in db.execute(
+        "SELECT org, area, count(*) FROM stats_published_reports "
+        "WHERE period = ? AND (? IS NULL OR org = ?) AND (? IS NULL OR area = ?) "
+        "GROUP BY org, area",
+        (period.id, org, org, area, area),
+    ):
+        unit = unit_id(unit_org, unit_area)
+        orgs[unit], areas[unit], offices[unit] = unit_org, unit_area, int(count)
+    return PeriodData.from_unit_rows(period, rows, idents, orgs, offices, level="sums", areas=areas)
 
 
 def office_data(
@@ -100,29 +109,33 @@ def office_data(
     idents: dict[int, CellIdent],
     org: str | None,
     office: str | None,
+    area: str | None = None,
 ) -> PeriodData:
-    """The cells `idents` of every published office of the period (or of `org`, or `office`)."""
+    """The cells `idents` of every published office of the period (or of `org`,
+    `office` and/or `area`)."""
     ids = json.dumps(sorted(idents))
-    params = (period.id, org, org, office, office)
+    params = (period.id, org, org, office, office, area, area)
     rows = [
         (r[0], r[1], r[2], r[3])
         for r in db.execute(
             "SELECT p.office, c.cell_id, c.count, c.cell_key FROM stats_published_reports p "
             "JOIN stats_report_cells c ON c.report_id = p.report_id "
             "AND c.cell_id IN (SELECT value FROM json_each(?)) "
-            "WHERE p.period = ? AND (? IS NULL OR p.org = ?) AND (? IS NULL OR p.office = ?)",
+            "WHERE p.period = ? AND (? IS NULL OR p.org = ?) AND (? IS NULL OR p.office = ?) "
+            "AND (? IS NULL OR p.area = ?)",
             (ids, *params),
         )
     ]
-    orgs = {
-        r[0]: r[1]
-        for r in db.execute(
-            "SELECT office, org FROM stats_published_reports "
-            "WHERE period = ? AND (? IS NULL OR org = ?) AND (? IS NULL OR office = ?)",
-            params,
-        )
-    }
-    return PeriodData.from_coded_rows(period, rows, idents, orgs, list(orgs))
+    orgs: dict[str, str] = {}
+    areas: dict[str, str] = {}
+    for office_id, office_org, office_area in db.execute(
+        "SELECT office, org, area FROM stats_published_reports "
+        "WHERE period = ? AND (? IS NULL OR org = ?) AND (? IS NULL OR office = ?) "
+        "AND (? IS NULL OR area = ?)",
+        params,
+    ):
+        orgs[office_id], areas[office_id] = office_org, office_area
+    return PeriodData.from_coded_rows(period, rows, idents, orgs, list(orgs), areas)
 
 
 def read_for(
@@ -137,9 +150,10 @@ def read_for(
     if scope.level == "office":
         return office_data(db, period, idents, org, scope.key)
     within = org if org is not None or scope.level != "organisation" else scope.key
+    area = scope.key if scope.level == "area" else None
     if any(spec.rows == OFFICE for spec in specs):
-        return office_data(db, period, idents, within, None)
-    return organisation_data(db, period, idents, within)
+        return office_data(db, period, idents, within, None, area)
+    return unit_data(db, period, idents, within, area)
 
 
 def protected_tables(
@@ -156,3 +170,26 @@ def protected_tables(
     if org is not None:
         data = restrict_to_organisation(data, org)
     return tuple(protect(tabulate(data, spec, scope), policy) for spec in specs)
+
+
+def protected_tables_by_scope(
+    db: sqlite_utils.Database,
+    policy: DisclosurePolicy,
+    period: Period,
+    org: str | None,
+    specs: Sequence[TableSpec],
+    scopes: Sequence[Scope],
+) -> dict[Scope, tuple[ProtectedTable, ...]]:
+    """`protected_tables` of `specs` for each of `scopes` (no office scope, no rows by
+    office), from one read of the region's sums: what a page with a section per
+    area needs, without one read per section. Each table equals its own read's:
+    tabulating a scope sums the same units either way."""
+    if any(s.level == "office" for s in scopes) or any(spec.rows == OFFICE for spec in specs):
+        raise ValueError("office scopes and rows by office are read one by one")
+    data = read_for(db, period, specs, Scope.region(), org)
+    if org is not None:
+        data = restrict_to_organisation(data, org)
+    return {
+        scope: tuple(protect(tabulate(data, spec, scope), policy) for spec in specs)
+        for scope in scopes
+    }

@@ -1,9 +1,9 @@
 """Durable storage of statistics reports: every revision kept, the newest marked,
 and each period's publication fixed once.
 
-Schema: `hub/storage/migrations/0002_stats.sql`, `0005_cell_keys.sql` and
-`0008_stats_published_sums.sql`. Reading a published period's numbers is
-hub/stats/published.py.
+Schema: `hub/storage/migrations/0002_stats.sql`, `0005_cell_keys.sql`,
+`0008_stats_published_sums.sql` and `0009_stats_published_areas.sql`. Reading
+a published period's numbers is hub/stats/published.py.
 Functions take the connection first so they run on the hub's database thread
 (`DbWorker.run`).
 
@@ -15,9 +15,11 @@ like any other but changes no published number: otherwise two snapshots of one
 period, before and after a late revision, would show what the late case is.
 The set is derived from the hub's own receive times, so publishing late (the
 first request after the deadline) gives the same set as publishing on time;
-hub/stats/publication.py decides when and with which cutoff. The same
-transaction sums the chosen reports' cells per organisation
-(`stats_published_sums`), the numbers of every region and organisation table.
+hub/stats/publication.py decides when and with which cutoff. Each office's
+organisation and area are recorded with its report, so a site changed later
+moves no published number. The same transaction sums the chosen reports' cells
+per (organisation, area) (`stats_published_sums`), the numbers of every region,
+organisation and area table.
 
 A report is refused when its revision is not greater than the newest stored
 one for its office and period: revisions only move forward, so a node cannot
@@ -194,8 +196,8 @@ def publish(db: sqlite_utils.Database, period: str, cutoff: int, now: int) -> Pu
             (period, now, cutoff),
         )
         chosen = db.execute(
-            "INSERT INTO stats_published_reports (period, report_id, office, org) "
-            "SELECT ?, r.id, r.office, s.org FROM stats_reports r "
+            "INSERT INTO stats_published_reports (period, report_id, office, org, area) "
+            "SELECT ?, r.id, r.office, s.org, s.area FROM stats_reports r "
             "JOIN sites s ON s.node_id = r.office "
             "WHERE r.period = ? AND r.received < ? AND r.dataset_version >= ? "
             "AND r.revision = (SELECT max(o.revision) FROM stats_reports o "
@@ -212,23 +214,27 @@ def publish(db: sqlite_utils.Database, period: str, cutoff: int, now: int) -> Pu
 
 
 def sum_published(db: sqlite_utils.Database, period: str) -> None:
-    """Sum a published period's cells per organisation into `stats_published_sums`
-    (inside the caller's write transaction). A publication never changes, so this
-    runs once per period: in `publish`, or for a period published before these
-    sums existed (`summed` 0), at its first read (`ensure_summed`)."""
-    orgs = db.execute(
-        "SELECT DISTINCT org FROM stats_published_reports WHERE period = ? ORDER BY org",
+    """Sum a published period's cells per (organisation, area) into
+    `stats_published_sums` (inside the caller's write transaction). A publication
+    never changes, so this runs once per period: in `publish`, or for a period
+    published before these sums existed or before they were per area (`summed`
+    0, migrations 0008 and 0009), at its first read (`ensure_summed`)."""
+    units = db.execute(
+        "SELECT DISTINCT org, area FROM stats_published_reports WHERE period = ? "
+        "ORDER BY org, area",
         (period,),
     ).fetchall()
-    for (org,) in orgs:
-        # One organisation at a time: six sorts of a sixth are quicker than one of all.
+    for org, area in units:
+        # One unit at a time: many small sorts are quicker than one of the whole period.
         db.execute(
-            "INSERT INTO stats_published_sums (period, cell_id, org, count, cell_key, offices) "
-            "SELECT p.period, c.cell_id, p.org, sum(c.count), sum(c.cell_key) % ?, count(*) "
+            "INSERT INTO stats_published_sums "
+            "(period, cell_id, org, area, count, cell_key, offices) "
+            "SELECT p.period, c.cell_id, p.org, p.area, sum(c.count), "
+            "sum(c.cell_key) % ?, count(*) "
             "FROM stats_published_reports p "
             "JOIN stats_report_cells c ON c.report_id = p.report_id "
-            "WHERE p.period = ? AND p.org = ? GROUP BY c.cell_id",
-            (KEY_SPACE, period, org),
+            "WHERE p.period = ? AND p.org = ? AND p.area = ? GROUP BY c.cell_id",
+            (KEY_SPACE, period, org, area),
         )
     db.execute("UPDATE stats_publications SET summed = 1 WHERE period = ?", (period,))
 

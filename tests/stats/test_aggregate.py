@@ -256,7 +256,7 @@ def test_organisation_units_give_the_same_tables_as_offices(
         {i: ident for ident, i in keys.items()},
         {"caritas": "caritas", "diakonie": "diakonie"},
         {"caritas": 2, "diakonie": 1},
-        level="organisation",
+        level="sums",
     )
     for spec in (
         TableSpec("cases_new", "gender", "age_band"),

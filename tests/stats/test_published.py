@@ -1,11 +1,12 @@
 """The hub's read path of published tables (hub/stats/published.py) gives exactly the
 numbers of the straightforward path: every office's newest report indexed in Python
 (`PeriodData.from_reports`), tabulated and protected. For the region coordinator in
-every scope, for organisation-limited coordinators, for rows by office and by
-organisation: counts, cell keys, contributors and reporting offices."""
+every scope (areas included), for organisation-limited coordinators, for rows by
+office, organisation and area: counts, cell keys, contributors and reporting offices."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import sqlite_utils
 
 from hub.stats.aggregate import (
+    AREA,
     OFFICE,
     ORGANISATION,
     PeriodData,
@@ -24,6 +26,7 @@ from hub.stats.aggregate import (
     tabulate,
 )
 from hub.stats.disclosure import DisclosurePolicy, protect
+from hub.stats.errors import TableSpecError
 from hub.stats.periods import parse_period
 from hub.stats.published import protected_tables, read_for
 from hub.stats.store import ensure_summed, publish
@@ -50,19 +53,25 @@ def dims_of(measure: str) -> list[str]:
 
 
 def all_specs(pairs: bool = True) -> list[TableSpec]:
-    """Every table shape: totals, by office and organisation (alone and by each
-    dimension), by each dimension, and (`pairs`) every pair of dimensions."""
-    out = []
+    """Every table shape: totals, by office, organisation and area (alone and by each
+    dimension), by each dimension, and (`pairs`) every pair of dimensions; of these,
+    the shapes `TableSpec` accepts (the dataset decides which dimensions a measure
+    is counted by)."""
+    shapes: list[tuple[str, str | None, str | None]] = []
     for measure in codes.MEASURES:
         dims = dims_of(measure)
-        out += [TableSpec(measure), TableSpec(measure, OFFICE), TableSpec(measure, ORGANISATION)]
+        shapes += [(measure, group, None) for group in (None, OFFICE, ORGANISATION, AREA)]
         for d in dims:
-            out += [TableSpec(measure, d), TableSpec(measure, OFFICE, d)]
-            out.append(TableSpec(measure, ORGANISATION, d))
+            shapes += [(measure, d, None)]
+            shapes += [(measure, group, d) for group in (OFFICE, ORGANISATION, AREA)]
         if pairs:
             # Both orders for one measure (rows first or columns first in the cell's text).
             crossed = itertools.permutations if measure == "contacts" else itertools.combinations
-            out += [TableSpec(measure, a, b) for a, b in crossed(dims, 2)]
+            shapes += [(measure, a, b) for a, b in crossed(dims, 2)]
+    out = []
+    for shape in shapes:
+        with contextlib.suppress(TableSpecError):
+            out.append(TableSpec(*shape))
     return out
 
 
@@ -79,15 +88,19 @@ def published(tmp_path: Path) -> Iterator[tuple[sqlite_utils.Database, Fixture]]
 def expected(published: tuple[sqlite_utils.Database, Fixture]) -> PeriodData:
     """The straightforward path: the reports themselves, indexed office by office."""
     fixture = published[1]
-    return PeriodData.from_reports(PERIOD_OF, fixture.reports, fixture.organisations)
+    return PeriodData.from_reports(PERIOD_OF, fixture.reports, fixture.organisations, fixture.areas)
 
 
 def scopes(fixture: Fixture, org: str | None = None) -> list[Scope]:
     offices = sorted(o for o, g in fixture.organisations.items() if org in (None, g))
     orgs = sorted({g for g in fixture.organisations.values() if org in (None, g)})
+    # Every area for everyone: an organisation-limited coordinator's table of an area
+    # without their offices is one of zeros from no office.
+    areas = sorted(set(fixture.areas.values()))
     return (
         [Scope.region()]
         + [Scope("organisation", g) for g in orgs]
+        + [Scope("area", a) for a in areas]
         + [Scope("office", o) for o in offices]
     )
 
@@ -112,7 +125,9 @@ def test_sums_written_at_publication_equal_python_sums_of_the_newest_reports(
     sums = stored_sums(db, PERIOD)
     assert sums == python_sums(fixture)
     assert not ensure_summed(db, PERIOD)  # made by `publish`, in its transaction
-    assert {org for org, _ in sums} == set(fixture.organisations.values()) - {EMPTY_ORG}
+    assert {org for org, _, _ in sums} == set(fixture.organisations.values()) - {EMPTY_ORG}
+    units = {(o, fixture.areas[office]) for office, o in fixture.organisations.items()}
+    assert {(org, area) for org, area, _ in sums} == units - {(EMPTY_ORG, "Süd")}
 
 
 def test_region_coordinator_tables_equal_the_python_path_in_every_scope(
@@ -152,7 +167,8 @@ def test_an_organisation_limited_read_loads_no_other_organisation(
     for org in set(fixture.organisations.values()):
         mine = {o for o, g in fixture.organisations.items() if g == org}
         by_org = read_for(db, PERIOD_OF, [TableSpec("contacts", "channel")], Scope.region(), org)
-        assert set(by_org.units) == {org}
+        assert set(by_org.organisations.values()) == {org}
+        assert set(by_org.areas.values()) == {fixture.areas[o] for o in mine}
         by_office = read_for(db, PERIOD_OF, [TableSpec("contacts", OFFICE)], Scope.region(), org)
         assert set(by_office.units) == mine
         assert set(by_office.organisations.values()) == {org}
@@ -197,6 +213,7 @@ def test_groups_read_name_every_group_tabulate_reads(expected: PeriodData) -> No
                 for u, idx in expected.index.items()
             },
             unit_offices=expected.unit_offices,
+            areas=expected.areas,
         )
         for scope in (Scope.region(), Scope("organisation", "Caritas")):
             assert tabulate(cut, spec, scope) == tabulate(expected, spec, scope), spec

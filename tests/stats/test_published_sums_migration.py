@@ -43,10 +43,11 @@ def publish_as_before(db: sqlite_utils.Database, period: str, cutoff: int) -> No
         "INSERT INTO stats_published_reports (period, report_id, office, org) "
         "SELECT ?, r.id, r.office, s.org FROM stats_reports r "
         "JOIN sites s ON s.node_id = r.office "
-        "WHERE r.period = ? AND r.received < ? AND r.dataset_version = 2 "
+        # Reports with cell keys (version 2 then; the fixture's may be newer).
+        "WHERE r.period = ? AND r.received < ? AND r.dataset_version >= 2 "
         "AND r.revision = (SELECT max(o.revision) FROM stats_reports o "
         "  WHERE o.office = r.office AND o.period = r.period AND o.received < ? "
-        "  AND o.dataset_version = 2)",
+        "  AND o.dataset_version >= 2)",
         (period, period, cutoff, cutoff),
     )
     db.execute("COMMIT")
@@ -60,7 +61,8 @@ def test_a_period_published_before_the_migration_is_summed_at_its_first_read(
         assert schema_version(db) == SUMS - 1
         fixture = store_offices(db)
         publish_as_before(db, PERIOD, CUTOFF)
-        assert migrate(db) == [SUMS]
+        # 0009 (sums per area) follows and leaves the period unsummed too.
+        assert migrate(db) == [m.version for m in load_migrations() if m.version >= SUMS]
         assert stored_sums(db, PERIOD) == {}
         assert db.execute("SELECT summed FROM stats_publications").fetchall() == [(0,)]
 
