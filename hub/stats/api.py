@@ -39,7 +39,7 @@ from aiohttp import web
 
 from hub.context import SETTINGS
 from hub.errors import Problem
-from hub.stats import exports, view
+from hub.stats import areas, exports, view
 from hub.stats.access import Coordinator, coordinator
 from hub.stats.aggregate import TableSpec
 from hub.stats.errors import StatsError
@@ -147,7 +147,7 @@ async def get_table(request: web.Request) -> web.Response:
     except StatsError as exc:
         raise Problem(ProblemKind.MALFORMED, 400, f"table: {exc}") from None
     sites = await view.sites_for(request, who)
-    scope = view.parse_scope(q.get("scope"), who, sites)
+    scope = await areas.parse_scope(request, q.get("scope"), who, sites, period)
     (t,) = await view.tables(request, who, period, (spec,), scope)
     if fmt == "csv":
         return csv_response(csv_text([t]), f"mbe-{period.id}-{spec.measure}.csv")
