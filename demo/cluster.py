@@ -12,12 +12,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from demo.processes import ClusterError, Service, cli, free_port
+from demo.processes import ClusterError, Service, cli, cli_batch, free_port
 
 _CODE = re.compile(r"enrollment code:\s+(\S+)")
 _NODE_ID = re.compile(r"node id:\s+(\S+)")
@@ -130,40 +131,69 @@ class Cluster:
         directory fetch already lists all of them. `sync` overrides `[sync]`
         keys of the node.toml that `mbe-node init` wrote.
         """
-        if self.hub is None:
-            raise ClusterError("start the hub first")
-        args = [
-            "site",
-            "add",
-            "--dir",
-            str(self.hub_dir),
-            "--name",
-            office.name,
-            "--org",
-            office.org,
-        ]
-        for s in office.services:
-            args += ["--service", s]
-        for lang in office.languages:
-            args += ["--language", lang]
-        args += ["--area", office.area]
-        out = cli("hub", *args)
-        code = _CODE.search(out)
-        node_id = _NODE_ID.search(out)
-        if code is None or node_id is None:
-            raise ClusterError("mbe-hub site add printed no code")
+        hub = self._hub()
+        code, node_id = _enrollment(cli("hub", *self._site_add(office)))
         node_dir = self.root / key
         cli("node", "init", "--dir", str(node_dir))
         if sync:
             set_sync_options(node_dir, sync)
-        cli("node", "enroll", "--dir", str(node_dir), "--hub", self.hub.url, "--code", code[1])
-        token = cli("node", "token", "create", "--dir", str(node_dir), "--name", "demo-app").strip()
+        cli("node", "enroll", "--dir", str(node_dir), "--hub", hub.url, "--code", code)
+        token = cli("node", "token", "create", "--dir", str(node_dir), "--name", "demo-app")
         service = Service("node", node_dir, self._unused_port(), self.root / f"{key}.log")
         if start:
             service.start()
-        node = Node(office, node_id[1], service, NodeApi(service.url, token.splitlines()[-1]))
+        node = Node(office, node_id, service, NodeApi(service.url, token.strip().splitlines()[-1]))
         self.nodes[key] = node
         return node
+
+    def add_nodes(self, offices: Sequence[tuple[str, Office]], workers: int = 2) -> list[Node]:
+        """Enroll several offices, none started, with fewer interpreters than `add_node`.
+
+        The same commands as `add_node`: every `site add` in one hub interpreter,
+        then each office's `init`, `enroll` and `token create` in one node
+        interpreter (`cli_batch`), `workers` offices at a time. Nodes are added to
+        `nodes` in the order given.
+        """
+        hub = self._hub()
+        added = cli_batch("hub", [self._site_add(office) for _, office in offices])
+        codes = [_enrollment(out) for out in added]
+
+        def enroll(i: int) -> Node:
+            (key, office), (code, node_id) = offices[i], codes[i]
+            node_dir = str(self.root / key)
+            *_, token = cli_batch(
+                "node",
+                [
+                    ["init", "--dir", node_dir],
+                    ["enroll", "--dir", node_dir, "--hub", hub.url, "--code", code],
+                    ["token", "create", "--dir", node_dir, "--name", "demo-app"],
+                ],
+            )
+            port, log = self._unused_port(), self.root / f"{key}.log"
+            service = Service("node", Path(node_dir), port, log)
+            app_token = token.strip().splitlines()[-1]
+            return Node(office, node_id, service, NodeApi(service.url, app_token))
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            nodes = list(pool.map(enroll, range(len(offices))))
+        for (key, _), node in zip(offices, nodes, strict=True):
+            self.nodes[key] = node
+        return nodes
+
+    def _hub(self) -> Service:
+        if self.hub is None:
+            raise ClusterError("start the hub first")
+        return self.hub
+
+    def _site_add(self, office: Office) -> list[str]:
+        """The arguments of `mbe-hub site add` for `office`."""
+        args = ["site", "add", "--dir", str(self.hub_dir), "--name", office.name]
+        args += ["--org", office.org]
+        for s in office.services:
+            args += ["--service", s]
+        for lang in office.languages:
+            args += ["--language", lang]
+        return [*args, "--area", office.area]
 
     def _unused_port(self) -> int:
         # free_port() only knows what is listening now; a node enrolled but not
@@ -201,6 +231,13 @@ class Cluster:
         out = cli("hub", "stats", "publish", "--dir", str(self.hub_dir), "--period", period)
         return out.strip()
 
+    def publish_periods(self, periods: Sequence[str]) -> list[str]:
+        """`publish_stats` of each period, in one interpreter (`cli_batch`); the answers."""
+        commands = [
+            ["stats", "publish", "--dir", str(self.hub_dir), "--period", p] for p in periods
+        ]
+        return [out.strip() for out in cli_batch("hub", commands)]
+
     def coordinator_token(self, org: str | None = None) -> str:
         args = ["token", "create", "--dir", str(self.hub_dir), "--role", "coordinator"]
         if org is not None:
@@ -212,6 +249,15 @@ class Cluster:
             node.service.stop()
         if self.hub is not None:
             self.hub.stop()
+
+
+def _enrollment(site_add_output: str) -> tuple[str, str]:
+    """The enrollment code and node id that `mbe-hub site add` printed."""
+    code = _CODE.search(site_add_output)
+    node_id = _NODE_ID.search(site_add_output)
+    if code is None or node_id is None:
+        raise ClusterError("mbe-hub site add printed no code")
+    return code[1], node_id[1]
 
 
 def set_sync_options(node_dir: Path, options: Mapping[str, float | int | bool]) -> None:

@@ -36,11 +36,10 @@ import shutil
 import signal
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -580,42 +579,28 @@ def statistics(cluster: Cluster, start: dt.date) -> Statistics:
     """Every office submits each past period the hub still counts; the operator publishes.
 
     Publishing a period before its deadline is the operator's early publication
-    (`mbe-hub stats publish`), for when every office has reported. The offices
-    submit the periods in the same order, so each period is published as soon as
-    the last office's report of it is in, while the offices go on with the next.
+    (`mbe-hub stats publish`), for when every office has reported.
     """
     spans = periods_since(start, dt.date.today())
     hub_today = dt.datetime.now(HUB_ZONE).date()
     due = [p.id for p in spans if counted(p, hub_today)]
     too_late = [p.id for p in spans if not counted(p, hub_today)]
     nodes = list(cluster.nodes.values())
-    waiting = dict.fromkeys(due, len(nodes))
-    lock = threading.Lock()
-    published: dict[str, Future[str]] = {}
 
-    def publish(period: str) -> str:
-        try:
-            return cluster.publish_stats(period)
-        except ClusterError as exc:
-            return f"{period} not published ({exc})"
+    def submit_all(node: Node) -> list[dict[str, Any]]:
+        out = []
+        for period in due:
+            try:
+                out.append(node.api.post(f"{API}/stats/submit", {"period": period}))
+            except ApiError as exc:
+                out.append({"period": period, "state": f"not submitted ({exc})"})
+        return out
 
-    with ThreadPoolExecutor(max_workers=2) as publishers:
-
-        def submit_all(node: Node) -> list[dict[str, Any]]:
-            out = []
-            for period in due:
-                try:
-                    out.append(node.api.post(f"{API}/stats/submit", {"period": period}))
-                except ApiError as exc:
-                    out.append({"period": period, "state": f"not submitted ({exc})"})
-                with lock:
-                    waiting[period] -= 1
-                    if waiting[period] == 0:
-                        published[period] = publishers.submit(publish, period)
-            return out
-
-        answers = in_parallel(submit_all, nodes, workers=len(nodes))
-        lines = {period: published[period].result() for period in due}
+    answers = in_parallel(submit_all, nodes, workers=len(nodes))
+    try:
+        lines = dict(zip(due, cluster.publish_periods(due), strict=True))
+    except ClusterError as exc:
+        lines = dict.fromkeys(due, f"not published ({exc})")
     problems = [
         f"{node.office.name} {a['period']}: {a['state']}"
         for node, got in zip(nodes, answers, strict=True)
@@ -796,24 +781,17 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def start(cluster: Cluster, timeout: float) -> None:
-    """The hub, then every office enrolled, then every node started.
-
-    Each step is a few command lines per office; the offices' steps run two at
-    a time (the hub's database takes concurrent `site add`s).
-    """
+    """The hub, then every office enrolled, then every node started."""
     cluster.start_hub()
-
-    def enroll(demo_office: DemoOffice) -> None:
-        node = cluster.add_node(demo_office.key, demo_office.office, start=False)
+    for node in cluster.add_nodes([(o.key, o.office) for o in OFFICES]):
         # The node's own statistics scheduler looks back only as far as the hub
         # still counts reports; older months of the history stay on the node.
         set_node_options(node.service.data_dir, "stats", {"lookback_months": 12})
-
-    in_parallel(enroll, OFFICES, workers=2)
-    cluster.nodes = {o.key: cluster.nodes[o.key] for o in OFFICES}  # in the scenario's order
     # Every office is enrolled before any node starts, so each node's first
     # directory already lists all of them.
-    in_parallel(lambda node: node.service.start(), cluster.nodes.values(), workers=len(OFFICES))
+    in_parallel(
+        lambda node: node.service.start(timeout), cluster.nodes.values(), workers=len(OFFICES)
+    )
     cluster.wait_directory(timeout)
 
 
@@ -893,7 +871,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--cases",
         type=float,
-        default=10,
+        default=8,
         help="new cases a month at an average office (the offices' loads are multiples)",
     )
     p.add_argument(
