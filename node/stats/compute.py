@@ -47,10 +47,10 @@ an office sending a cell that another office leaves out would skew every sum.
 
 The measures of unmet need are crossed by one crossing dimension at a time
 (alone and with their breakdown) and never by nationality (codes.crossing).
-Counted like the other referral measures, the four of them would add up to
-9,700 cells to the largest report: 23,704 cells and 1.4 MB, over both limits.
-As they are, the largest report the code lists allow is 14,984 cells and about
-850 KB (tests/node_stats/test_unmet_need.py builds it).
+Counted like the other referral measures, the four of them would add 9,700
+cells to the largest report: 23,704 cells and 1.4 MB, over both limits. As
+they are, the largest report the code lists allow is 14,984 cells and 838 KB
+(tests/node_stats/test_unmet_need.py builds it).
 """
 
 from __future__ import annotations
