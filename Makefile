@@ -43,13 +43,32 @@ lock:
 	echo "pip-compile: requirements.lock"; \
 	"$$tools/bin/pip-compile" $(LOCK_FLAGS) --output-file requirements.lock pyproject.toml
 
-# Debian packages the tests need (the browser tests drive Debian's chromium).
-# Installed here, not only in .ci/run, so `make test` alone works on a fresh machine.
+# What the tests need outside Python: Debian's chromium (the browser tests drive it),
+# and axe-core, which the browser tests run in it for accessibility (installed with
+# Debian's npm into .cache/axe, not into the repository). Installed here, not only in
+# .ci/run, so `make test` alone works on a fresh machine. axe-core is pinned by version
+# and by the hash of the one file the tests load: without a lock file npm checks a
+# download only against what the registry says today (the Python lock's --require-hashes
+# in one line). A stale or changed copy is replaced.
+AXE_VERSION := 4.14.1
+AXE_SHA256 := 29348999450cdf2849a8e70b7912fc2da85a849da39c0d0d5394f51d4a9ed95c
+AXE_DIR := .cache/axe
+AXE_JS := $(AXE_DIR)/node_modules/axe-core/axe.min.js
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "installing Debian packages: chromium"; \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@echo "$(AXE_SHA256)  $(AXE_JS)" | sha256sum --check --status 2>/dev/null || { \
+		echo "installing axe-core $(AXE_VERSION) into $(AXE_DIR)"; \
+		rm -rf $(AXE_DIR) && \
+		npm install --silent --no-save --no-audit --no-fund --prefix $(AXE_DIR) \
+			axe-core@$(AXE_VERSION) && \
+		echo "$(AXE_SHA256)  $(AXE_JS)" | sha256sum --check --quiet; }
 
 test: system-deps $(STAMP) lint typecheck pytest
 
@@ -86,4 +105,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.node_idle
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .cache

@@ -8,8 +8,9 @@ import re
 import pytest
 from jinja2 import UndefinedError
 
-from hub.stats import labels, pages
+from hub.stats import labels, languages, pages, view
 from hub.stats.routes import CSP
+from hub.storage.db import connect
 from protocol import codes
 from tests.stats.hubside import (
     ACTIVE,
@@ -158,3 +159,98 @@ def test_every_code_has_a_german_label() -> None:
     assert set(labels.MEASURES) == set(codes.MEASURES)
     assert labels.code("residence", "settlement_permit") == "Niederlassungserlaubnis"
     assert labels.period("2026-Q4") == "4. Quartal 2026"
+
+
+def test_counts_take_the_singular_for_one_only() -> None:
+    """`count` puts the noun in the right number; without nouns it is Jinja's length."""
+    one, many = "Beratungsstelle", "Beratungsstellen"
+    assert pages.counted(1, one, many) == "1 Beratungsstelle"
+    assert pages.counted(0, one, many) == "0 Beratungsstellen"
+    assert pages.counted(3, one, many) == "3 Beratungsstellen"
+    assert pages.counted(1200, one, many) == "1.200 Beratungsstellen"
+    template = pages.ENV.env.from_string(
+        '{{ n | count("Beratungsstelle", "Beratungsstellen") }}; {{ xs | count }}'
+    )
+    assert template.render(n=1, xs=[1, 2]) == "1 Beratungsstelle; 2"
+
+
+def test_languages_read_as_german_names() -> None:
+    """Codes become German names in the site's order; an unknown code stays visible."""
+    assert languages.names(["ar", "tr"]) == "Arabisch, Türkisch"
+    assert languages.name("xq") == "xq"
+    common = "ar fa ps ku tr uk ru pl ro bg sq sr hr bs ti so am en fr es it pt vi zh de"
+    assert set(common.split()) <= set(languages.NAMES)
+    assert len(languages.NAMES) >= 60
+    assert all(codes.LANGUAGE.fullmatch(code) for code in languages.NAMES)
+
+
+async def _org_page(hub: StatsHub, org: str) -> str:
+    token = hub.token(org)
+    resp = await hub.http.request(
+        "GET", f"/dashboard?period={PERIOD}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert resp.status == 200
+    return await resp.text()
+
+
+async def test_overview_counts_reporting_offices_in_german(stats_hub: StatsHub) -> None:
+    """One office reads "1 Beratungsstelle"; a published period without any report shows
+    "keine Meldung" instead of zeros, and no charts of zeros."""
+    await three_offices(stats_hub)
+    assert (
+        "Meldungen von 3 Beratungsstellen<"
+        in (await _page(stats_hub, f"/dashboard?period={PERIOD}"))[0]
+    )
+    assert "Meldungen von 1 Beratungsstelle<" in await _org_page(stats_hub, "Diakonie")
+    await stats_hub.node("Malteser Köln-Kalk", "Malteser")  # enrolled, never reported
+    html = await _org_page(stats_hub, "Malteser")
+    assert 'id="no-reports"' in html
+    assert html.count('<span class="none">keine Meldung</span>') == len(view.KEY_MEASURES)
+    assert '<span class="value">' not in html
+    assert "<svg" not in html
+    assert "Meldungen von" not in html
+
+
+async def test_directory_shows_language_names_and_revoked_access(stats_hub: StatsHub) -> None:
+    """The office list names languages, and a revoked office reads "Zugang widerrufen",
+    not "gesperrt" (a word for numbers held back)."""
+    a, _, _ = await three_offices(stats_hub)
+    db = connect(stats_hub.settings.db_path)
+    try:
+        db.execute("UPDATE sites SET status = 'revoked' WHERE node_id = ?", (a.node_id,))
+    finally:
+        db.close()
+    html, _ = await _page(stats_hub, f"/dashboard?period={PERIOD}")
+    directory = re.search(r'<table id="directory"(.*?)</table>', html, re.S)
+    assert directory is not None
+    assert directory.group(1).count("<td>Deutsch</td>") == 3
+    assert directory.group(1).count("<td>Zugang widerrufen</td>") == 1
+    assert "gesperrt" not in html
+
+
+async def test_notices_lead_back_to_the_dashboard_or_the_login(stats_hub: StatsHub) -> None:
+    """A view's error page leads to the overview; a refused login to the login form;
+    a wrong token says "widerrufen", the word of `mbe-hub token revoke`."""
+    token = stats_hub.token()
+    resp = await stats_hub.http.request(
+        "GET", "/dashboard?period=kaputt", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert resp.status == 400
+    html = await resp.text()
+    assert "ist kein Zeitraum" in html
+    assert '<a href="/dashboard">Zum Überblick</a>' in html
+    resp = await stats_hub.http.request(
+        "POST",
+        "/dashboard/login",
+        data={"token": token},
+        headers={"Origin": "https://evil.example"},
+        allow_redirects=False,
+    )
+    assert resp.status == 403
+    assert '<a href="/dashboard/login">Zur Anmeldung</a>' in await resp.text()
+    resp = await stats_hub.http.request(
+        "POST", "/dashboard/login", data={"token": "mbeh_not-a-token"}, allow_redirects=False
+    )
+    text = await resp.text()
+    assert "ungültig, widerrufen oder" in text
+    assert "gesperrt" not in text
