@@ -12,6 +12,7 @@ from aiohttp import web
 
 from hub.context import SETTINGS
 from hub.stats.api import PREFIX, add_api_routes
+from hub.stats.autopublish import autopublish_ctx
 from hub.stats.dashboard import add_dashboard_routes
 from hub.stats.submit import submit_report
 from hub.stats.trend_api import add_trend_routes
@@ -53,3 +54,4 @@ def add_stats(app: web.Application) -> None:
     add_trend_routes(app)
     add_dashboard_routes(app)
     app.on_response_prepare.append(_security_headers)
+    app.cleanup_ctx.append(autopublish_ctx)

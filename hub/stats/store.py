@@ -31,6 +31,7 @@ because a node that lost the first answer must be able to retry.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -281,9 +282,26 @@ def all_periods(db: sqlite_utils.Database) -> list[str]:
 
 
 def periods(db: sqlite_utils.Database, offices: set[str]) -> list[str]:
-    """Every period some office of `offices` reported (unordered ids)."""
-    found = db.execute("SELECT DISTINCT office, period FROM stats_reports").fetchall()
-    return sorted({period for office, period in found if office in offices})
+    """Every period some office of `offices` reported (sorted ids).
+
+    Each office's period has exactly one current revision, so the partial index
+    of current rows holds every (period, office) once: no older revision is read.
+    """
+    found = db.execute(
+        "SELECT DISTINCT period FROM stats_reports WHERE current = 1 "
+        "AND office IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted(offices)),),
+    )
+    return sorted(r[0] for r in found)
+
+
+def unpublished_periods(db: sqlite_utils.Database) -> list[str]:
+    """Periods with a report and no publication yet (sorted ids)."""
+    found = db.execute(
+        "SELECT DISTINCT period FROM stats_reports WHERE current = 1 "
+        "AND period NOT IN (SELECT period FROM stats_publications)"
+    )
+    return sorted(r[0] for r in found)
 
 
 def revisions(db: sqlite_utils.Database, office: str, period: str) -> list[ReportRecord]:
