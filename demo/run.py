@@ -367,28 +367,31 @@ class Sent:
     started: float
 
 
-def _open_plan_case(node: Node, plan: Plan, rng: random.Random, number: int) -> str:
-    """A new client's case at the sender, with the plan's topics (the followed referrals)."""
+def _open_plan_case(
+    node: Node, plan: Plan, rng: random.Random, number: int
+) -> tuple[str, sample.Body]:
+    """A new client's case at the sender, with the plan's topics; its id and body."""
     today = dt.date.today()
-    body = sample.case(rng, office(plan.sender).locale, today, number, opened=today) | {
+    body = sample.case(rng, office(plan.sender).locale, today, number) | {
         "case_type": "case_management",
-        "topics": list(plan.topics),
         "phone": sample.phone(rng),
     }
+    if plan.topics:
+        body["topics"] = list(plan.topics)
     if plan.young:
         body |= {"birth_year": today.year - 22, "german_level": "A2"}
     case_id: str = node.api.post(f"{API}/cases", body)["id"]
     for contact in sample.contacts(rng, body, today):
         node.api.post(f"{API}/cases/{case_id}/contacts", contact)
-    return case_id
+    return case_id, body
 
 
-def _fields(story: sample.Story | None, plan: Plan) -> list[str]:
+def _fields(body: sample.Body, plan: Plan) -> list[str]:
     """The fields to send: the plan's, or what the client's case holds of the usual ones."""
-    if story is None:
+    if plan.fields:
         return list(plan.fields)
     usual = ("given_name", "family_name", "phone", "birth_year", "languages", "topics")
-    return [f for f in usual if story.case.get(f) not in (None, [], "")]
+    return [f for f in usual if body.get(f) not in (None, [], "")]
 
 
 def send(
@@ -487,14 +490,16 @@ def run_referrals(
     their senders. Returns (the followed three, the others).
     """
     sent: list[Sent] = []
-    for number, plan in enumerate(PLANS, PLAN_CASE_NUMBERS):
-        case_id = _open_plan_case(cluster.nodes[plan.sender], plan, rng, number)
-        sent.append(send(cluster, plan, rng, case_id=case_id, fields=list(plan.fields)))
     free = {key: s.open_cases() for key, s in seeded.items()}
-    for plan in MORE_PLANS:
-        case_id = free[plan.sender].pop(rng.randrange(len(free[plan.sender])))
-        story = seeded[plan.sender].cases[case_id]
-        sent.append(send(cluster, plan, rng, case_id=case_id, fields=_fields(story, plan)))
+    for i, plan in enumerate((*PLANS, *MORE_PLANS)):
+        pool = free[plan.sender] if i >= len(PLANS) else []
+        if pool:  # a client of the office's history
+            case_id = pool.pop(rng.randrange(len(pool)))
+            body = seeded[plan.sender].cases[case_id].case
+        else:  # a new client (and always for the three followed referrals)
+            number = PLAN_CASE_NUMBERS + i
+            case_id, body = _open_plan_case(cluster.nodes[plan.sender], plan, rng, number)
+        sent.append(send(cluster, plan, rng, case_id=case_id, fields=_fields(body, plan)))
     _await_all(
         cluster,
         sent,
