@@ -211,7 +211,9 @@ def table_sheet(t: ProtectedTable, office_names: Mapping[str, str] | None = None
         rows.append(line(TOTAL, (*t.col_totals, t.total)))
     notes = [
         f"{FEW_MARK} aus weniger als {t.policy.min_offices} Beratungsstellen.",
-        f"Meldungen von {t.reporting_offices} Beratungsstellen. Alle Zahlen sind leicht "
+        f"Meldungen von {t.reporting_offices} "
+        f"{'Beratungsstelle' if t.reporting_offices == 1 else 'Beratungsstellen'}. "
+        "Alle Zahlen sind leicht "
         f"verändert; die Summe von Teilwerten kann von „{TOTAL}“ abweichen.",
     ]
     if "topic" in (spec.rows, spec.cols):

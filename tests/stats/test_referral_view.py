@@ -201,7 +201,7 @@ async def test_an_organisation_coordinator_sees_its_referrals_only(stats_hub: St
     areas = rows(html, "by-area")
     assert list(areas) == ["Köln-Süd", None]
     assert "Köln-Nord" not in html
-    assert "Meldungen von 1 Beratungsstellen" in html
+    assert "Meldungen von 1 Beratungsstelle<" in html
 
 
 async def test_before_publication_no_referral_number(stats_hub: StatsHub) -> None:
