@@ -31,7 +31,7 @@ from aiohttp import web
 
 from hub.context import DB, SETTINGS
 from hub.errors import Problem
-from hub.stats import view
+from hub.stats import labels, view
 from hub.stats.access import Coordinator
 from hub.stats.aggregate import AREA, NO_AREA, ORGANISATION, Scope, TableSpec
 from hub.stats.disclosure import Entry, ProtectedTable
@@ -40,7 +40,6 @@ from hub.stats.published import protected_tables_by_scope
 from hub.storage.sites import Site
 from protocol.hub_api import ProblemKind
 
-NO_AREA_NAME = "ohne Gebiet"
 ACTIVE, NEW = "cases_active", "cases_new"
 # The planning view's marker: cases per office above this multiple of the median
 # over the areas shown (offices without an area left out: they are no place).
@@ -56,7 +55,7 @@ DETAIL_SPECS = (
 
 def area_name(key: str) -> str:
     """The German name of an area key: the key itself, `ohne Gebiet` for NO_AREA."""
-    return key or NO_AREA_NAME
+    return labels.area(key)
 
 
 def sort_key(key: str) -> tuple[bool, str]:

@@ -40,6 +40,7 @@ DIMENSIONS: Mapping[str, str] = {
     "wait_band": "Wartezeit",
     "office": "Beratungsstelle",
     "organisation": "Träger",
+    "area": "Gebiet",
 }
 
 _CODES: Mapping[str, Mapping[str, str]] = {
@@ -93,8 +94,19 @@ def dimension(code: str) -> str:
     return DIMENSIONS.get(code, code)
 
 
+# Offices without an area in the directory form an area of their own, key "".
+NO_AREA_NAME = "ohne Gebiet"
+
+
+def area(key: str) -> str:
+    """An area's name: its key (the directory's text), `ohne Gebiet` for the empty key."""
+    return key or NO_AREA_NAME
+
+
 def code(dim: str, value: str) -> str:
     """The German label of `value` in code list `dim`; the code itself if there is none."""
+    if dim == "area":
+        return area(value)
     return _CODES.get(dim, {}).get(value, value)
 
 

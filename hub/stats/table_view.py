@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from hub.context import SETTINGS
-from hub.stats import aggregate, labels, view
+from hub.stats import aggregate, areas, labels, view
 from hub.stats.access import Coordinator
 from hub.stats.aggregate import OFFICE, ORGANISATION, Scope, TableSpec
 from hub.stats.cells import dimension_allowed
@@ -61,7 +61,6 @@ DOWNLOADS: tuple[tuple[str, str], ...] = (
 _GROUP_NAMES = {ORGANISATION: "Träger", OFFICE: "Beratungsstelle", "area": "Gebiet"}
 
 # The row of offices the directory gives no area (aggregate.NO_AREA, the empty key).
-NO_AREA_NAME = "ohne Gebiet"
 
 # Ordered code lists read in their own order (young to old, short to long), not
 # alphabetically; `unknown` stays last.
@@ -230,7 +229,8 @@ def scope_options(
     who: Coordinator, region: str, sites: Sequence[Site], chosen: Scope
 ) -> tuple[Option, ...]:
     """The scopes this coordinator may choose: all their offices, an organisation (region
-    coordinators only: for an organisation's coordinator it is the same as all), an office."""
+    coordinators only: for an organisation's coordinator it is the same as all), an area
+    of their offices, an office."""
     picked = scope_value(chosen)
     everything = (
         f"{region}: alle Beratungsstellen"
@@ -242,6 +242,9 @@ def scope_options(
         for org in sorted({s.org for s in sites}, key=str.casefold):
             value = f"{ORGANISATION}:{org}"
             out.append(Option(value, f"Träger {org}", picked == value))
+    for key in sorted(areas.directory_areas(sites), key=areas.sort_key):
+        value = f"{aggregate.AREA}:{key}"
+        out.append(Option(value, f"Gebiet {labels.area(key)}", picked == value))
     for s in sorted(sites, key=lambda s: (s.name.casefold(), s.node_id)):
         if s.status == "pending":  # never enrolled: it cannot have reported
             continue
@@ -256,7 +259,7 @@ def scope_name(scope: Scope, who: Coordinator, region: str, names: Mapping[str, 
     if scope.level == "organisation":
         return f"Träger {scope.key}"
     if scope.level == "area":
-        return f"Gebiet {scope.key or NO_AREA_NAME}"
+        return f"Gebiet {labels.area(scope.key)}"
     return f"Beratungsstelle {names.get(scope.key, scope.key)}"
 
 
@@ -266,7 +269,7 @@ def code_namer(dim: str | None, names: Mapping[str, str]) -> Callable[[str], str
     if dim == OFFICE:
         return lambda code: names.get(code, code)
     if dim == "area":
-        return lambda code: code or NO_AREA_NAME
+        return labels.area
     if dim in _GROUP_NAMES:
         return lambda code: code
     return lambda code: labels.code(dim or "", code)
@@ -381,7 +384,7 @@ async def page(request: web.Request, frame: Frame) -> str:
     choice = parse_choice(request.query)
     spec = choice.spec
     sites = await view.sites_for(request, frame.who)
-    scope = view.parse_scope(choice.scope, frame.who, sites)
+    scope = await areas.parse_scope(request, choice.scope, frame.who, sites, frame.period)
     names = {s.node_id: s.name for s in sites}
     published = await view.publication_of(request, frame.period)
     table = layout = drawn = None

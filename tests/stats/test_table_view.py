@@ -5,7 +5,7 @@ download links to the same table."""
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from hub.stats import api
 from hub.stats.table_view import DOWNLOADS, MAX_CHART_ROWS
@@ -364,6 +364,31 @@ async def test_area_rows_name_each_area(stats_hub: StatsHub) -> None:
     }
     assert names["Köln-Nord"] == "Köln-Nord"
     assert '<option value="area" selected>Gebiet</option>' in html
+
+
+async def test_an_area_scope_sums_only_that_areas_offices(stats_hub: StatsHub) -> None:
+    """Scope Gebiet: the table of one area's offices, offered in the form; an area the
+    coordinator has no office in is a German 404 page."""
+    for name, org, area in (
+        ("Caritas Köln-Mitte", "Caritas", "Köln-Nord"),
+        ("Diakonie Köln-Süd", "Diakonie", "Köln-Süd"),
+    ):
+        node = await office(stats_hub, name, org, area)
+        cells = A if org == "Caritas" else C
+        assert (await stats_hub.submit(node, make_report(cells))).status == 200
+    stats_hub.clock.t = PUBLISHED
+    scope = "area:" + quote("Köln-Süd")
+    status, html = await get(stats_hub, f"period={PERIOD}&measure={ACTIVE}&scope={scope}")
+    assert status == 200
+    found, _ = numbers(html)
+    assert found == {(None, None): published((C,), (ACTIVE, ()))}
+    assert '<option value="area:Köln-Süd" selected>Gebiet Köln-Süd</option>' in html
+    assert "Gebiet Köln-Süd ·" in html
+    status, html = await get(
+        stats_hub, f"period={PERIOD}&measure={ACTIVE}&scope={scope}", "Caritas"
+    )
+    assert status == 404
+    assert "nicht zu den Beratungsstellen" in html
 
 
 async def test_pages_load_nothing_from_elsewhere_and_escape_names(stats_hub: StatsHub) -> None:
