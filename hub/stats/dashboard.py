@@ -26,7 +26,7 @@ from hub.stats.access import (
     start_session,
     usable_secret,
 )
-from hub.stats.frame import LOGIN, Frame, add_view, html, safe_next, see_other
+from hub.stats.frame import LOGIN, Frame, add_view, html, render, safe_next, see_other
 
 MAX_TOKEN = 200
 # "widerrufen" is what `mbe-hub token revoke` does; "gesperrt" would read like a
@@ -135,7 +135,7 @@ async def overview_view(request: web.Request, frame: Frame) -> str:
         policy=request.app[view.DISCLOSURE],
         late_revisions=await view.late_count(request, period, published) if published else 0,
     )
-    return pages.dashboard_page(page, frame)
+    return render("dashboard.html", frame, **pages.overview_context(page))
 
 
 ICON = (

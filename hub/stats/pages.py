@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence, Sized
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import Any
 from urllib.parse import urlencode
 
 from hub.stats import labels, languages
@@ -25,9 +25,6 @@ from hub.stats.disclosure import DisclosurePolicy
 from hub.stats.view import CompletenessRow, Overview
 from hub.storage.sites import Site
 from support.templates import environment
-
-if TYPE_CHECKING:
-    from hub.stats.frame import Frame
 
 CSS_PATH = "/dashboard/dashboard.css"
 ICON_PATH = "/dashboard/favicon.svg"
@@ -145,12 +142,12 @@ def _csv_link(path: str, period: str) -> str:
     return f"/coordinator/v1/{path}?" + urlencode({"period": period, "format": "csv"})
 
 
-def dashboard_page(page: Page, frame: Frame) -> str:
-    return ENV.get_template("dashboard.html").render(
-        frame=frame,
-        page=page,
-        charts=_charts(page.overview) if page.overview is not None else [],
-        summary=_summary(page.completeness),
-        csv_link=_csv_link("overview", page.period),
-        completeness_link=_csv_link("completeness", page.period),
-    )
+def overview_context(page: Page) -> dict[str, Any]:
+    """What templates/dashboard.html needs besides the frame (hub/stats/frame.py render)."""
+    return {
+        "page": page,
+        "charts": _charts(page.overview) if page.overview is not None else [],
+        "summary": _summary(page.completeness),
+        "csv_link": _csv_link("overview", page.period),
+        "completeness_link": _csv_link("completeness", page.period),
+    }
