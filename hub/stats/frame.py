@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -49,6 +49,8 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("table", "/dashboard/table", "Tabellen"),
 )
 PATHS = frozenset(path for _, path, _ in NAV)
+# A longer `next` query is no view's choice (they take a few short fields): dropped.
+MAX_NEXT_QUERY = 2000
 
 # German text for the problems a view may raise; anything else is a generic line.
 _PROBLEM_TEXT = {
@@ -117,14 +119,20 @@ def safe_next(raw: str | None) -> str:
     """Where to go after logging in: one of the views with its query, else the overview.
 
     Only the dashboard's own paths, so the login cannot be made to send a
-    coordinator to another site (open redirect).
+    coordinator to another site (open redirect). The query is decoded and encoded
+    again, so the `Location` header and the login form carry only ASCII (no control
+    character, no text that is not UTF-8, which the server could not send as a header).
     """
     if not raw:
         return "/dashboard"
-    path, sep, query = raw.partition("?")
+    path, _, query = raw.partition("?")
     if path not in PATHS or "\\" in raw or any(c in raw for c in "\r\n"):
         return "/dashboard"
-    return path + (sep + query if query else "")
+    if len(query) > MAX_NEXT_QUERY:
+        return path
+    pairs = parse_qsl(query.partition("#")[0], keep_blank_values=True)
+    clean = urlencode(pairs, errors="replace")
+    return path + ("?" + clean if clean else "")
 
 
 def _german_period_error(raw: str) -> PageError:
