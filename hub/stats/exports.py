@@ -159,6 +159,8 @@ def _scope_text(t: ProtectedTable, office_names: Mapping[str, str]) -> str:
         return f"{labels.dimension('organisation')} {key}"
     if level == "office":
         return f"{labels.dimension('office')} {office_names.get(key, key)}"
+    if level == "area":
+        return f"Gebiet {labels.area(key)}"
     return ""
 
 
