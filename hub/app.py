@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -40,6 +41,12 @@ from support.clock import Deps
 from support.files import restrict_directory
 
 log = structlog.get_logger()
+# The server's longest request line (aiohttp's default is 8190 bytes). Longer, so a
+# long query string (a coordinator's pasted link, an attacker's 100 KB) reaches the
+# handlers and gets their answer: a German page or a problem, not the parser's
+# plain-text 400. Bodies have their own limits.
+MAX_LINE_SIZE = 256 * 1024
+SERVER_LIMITS: dict[str, Any] = {"max_line_size": MAX_LINE_SIZE}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

@@ -25,7 +25,7 @@ import sqlite_utils
 import structlog
 from aiohttp import web
 
-from hub.app import create_app
+from hub.app import SERVER_LIMITS, create_app
 from hub.backup import add_commands as add_backup_commands
 from hub.errors import DataDirError, HubError
 from hub.keyfile import read_keys, write_keys
@@ -191,7 +191,7 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
 
 async def _serve(settings: HubSettings, host: str, port: int) -> None:
     app = create_app(settings, extensions=[add_stats])
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **SERVER_LIMITS)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -103,7 +103,8 @@ async def parse_scope(
     if key not in known:
         known |= set(await reporting_by_area(request, who, period))
     if key not in known:
-        raise Problem(ProblemKind.NOT_FOUND, 404, f"no area {key!r} among the offices you may see")
+        detail = f"no area {view.shown(key)} among the offices you may see"
+        raise Problem(ProblemKind.NOT_FOUND, 404, detail)
     return Scope("area", key)
 
 
@@ -261,7 +262,8 @@ async def plan(
     reporting = await reporting_by_area(request, who, period)
     keys = area_keys(sites, reporting)
     if chosen is not None and chosen not in keys:
-        raise Problem(ProblemKind.NOT_FOUND, 404, f"no area {chosen!r} among your offices")
+        detail = f"no area {view.shown(chosen)} among your offices"
+        raise Problem(ProblemKind.NOT_FOUND, 404, detail)
     detail_keys = [chosen] if chosen is not None else keys
     # One read of the period's sums for every table of the page; region first.
     scopes = [Scope.region(), *(Scope("area", k) for k in detail_keys)]
@@ -288,6 +290,7 @@ async def offices_by_area(
     keys = sorted(grouped, key=sort_key)
     if chosen is not None:
         if chosen not in keys:
-            raise Problem(ProblemKind.NOT_FOUND, 404, f"no area {chosen!r} among your offices")
+            detail = f"no area {view.shown(chosen)} among your offices"
+        raise Problem(ProblemKind.NOT_FOUND, 404, detail)
         keys = [chosen]
     return [(k, grouped[k]) for k in keys]

@@ -111,8 +111,10 @@ def error_page(text: str, status: int) -> web.Response:
 
 
 def login_redirect(request: web.Request) -> web.Response:
-    """To the login page, remembering this view (path and query) for after it."""
-    return see_other(LOGIN + "?" + urlencode({"next": request.path_qs}))
+    """To the login page, remembering this view (path and query) for after it; a
+    query too long for `safe_next` is not remembered (the view's path is)."""
+    after = request.path_qs if len(request.query_string) <= MAX_NEXT_QUERY else request.path
+    return see_other(LOGIN + "?" + urlencode({"next": after}))
 
 
 def safe_next(raw: str | None) -> str:

@@ -156,6 +156,11 @@ async def tables(
     )
 
 
+def shown(value: str) -> str:
+    """A value the caller sent, quoted and short enough for a problem's detail."""
+    return repr(value if len(value) <= 60 else value[:60] + "…")
+
+
 def parse_scope(raw: str | None, who: Coordinator, sites: list[Site]) -> Scope:
     """`region`, `organisation:KEY` or `office:ID`, limited to what `who` may see."""
     if raw is None or raw == "region":
@@ -168,7 +173,7 @@ def parse_scope(raw: str | None, who: Coordinator, sites: list[Site]) -> Scope:
         return Scope("office", key)
     if level in {ORGANISATION, "office"}:
         raise Problem(
-            ProblemKind.NOT_FOUND, 404, f"no {level} {key!r} among the offices you may see"
+            ProblemKind.NOT_FOUND, 404, f"no {level} {shown(key)} among the offices you may see"
         )
     raise Problem(ProblemKind.MALFORMED, 400, "scope must be region, organisation:KEY or office:ID")
 

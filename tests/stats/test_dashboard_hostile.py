@@ -7,8 +7,15 @@ import re
 from html import unescape
 
 import pytest
+from aiohttp.test_utils import TestServer
+from pytest_aiohttp import AiohttpClient
 
+from hub.app import SERVER_LIMITS, create_app
+from hub.settings import HubSettings
 from hub.stats.frame import safe_next
+from hub.stats.routes import add_stats
+from tests.clocks import clocked
+from tests.hub.conftest import FakeClock
 from tests.stats.hubside import StatsHub
 
 # What a `next` may carry once its percent-escapes are decoded (a browser's form
@@ -171,3 +178,47 @@ async def test_organisation_coordinator_never_sees_another_organisations_area(
         status, _, body = await fetch(stats_hub, url, "Caritas")
         assert status == 404, url
         assert "Verborgen" not in body
+
+
+# --- 100 KB query strings, with the server's limits as `mbe-hub serve` sets them -----
+
+
+@pytest.fixture
+async def served_hub(
+    hub_settings: HubSettings, hub_clock: FakeClock, aiohttp_client: AiohttpClient
+) -> StatsHub:
+    """The statistics hub under a test server with the request-line limit of `serve`."""
+    app = create_app(hub_settings, deps=clocked(hub_clock), extensions=[add_stats])
+    server = TestServer(app)
+    # TestServer passes only start_server's arguments on to the AppRunner.
+    await server.start_server(**SERVER_LIMITS)
+    return StatsHub(hub_settings, hub_clock, app, await aiohttp_client(server))
+
+
+async def test_100_kb_query_values_get_the_routes_own_answers(served_hub: StatsHub) -> None:
+    """A 100 KB value reaches the routes: a German page on a view, a short problem on the
+    API, and without a session a login redirect of normal length."""
+    await hostile_offices(served_hub)
+    long = "x" * 100_000
+    for key in ("period", "scope", "area", "measure", "rows", "cols", "format"):
+        for view in (*VIEWS, TABLE_VIEW):
+            status, ctype, body = await fetch(served_hub, f"{view}?period=2026-11&{key}={long}")
+            if key == "period":
+                status, ctype, body = await fetch(served_hub, f"{view}?period={long}")
+            assert ctype == "text/html", (view, key)
+            assert status in (200, 400, 404), (view, key)
+            assert "x" * 100 not in body, (view, key)
+        for api in API:
+            status, ctype, body = await fetch(served_hub, f"{api}period=2026-11&{key}={long}")
+            if status == 200:  # a parameter this route does not read
+                continue
+            assert 400 <= status < 500, (api, key)
+            assert ctype == "application/problem+json", (api, key)
+            assert len(body) < 1000, (api, key)
+    for scope in (f"office:{long}", f"area:{long}", f"organisation:{long}"):
+        status, ctype, body = await fetch(served_hub, f"{API[0]}period=2026-11&scope={scope}")
+        assert (status, ctype) == (404, "application/problem+json")
+        assert len(body) < 1000
+    resp = await served_hub.http.request("GET", f"/dashboard/table?x={long}", allow_redirects=False)
+    assert resp.status == 303
+    assert resp.headers["Location"] == "/dashboard/login?next=%2Fdashboard%2Ftable"
