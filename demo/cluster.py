@@ -96,6 +96,9 @@ class Cluster:
     root: Path
     hub: Service | None = None
     nodes: dict[str, Node] = field(default_factory=dict)
+    # The demo's clock offset file (demo/timeshift.py): every process and command
+    # line of the cluster then runs on the demo's clock. None: real time.
+    clock: Path | None = None
     # Ports handed to nodes, so offices enrolled in parallel threads never share one.
     _ports: set[int] = field(default_factory=set, repr=False)
     _ports_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -104,16 +107,36 @@ class Cluster:
     def hub_dir(self) -> Path:
         return self.root / "hub"
 
-    def start_hub(self, region: str = "Mittelfranken") -> Service:
+    def start_hub(
+        self,
+        region: str = "Mittelfranken",
+        *,
+        grace_days: int | None = DEMO_GRACE_DAYS,
+        relay: Mapping[str, float | int] | None = None,
+        enrollment: Mapping[str, float | int] | None = None,
+        directory: Mapping[str, float | int] | None = None,
+    ) -> Service:
+        """Initialise and start the hub; `grace_days` None keeps the hub's default,
+        `relay`, `enrollment` and `directory` set keys of those sections of hub.toml."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        cli("hub", "init", "--dir", str(self.hub_dir), "--region", region, "--url", url)
-        with (self.hub_dir / "hub.toml").open("a", encoding="utf-8") as config:
-            # Long enough that the deadlines of the past year's months have not
-            # passed, so the offices' reports of them still count; the demo then
-            # publishes those periods early, as an operator may.
-            config.write(f"\n[stats]\ngrace_days = {DEMO_GRACE_DAYS}\n")
-        self.hub = Service("hub", self.hub_dir, port, self.root / "hub.log")
+        cli(
+            "hub", "init", "--dir", str(self.hub_dir), "--region", region, "--url", url,
+            clock=self.clock,
+        )  # fmt: skip
+        config = self.hub_dir / "hub.toml"
+        text = config.read_text(encoding="utf-8")
+        sections = (("relay", relay), ("enrollment", enrollment), ("directory", directory))
+        for section, options in sections:
+            lines = "".join(f"{key} = {value!r}\n" for key, value in (options or {}).items())
+            text = text.replace(f"\n[{section}]\n", f"\n[{section}]\n{lines}", 1)
+        if grace_days is not None:
+            # DEMO_GRACE_DAYS: long enough that the deadlines of the past year's
+            # months have not passed, so the offices' reports of them still count;
+            # the caller then publishes those periods early, as an operator may.
+            text += f"\n[stats]\ngrace_days = {grace_days}\n"
+        config.write_text(text, encoding="utf-8")
+        self.hub = Service("hub", self.hub_dir, port, self.root / "hub.log", clock=self.clock)
         self.hub.start()
         return self.hub
 
@@ -132,14 +155,18 @@ class Cluster:
         keys of the node.toml that `mbe-node init` wrote.
         """
         hub = self._hub()
-        code, node_id = _enrollment(cli("hub", *self._site_add(office)))
+        clock = self.clock
+        code, node_id = _enrollment(cli("hub", *self._site_add(office), clock=clock))
         node_dir = self.root / key
-        cli("node", "init", "--dir", str(node_dir))
+        cli("node", "init", "--dir", str(node_dir), clock=clock)
         if sync:
             set_sync_options(node_dir, sync)
-        cli("node", "enroll", "--dir", str(node_dir), "--hub", hub.url, "--code", code)
-        token = cli("node", "token", "create", "--dir", str(node_dir), "--name", "demo-app")
-        service = Service("node", node_dir, self._unused_port(), self.root / f"{key}.log")
+        cli("node", "enroll", "--dir", str(node_dir), "--hub", hub.url, "--code", code, clock=clock)
+        token = cli(
+            "node", "token", "create", "--dir", str(node_dir), "--name", "demo-app", clock=clock
+        )
+        log = self.root / f"{key}.log"
+        service = Service("node", node_dir, self._unused_port(), log, clock=clock)
         if start:
             service.start()
         node = Node(office, node_id, service, NodeApi(service.url, token.strip().splitlines()[-1]))
@@ -155,7 +182,7 @@ class Cluster:
         `nodes` in the order given.
         """
         hub = self._hub()
-        added = cli_batch("hub", [self._site_add(office) for _, office in offices])
+        added = cli_batch("hub", [self._site_add(office) for _, office in offices], self.clock)
         codes = [_enrollment(out) for out in added]
 
         def enroll(i: int) -> Node:
@@ -168,9 +195,10 @@ class Cluster:
                     ["enroll", "--dir", node_dir, "--hub", hub.url, "--code", code],
                     ["token", "create", "--dir", node_dir, "--name", "demo-app"],
                 ],
+                self.clock,
             )
             port, log = self._unused_port(), self.root / f"{key}.log"
-            service = Service("node", Path(node_dir), port, log)
+            service = Service("node", Path(node_dir), port, log, clock=self.clock)
             app_token = token.strip().splitlines()[-1]
             return Node(office, node_id, service, NodeApi(service.url, app_token))
 
@@ -228,7 +256,10 @@ class Cluster:
 
     def publish_stats(self, period: str) -> str:
         """Publish an ended period now (`mbe-hub stats publish`); its one-line answer."""
-        out = cli("hub", "stats", "publish", "--dir", str(self.hub_dir), "--period", period)
+        out = cli(
+            "hub", "stats", "publish", "--dir", str(self.hub_dir), "--period", period,
+            clock=self.clock,
+        )  # fmt: skip
         return out.strip()
 
     def publish_periods(self, periods: Sequence[str]) -> list[str]:
@@ -236,13 +267,13 @@ class Cluster:
         commands = [
             ["stats", "publish", "--dir", str(self.hub_dir), "--period", p] for p in periods
         ]
-        return [out.strip() for out in cli_batch("hub", commands)]
+        return [out.strip() for out in cli_batch("hub", commands, self.clock)]
 
     def coordinator_token(self, org: str | None = None) -> str:
         args = ["token", "create", "--dir", str(self.hub_dir), "--role", "coordinator"]
         if org is not None:
             args += ["--org", org]
-        return cli("hub", *args).strip().splitlines()[-1]
+        return cli("hub", *args, clock=self.clock).strip().splitlines()[-1]
 
     def stop(self) -> None:
         for node in self.nodes.values():

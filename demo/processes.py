@@ -26,10 +26,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cli(program: str, *args: str, env: dict[str, str] | None = None) -> str:
-    """Run one CLI command to completion; return stdout, raise with stderr on failure."""
-    cmd = [sys.executable, "-m", f"{program}.cli", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
+# The repository root: `demo.timeshift` must be importable by the processes it starts.
+_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _entry(program: str, clock: Path | None) -> list[str]:
+    """`python -m {program}.cli`, through `demo.timeshift` when `clock` (its offset file) is set."""
+    if clock is None:
+        return [sys.executable, "-m", f"{program}.cli"]
+    return [sys.executable, "-m", "demo.timeshift", str(clock), f"{program}.cli"]
+
+
+def _env(clock: Path | None, env: dict[str, str] | None = None) -> dict[str, str] | None:
+    if clock is None:
+        return env
+    base = dict(os.environ if env is None else env)
+    base["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_ROOT), base.get("PYTHONPATH")]))
+    return base
+
+
+def cli(
+    program: str, *args: str, env: dict[str, str] | None = None, clock: Path | None = None
+) -> str:
+    """Run one CLI command to completion; return stdout, raise with stderr on failure.
+
+    `clock`: the demo's clock offset file (demo/timeshift.py), or None for real time.
+    """
+    cmd = [*_entry(program, clock), *args]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=_env(clock, env), timeout=60, check=False
+    )
     if proc.returncode != 0:
         raise ClusterError(f"{program} {args[0]} failed: {proc.stderr.strip()[-500:]}")
     return proc.stdout
@@ -39,6 +65,10 @@ def cli(program: str, *args: str, env: dict[str, str] | None = None) -> str:
 # the program, argv[2] the commands as JSON; prints one JSON result per command.
 _BATCH = """
 import contextlib, importlib, io, json, sys
+if sys.argv[3]:
+    from pathlib import Path
+    from demo.timeshift import install
+    install(Path(sys.argv[3]))
 main = importlib.import_module(sys.argv[1] + ".cli").main
 for argv in json.loads(sys.argv[2]):
     out, err = io.StringIO(), io.StringIO()
@@ -54,15 +84,20 @@ for argv in json.loads(sys.argv[2]):
 """
 
 
-def cli_batch(program: str, commands: Sequence[Sequence[str]]) -> list[str]:
+def cli_batch(
+    program: str, commands: Sequence[Sequence[str]], clock: Path | None = None
+) -> list[str]:
     """Run several commands of one CLI in order, in one interpreter; their stdouts.
 
     The same entry point and arguments as `cli()` (`{program}.cli.main(argv)`), but
     Python starts and imports the program once, not once per command: that costs
     about 1.5 s of CPU each time. Stops at the first command that fails.
     """
-    cmd = [sys.executable, "-c", _BATCH, program, json.dumps([list(c) for c in commands])]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    batch = json.dumps([list(c) for c in commands])
+    cmd = [sys.executable, "-c", _BATCH, program, batch, str(clock or "")]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=_env(clock), timeout=120, check=False
+    )
     results = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     for argv, result in zip(commands, results, strict=False):
         if result["code"] != 0:
@@ -81,6 +116,8 @@ class Service:
     port: int
     log_path: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    # The demo's clock offset file (demo/timeshift.py); None: real time.
+    clock: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -88,11 +125,9 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> None:
-        env = {**os.environ, **self.extra_env}
+        env = _env(self.clock, {**os.environ, **self.extra_env}) or {}
         cmd = [
-            sys.executable,
-            "-m",
-            f"{self.program}.cli",
+            *_entry(self.program, self.clock),
             "serve",
             "--dir",
             str(self.data_dir),

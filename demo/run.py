@@ -8,9 +8,14 @@ administrator and a counselling app would use them. The scenario:
 * every office's past 15 months (`--months`): clients arriving month by month
   with the seasons and each office's trend, their contacts, Förderpläne and
   closures, all dated as they happened (the API takes those dates);
-* this month's referrals between the offices, sent, received and answered:
-  accepted, declined with each of the decline reasons, some still waiting. Three
-  are followed and printed step by step:
+* those months lived through on the demo's clock (demo/timeshift.py: every
+  process runs on real time + a shared offset that the demo moves forward):
+  each month's referrals, answered the same day, days or weeks later, or in
+  the next month, declined with each decline reason; each month's and
+  quarter's reports sent early in the next month, in time for the deadline;
+* at the real time again, this month's referrals between the offices:
+  accepted, declined with each of the decline reasons, some still waiting.
+  Three are followed and printed step by step:
 
   1. Caritas Nürnberg refers a young client to the JMD at AWO Fürth: accepted;
   2. AWO Fürth refers a client to the debt counselling at Diakonie Erlangen:
@@ -18,8 +23,7 @@ administrator and a counselling app would use them. The scenario:
   3. Diakonie Erlangen refers a client to the psychosocial centre at Caritas
      Nürnberg: accepted, first appointment held, completed successfully.
 
-* every office seals its report of each past month and quarter the hub still
-  counts to the hub, and the operator publishes those periods at once.
+* the operator publishes every reported period at once.
 
 Then the summary and where to look (APIs, dashboard, coordinator token) are
 printed and the demo runs until Ctrl-C; `--once` exits after the summary (0
@@ -47,8 +51,9 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from demo import sample
-from demo.cluster import DEMO_GRACE_DAYS, ApiError, Cluster, Node, Office, set_node_options
+from demo.cluster import ApiError, Cluster, Node, Office, set_node_options
 from demo.processes import ClusterError
+from demo.timeshift import OFFSET_FILE, DemoClock, write_offset
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -57,6 +62,7 @@ API = "/api/v1"
 HUB_ZONE = ZoneInfo("Europe/Berlin")
 # Pseudonym numbers of the cases the referral plans open, apart from the history's.
 PLAN_CASE_NUMBERS = 9000
+PAST_CASE_NUMBERS = 7000  # and of the past months' referrals
 
 
 class DemoError(Exception):
@@ -368,10 +374,12 @@ class Sent:
 
 
 def _open_plan_case(
-    node: Node, plan: Plan, rng: random.Random, number: int
+    node: Node, plan: Plan, rng: random.Random, number: int, day: dt.date | None = None
 ) -> tuple[str, sample.Body]:
-    """A new client's case at the sender, with the plan's topics; its id and body."""
-    today = dt.date.today()
+    """A new client's case at the sender, with the plan's topics; its id and body.
+
+    `day`: the processes' date (the demo's clock), default today."""
+    today = day or dt.date.today()
     body = sample.case(rng, office(plan.sender).locale, today, number) | {
         "case_type": "case_management",
         "phone": sample.phone(rng),
@@ -401,15 +409,18 @@ def send(
     *,
     case_id: str,
     fields: list[str],
+    day: dt.date | None = None,
 ) -> Sent:
-    """Record the client's consent for the recipient and the fields, then refer."""
+    """Record the client's consent for the recipient and the fields, then refer.
+
+    `day`: the processes' date (the demo's clock), default today."""
     sender = cluster.nodes[plan.sender]
     recipient = cluster.nodes[plan.recipient]
     purpose = plan.purpose or PURPOSE[plan.target]
     consent = sample.consent(
         rng,
         office(plan.sender).locale,
-        dt.date.today(),
+        day or dt.date.today(),
         recipient=recipient.node_id,
         recipient_name=recipient.office.name,
         fields=fields,
@@ -482,15 +493,20 @@ def answer(cluster: Cluster, s: Sent, counsellor: str) -> None:
 
 
 def run_referrals(
-    cluster: Cluster, seeded: dict[str, Seeded], rng: random.Random, timeout: float
+    cluster: Cluster,
+    seeded: dict[str, Seeded],
+    rng: random.Random,
+    timeout: float,
+    taken: frozenset[str] = frozenset(),
 ) -> tuple[list[Outcome], list[Outcome]]:
     """Send every referral, let each recipient answer, await each outcome at the sender.
 
     All are in flight at once: sent, then received, then answered, then seen by
-    their senders. Returns (the followed three, the others).
+    their senders. Returns (the followed three, the others). The history's cases
+    in `taken` (referred in the past months) are not referred again.
     """
     sent: list[Sent] = []
-    free = {key: s.open_cases() for key, s in seeded.items()}
+    free = {key: [c for c in s.open_cases() if c not in taken] for key, s in seeded.items()}
     for i, plan in enumerate((*PLANS, *MORE_PLANS)):
         pool = free[plan.sender] if i >= len(PLANS) else []
         if pool:  # a client of the office's history
@@ -537,6 +553,231 @@ def run_referrals(
     return outcomes[: len(PLANS)], outcomes[len(PLANS) :]
 
 
+# --------------------------------------------------------------- past months
+#
+# The node API dates a referral and its answer by the node's clock, as it should.
+# To give the past months referrals, the demo runs every process on a shifted
+# wall clock (demo/timeshift.py) and moves it through those months: each month
+# the offices refer clients on the 2nd and the 20th, answer the same day, days
+# later or after the month's end, and seal the month's report on the 2nd of the
+# next, before its deadline.
+
+DECLINES: tuple[tuple[str, str], ...] = (
+    ("no_capacity", _FULL),
+    ("not_responsible", _AREA),
+    ("client_declined", "Klient möchte die Beratung nicht mehr"),
+    ("service_not_offered", "Dieses Angebot haben wir nicht"),
+    ("other", "Bitte zuerst telefonisch abstimmen"),
+)
+# Who refers to whom for what: each recipient offers the target.
+ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("caritas", "awo", "jmd"),
+    ("awo", "diakonie", "debt_counselling"),
+    ("brk", "caritas", "psychosocial"),
+    ("diakonie", "brk", "jmd"),
+    ("awo", "caritas", "mbe"),
+    ("caritas", "diakonie", "debt_counselling"),
+    ("brk", "awo", "integration_course"),
+    ("diakonie", "caritas", "recognition"),
+    ("awo", "brk", "mbe"),
+    ("caritas", "brk", "integration_course"),
+    ("diakonie", "awo", "mbe"),
+    ("brk", "diakonie", "debt_counselling"),
+)
+# The steps of a month: the day of the month on which they happen. "B" is two,
+# five or ten days after "A" by turns, so the answers given then wait 1-3, 4-7
+# or 8-14 days; "C" answers after more than 14 days and refers clients whose
+# answers come on the next month's "A" (waiting across the month's end).
+STEP_DAY = {"A": 2, "C": 20}
+B_AFTER = (2, 5, 10)
+STEP_HOUR = 9  # in the hub's time zone
+# Longest single move of the clock: well within the demo hub's re-signing lead
+# (20 days, see start) and a message's time to live (14 days).
+MAX_HOP = dt.timedelta(days=5)
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A past referral: the month (index), step it is sent in and step it is answered in."""
+
+    plan: Plan
+    month: int
+    sent: str
+    answered: tuple[int, str]
+
+
+def month_plans(i: int) -> list[Timed]:
+    """Month `i`'s six referrals: two answered the same day, two at "B", one at "C",
+    one sent at "C" and answered next month; the decline reasons take turns."""
+    routes = [ROUTES[(6 * i + k) % len(ROUTES)] for k in range(6)]
+    reasons = [DECLINES[(3 * i + k) % len(DECLINES)] for k in range(3)]
+
+    def plan(k: int, how: str, decline: tuple[str, str] | None = None) -> Plan:
+        sender, recipient, target = routes[k]
+        if decline is None:
+            return Plan(sender, recipient, target, how)
+        return Plan(sender, recipient, target, "decline", decline[0], decline[1])
+
+    return [
+        Timed(plan(0, "accept"), i, "A", (i, "A")),
+        Timed(plan(1, "decline", reasons[0]), i, "A", (i, "A")),
+        Timed(plan(2, "decline", reasons[1]), i, "A", (i, "B")),
+        Timed(plan(3, "appointment"), i, "A", (i, "B")),
+        Timed(plan(4, "decline", reasons[2]) if i % 2 else plan(4, "accept"), i, "A", (i, "C")),
+        Timed(plan(5, "accept") if i % 2 else plan(5, "decline", reasons[0]), i, "C", (i + 1, "A")),
+    ]
+
+
+def step_time(first: dt.date, i: int, step: str) -> dt.datetime:
+    """When step `step` of month `i` (0: the month of `first`) happens, in the hub's zone."""
+    month = sample.add_months(first, i)
+    day = STEP_DAY["A"] + B_AFTER[i % len(B_AFTER)] if step == "B" else STEP_DAY[step]
+    return dt.datetime.combine(month.replace(day=day), dt.time(STEP_HOUR), HUB_ZONE)
+
+
+def settle(cluster: Cluster, timeout: float) -> None:
+    """Wait until every office holds a valid directory at the processes' new time.
+
+    After a move of the clock the hub re-signs the directory within a second (its
+    maintenance interval in the demo), announces it, and the nodes fetch it.
+    """
+
+    def valid(node: Node) -> bool:
+        try:
+            node.api.get(f"{API}/directory")
+        except ApiError as exc:
+            if exc.status != 409:  # 409: expired, not fetched again yet
+                raise
+            return False
+        return True
+
+    wait_for(
+        lambda: True if all(valid(n) for n in cluster.nodes.values()) else None,
+        "the offices' directories after a move of the clock",
+        timeout,
+    )
+
+
+def move_clock(cluster: Cluster, clock: DemoClock, when: dt.datetime, timeout: float) -> None:
+    """Move every process's clock forward to `when` (at most real now) in short hops."""
+    target = min(when.timestamp(), time.time())
+    while clock.now() < target - 1:
+        clock.move_to(min(target, clock.now() + MAX_HOP.total_seconds()))
+        settle(cluster, timeout)
+
+
+@dataclass(frozen=True)
+class PastOutcome:
+    plan: Plan
+    state: str
+    reason: str | None
+    sent: dt.date
+    answered: dt.date | None
+
+
+def _open_at(seeded: Seeded, day: dt.date, used: set[str]) -> list[str]:
+    """The office's history cases opened before `day` and open still, not referred yet.
+
+    (Not those closed later: the node knows them as closed already, the whole
+    history having been recorded at the start.)"""
+    iso = day.isoformat()
+    return [
+        cid
+        for cid in seeded.open_cases()
+        if cid not in used and seeded.cases[cid].case["opened"] < iso
+    ]
+
+
+def submit_reports(cluster: Cluster, periods: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Every office seals its report of each period to the hub now; their answers."""
+
+    def submit_all(node: Node) -> list[dict[str, Any]]:
+        out = []
+        for period in periods:
+            try:
+                out.append(node.api.post(f"{API}/stats/submit", {"period": period}))
+            except ApiError as exc:
+                out.append({"period": period, "state": f"not submitted ({exc})"})
+        return out
+
+    nodes = list(cluster.nodes.values())
+    answers = in_parallel(submit_all, nodes, workers=len(nodes))
+    return dict(zip(cluster.nodes, answers, strict=True))
+
+
+def run_past(
+    cluster: Cluster,
+    clock: DemoClock,
+    seeded: dict[str, Seeded],
+    rng: random.Random,
+    first: dt.date,
+    months: int,
+    timeout: float,
+) -> tuple[list[PastOutcome], dict[str, list[dict[str, Any]]], frozenset[str]]:
+    """Live through the past months: referrals, answers and each month's reports.
+
+    Returns the referrals' outcomes, each office's report submissions and the
+    history's cases referred.
+    """
+    spans = periods_since(first, dt.date.today())
+    reports: dict[str, list[dict[str, Any]]] = {key: [] for key in cluster.nodes}
+    plans = [t for i in range(months) for t in month_plans(i)]
+    used: set[str] = set()
+    sent: dict[str, tuple[Sent, Timed, dt.date]] = {}  # by referral id
+    out: list[PastOutcome] = []
+    steps = [(i, step) for i in range(months) for step in ("A", "B", "C")] + [(months, "A")]
+    aside = ThreadPoolExecutor(max_workers=1)
+    for i, step in steps:
+        move_clock(cluster, clock, step_time(first, i, step), timeout)
+        day = clock.moment(HUB_ZONE).date()
+        submitted = None
+        if step == "A" and i > 0:
+            # Last month's reports, while the referrals of the day go on.
+            ended = sample.month_end(sample.add_months(first, i - 1))
+            due = [p.id for p in spans if p.end == ended]
+            submitted = aside.submit(submit_reports, cluster, due)
+        new = []
+        for t in (t for t in plans if (t.month, t.sent) == (i, step)):
+            pool = _open_at(seeded[t.plan.sender], day, used)
+            if pool and rng.random() < 0.5:  # a client of the office's history
+                case_id = pool[rng.randrange(len(pool))]
+                used.add(case_id)
+                body = seeded[t.plan.sender].cases[case_id].case
+            else:  # a new client, whose case the office opens that day
+                number = PAST_CASE_NUMBERS + len(sent)
+                node = cluster.nodes[t.plan.sender]
+                case_id, body = _open_plan_case(node, t.plan, rng, number, day)
+            s = send(cluster, t.plan, rng, case_id=case_id, fields=_fields(body, t.plan), day=day)
+            sent[s.referral_id] = (s, t, day)
+            new.append(s)
+        if new:
+            _await_all(
+                cluster, new, lambda s: s.plan.recipient, "incoming",
+                lambda s, ref: True, "to reach their recipients", timeout,
+            )  # fmt: skip
+        answering = [s for s, t, _ in sent.values() if t.answered == (i, step)]
+        for s in answering:
+            answer(cluster, s, office(s.plan.recipient).locale.counsellors[0])
+        if answering:
+            seen = _await_all(
+                cluster, answering, lambda s: s.plan.sender, "outgoing",
+                lambda s, ref: ref["state"] == s.plan.expect,
+                "to reach their outcome at the sender", timeout,
+            )  # fmt: skip
+            for s in answering:
+                ref = seen[s.referral_id][0]
+                out.append(
+                    PastOutcome(
+                        s.plan, ref["state"], ref.get("reason"), sent[s.referral_id][2], day
+                    )
+                )
+        if submitted is not None:  # before the clock moves on
+            for key, answers in submitted.result().items():
+                reports[key] += answers
+    aside.shutdown()
+    return out, reports, frozenset(used)
+
+
 # ----------------------------------------------------------------- statistics
 
 
@@ -548,7 +789,9 @@ class PeriodSpan:
 
 
 def periods_since(start: dt.date, today: dt.date) -> list[PeriodSpan]:
-    """The months and quarters from `start` on that have ended by `today`, oldest first."""
+    """The months and quarters ending from `start` on that have ended by `today`, oldest
+    first (the first quarter may have begun before `start`: the offices report the
+    quarter they started in, as their nodes would)."""
     out = []
     month = start
     while sample.month_end(month) < today:
@@ -556,70 +799,42 @@ def periods_since(start: dt.date, today: dt.date) -> list[PeriodSpan]:
         out.append(PeriodSpan(month.strftime("%Y-%m"), month, end))
         if month.month % 3 == 0:
             first = sample.add_months(month, -2)
-            if first >= start:
-                out.append(PeriodSpan(f"{month.year}-Q{month.month // 3}", first, end))
+            out.append(PeriodSpan(f"{month.year}-Q{month.month // 3}", first, end))
         month = sample.add_months(month, 1)
     return out
-
-
-def counted(period: PeriodSpan, hub_today: dt.date) -> bool:
-    """Whether a report sent now still counts: the period's deadline has not passed.
-
-    The hub fixes a period's numbers when its deadline day (end + grace_days) is
-    over, from the reports it had by then; what arrives later counts nowhere
-    (docs/statistics.md, "One publication per period").
-    """
-    return period.end + dt.timedelta(days=DEMO_GRACE_DAYS) >= hub_today
 
 
 @dataclass(frozen=True)
 class Statistics:
     published: list[str]  # periods, oldest first
-    too_late: list[str]  # periods of the history whose deadline has passed
     reports: dict[str, list[dict[str, Any]]]  # office key -> its submit answers
     problems: list[str]
 
 
-def statistics(cluster: Cluster, start: dt.date) -> Statistics:
-    """Every office submits each past period the hub still counts; the operator publishes.
+def statistics(
+    cluster: Cluster, start: dt.date, reports: dict[str, list[dict[str, Any]]]
+) -> Statistics:
+    """The operator publishes every period the offices reported (`mbe-hub stats publish`).
 
-    Publishing a period before its deadline is the operator's early publication
-    (`mbe-hub stats publish`), for when every office has reported.
+    The reports were sent on time, early in the month after each period; a
+    period whose deadline has passed is published as it stood then, a later one
+    early, as an operator may when every office has reported.
     """
-    spans = periods_since(start, dt.date.today())
-    hub_today = dt.datetime.now(HUB_ZONE).date()
-    due = [p.id for p in spans if counted(p, hub_today)]
-    too_late = [p.id for p in spans if not counted(p, hub_today)]
+    due = [p.id for p in periods_since(start, dt.date.today())]
     nodes = list(cluster.nodes.values())
-
-    def submit_all(node: Node) -> list[dict[str, Any]]:
-        out = []
-        for period in due:
-            try:
-                out.append(node.api.post(f"{API}/stats/submit", {"period": period}))
-            except ApiError as exc:
-                out.append({"period": period, "state": f"not submitted ({exc})"})
-        return out
-
-    answers = in_parallel(submit_all, nodes, workers=len(nodes))
     try:
         lines = dict(zip(due, cluster.publish_periods(due), strict=True))
     except ClusterError as exc:
         lines = dict.fromkeys(due, f"not published ({exc})")
     problems = [
-        f"{node.office.name} {a['period']}: {a['state']}"
-        for node, got in zip(nodes, answers, strict=True)
+        f"{cluster.nodes[key].office.name} {a['period']}: {a['state']}"
+        for key, got in reports.items()
         for a in got
         if a["state"] != "submitted"
     ]
     want = f"published from {len(nodes)} office report(s)"
-    problems += [line for line in lines.values() if want not in line]
-    return Statistics(
-        [p for p in due if want in lines[p]],
-        too_late,
-        {key: a for key, a in zip(cluster.nodes, answers, strict=True)},
-        problems,
-    )
+    problems += [f"{p}: {line}" for p, line in lines.items() if want not in line]
+    return Statistics([p for p in due if want in lines[p]], reports, problems)
 
 
 # -------------------------------------------------------------------- summary
@@ -699,10 +914,34 @@ def referral_lines(cluster: Cluster, followed: list[Outcome], more: list[Outcome
     return lines
 
 
+def past_lines(past: list[PastOutcome], months: int) -> list[str]:
+    declined = Counter(o.reason or "other" for o in past if o.state == "declined")
+    bands: Counter[str] = Counter()
+    for o in past:
+        days = (o.answered - o.sent).days if o.answered else 0
+        bands[next(b for limit, b in _BANDS if days <= limit)] += 1
+    return [
+        f"Referrals of the past {months} months (dated on the demo's clock; in the statistics)",
+        f"  {len(past)} answered: {len(past) - sum(declined.values())} accepted, "
+        f"{sum(declined.values())} declined",
+        "  declined for: " + ", ".join(f"{r} {n}" for r, n in sorted(declined.items())),
+        "  answered after: " + ", ".join(f"{b} {bands[b]}" for _, b in _BANDS if bands[b]),
+    ]
+
+
+_BANDS = (
+    (0, "same_day"),
+    (3, "1_3_days"),
+    (7, "4_7_days"),
+    (14, "8_14_days"),
+    (10**6, "over_14_days"),
+)
+
+
 def statistics_lines(stats: Statistics, cluster: Cluster) -> list[str]:
     months = [p for p in stats.published if "Q" not in p]
     quarters = [p for p in stats.published if "Q" in p]
-    lines = ["Statistics (each office sealed its reports to the hub; published at once)"]
+    lines = ["Statistics (each office sealed its reports in time; published after the last)"]
     lines.append(f"  months               {_span(months)} ({len(months)})")
     lines.append(f"  quarters             {_span(quarters)} ({len(quarters)})")
     for key, answers in stats.reports.items():
@@ -710,11 +949,6 @@ def statistics_lines(stats: Statistics, cluster: Cluster) -> list[str]:
         sent = sum(1 for a in answers if a["state"] == "submitted")
         size = f", {min(cells)} to {max(cells)} cells each" if cells else ""
         lines.append(f"  {cluster.nodes[key].office.name:<20} {sent} reports{size}")
-    if stats.too_late:
-        lines.append(
-            f"  not sent             {_span(stats.too_late)}: deadline passed (period end + "
-            f"{DEMO_GRACE_DAYS} days, the hub's longest); a report now would count nowhere"
-        )
     lines += [f"  problem: {p}" for p in stats.problems]
     return lines
 
@@ -785,13 +1019,24 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def start(cluster: Cluster, timeout: float) -> None:
+def start(cluster: Cluster, months: int, timeout: float) -> None:
     """The hub, then every office enrolled, then every node started."""
-    cluster.start_hub()
+    cluster.start_hub(
+        grace_days=None,  # the hub's default: the reports arrive in time
+        # Maintenance every second: after a move of the demo's clock the hub
+        # re-signs the directory at once, not a minute later.
+        relay={"expiry_interval": 1.0},
+        # Certificates issued at the start of the history outlive it.
+        enrollment={"cert_ttl": (months * 31 + 730) * 86400},
+        # A directory valid for 30 days, re-signed when 20 are left: a move of
+        # the clock (MAX_HOP, 5 days) never outruns it, even before the hub's
+        # next maintenance pass has re-signed it.
+        directory={"ttl": 30 * 86400, "resign_before": 20 * 86400},
+    )
     for node in cluster.add_nodes([(o.key, o.office) for o in OFFICES]):
-        # The node's own statistics scheduler looks back only as far as the hub
-        # still counts reports; older months of the history stay on the node.
-        set_node_options(node.service.data_dir, "stats", {"lookback_months": 12})
+        # A refusal in the moment the clock moves (the hub and a node read the
+        # new time a few milliseconds apart) costs a second or two, not minutes.
+        set_node_options(node.service.data_dir, "sync", {"min_backoff": 0.5, "max_backoff": 2.0})
     # Every office is enrolled before any node starts, so each node's first
     # directory already lists all of them.
     in_parallel(
@@ -801,17 +1046,21 @@ def start(cluster: Cluster, timeout: float) -> None:
 
 
 def run(args: argparse.Namespace, root: Path) -> int:
-    cluster = Cluster(root)
+    clock = DemoClock(root / OFFSET_FILE)
+    cluster = Cluster(root, clock=clock.path)
     began = time.monotonic()
 
     def since() -> str:
         return f"({time.monotonic() - began:.0f} s)"
 
     try:
-        print(f"starting a hub and {len(OFFICES)} offices in {root} ...", flush=True)
-        start(cluster, args.timeout)
         today = dt.date.today()
         first = history_start(today, args.months)
+        # The processes start on the eve of the history, on the demo's clock.
+        eve = dt.datetime.combine(first - dt.timedelta(days=1), dt.time(STEP_HOUR), HUB_ZONE)
+        clock.start_at(eve.timestamp())
+        print(f"starting a hub and {len(OFFICES)} offices in {root} ...", flush=True)
+        start(cluster, args.months, args.timeout)
         print(f"recording the offices' cases since {first:%B %Y} ... {since()}", flush=True)
         seeded = {
             s.key: s
@@ -821,14 +1070,30 @@ def run(args: argparse.Namespace, root: Path) -> int:
                 workers=len(OFFICES),
             )
         }
+        print(
+            f"living through {args.months} months: referrals, answers, reports ... {since()}",
+            flush=True,
+        )
+        past, reports, taken = run_past(
+            cluster,
+            clock,
+            seeded,
+            random.Random(f"{args.seed}:past"),
+            first,
+            args.months,
+            args.timeout,
+        )
+        move_clock(cluster, clock, dt.datetime.now(HUB_ZONE), args.timeout)
+        write_offset(clock.path, 0.0)  # real time from here on
+        settle(cluster, args.timeout)
         print(f"sending this month's referrals ... {since()}", flush=True)
         followed, more = run_referrals(
-            cluster, seeded, random.Random(f"{args.seed}:referrals"), args.timeout
+            cluster, seeded, random.Random(f"{args.seed}:referrals"), args.timeout, taken
         )
-        print(f"sending and publishing the statistics ... {since()}", flush=True)
+        print(f"publishing the statistics ... {since()}", flush=True)
         with ThreadPoolExecutor(max_workers=1) as aside:
             token = aside.submit(cluster.coordinator_token)  # a command line: meanwhile
-            stats = statistics(cluster, first)
+            stats = statistics(cluster, first, reports)
         lines = [
             "",
             f"mbe-sync demo: a hub and {len(cluster.nodes)} offices on 127.0.0.1 (data in {root})",
@@ -836,6 +1101,8 @@ def run(args: argparse.Namespace, root: Path) -> int:
             *office_lines(cluster, seeded, today),
             "",
             *referral_lines(cluster, followed, more),
+            "",
+            *past_lines(past, args.months),
             "",
             *statistics_lines(stats, cluster),
             "",

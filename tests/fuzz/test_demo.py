@@ -35,6 +35,16 @@ def _published(url: str, token: str) -> dict[str, Any] | None:
     return found
 
 
+def _by_row(base: str, token: str, period: str, measure: str, rows: str) -> dict[str, int]:
+    """The region's published numbers of `measure` in `period` by `rows` (perturbed)."""
+    url = f"{base}/tables?period={period}&measure={measure}&rows={rows}"
+    table = _coordinator_get(url, token)
+    return {
+        label: entry["value"]
+        for label, entry in zip(table["row_labels"], table["row_totals"], strict=True)
+    }
+
+
 def _totals(overview: dict[str, Any]) -> dict[str, int]:
     """The region's total of each key measure in an overview."""
     return {t["measure"]: t["total"]["value"] for t in overview["tables"] if t["rows"] is None}
@@ -43,7 +53,9 @@ def _totals(overview: dict[str, Any]) -> dict[str, int]:
 def test_demo_once_runs_the_scenario_and_exits_zero(tmp_path: Path) -> None:
     """The demo starts hub and offices, every referral reaches its outcome, every period
     the hub still counts is published, exit code 0; the kept hub then shows a coordinator
-    at least 12 published months with numbers and offices in at least two areas."""
+    at least 12 published months with numbers and offices in at least two areas, and
+    referrals of those months (the demo lives through them on a shifted clock): declines
+    by reason and answers in more than one wait band."""
     data = tmp_path / "demo"
     proc = subprocess.run(
         [sys.executable, "-m", "demo.run", "--once", "--dir", str(data), "--cases", "3"],
@@ -96,6 +108,19 @@ def test_demo_once_runs_the_scenario_and_exits_zero(tmp_path: Path) -> None:
             if totals["cases_active"] > 0 and totals["contacts"] > 0:
                 with_numbers.append(period)
         assert len(with_numbers) >= 12, (periods, with_numbers)
+        assert sum(1 for p in periods if "-Q" in p) >= 5, periods
+        # The numbers are perturbed (a 1 or 2 is never published): sums over the months.
+        reasons: dict[str, int] = {}
+        bands: dict[str, int] = {}
+        for period in with_numbers:
+            for measure, rows, into in (
+                ("referrals_declined_reason", "decline_reason", reasons),
+                ("referrals_answered", "wait_band", bands),
+            ):
+                for label, value in _by_row(base, token[1], period, measure, rows).items():
+                    into[label] = into.get(label, 0) + value
+        assert sum(1 for n in reasons.values() if n > 0) >= 3, reasons
+        assert sum(1 for n in bands.values() if n > 0) >= 3, bands
         offices = _coordinator_get(f"{base}/offices", token[1])["offices"]
         assert all(o["area"] for o in offices)
         assert len({o["area"] for o in offices}) >= 2
