@@ -58,6 +58,10 @@ system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" != 0 ]; then \
+		echo "make test needs the Debian packages$$missing: run 'sudo apt-get install$$missing' (or make test as root)"; \
+		exit 1; \
+	fi; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
