@@ -10,10 +10,8 @@ import re
 import aiohttp
 
 from hub.stats.areas import german_decimal
-from tests.stats.hubside import PERIOD, Cells, StatsHub, published
+from tests.stats.hubside import ACTIVE, NEW, PERIOD, Cells, StatsHub, published
 from tests.stats.test_areas import (
-    ACTIVE,
-    NEW,
     OFFICES,
     area_offices,
     reports_of,

@@ -108,7 +108,7 @@ async def test_one_dimension_shows_the_published_numbers_in_german(stats_hub: St
     )
     assert status == 200
     found, names = numbers(html)
-    expected = {
+    expected: Numbers = {
         (code, None): published(ALL, (ACTIVE, (("residence", code),))) for code in codes.RESIDENCE
     }
     expected[(None, None)] = published(ALL, (ACTIVE, ()))
