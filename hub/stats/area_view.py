@@ -42,11 +42,12 @@ def chosen_area(request: web.Request) -> str | None:
 
 
 def download_links(period: str) -> list[tuple[str, str]]:
+    """(text, href) of the area table's downloads."""
     return [
         (
+            text,
             "/coordinator/v1/tables?"
             + urlencode({"period": period, "measure": areas.ACTIVE, "rows": AREA, "format": fmt}),
-            text,
         )
         for fmt, text in DOWNLOADS
     ]
