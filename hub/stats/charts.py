@@ -21,6 +21,9 @@ BAR_W = 330
 ROW_H = 26
 TOP = 8
 FEW_MARK = "¹"
+NARROW_W = 360
+NARROW_ROW = 38
+NARROW_BAR_W = 300
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,17 @@ class Chart:
     track_width: int = BAR_W
     bar_height: int = ROW_H - 8
     value_x: int = LABEL_W + BAR_W + 8
+    # The phone layout (templates/chart.html draws both; dashboard.css shows one):
+    # each label on its own line above a full-width bar, so a 360 px screen shows
+    # the labels at about their size instead of scaling the wide chart to half.
+    top: int = TOP
+    narrow_width: int = NARROW_W
+    narrow_row: int = NARROW_ROW
+    narrow_track: int = NARROW_BAR_W
+
+    @property
+    def narrow_height(self) -> int:
+        return self.top * 2 + self.narrow_row * len(self.bars)
 
 
 def bar_chart(table: ProtectedTable, chart_id: str, title: str) -> Chart:

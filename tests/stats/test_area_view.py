@@ -91,7 +91,7 @@ async def test_each_area_is_a_german_row_of_published_numbers(stats_hub: StatsHu
     assert "Meldungen von 7 Beratungsstellen" in html
     # Every area's detail, with both charts per reporting area.
     assert html.count('<section class="area"') == 5
-    assert html.count("<svg") == 2 * len(AREAS_WITH_REPORTS)
+    assert html.count("<svg") == 4 * len(AREAS_WITH_REPORTS)  # 2 charts, wide and narrow
 
 
 async def test_a_chosen_area_shows_its_topics_organisations_and_offices(

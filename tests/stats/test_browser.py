@@ -52,7 +52,7 @@ async def test_dashboard_in_a_real_browser(
         await page.click("form.period button")
         await page.wait_for_url(f"{origin}/dashboard?period={PERIOD}")
 
-        assert await page.locator("svg.chart").count() == 2
+        assert await page.locator("svg.chart-wide").count() == 2
         assert await page.locator("#chart-topic .bar-row").count() == 12
         assert await page.locator("#chart-residence .bar-row").count() == 9
         assert await page.locator("#completeness tbody tr").count() == 3

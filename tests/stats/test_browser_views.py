@@ -93,13 +93,38 @@ async def overflow(page: Page) -> int:
     return int(await page.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
 
 
+# The smallest chart label a reader should get, in CSS pixels of the label's box (the
+# wide chart scaled to a phone drew 13 px labels at about 7 px, boxes of about 8).
+MIN_LABEL_BOX = 12
+
+
+async def small_chart_labels(page: Page) -> list[str]:
+    """Labels of the displayed bar charts whose rendered box is below MIN_LABEL_BOX."""
+    found: list[str] = await page.evaluate(
+        """(least) => {
+            const out = [];
+            for (const svg of document.querySelectorAll("svg.chart")) {
+                if (getComputedStyle(svg).display === "none") continue;
+                for (const t of svg.querySelectorAll(".bar-label")) {
+                    const h = t.getBoundingClientRect().height;
+                    if (h < least) out.push(`${svg.id}: ${t.textContent} ${h.toFixed(1)} px`);
+                }
+            }
+            return out;
+        }""",
+        MIN_LABEL_BOX,
+    )
+    return found
+
+
 @pytest.mark.parametrize("width", [DESKTOP, PHONE])
 async def test_every_view_loads_fits_and_passes_axe(
     served: Served, width: int, tmp_path: Path
 ) -> None:
     """At a desktop's and a phone's width every view, the login page and an error page
     load with no console error and nothing from another origin; on a phone nothing is
-    wider than the window; axe-core finds nothing serious or critical; screenshots."""
+    wider than the window and chart labels stay legible; axe-core finds nothing serious
+    or critical; screenshots."""
     failures: list[str] = []
     async with recorded_page(width=width) as (page, recording):
 
@@ -116,6 +141,8 @@ async def test_every_view_loads_fits_and_passes_axe(
                     await page.set_viewport_size({"width": w, "height": 900})
                     if (extra := await overflow(page)) > 0:
                         failures.append(f"{name} at {w} px: {extra} px wider than the window")
+                    small = await small_chart_labels(page)
+                    failures.extend(f"{name} at {w} px: {x}" for x in small)
                 await page.set_viewport_size({"width": PHONE, "height": 900})
 
         await check(*LOGIN)

@@ -42,7 +42,7 @@ async def test_dashboard_page_shows_protected_numbers_in_german(stats_hub: Stats
     assert headers["Cache-Control"] == "no-store"
     assert "November 2026" in html
     assert '<option value="2026-11" selected>' in html
-    assert html.count("<svg") == 2
+    assert html.count("<svg") == 4  # two charts, each wide and narrow
     assert "Niederlassungserlaubnis" in html
     assert "settlement_permit" not in re.sub(r'data-code="[^"]*"', "", html)
     # cases_closed (true 2) is shown as its protected value, never as 2.
