@@ -145,10 +145,10 @@ def _german_period_error(raw: str) -> PageError:
     )
 
 
-async def resolve_period(request: web.Request, who: Coordinator) -> Period:
+def resolve_period(request: web.Request, reported: Sequence[str]) -> Period:
+    """`?period=`, else the newest reported period, else the last closed month."""
     raw = request.query.get("period")
     if raw is None:
-        reported = await view.reported_periods(request, who)
         return (
             parse_period(reported[0]) if reported else previous_closed("month", view.today(request))
         )
@@ -159,26 +159,19 @@ async def resolve_period(request: web.Request, who: Coordinator) -> Period:
 
 
 async def make_frame(request: web.Request, who: Coordinator, active: str, path: str) -> Frame:
-    period = await resolve_period(request, who)
-    known = await view.known_periods(request, who)
-    if period.id not in known:
-        known = sorted([*known, period.id], key=_order_key, reverse=True)
+    reported = await view.reported_periods(request, who)
+    period = resolve_period(request, reported)
     zone = ZoneInfo(request.app[SETTINGS].stats.timezone)
     now = datetime.fromtimestamp(request.app[DEPS].clock.now(), zone)
     return Frame(
         who=who,
         region=request.app[SETTINGS].region,
         period=period,
-        periods=known,
+        periods=view.newest_first({*view.choosable(reported, now.date()), period.id}),
         active=active,
         path=path,
         data_date=now.strftime("%d.%m.%Y"),
     )
-
-
-def _order_key(period_id: str) -> tuple[int, int]:
-    p = parse_period(period_id)
-    return (p.end.toordinal(), {"year": 2, "quarter": 1, "month": 0}[p.kind])
 
 
 View = Callable[[web.Request, Frame], Awaitable[str]]

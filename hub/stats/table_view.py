@@ -123,9 +123,9 @@ def parse_choice(query: Mapping[str, str]) -> Choice:
         raise PageError("Für Spalten bitte auch Zeilen wählen.")
     if rows is not None and rows == cols:
         raise PageError("Zeilen und Spalten müssen verschiedene Merkmale sein.")
-    if rows is not None and rows not in group_dims() and not _allowed(measure, rows):
+    if rows is not None and rows not in group_dims() and not dimension_allowed(measure, rows):
         raise PageError(f"„{what}“ lässt sich nicht nach „{_shown(dim_name(rows))}“ aufteilen.")
-    if cols is not None and not _allowed(measure, cols):
+    if cols is not None and not dimension_allowed(measure, cols):
         raise PageError(
             f"„{what}“ lässt sich in den Spalten nicht nach „{_shown(dim_name(cols))}“ "
             "aufteilen. Spalten sind Merkmale, keine Träger, Beratungsstellen oder Gebiete."
@@ -153,10 +153,6 @@ def parse_choice(query: Mapping[str, str]) -> Choice:
             "Diese Tabelle gibt es nicht. Bitte eine andere Kombination wählen."
         ) from None
     return Choice(spec, scope)
-
-
-def _allowed(measure: str, dim: str) -> bool:
-    return dimension_allowed(measure, dim)
 
 
 def _unreported_pair(measure: str, rows: str, cols: str) -> bool:

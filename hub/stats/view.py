@@ -14,7 +14,7 @@ reporting deadline has passed, every route that would show a number refuses
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -230,18 +230,27 @@ async def completeness(
 async def reported_periods(request: web.Request, who: Coordinator) -> list[str]:
     """Periods with a report from an office `who` may see, newest first."""
     offices = {s.node_id for s in await sites_for(request, who)}
-    found = await request.app[DB].run(periods, offices)
-    return sorted(found, key=lambda p: _sort_key(parse_period(p)), reverse=True)
+    return newest_first(await request.app[DB].run(periods, offices))
+
+
+def choosable(reported: Iterable[str], now: date) -> list[str]:
+    """`reported` plus the last closed month and quarter (so the completeness of a
+    period nobody reported yet is reachable), newest first."""
+    found = set(reported)
+    found.add(previous_closed("month", now).id)
+    found.add(previous_closed("quarter", now).id)
+    return newest_first(found)
 
 
 async def known_periods(request: web.Request, who: Coordinator) -> list[str]:
-    """The reported periods plus the last closed month and quarter (so the
-    completeness of a period nobody reported yet is reachable), newest first."""
-    found = set(await reported_periods(request, who))
-    now = today(request)
-    found.add(previous_closed("month", now).id)
-    found.add(previous_closed("quarter", now).id)
-    return sorted(found, key=lambda p: _sort_key(parse_period(p)), reverse=True)
+    """The reported periods plus the last closed month and quarter, newest first."""
+    return choosable(await reported_periods(request, who), today(request))
+
+
+def newest_first(period_ids: Iterable[str]) -> list[str]:
+    """Period ids by end date, newest first; a year before its last quarter before its
+    last month."""
+    return sorted(period_ids, key=lambda p: _sort_key(parse_period(p)), reverse=True)
 
 
 def _sort_key(p: Period) -> tuple[int, int]:
