@@ -35,7 +35,7 @@ from hub.maintenance import maintenance_ctx, refresh_directory
 from hub.metrics import Metrics
 from hub.push import DirectoryAnnouncer, PushRegistry
 from hub.settings import HubSettings
-from hub.storage.db import DbWorker, connect, disk_full
+from hub.storage.db import disk_full, open_worker
 from protocol.hub_api import ProblemKind
 from support.clock import Deps
 from support.files import restrict_directory
@@ -95,7 +95,9 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     if restrict_directory(settings.data_dir):
         # Like the key and the database: nothing in the data directory is for others.
         log.warning("datadir.mode_restricted", mode="0700")
-    worker = DbWorker(connect(settings.db_path))
+    worker = open_worker(
+        settings.db_path, settings.database.postgres_url, settings.database.pool_size
+    )
     app[DB] = worker
     version = await worker.run(refresh_directory, app[KEYS], settings, app[DEPS].clock.now())
     if version is not None:

@@ -12,14 +12,13 @@ head back to prove that its newest entries were not deleted or rewritten.
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from hub.auth import SignedCall, check_signed
 from hub.errors import Problem
 from hub.settings import HubSettings
 from hub.storage import audit_heads as store
 from hub.storage import sites
 from hub.storage.db import write
+from hub.storage.engine import Db
 from protocol import hub_api
 from protocol.documents import MAX_AUDIT_HEAD, AuditHead
 from protocol.errors import BadSignatureError, ProtocolError
@@ -27,7 +26,7 @@ from protocol.hub_api import ProblemKind
 
 
 def put_head(
-    db: sqlite_utils.Database, settings: HubSettings, call: SignedCall
+    db: Db, settings: HubSettings, call: SignedCall
 ) -> tuple[str, hub_api.AuditHeadAnswer]:
     """Authenticate the request, check the document and keep it, in one transaction;
     return the node id and the answer."""
@@ -62,7 +61,7 @@ def put_head(
     return node_id, hub_api.AuditHeadAnswer(at=head.at, stored=True)
 
 
-def get_head(db: sqlite_utils.Database, node_id: str) -> bytes | None:
+def get_head(db: Db, node_id: str) -> bytes | None:
     """The signed document of the node's newest head, or None."""
     held = store.get_head(db, node_id)
     return None if held is None else held.doc

@@ -35,18 +35,17 @@ key counts.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import sqlite_utils
 import structlog
 
 from hub.errors import Problem, StorageFull
 from hub.settings import HubSettings
 from hub.storage import sites as store
 from hub.storage.db import disk_full, write
+from hub.storage.engine import ENGINE_OR_OS_ERRORS, Db
 from protocol.errors import BadSignatureError, ClockSkewError, MalformedError
 from protocol.hub_api import ProblemKind
 from protocol.keys import PublicKeys
@@ -139,9 +138,7 @@ class Prechecked:
     keys: tuple[PublicKeys, ...]
 
 
-def precheck(
-    db: sqlite_utils.Database, settings: HubSettings, headers: Mapping[str, str], now: int
-) -> Prechecked:
+def precheck(db: Db, settings: HubSettings, headers: Mapping[str, str], now: int) -> Prechecked:
     """The checks that need no body (headers, node known and active, clock skew); read-only."""
     signed = _parse(headers)
     site = _site(db, signed.node_id)
@@ -197,7 +194,7 @@ def _parse(headers: Mapping[str, str]) -> SignedRequest:
         ) from None
 
 
-def _site(db: sqlite_utils.Database, node_id: str) -> store.Site:
+def _site(db: Db, node_id: str) -> store.Site:
     site = store.get_site(db, node_id)
     if site is None or site.keys is None:
         raise Problem(ProblemKind.UNKNOWN_NODE, 401, "this node is not enrolled with the hub")
@@ -217,7 +214,7 @@ def _require_ascii_path(path: str) -> None:
 
 
 def authenticate(
-    db: sqlite_utils.Database,
+    db: Db,
     settings: HubSettings,
     call: SignedCall,
     nonces: NonceMemory | None = None,
@@ -232,10 +229,10 @@ def authenticate(
     try:
         with write(db, durable=False):
             node = check_signed(db, settings, call, nonces)
-            db.conn.executemany(
+            db.executemany(
                 "INSERT OR IGNORE INTO nonces (node_id, nonce, ts) VALUES (?, ?, ?)", pending
             )
-    except (sqlite3.Error, OSError) as exc:
+    except ENGINE_OR_OS_ERRORS as exc:
         if nonces is None or not disk_full(exc):
             raise
     else:
@@ -254,7 +251,7 @@ def authenticate(
 
 
 def check_signed(
-    db: sqlite_utils.Database,
+    db: Db,
     settings: HubSettings,
     call: SignedCall,
     nonces: NonceMemory | None = None,
@@ -273,9 +270,7 @@ def check_signed(
     return signed.node_id
 
 
-def record_nonce(
-    db: sqlite_utils.Database, pre: Prechecked, nonces: NonceMemory | None = None
-) -> str:
+def record_nonce(db: Db, pre: Prechecked, nonces: NonceMemory | None = None) -> str:
     """For a request whose signature `verify_body` checked: inside the request's write
     transaction, confirm the node is still active and record the nonce."""
     _site(db, pre.signed.node_id)
@@ -283,7 +278,7 @@ def record_nonce(
     return pre.signed.node_id
 
 
-def _nonce_stored(db: sqlite_utils.Database, signed: SignedRequest) -> bool:
+def _nonce_stored(db: Db, signed: SignedRequest) -> bool:
     return (
         db.execute(
             "SELECT 1 FROM nonces WHERE node_id = ? AND nonce = ?", (signed.node_id, signed.nonce)
@@ -292,23 +287,23 @@ def _nonce_stored(db: sqlite_utils.Database, signed: SignedRequest) -> bool:
     )
 
 
-def _insert_nonce(
-    db: sqlite_utils.Database, signed: SignedRequest, nonces: NonceMemory | None
-) -> None:
+def _insert_nonce(db: Db, signed: SignedRequest, nonces: NonceMemory | None) -> None:
     # A lost nonce row only matters if the machine loses power inside the skew
     # window, so `authenticate` commits it without fsync.
     if nonces is not None and nonces.holds(signed):
         raise _replayed()
-    try:
-        db.execute(
-            "INSERT INTO nonces (node_id, nonce, ts) VALUES (?, ?, ?)",
-            (signed.node_id, signed.nonce, signed.timestamp),
-        )
-    except sqlite3.IntegrityError:
-        raise _replayed() from None
+    # ON CONFLICT rather than catching the unique error: on PostgreSQL an error
+    # ends the transaction, and a second hub process inserting the same nonce
+    # waits for the first one's commit, then inserts nothing.
+    cur = db.execute(
+        "INSERT INTO nonces (node_id, nonce, ts) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        (signed.node_id, signed.nonce, signed.timestamp),
+    )
+    if cur.rowcount == 0:
+        raise _replayed()
 
 
-def prune_nonces(db: sqlite_utils.Database, settings: HubSettings, now: int) -> int:
+def prune_nonces(db: Db, settings: HubSettings, now: int) -> int:
     """Forget nonces older than twice the skew: the clock check refuses those already."""
     with write(db, durable=False):
         cur = db.execute("DELETE FROM nonces WHERE ts < ?", (now - 2 * settings.auth.max_skew,))

@@ -19,13 +19,12 @@ import sqlite3
 import sys
 from pathlib import Path
 
-import sqlite_utils
-
 from hub.directory import publish
 from hub.errors import HubError
 from hub.keyfile import read_keys
 from hub.settings import CONFIG_FILE, DB_FILE, KEY_FILE, load_settings
 from hub.storage.db import load_migrations, write
+from hub.storage.engine import Db, SqliteDb
 from support.backupfile import ENCRYPTION_REQUIRED, DataDirBackup, Layout, Manifest
 from support.migrations import latest_version
 
@@ -53,7 +52,7 @@ _ARCHIVE = DataDirBackup(LAYOUT, _fingerprint, BackupFailed)
 backup = _ARCHIVE.backup
 
 
-def _publish_directory(db: sqlite_utils.Database, settings_dir: Path, now: int) -> int:
+def _publish_directory(db: Db, settings_dir: Path, now: int) -> int:
     settings = load_settings(settings_dir)
     keys = read_keys(settings.key_path)
     with write(db):
@@ -71,7 +70,7 @@ def restore(
         settings = load_settings(restored)
         conn = sqlite3.connect(settings.db_path, isolation_level=None)
         try:
-            published.append(_publish_directory(sqlite_utils.Database(conn), restored, now))
+            published.append(_publish_directory(SqliteDb(conn), restored, now))
         finally:
             conn.close()
 

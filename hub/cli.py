@@ -12,7 +12,6 @@ import asyncio
 import os
 import secrets
 import signal
-import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -21,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn, cast
 
-import sqlite_utils
 import structlog
 from aiohttp import web
 
@@ -34,7 +32,8 @@ from hub.settings import CONFIG_FILE, HubSettings, default_config, load_settings
 from hub.sites import add_site, new_code, revoke_site
 from hub.stats.commands import add_commands as add_stats_commands
 from hub.stats.routes import add_stats
-from hub.storage.db import connect
+from hub.storage.db import open_db
+from hub.storage.engine import ENGINE_ERRORS, Db
 from hub.storage.sites import list_sites
 from hub.tokens import (
     create_token,
@@ -64,7 +63,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     write_keys(data_dir / "hub.key", keys)
     (data_dir / CONFIG_FILE).write_text(text, encoding="utf-8")
     settings = load_settings(data_dir)
-    db = connect(settings.db_path)
+    db = open_db(settings.db_path, settings.database.postgres_url)
     try:
         refresh_directory(db, keys, settings, int(time.time()))
     finally:
@@ -82,10 +81,10 @@ def _open(args: argparse.Namespace) -> tuple[HubSettings, PrivateKeys]:
 @contextmanager
 def _hub_db(
     args: argparse.Namespace,
-) -> Iterator[tuple[HubSettings, PrivateKeys, sqlite_utils.Database]]:
+) -> Iterator[tuple[HubSettings, PrivateKeys, Db]]:
     """Settings, keys and the database of the hub in `--dir`; the database closed after."""
     settings, keys = _open(args)
-    db = connect(settings.db_path)
+    db = open_db(settings.db_path, settings.database.postgres_url)
     try:
         yield settings, keys, db
     finally:
@@ -336,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HubError as exc:
         print(f"mbe-hub: error: {exc}", file=sys.stderr)
         return 1
-    except sqlite3.Error as exc:
+    except ENGINE_ERRORS as exc:
         print(f"mbe-hub: error: database problem: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

@@ -22,10 +22,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
 from hub.settings import HubSettings
 from hub.storage import sites as site_store
+from hub.storage.engine import Db
 from protocol.documents import DOCUMENT_ITEMS, MAX_DIRECTORY_BYTES, Directory, sign_document
 from protocol.encoding import Packed, as_map, pack, unpack
 from protocol.errors import ProtocolError
@@ -46,7 +45,7 @@ class DirectoryVersion:
         return f'"v{self.version}"'
 
 
-def latest(db: sqlite_utils.Database) -> DirectoryVersion | None:
+def latest(db: Db) -> DirectoryVersion | None:
     for r in db.query(
         "SELECT version, issued, expires, data FROM directory_versions "
         "ORDER BY version DESC LIMIT 1"
@@ -55,7 +54,7 @@ def latest(db: sqlite_utils.Database) -> DirectoryVersion | None:
     return None
 
 
-def latest_version(db: sqlite_utils.Database) -> int:
+def latest_version(db: Db) -> int:
     """The newest published version, 0 when none exists (a cheap primary-key lookup)."""
     row = db.execute("SELECT max(version) FROM directory_versions").fetchone()
     return int(row[0] or 0)
@@ -95,9 +94,7 @@ class _Offices:
         self._order: list[str] = []  # the node ids of _rows, sorted
         self._entries: list[Packed] | None = None  # _listed(), until _rows changes
 
-    def entries(
-        self, db: sqlite_utils.Database, region: str, changed: Collection[str] | None
-    ) -> list[Packed]:
+    def entries(self, db: Db, region: str, changed: Collection[str] | None) -> list[Packed]:
         """The packed entries of the next version, by node id; call inside the transaction."""
         with self._lock:
             incremental = changed is not None and self._newest_is_kept(db, region)
@@ -136,7 +133,7 @@ class _Offices:
         office = site_store.site_from_row(columns, row).office_entry()
         return row, None if office is None else Packed(pack(office.to_map()))
 
-    def _newest_is_kept(self, db: sqlite_utils.Database, region: str) -> bool:
+    def _newest_is_kept(self, db: Db, region: str) -> bool:
         """True if the newest version's body is the one the kept entries make."""
         current = latest(db)
         if current is None or not self._rows:
@@ -153,7 +150,7 @@ _OFFICES = _Offices()
 
 
 def publish(
-    db: sqlite_utils.Database,
+    db: Db,
     keys: PrivateKeys,
     settings: HubSettings,
     now: int,
@@ -169,6 +166,9 @@ def publish(
     Either way the bytes are those of `Directory(...).sign(keys)` with
     `Site.office_entry()` of every site (tests/hub/test_directory_entries.py).
     """
+    # Versions are numbered in order across hub processes: the next one is read
+    # and written by one process at a time (nothing to wait for on SQLite).
+    db.lock("directory")
     offices = _OFFICES.entries(db, settings.region, changed)
     version = next_version(latest_version(db), now)
     doc = Directory(
@@ -191,7 +191,7 @@ def publish(
     return DirectoryVersion(version, now, doc.expires, data)
 
 
-def refresh_due(db: sqlite_utils.Database, settings: HubSettings, now: int) -> bool:
+def refresh_due(db: Db, settings: HubSettings, now: int) -> bool:
     """True when the newest directory is missing or expires within `resign_before`."""
     current = latest(db)
     return current is None or current.expires - now <= settings.directory.resign_before

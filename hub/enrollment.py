@@ -14,14 +14,13 @@ else. Other keys with a used code are refused (`used-code`).
 
 from __future__ import annotations
 
-import sqlite_utils
-
 from hub import directory
 from hub.certificates import issue_certificate
 from hub.errors import Problem
 from hub.settings import HubSettings
 from hub.storage import sites as store
 from hub.storage.db import write
+from hub.storage.engine import Db
 from protocol import hub_api
 from protocol.enrollment import EnrollmentRequest
 from protocol.errors import BadSignatureError, ProtocolError
@@ -30,7 +29,7 @@ from protocol.keys import PrivateKeys
 
 
 def enroll(
-    db: sqlite_utils.Database,
+    db: Db,
     keys: PrivateKeys,
     settings: HubSettings,
     body: bytes,

@@ -82,3 +82,29 @@ class StorageFull(Problem):
 
 class InvalidInputError(HubError):
     """An operator's input (a site name, a service code, ...) is not acceptable."""
+
+
+# How long a node should wait after `storage-unavailable`: a PostgreSQL failover
+# takes seconds to tens of seconds.
+STORAGE_UNAVAILABLE_RETRY_AFTER = 5
+
+
+class StorageUnavailable(Problem):
+    """The database cannot be reached or is busy for now (a PostgreSQL failover, a
+    lock held by another hub process past the lock timeout).
+
+    Nothing of the request was stored (its transaction did not commit), so
+    sending it again is safe. 503 with `Retry-After`; the node's client takes it
+    as "hub unavailable, try again with backoff" and, with several hub URLs,
+    tries the next one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            ProblemKind.STORAGE_UNAVAILABLE,
+            503,
+            "the hub's database cannot be reached just now; nothing of this request "
+            "was stored, send it again later",
+            title="Storage unavailable",
+            retry_after=STORAGE_UNAVAILABLE_RETRY_AFTER,
+        )

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import msgspec
-import sqlite_utils
 import structlog
 from aiohttp import WSMsgType, web
 
@@ -33,6 +32,7 @@ from hub.push import directory_frame
 from hub.rotation import MAX_ROTATION_BODY, rotate
 from hub.settings import HubSettings
 from hub.sites import revoked_among
+from hub.storage.engine import Db
 from hub.storage.integrity import is_corruption
 from protocol import SUPPORTED_VERSIONS, hub_api
 from protocol.documents import MAX_AUDIT_HEAD
@@ -87,7 +87,7 @@ async def authenticated(request: web.Request, max_body: int | None = None) -> tu
 
 
 async def authenticated_job(
-    request: web.Request, max_body: int, work: Callable[[sqlite_utils.Database, str, SignedCall], T]
+    request: web.Request, max_body: int, work: Callable[[Db, str, SignedCall], T]
 ) -> tuple[str, T]:
     """`authenticated` and the request's work in one hop to the database thread.
 
@@ -105,7 +105,7 @@ async def authenticated_job(
     call = _call(request, body)
     nonces = app[NONCES]
 
-    def job(db: sqlite_utils.Database) -> tuple[str, T]:
+    def job(db: Db) -> tuple[str, T]:
         if not max_body:
             precheck(db, settings, call.headers, call.now)
         node = authenticate(db, settings, call, nonces)
@@ -119,7 +119,7 @@ def _call(request: web.Request, body: bytes) -> SignedCall:
 
 
 def _upload_job(
-    db: sqlite_utils.Database,
+    db: Db,
     settings: HubSettings,
     pre: Prechecked,
     now: int,
@@ -283,7 +283,7 @@ async def inbox(request: web.Request) -> web.Response:
     relay_settings = app[SETTINGS].relay
     notices = relay.Notices(app[KEYS], app[SETTINGS], app[DEPS].random)
 
-    def fetch(db: sqlite_utils.Database, node: str, call: SignedCall) -> relay.Fetched:
+    def fetch(db: Db, node: str, call: SignedCall) -> relay.Fetched:
         after = _int_param(request, "after", 0, 0, 2**62)
         # A larger limit than the hub's batch bound is served in smaller pages, not refused.
         limit = min(
@@ -308,7 +308,7 @@ async def inbox(request: web.Request) -> web.Response:
 async def ack(request: web.Request) -> web.Response:
     limits = hub_api.ack_limits()
 
-    def ack_ids(db: sqlite_utils.Database, node: str, call: SignedCall) -> relay.Acked:
+    def ack_ids(db: Db, node: str, call: SignedCall) -> relay.Acked:
         # Decoding (a few KiB of ids) after the signature check, as before.
         return relay.ack(db, node, _decode_ack(call.body, limits), call.now)
 

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-import sqlite_utils
 import structlog
 from aiohttp import web
 
@@ -27,6 +26,7 @@ from hub.push import close_revoked
 from hub.rotation import end_overlaps
 from hub.settings import HubSettings
 from hub.storage.db import write
+from hub.storage.engine import Db
 from hub.storage.integrity import quick_check
 from protocol.keys import PrivateKeys
 
@@ -35,9 +35,7 @@ log = structlog.get_logger()
 INTEGRITY_INTERVAL = 3600
 
 
-def refresh_directory(
-    db: sqlite_utils.Database, keys: PrivateKeys, settings: HubSettings, now: int
-) -> int | None:
+def refresh_directory(db: Db, keys: PrivateKeys, settings: HubSettings, now: int) -> int | None:
     """Publish a freshly signed directory if the current one is missing or expiring soon."""
     with write(db):
         if not directory.refresh_due(db, settings, now):

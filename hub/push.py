@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import Iterable
 
 import structlog
@@ -39,6 +38,7 @@ from hub.directory import latest_version
 from hub.errors import HubError
 from hub.sites import revoked_among
 from hub.storage.db import DbWorker
+from hub.storage.engine import ENGINE_ERRORS
 from protocol.hub_api import DirectoryFrame, MailFrame, push_frame
 
 MAIL_FRAME = push_frame(MailFrame())
@@ -50,6 +50,8 @@ REVOKED_MESSAGE = b"this node has been revoked by the hub operator"
 # A client that does not read must not hold up the announcement to the others.
 CLOSE_TIMEOUT = 5.0
 log = structlog.get_logger()
+# What one pass of the directory watch may fail with and the next pass retries.
+PASS_ERRORS: tuple[type[Exception], ...] = (HubError, *ENGINE_ERRORS)
 
 
 def directory_frame(version: int) -> str:
@@ -160,6 +162,6 @@ class DirectoryAnnouncer:
             await asyncio.sleep(WATCH_INTERVAL)
             try:
                 await self.check()
-            except (HubError, sqlite3.Error) as exc:
+            except PASS_ERRORS as exc:
                 # A busy or locked database must not end the watch; the next pass retries.
                 log.warning("directory.watch_failed", error=type(exc).__name__)

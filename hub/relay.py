@@ -18,7 +18,6 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlite_utils
 import structlog
 
 from hub.errors import Problem
@@ -26,6 +25,7 @@ from hub.problems import from_protocol
 from hub.settings import HubSettings
 from hub.storage import sites as site_store
 from hub.storage.db import write
+from hub.storage.engine import SQLITE, Db
 from hub.storage.integrity import is_corruption
 from protocol.envelope import Envelope, InnerMessage, seal
 from protocol.errors import ProtocolError
@@ -72,7 +72,7 @@ class _Refuse(Exception):
         self.detail = detail
 
 
-def _known_hashes(db: sqlite_utils.Database, ids: list[str]) -> dict[str, bytes]:
+def _known_hashes(db: Db, ids: list[str]) -> dict[str, bytes]:
     """Hashes of ids already queued or already relayed (delivered or expired)."""
     out: dict[str, bytes] = {}
     for start in range(0, len(ids), 500):
@@ -113,7 +113,7 @@ def decode_batch(blobs: list[bytes]) -> list[Incoming]:
 
 
 def queue_batch(
-    db: sqlite_utils.Database,
+    db: Db,
     settings: HubSettings,
     sender: str,
     batch: list[Incoming],
@@ -121,6 +121,9 @@ def queue_batch(
 ) -> UploadResult:
     """Check each envelope and queue the good ones; call inside a durable transaction."""
     result = UploadResult()
+    # Until the commit, no other hub process queues for this sender: its quota
+    # and the ids it already uploaded are read and written as one.
+    db.lock("queue.sender", sender)
     active = site_store.active_ids(db, {i.envelope.recipient for i in batch})
     known = _known_hashes(db, [i.envelope.msg_id for i in batch])
     queue_rows: list[tuple[Any, ...]] = []
@@ -162,7 +165,7 @@ _LOG_INSERT = "INSERT INTO relay_log (msg_id, sender, recipient, size, env_hash,
 _ROWS_PER_INSERT = 500
 
 
-def _insert_rows(db: sqlite_utils.Database, head: str, rows: list[tuple[Any, ...]]) -> None:
+def _insert_rows(db: Db, head: str, rows: list[tuple[Any, ...]]) -> None:
     """Insert `rows` with one statement per 500 rows rather than one per row.
 
     The same rows, in the same order, and the same triggers as `executemany`;
@@ -177,13 +180,13 @@ def _insert_rows(db: sqlite_utils.Database, head: str, rows: list[tuple[Any, ...
         db.execute(head + values, [v for row in chunk for v in row])
 
 
-def queued_bytes(db: sqlite_utils.Database, sender: str) -> int:
+def queued_bytes(db: Db, sender: str) -> int:
     """Envelope bytes `sender` has in the queue now (kept by triggers, migration 0004)."""
     row = db.execute("SELECT bytes FROM queue_usage WHERE sender = ?", (sender,)).fetchone()
     return int(row[0]) if row else 0
 
 
-def _check_quota(db: sqlite_utils.Database, settings: HubSettings, sender: str, new: int) -> None:
+def _check_quota(db: Db, settings: HubSettings, sender: str, new: int) -> None:
     """Refuse the whole upload if it would take the sender over its queue quota.
 
     All or nothing, so the node keeps every message of the batch and sends it
@@ -204,7 +207,7 @@ def _check_quota(db: sqlite_utils.Database, settings: HubSettings, sender: str, 
 
 
 def store_batch(
-    db: sqlite_utils.Database,
+    db: Db,
     settings: HubSettings,
     sender: str,
     blobs: list[bytes],
@@ -251,7 +254,7 @@ class Notices:
 
 
 def fetch(
-    db: sqlite_utils.Database,
+    db: Db,
     node_id: str,
     after: int,
     limit: int,
@@ -300,7 +303,7 @@ def fetch(
     return Fetched(page, removed, skipped, notified)
 
 
-def _give_up(db: sqlite_utils.Database, notices: Notices, seq: int, now: int) -> str | None:
+def _give_up(db: Db, notices: Notices, seq: int, now: int) -> str | None:
     """A row that cannot be read or deleted will never be delivered: tell its sender, once.
 
     Possible when the row's routing fields still read (the damage is in the
@@ -333,9 +336,7 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _read_rows(
-    db: sqlite_utils.Database, node_id: str, after: int, n: int
-) -> tuple[list[tuple[Any, ...]], list[int]]:
+def _read_rows(db: Db, node_id: str, after: int, n: int) -> tuple[list[tuple[Any, ...]], list[int]]:
     """Up to `n` rows of the inbox after `after`, and the seqs of rows that cannot be read.
 
     One query as long as the file is sound; when it is not, the seqs alone
@@ -365,7 +366,7 @@ def _read_rows(
     return rows, bad
 
 
-def _seqs(db: sqlite_utils.Database, node_id: str, after: int, n: int) -> list[int]:
+def _seqs(db: Db, node_id: str, after: int, n: int) -> list[int]:
     """The next `n` seqs of the inbox: from its index, else from the table itself."""
     sql = "SELECT seq FROM queue {} WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT ?"
     try:
@@ -378,7 +379,7 @@ def _seqs(db: sqlite_utils.Database, node_id: str, after: int, n: int) -> list[i
     return [int(r[0]) for r in cur.fetchall()]
 
 
-def _intact(db: sqlite_utils.Database, msg_id: object, env_hash: object, envelope: object) -> bool:
+def _intact(db: Db, msg_id: object, env_hash: object, envelope: object) -> bool:
     """Whether the envelope still is what was uploaded (the SHA-256 stored with it)."""
     if not isinstance(msg_id, str) or not isinstance(envelope, bytes):
         return False
@@ -396,7 +397,7 @@ def _intact(db: sqlite_utils.Database, msg_id: object, env_hash: object, envelop
 
 
 def _remove_damaged(
-    db: sqlite_utils.Database,
+    db: Db,
     node_id: str,
     damaged: list[Damaged],
     notices: Notices,
@@ -445,7 +446,7 @@ def _remove_damaged(
     return removed, failed, notified
 
 
-def has_mail(db: sqlite_utils.Database, node_id: str) -> bool:
+def has_mail(db: Db, node_id: str) -> bool:
     return (
         db.execute("SELECT 1 FROM queue WHERE recipient = ? LIMIT 1", (node_id,)).fetchone()
         is not None
@@ -459,7 +460,7 @@ class Acked:
     failed: int = 0
 
 
-def ack(db: sqlite_utils.Database, node_id: str, ids: list[str], now: int) -> Acked:
+def ack(db: Db, node_id: str, ids: list[str], now: int) -> Acked:
     """Delete acknowledged messages of this node's own inbox; say how many.
 
     All in one statement per 500 ids while the file is sound. When damage
@@ -491,28 +492,28 @@ def ack(db: sqlite_utils.Database, node_id: str, ids: list[str], now: int) -> Ac
     return Acked(deleted, failed)
 
 
-def ack_delete_sql(n: int) -> str:
+def ack_delete_sql(n: int, engine: str = SQLITE) -> str:
     """The DELETE of `n` acknowledged ids (parameters: the ids, then the recipient).
 
     By message id (its unique index), the recipient checked on each row found.
     The `+` keeps SQLite from planning on the inbox index `(recipient, seq)`,
     which it prefers for a long IN list and which scans the recipient's whole
     backlog (issue 11: acking 100 took 37 ms at 50 000 queued, 5 ms by id).
+    PostgreSQL has no such hint and needs none: its planner takes the id index.
     """
     marks = ",".join("?" * n)
-    return f"DELETE FROM queue WHERE msg_id IN ({marks}) AND +recipient = ? RETURNING msg_id"  # noqa: S608 -- only placeholders are interpolated
+    hint = "+" if engine == SQLITE else ""
+    return f"DELETE FROM queue WHERE msg_id IN ({marks}) AND {hint}recipient = ? RETURNING msg_id"  # noqa: S608 -- only placeholders are interpolated
 
 
-def _delete_acked(
-    db: sqlite_utils.Database, node_id: str, ids: list[str], now: int, *, log_acks: bool
-) -> int:
+def _delete_acked(db: Db, node_id: str, ids: list[str], now: int, *, log_acks: bool) -> int:
     deleted = 0
     # An ack lost to a power cut only means the message is delivered again,
     # which the recipient drops by id, so this commit skips the fsync.
     with write(db, durable=False):
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            cur = db.execute(ack_delete_sql(len(chunk)), [*chunk, node_id])
+            cur = db.execute(ack_delete_sql(len(chunk), db.engine), [*chunk, node_id])
             gone = [r[0] for r in cur.fetchall()]
             deleted += len(gone)
             if log_acks and gone:
@@ -524,7 +525,7 @@ def _delete_acked(
 
 
 def expire(
-    db: sqlite_utils.Database,
+    db: Db,
     keys: PrivateKeys,
     settings: HubSettings,
     now: int,
@@ -559,9 +560,7 @@ def expire(
     return notified
 
 
-def _expire_all(
-    db: sqlite_utils.Database, notices: Notices, now: int, seq: int | None = None
-) -> set[str]:
+def _expire_all(db: Db, notices: Notices, now: int, seq: int | None = None) -> set[str]:
     """Expire every row past its expiry, or only the row `seq`; return the senders told."""
     with write(db, durable=True):
         expired = db.execute(
@@ -571,7 +570,7 @@ def _expire_all(
         ).fetchall()
         if not expired:
             return set()
-        db.conn.executemany(
+        db.executemany(
             "UPDATE relay_log SET expired = ? WHERE msg_id = ?", [(now, r[0]) for r in expired]
         )
         notified: set[str] = set()
@@ -582,7 +581,7 @@ def _expire_all(
 
 
 def _notify(
-    db: sqlite_utils.Database,
+    db: Db,
     notices: Notices,
     msg_id: str,
     sender: str,
@@ -626,7 +625,7 @@ def _notify(
     return True
 
 
-def prune_log(db: sqlite_utils.Database, settings: HubSettings, now: int) -> int:
+def prune_log(db: Db, settings: HubSettings, now: int) -> int:
     """Forget metadata of messages that left the queue longer ago than the retention."""
     with write(db, durable=False):
         cur = db.execute(
@@ -646,7 +645,7 @@ class QueueStats:
     max_node_bytes: int
 
 
-def queue_stats(db: sqlite_utils.Database, now: int) -> QueueStats:
+def queue_stats(db: Db, now: int) -> QueueStats:
     """Queue depth, the age in seconds of the oldest message, the largest per-node usage."""
     depth, oldest = db.execute("SELECT count(*), min(received) FROM queue").fetchone()
     (most,) = db.execute(

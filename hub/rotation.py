@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlite_utils
-
 from hub import directory
 from hub.auth import SignedCall, check_signed
 from hub.certificates import issue_certificate
@@ -28,6 +26,7 @@ from hub.errors import Problem
 from hub.settings import HubSettings
 from hub.storage import sites as store
 from hub.storage.db import write
+from hub.storage.engine import Db
 from protocol import hub_api
 from protocol.documents import KeyRotation
 from protocol.errors import BadSignatureError, ProtocolError
@@ -58,7 +57,7 @@ class Rotated:
 
 
 def rotate(
-    db: sqlite_utils.Database,
+    db: Db,
     keys: PrivateKeys,
     settings: HubSettings,
     call: SignedCall,
@@ -140,9 +139,7 @@ def _replay(body: bytes, previous: PublicKeys, current: PublicKeys, node_id: str
     return rotation.node_id == node_id and rotation.new_keys == current
 
 
-def end_overlaps(
-    db: sqlite_utils.Database, keys: PrivateKeys, settings: HubSettings, now: int
-) -> int | None:
+def end_overlaps(db: Db, keys: PrivateKeys, settings: HubSettings, now: int) -> int | None:
     """Drop previous keys whose overlap ended; publish a directory without them if any."""
     with write(db):
         if not store.clear_expired_previous(db, now):

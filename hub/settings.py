@@ -166,6 +166,40 @@ class StatsSettings:
 
 
 @dataclass(frozen=True)
+class DatabaseSettings:
+    """`[database]`: where the hub keeps its state.
+
+    No `url` (the default): SQLite, the file hub.db in the data directory, for
+    one hub process. `url = "postgresql://user@host:5432/dbname"`: PostgreSQL,
+    for several hub processes on one replicated database (docs/operations.md).
+    Keep the password out of hub.toml: libpq reads it from `~/.pgpass` or
+    `PGPASSFILE` of the user the hub runs as. `pool_size`: connections each
+    hub process keeps to PostgreSQL at most (one writer, the rest readers).
+    """
+
+    url: str = ""
+    pool_size: int = 8
+
+    def __post_init__(self) -> None:
+        if self.url:
+            scheme, sep, rest = self.url.partition("://")
+            if scheme not in ("postgresql", "postgres") or not sep or not rest:
+                raise ConfigError(
+                    "database.url must be a PostgreSQL URL, postgresql://user@host:5432/dbname"
+                    " (leave it out for SQLite in the data directory)"
+                )
+            if _unprintable(self.url) or any(c.isspace() for c in self.url):
+                raise ConfigError("database.url must not contain spaces or control characters")
+        if not 2 <= self.pool_size <= 100:
+            raise ConfigError("database.pool_size must be between 2 and 100")
+
+    @property
+    def postgres_url(self) -> str | None:
+        """The PostgreSQL URL, or None for SQLite."""
+        return self.url or None
+
+
+@dataclass(frozen=True)
 class HubSettings(DataDir):
     """Everything the hub reads from its data directory's hub.toml."""
 
@@ -182,6 +216,7 @@ class HubSettings(DataDir):
     enrollment: EnrollmentSettings = field(default_factory=EnrollmentSettings)
     directory: DirectorySettings = field(default_factory=DirectorySettings)
     stats: StatsSettings = field(default_factory=StatsSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
 
     def __post_init__(self) -> None:
         if not self.region.strip() or len(self.region) > 100:
@@ -203,6 +238,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "enrollment": EnrollmentSettings,
     "directory": DirectorySettings,
     "stats": StatsSettings,
+    "database": DatabaseSettings,
 }
 
 

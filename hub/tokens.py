@@ -17,10 +17,9 @@ import hashlib
 import unicodedata
 from dataclasses import dataclass
 
-import sqlite_utils
-
 from hub.errors import InvalidInputError, NotFoundError
 from hub.storage.db import write
+from hub.storage.engine import Db
 from hub.storage.sites import audit
 
 ROLES = frozenset({"coordinator"})
@@ -56,7 +55,7 @@ def token_id(digest: bytes) -> str:
 
 
 def create_token(
-    db: sqlite_utils.Database,
+    db: Db,
     role: str,
     org: str | None,
     now: int,
@@ -90,7 +89,7 @@ def _check_org_text(org: str) -> None:
         raise InvalidInputError("--org must be 1 to 200 printable characters")
 
 
-def require_known_org(db: sqlite_utils.Database, org: str) -> None:
+def require_known_org(db: Db, org: str) -> None:
     """Refuse an organisation no site belongs to: its token would see nothing.
 
     Organisations are spelled as in `site add --org`; the error lists them.
@@ -112,7 +111,7 @@ def require_known_org(db: sqlite_utils.Database, org: str) -> None:
     )
 
 
-def check_token(db: sqlite_utils.Database, token: str) -> TokenInfo | None:
+def check_token(db: Db, token: str) -> TokenInfo | None:
     """The role and organisation of a valid, unrevoked token, else None."""
     row = db.execute(
         "SELECT role, org FROM tokens WHERE token_hash = ? AND revoked IS NULL",
@@ -121,7 +120,7 @@ def check_token(db: sqlite_utils.Database, token: str) -> TokenInfo | None:
     return TokenInfo(role=row[0], org=row[1]) if row else None
 
 
-def list_tokens(db: sqlite_utils.Database) -> list[TokenRecord]:
+def list_tokens(db: Db) -> list[TokenRecord]:
     """Every token, oldest first, by id; the tokens themselves are not stored."""
     return [
         TokenRecord(token_id(bytes(r[0])), r[1], r[2], r[3], r[4], r[5])
@@ -132,7 +131,7 @@ def list_tokens(db: sqlite_utils.Database) -> list[TokenRecord]:
     ]
 
 
-def revoke_token(db: sqlite_utils.Database, name: str, now: int) -> tuple[TokenRecord, bool]:
+def revoke_token(db: Db, name: str, now: int) -> tuple[TokenRecord, bool]:
     """Revoke the token with id (or the token itself) `name`; return it and whether it was live.
 
     Its dashboard sessions are deleted in the same transaction.
@@ -151,7 +150,7 @@ def revoke_token(db: sqlite_utils.Database, name: str, now: int) -> tuple[TokenR
     return TokenRecord(token_id(digest), row[0], row[1], row[2], revoked), was_live
 
 
-def _find(db: sqlite_utils.Database, name: str) -> bytes:
+def _find(db: Db, name: str) -> bytes:
     if name.startswith(PREFIX):
         digest = token_hash(name)
         if db.execute("SELECT 1 FROM tokens WHERE token_hash = ?", (digest,)).fetchone():

@@ -88,6 +88,8 @@ class ProblemKind(enum.StrEnum):
     NOT_PUBLISHED = "not-published"
     # The hub itself: it cannot store anything now (a full disk); try again later.
     STORAGE_FULL = "storage-full"
+    # The hub's database cannot be reached just now (a failover); try again later.
+    STORAGE_UNAVAILABLE = "storage-unavailable"
     # HTTP itself.
     NOT_FOUND = "not-found"
     METHOD_NOT_ALLOWED = "method-not-allowed"

@@ -17,13 +17,13 @@ import base64
 import hashlib
 from dataclasses import dataclass
 
-import sqlite_utils
 from aiohttp import web
 
 from hub.context import DB, DEPS, SETTINGS
 from hub.errors import Problem
 from hub.settings import HubSettings
 from hub.storage.db import write
+from hub.storage.engine import Db
 from hub.storage.sites import audit
 from hub.tokens import check_token, token_hash
 from protocol.hub_api import ProblemKind
@@ -52,14 +52,14 @@ def usable_secret(value: str, max_len: int) -> bool:
     return 0 < len(value) <= max_len and value.isascii() and value.isprintable()
 
 
-def _check(db: sqlite_utils.Database, token: str) -> Coordinator | None:
+def _check(db: Db, token: str) -> Coordinator | None:
     info = check_token(db, token)
     if info is None or info.role != COORDINATOR:
         return None
     return Coordinator(info.org)
 
 
-def session_coordinator(db: sqlite_utils.Database, session_id: str, now: int) -> Coordinator | None:
+def session_coordinator(db: Db, session_id: str, now: int) -> Coordinator | None:
     row = db.execute(
         "SELECT t.role, t.org FROM coordinator_sessions s "
         "JOIN tokens t ON t.token_hash = s.token_hash "
@@ -71,9 +71,7 @@ def session_coordinator(db: sqlite_utils.Database, session_id: str, now: int) ->
     return Coordinator(row[1])
 
 
-def start_session(
-    db: sqlite_utils.Database, token: str, session_id: str, now: int, ttl: int
-) -> Coordinator | None:
+def start_session(db: Db, token: str, session_id: str, now: int, ttl: int) -> Coordinator | None:
     """Check the token and store a session for it; None if the token is not a coordinator's."""
     who = _check(db, token)
     if who is None:
@@ -89,7 +87,7 @@ def start_session(
     return who
 
 
-def end_session(db: sqlite_utils.Database, session_id: str) -> None:
+def end_session(db: Db, session_id: str) -> None:
     with write(db, durable=False):
         db.execute("DELETE FROM coordinator_sessions WHERE id_hash = ?", (_hash(session_id),))
 

@@ -26,7 +26,6 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import sqlite_utils
 from aiohttp import web
 
 from hub.context import DB, SETTINGS
@@ -37,6 +36,7 @@ from hub.stats.aggregate import AREA, NO_AREA, ORGANISATION, Scope, TableSpec
 from hub.stats.disclosure import Entry, ProtectedTable
 from hub.stats.periods import Period
 from hub.stats.published import protected_tables_by_scope
+from hub.storage.engine import Db
 from hub.storage.sites import Site
 from protocol.hub_api import ProblemKind
 
@@ -63,7 +63,7 @@ def sort_key(key: str) -> tuple[bool, str]:
     return (key == NO_AREA, key.casefold())
 
 
-def published_areas(db: sqlite_utils.Database, period: str, org: str | None) -> dict[str, int]:
+def published_areas(db: Db, period: str, org: str | None) -> dict[str, int]:
     """Area -> offices whose report counts in `period`'s publication (of `org` only if
     given): the areas recorded at publication. Empty before publication."""
     return {

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-import sqlite_utils
 import structlog
 from aiohttp import web
 
@@ -31,12 +30,13 @@ from hub.stats import publication
 from hub.stats.errors import StatsError
 from hub.stats.periods import parse_period
 from hub.stats.store import unpublished_periods
+from hub.storage.engine import Db
 
 log = structlog.get_logger()
 PUBLISH_INTERVAL = 600
 
 
-def due_periods(db: sqlite_utils.Database, settings: HubSettings, now: int) -> list[str]:
+def due_periods(db: Db, settings: HubSettings, now: int) -> list[str]:
     """Reported, unpublished periods whose cutoff has passed."""
     out = []
     for raw in unpublished_periods(db):

@@ -21,7 +21,7 @@ from hub.stats.errors import StatsError
 from hub.stats.periods import parse_period
 from hub.stats.publication import publish_now, states
 from hub.stats.store import all_periods
-from hub.storage.db import connect
+from hub.storage.db import open_db
 
 
 def _when(ts: int) -> str:
@@ -30,7 +30,7 @@ def _when(ts: int) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     settings = load_settings(args.dir)
-    db = connect(settings.db_path)
+    db = open_db(settings.db_path, settings.database.postgres_url)
     try:
         found = sorted((parse_period(p) for p in all_periods(db)), key=lambda p: (p.end, p.kind))
         rows = states(db, settings, found)
@@ -55,7 +55,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         period = parse_period(args.period)
     except StatsError as exc:
         raise HubError(f"--period: {exc}") from None
-    db = connect(settings.db_path)
+    db = open_db(settings.db_path, settings.database.postgres_url)
     try:
         held, new = publish_now(db, period, settings, int(time.time()))
     except StatsError as exc:

@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlite_utils
-
 from hub.settings import HubSettings
 from hub.stats.errors import StatsError
 from hub.stats.periods import Period
 from hub.stats.store import Publication, ensure_summed, late_revisions, publication, publish
+from hub.storage.engine import Db
 
 
 def cutoff(period: Period, settings: HubSettings) -> int:
@@ -36,9 +35,7 @@ def cutoff(period: Period, settings: HubSettings) -> int:
     return int(datetime.combine(day_after, time(0), zone).timestamp())
 
 
-def due(
-    db: sqlite_utils.Database, period: Period, settings: HubSettings, now: int
-) -> Publication | None:
+def due(db: Db, period: Period, settings: HubSettings, now: int) -> Publication | None:
     """The period's publication: the recorded one, or made now if its cutoff has passed.
 
     A period published before the hub kept sums per organisation gets them here,
@@ -52,7 +49,7 @@ def due(
 
 
 def publish_now(
-    db: sqlite_utils.Database, period: Period, settings: HubSettings, now: int
+    db: Db, period: Period, settings: HubSettings, now: int
 ) -> tuple[Publication, bool]:
     """Publish `period` at once (the operator's early publication); (publication, new).
 
@@ -72,7 +69,7 @@ def publish_now(
     return publish(db, period.id, min(now + 1, cutoff(period, settings)), now), True
 
 
-def late_count(db: sqlite_utils.Database, period: Period, held: Publication) -> int:
+def late_count(db: Db, period: Period, held: Publication) -> int:
     """Reports of `period` that arrived after its cutoff and so count nowhere."""
     return late_revisions(db, period.id, held.cutoff)
 
@@ -87,9 +84,7 @@ class PeriodState:
     late: int
 
 
-def states(
-    db: sqlite_utils.Database, settings: HubSettings, periods: list[Period]
-) -> list[PeriodState]:
+def states(db: Db, settings: HubSettings, periods: list[Period]) -> list[PeriodState]:
     out = []
     for p in periods:
         held = publication(db, p.id)

@@ -31,14 +31,12 @@ because a node that lost the first answer must be able to retry.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
-
-import sqlite_utils
 
 from hub.errors import Problem
 from hub.stats.cells import CellIdent, dims_text, parse_dims_text
 from hub.storage.db import write
+from hub.storage.engine import Db
 from hub.storage.sites import audit
 from protocol.cellkeys import KEY_SPACE
 from protocol.codes import DATASET_VERSIONS
@@ -89,11 +87,9 @@ def digest(report: StatsReport) -> bytes:
     return hashlib.sha256(pack(m)).digest()
 
 
-def _intern(db: sqlite_utils.Database, keys: set[CellIdent]) -> dict[CellIdent, int]:
+def _intern(db: Db, keys: set[CellIdent]) -> dict[CellIdent, int]:
     texts = {(measure, dims_text(dims)) for measure, dims in keys}
-    db.conn.executemany(
-        "INSERT OR IGNORE INTO stats_cells (measure, dims) VALUES (?, ?)", sorted(texts)
-    )
+    db.executemany("INSERT OR IGNORE INTO stats_cells (measure, dims) VALUES (?, ?)", sorted(texts))
     ids: dict[CellIdent, int] = {}
     for measure in {m for m, _ in texts}:
         for cell_id, dims in db.execute(
@@ -105,12 +101,12 @@ def _intern(db: sqlite_utils.Database, keys: set[CellIdent]) -> dict[CellIdent, 
     return ids
 
 
-def store_report(
-    db: sqlite_utils.Database, office: str, report: StatsReport, msg_id: str, now: int
-) -> Stored:
+def store_report(db: Db, office: str, report: StatsReport, msg_id: str, now: int) -> Stored:
     """Store a new revision durably and make it the current one, or refuse it (409)."""
     fingerprint = digest(report)
     with write(db, durable=True):
+        # Another hub process may store a revision of this office's report now.
+        db.lock("stats.report", office)
         held = db.execute(
             "SELECT msg_id, digest FROM stats_reports "
             "WHERE office = ? AND period = ? AND revision = ?",
@@ -133,9 +129,10 @@ def store_report(
             "UPDATE stats_reports SET current = 0 WHERE office = ? AND period = ? AND current = 1",
             (office, report.period),
         )
-        cur = db.execute(
+        (report_id,) = db.execute(
             "INSERT INTO stats_reports (office, period, revision, generated, received, "
-            "msg_id, digest, current, dataset_version) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            "msg_id, digest, current, dataset_version) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) "
+            "RETURNING id",
             (
                 office,
                 report.period,
@@ -146,10 +143,9 @@ def store_report(
                 fingerprint,
                 report.version,
             ),
-        )
-        report_id = cur.lastrowid
+        ).fetchone()
         ids = _intern(db, {c.ident() for c in report.cells})
-        db.conn.executemany(
+        db.executemany(
             "INSERT INTO stats_report_cells (report_id, cell_id, count, cell_key) "
             "VALUES (?, ?, ?, ?)",
             [(report_id, ids[c.ident()], c.count, c.cell_key) for c in report.cells if c.count > 0],
@@ -175,7 +171,7 @@ class Publication:
     reports: int
 
 
-def publication(db: sqlite_utils.Database, period: str) -> Publication | None:
+def publication(db: Db, period: str) -> Publication | None:
     row = db.execute(
         "SELECT period, published, cutoff, reports FROM stats_publications WHERE period = ?",
         (period,),
@@ -183,7 +179,7 @@ def publication(db: sqlite_utils.Database, period: str) -> Publication | None:
     return None if row is None else Publication(*row)
 
 
-def publish(db: sqlite_utils.Database, period: str, cutoff: int, now: int) -> Publication:
+def publish(db: Db, period: str, cutoff: int, now: int) -> Publication:
     """Fix `period`'s reports (idempotent): per office the newest revision of a
     supported dataset version (with cell keys) received before `cutoff`. Only call
     once the cutoff has passed."""
@@ -214,7 +210,7 @@ def publish(db: sqlite_utils.Database, period: str, cutoff: int, now: int) -> Pu
     return Publication(period, now, cutoff, count)
 
 
-def sum_published(db: sqlite_utils.Database, period: str) -> None:
+def sum_published(db: Db, period: str) -> None:
     """Sum a published period's cells per (organisation, area) into
     `stats_published_sums` (inside the caller's write transaction). A publication
     never changes, so this runs once per period: in `publish`, or for a period
@@ -240,7 +236,7 @@ def sum_published(db: sqlite_utils.Database, period: str) -> None:
     db.execute("UPDATE stats_publications SET summed = 1 WHERE period = ?", (period,))
 
 
-def ensure_summed(db: sqlite_utils.Database, period: str) -> bool:
+def ensure_summed(db: Db, period: str) -> bool:
     """Make a published period's sums if they are missing; True if it made them."""
     found = db.execute("SELECT summed FROM stats_publications WHERE period = ?", (period,))
     row = found.fetchone()
@@ -254,7 +250,7 @@ def ensure_summed(db: sqlite_utils.Database, period: str) -> bool:
     return True
 
 
-def late_revisions(db: sqlite_utils.Database, period: str, cutoff: int) -> int:
+def late_revisions(db: Db, period: str, cutoff: int) -> int:
     """Revisions of `period` that arrived at or after the cutoff (they count nowhere)."""
     return int(
         db.execute(
@@ -264,7 +260,7 @@ def late_revisions(db: sqlite_utils.Database, period: str, cutoff: int) -> int:
     )
 
 
-def arrivals(db: sqlite_utils.Database, period: str) -> dict[str, Arrival]:
+def arrivals(db: Db, period: str) -> dict[str, Arrival]:
     """Per office that reported `period`: first arrival, current revision, last arrival."""
     out: dict[str, Arrival] = {}
     for office, first, revision, last in db.execute(
@@ -276,26 +272,26 @@ def arrivals(db: sqlite_utils.Database, period: str) -> dict[str, Arrival]:
     return out
 
 
-def all_periods(db: sqlite_utils.Database) -> list[str]:
+def all_periods(db: Db) -> list[str]:
     """Every period any office reported (unordered ids)."""
     return [r[0] for r in db.execute("SELECT DISTINCT period FROM stats_reports")]
 
 
-def periods(db: sqlite_utils.Database, offices: set[str]) -> list[str]:
+def periods(db: Db, offices: set[str]) -> list[str]:
     """Every period some office of `offices` reported (sorted ids).
 
     Each office's period has exactly one current revision, so the partial index
     of current rows holds every (period, office) once: no older revision is read.
     """
+    in_offices, wanted = db.any_of("office", sorted(offices))
     found = db.execute(
-        "SELECT DISTINCT period FROM stats_reports WHERE current = 1 "
-        "AND office IN (SELECT value FROM json_each(?))",
-        (json.dumps(sorted(offices)),),
+        f"SELECT DISTINCT period FROM stats_reports WHERE current = 1 AND {in_offices}",  # noqa: S608 -- any_of gives a fixed condition with a placeholder
+        (wanted,),
     )
     return sorted(r[0] for r in found)
 
 
-def unpublished_periods(db: sqlite_utils.Database) -> list[str]:
+def unpublished_periods(db: Db) -> list[str]:
     """Periods with a report and no publication yet (sorted ids)."""
     found = db.execute(
         "SELECT DISTINCT period FROM stats_reports WHERE current = 1 "
@@ -304,7 +300,7 @@ def unpublished_periods(db: sqlite_utils.Database) -> list[str]:
     return sorted(r[0] for r in found)
 
 
-def revisions(db: sqlite_utils.Database, office: str, period: str) -> list[ReportRecord]:
+def revisions(db: Db, office: str, period: str) -> list[ReportRecord]:
     """Every stored revision of one office's period, oldest first (audits and tests)."""
     return [
         ReportRecord(r[0], r[1], r[2], r[3], r[4], bool(r[5]))
@@ -316,9 +312,7 @@ def revisions(db: sqlite_utils.Database, office: str, period: str) -> list[Repor
     ]
 
 
-def revision_cells(
-    db: sqlite_utils.Database, office: str, period: str, revision: int
-) -> dict[CellIdent, int]:
+def revision_cells(db: Db, office: str, period: str, revision: int) -> dict[CellIdent, int]:
     """The counts of one stored revision (audits and tests; never shown to coordinators)."""
     out: dict[CellIdent, int] = {}
     for measure, dims, count in db.execute(

@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-import sqlite_utils
-
 from hub.stats.aggregate import Scope, TableSpec
 from hub.stats.disclosure import DisclosurePolicy, ProtectedTable
 from hub.stats.errors import PeriodError
 from hub.stats.periods import Period
 from hub.stats.published import protected_tables
+from hub.storage.engine import Db
 
 MONTHS = 12
 QUARTERS = 8
@@ -106,7 +105,7 @@ def window(chosen: Period) -> Window:
 
 
 def read_totals(
-    db: sqlite_utils.Database,
+    db: Db,
     policy: DisclosurePolicy,
     periods: Sequence[Period],
     org: str | None,

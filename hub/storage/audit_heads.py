@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlite_utils
-
 from hub.storage.db import rows
+from hub.storage.engine import Db
 
 
 @dataclass(frozen=True)
@@ -17,7 +16,7 @@ class StoredHead:
     doc: bytes
 
 
-def get_head(db: sqlite_utils.Database, node_id: str) -> StoredHead | None:
+def get_head(db: Db, node_id: str) -> StoredHead | None:
     found = rows(db, "SELECT node_id, at, hash, doc FROM audit_heads WHERE node_id = ?", [node_id])
     if not found:
         return None
@@ -25,7 +24,7 @@ def get_head(db: sqlite_utils.Database, node_id: str) -> StoredHead | None:
     return StoredHead(node_id=r["node_id"], at=r["at"], hash=r["hash"], doc=bytes(r["doc"]))
 
 
-def put_head(db: sqlite_utils.Database, head: StoredHead) -> None:
+def put_head(db: Db, head: StoredHead) -> None:
     """Replace the site's head (call in a write transaction, after the checks)."""
     db.execute(
         "INSERT INTO audit_heads (node_id, at, hash, doc) VALUES (?, ?, ?, ?)"

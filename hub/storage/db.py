@@ -1,5 +1,11 @@
 """Opening the hub database, applying migrations, and running queries off the loop.
 
+The hub keeps its state in SQLite (a file in the data directory, the default)
+or in PostgreSQL (`[database] url`, for several hub processes on one database;
+docs/operations.md). Both are reached through `hub.storage.engine.Db`; this
+module opens either and runs the work of the server on its threads. What
+follows is said of SQLite; `hub/storage/postgres.py` tells the differences.
+
 One process-wide writer connection in WAL mode. Its default is
 `synchronous=NORMAL` (a commit survives a crash of the hub process); work that
 backs an acknowledgement to a node (uploads, enrollment, site changes) commits
@@ -15,7 +21,8 @@ SQLite's file locks plus `BEGIN IMMEDIATE` and a busy timeout make that safe.
 
 A function that fails because the disk is full (SQLITE_FULL, ENOSPC) raises
 `StorageFull` from `DbWorker.run`: a `507 storage-full` answer, logged by
-`DiskFullLog` once a minute (docs/hub.md, "A full disk").
+`DiskFullLog` once a minute (docs/hub.md, "A full disk"). One that fails because
+PostgreSQL is out of reach (a failover) raises `StorageUnavailable`, a 503.
 
 Migrations are the files `migrations/NNNN_name.sql`, applied in order by the
 shared runner (`support/migrations.py`), each in one transaction together with
@@ -40,15 +47,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
-import sqlite_utils
+import psycopg
+import psycopg_pool
 import structlog
 
-from hub.errors import StorageError, StorageFull
+from hub.errors import StorageError, StorageFull, StorageUnavailable
 from support.files import restrict_database
 from support.migrations import Migration, MigrationError, Stamp
 from support.migrations import load_migrations as support_load_migrations
 from support.migrations import migrate as run_migrations
 from support.migrations import schema_version as support_schema_version
+
+from . import postgres
+from .engine import ENGINE_ERRORS, POSTGRESQL, SQLITE, Db, SqliteDb
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -60,6 +71,8 @@ DISK_FULL_LOG_INTERVAL = 60.0
 # its fsync) stays bounded.
 MAX_GROUP = 32
 log = structlog.get_logger()
+# What a job on the database threads may fail with that `DbWorker._translate` looks at.
+_WORKER_ERRORS: tuple[type[Exception], ...] = (*ENGINE_ERRORS, OSError, psycopg_pool.PoolTimeout)
 
 
 def load_migrations() -> list[Migration]:
@@ -71,8 +84,8 @@ def load_migrations() -> list[Migration]:
         raise StorageError(str(exc)) from None
 
 
-def connect(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating if needed) the database with the hub's pragmas, then migrate."""
+def connect(path: Path | str) -> SqliteDb:
+    """Open (creating if needed) the SQLite database with the hub's pragmas, then migrate."""
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     if str(path) != ":memory:":
@@ -85,16 +98,56 @@ def connect(path: Path | str) -> sqlite_utils.Database:
             raise StorageError(f"cannot restrict the mode of {path} ({exc.strerror})") from None
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    db = sqlite_utils.Database(conn, execute_plugins=False)
+    db = SqliteDb(conn)
     migrate(db)
     return db
 
 
-def schema_version(db: sqlite_utils.Database) -> int:
+def open_db(path: Path, url: str | None) -> Db:
+    """One connection to the hub's database, migrated: the SQLite file `path`, or
+    PostgreSQL when `url` (`[database] url`) names it. For the CLI and tests; the
+    server uses `open_worker`."""
+    if url is None:
+        return connect(path)
+    db = postgres.PgDb(postgres.connect(url))
+    try:
+        postgres.migrate(db)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+def open_worker(path: Path, url: str | None, pool_size: int) -> DbWorker:
+    """The server's database worker (`open_db`'s choice of engine), migrated; on
+    PostgreSQL with a pool of at most `pool_size` connections."""
+    if url is None:
+        return DbWorker(connect(path))
+    pool = postgres.PgPool(url, pool_size)
+    pool.open()
+    try:
+        with pool.db() as db:
+            postgres.migrate(db)
+    except BaseException:
+        pool.close()
+        raise
+    return DbWorker(pool)
+
+
+def schema_version(db: Db) -> int:
+    if isinstance(db, postgres.PgDb):
+        return postgres.schema_version(db)
+    assert isinstance(db, SqliteDb)
     return support_schema_version(db.conn)
 
 
-def migrate(db: sqlite_utils.Database, now: Callable[[], float] = time.time) -> list[int]:
+def latest_schema(engine: str) -> int:
+    """The schema version a database of `engine` has with every migration applied."""
+    found = postgres.load_migrations() if engine == POSTGRESQL else load_migrations()
+    return found[-1].version
+
+
+def migrate(db: SqliteDb, now: Callable[[], float] = time.time) -> list[int]:
     """Apply the migrations this database lacks; return the versions applied.
 
     Each migration commits durably (synchronous=FULL, like `write`);
@@ -111,48 +164,46 @@ def migrate(db: sqlite_utils.Database, now: Callable[[], float] = time.time) -> 
 
 
 @contextmanager
-def write(db: sqlite_utils.Database, *, durable: bool = True) -> Iterator[sqlite_utils.Database]:
+def write(db: Db, *, durable: bool = True) -> Iterator[Db]:
     """One short write transaction; `durable` fsyncs the commit (the default)."""
-    conn = db.conn
-    if durable:
-        conn.execute("PRAGMA synchronous=FULL")
+    db.begin(durable=durable)
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            _rollback(conn)
-            raise
-        try:
-            conn.execute("COMMIT")
-        except BaseException:
-            # A COMMIT that fails (a full disk) may leave the transaction open,
-            # and every later BEGIN would fail with it.
-            _rollback(conn)
-            raise
-    finally:
-        if durable:
-            conn.execute("PRAGMA synchronous=NORMAL")
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    # SQLite may have rolled back on its own (SQLITE_FULL can end the whole
-    # transaction); a ROLLBACK then would replace the real error with
-    # "no transaction is active".
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    db.commit()
 
 
 def disk_full(exc: BaseException) -> bool:
-    """Whether `exc` says the disk (or the user's quota) is full: SQLITE_FULL or ENOSPC."""
+    """Whether `exc` says the disk (or the user's quota) is full: SQLITE_FULL,
+    PostgreSQL's disk_full (53100), or ENOSPC."""
     if isinstance(exc, sqlite3.Error):
         code = getattr(exc, "sqlite_errorcode", None)
         return (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or (
             "database or disk is full" in str(exc)
         )
+    if isinstance(exc, psycopg.errors.DiskFull):
+        return True
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
     return False
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database is out of reach or busy for now, not that the
+    request is wrong: a lost or refused connection (a failover), a deadlock or lock
+    timeout between hub processes, a serialization failure. Asking again is safe."""
+    return isinstance(
+        exc,
+        (
+            psycopg.OperationalError,
+            psycopg.errors.SerializationFailure,
+            psycopg.errors.DeadlockDetected,
+            psycopg.errors.LockNotAvailable,
+            psycopg_pool.PoolTimeout,
+        ),
+    ) or (isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc))
 
 
 class DiskFullLog:
@@ -166,9 +217,11 @@ class DiskFullLog:
         self,
         interval: float = DISK_FULL_LOG_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        event: str = "storage.full",
     ) -> None:
         self._interval = interval
         self._clock = clock
+        self._event = event
         self._last: float | None = None
         self._count = 0
 
@@ -178,7 +231,7 @@ class DiskFullLog:
         if self._last is not None and now - self._last < self._interval:
             return
         log.warning(
-            "storage.full",
+            self._event,
             operation=operation,
             failures=self._count,
             interval=self._interval,
@@ -194,38 +247,36 @@ class Outcome:
     error: BaseException | None = None
 
 
-def run_group(db: sqlite_utils.Database, fns: Sequence[Callable[[], Any]]) -> list[Outcome]:
+def run_group(db: Db, fns: Sequence[Callable[[Db], Any]]) -> list[Outcome]:
     """Run `fns` in one durable transaction, each in a savepoint of its own; commit once.
 
     A function that raises has its writes undone (ROLLBACK TO its savepoint)
     and its exception as its outcome; the others go on and commit. Returns
     only after the COMMIT, so no outcome is known before its writes are on
     disk. When the transaction as a whole cannot go on (BEGIN or COMMIT fails,
-    or SQLite ended the transaction itself, as it may on SQLITE_FULL or an I/O
-    error), it is rolled back and every function gets that exception: nothing
-    of the group is stored, nobody hears "done".
+    or the engine ended the transaction itself, as SQLite may on SQLITE_FULL
+    or an I/O error, or the connection to PostgreSQL is lost), it is rolled
+    back and every function gets that exception: nothing of the group is
+    stored, nobody hears "done".
     """
-    conn = db.conn
     outcomes: list[Outcome] = []
-    conn.execute("PRAGMA synchronous=FULL")
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        db.begin(durable=True)
         for fn in fns:
-            conn.execute("SAVEPOINT grouped")
+            db.savepoint("grouped")
             try:
-                outcomes.append(Outcome(value=fn()))
+                outcomes.append(Outcome(value=fn(db)))
             except Exception as exc:  # the caller's own failure: answered to that caller
-                if not conn.in_transaction:
+                if not db.in_transaction or unavailable(exc):
                     raise
-                conn.execute("ROLLBACK TO grouped")
+                db.rollback_to("grouped")
                 outcomes.append(Outcome(error=exc))
-            conn.execute("RELEASE grouped")
-        conn.execute("COMMIT")
+            db.release("grouped")
+        db.commit()
     except Exception as exc:  # noqa: BLE001 -- the group's transaction failed: every caller hears it
-        _rollback(conn)
+        with contextlib.suppress(*ENGINE_ERRORS):
+            db.rollback()
         return [Outcome(error=exc) for _ in fns]
-    finally:
-        conn.execute("PRAGMA synchronous=NORMAL")
     return outcomes
 
 
@@ -233,7 +284,7 @@ def run_group(db: sqlite_utils.Database, fns: Sequence[Callable[[], Any]]) -> li
 class _Durable:
     """A caller of `run_durable` waiting for its group commit."""
 
-    fn: Callable[[], Any]
+    fn: Callable[[Db], Any]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
 
@@ -248,68 +299,98 @@ def _settle(future: asyncio.Future[Any], outcome: Outcome) -> None:
 
 
 class DbWorker:
-    """Runs functions of the connection on one dedicated thread, awaited from the loop.
+    """Runs functions of the database on dedicated threads, awaited from the loop.
+
+    On SQLite (`SqliteDb`) one thread holds the one writer connection and a
+    second thread a read-only connection. On PostgreSQL (`PgPool`) the writer
+    thread and the reader threads each borrow a connection from the pool per
+    job. Either way all writes of one process go through one thread, so the
+    group commit of `run_durable` works the same on both.
 
     A function that fails because the disk is full raises `StorageFull` (a 507
-    problem) here, logged by `full_log`; nothing else is translated.
+    problem), logged by `full_log`; one that fails because the database is out
+    of reach or busy raises `StorageUnavailable` (503), logged by `down_log`;
+    nothing else is translated.
     """
 
     def __init__(
         self,
-        db: sqlite_utils.Database,
+        db: SqliteDb | postgres.PgPool,
         full_log: DiskFullLog | None = None,
         max_group: int = MAX_GROUP,
     ) -> None:
-        self.db = db
         self.full_log = full_log or DiskFullLog()
+        self.down_log = DiskFullLog(event="storage.unavailable")
         self.max_group = max_group
+        self.db: SqliteDb | None = None
+        self.pool: postgres.PgPool | None = None
+        self._reader: Db | None = None
+        readers = 1
+        if isinstance(db, postgres.PgPool):
+            self.pool = db
+            readers = max(1, db.size - 1)
+        else:
+            self.db = db
+            self._reader = _open_reader(db)
+        self.engine = POSTGRESQL if self.pool is not None else SQLITE
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-db")
-        self._reader = _open_reader(db)
-        self._read_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-db-read")
+        self._read_pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="hub-db-read")
         self._lock = threading.Lock()
         self._waiting: list[_Durable] = []
         self._flush_queued = False
 
+    def _call(self, fn: Callable[[Db], T], reader: bool = False) -> T:
+        """On a database thread: `fn` with a connection."""
+        if self.pool is not None:
+            with self.pool.db() as db:
+                return fn(db)
+        assert self.db is not None
+        return fn(self._reader if reader and self._reader is not None else self.db)
+
     async def run(
         self,
-        fn: Callable[Concatenate[sqlite_utils.Database, P], T],
+        fn: Callable[Concatenate[Db, P], T],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
         loop = asyncio.get_running_loop()
+        bound = functools.partial(fn_with_args, fn, args, kwargs)
         try:
-            return await loop.run_in_executor(
-                self._pool, functools.partial(fn, self.db, *args, **kwargs)
-            )
-        except (sqlite3.Error, OSError) as exc:
+            return await loop.run_in_executor(self._pool, self._call, bound)
+        except _WORKER_ERRORS as exc:
             self._translate(fn, exc)
             raise
 
     async def read(
         self,
-        fn: Callable[Concatenate[sqlite_utils.Database, P], T],
+        fn: Callable[Concatenate[Db, P], T],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """Run a read-only `fn` on a second connection and thread of its own.
+        """Run a read-only `fn` on a reader thread and connection of its own.
 
-        For the checks before a request's body is read (`hub.auth.precheck`):
-        they need not wait behind the fsync of uploads on the writer thread. In
-        WAL mode a reader sees the newest commit and never blocks the writer;
-        the connection is `query_only`, so `fn` cannot write by mistake. An
-        in-memory database (tests) has no second connection: `fn` runs on the
-        writer thread then.
+        For the checks before a request's body is read (`hub.auth.precheck`)
+        and for pages: they need not wait behind the fsync of uploads on the
+        writer thread. On SQLite in WAL mode a reader sees the newest commit
+        and never blocks the writer; the connection is `query_only`, so `fn`
+        cannot write by mistake. An in-memory database (tests) has no second
+        connection: `fn` runs on the writer thread then.
         """
-        if self._reader is None:
+        if self.pool is None and self._reader is None:
             return await self.run(fn, *args, **kwargs)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._read_pool, functools.partial(fn, self._reader, *args, **kwargs)
-        )
+        bound = functools.partial(fn_with_args, fn, args, kwargs)
+        try:
+            return await loop.run_in_executor(
+                self._read_pool, functools.partial(self._call, bound, True)
+            )
+        except _WORKER_ERRORS as exc:
+            self._translate(fn, exc)
+            raise
 
     async def run_durable(
         self,
-        fn: Callable[Concatenate[sqlite_utils.Database, P], T],
+        fn: Callable[Concatenate[Db, P], T],
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
@@ -325,7 +406,7 @@ class DbWorker:
         """
         loop = asyncio.get_running_loop()
         waiting = _Durable(
-            functools.partial(fn, self.db, *args, **kwargs), loop.create_future(), loop
+            functools.partial(fn_with_args, fn, args, kwargs), loop.create_future(), loop
         )
         with self._lock:
             self._waiting.append(waiting)
@@ -334,7 +415,7 @@ class DbWorker:
             self._pool.submit(self._flush)
         try:
             return cast(T, await waiting.future)
-        except (sqlite3.Error, OSError) as exc:
+        except _WORKER_ERRORS as exc:
             self._translate(fn, exc)
             raise
 
@@ -346,8 +427,9 @@ class DbWorker:
                 self._pool.submit(self._flush)
             else:
                 self._flush_queued = False
+        fns = [w.fn for w in group]
         try:
-            outcomes = run_group(self.db, [w.fn for w in group])
+            outcomes = self._call(lambda db: run_group(db, fns))
         except Exception as exc:  # noqa: BLE001 -- not even the rollback worked: nobody hears "done"
             outcomes = [Outcome(error=exc) for _ in group]
         for w, outcome in zip(group, outcomes, strict=True):
@@ -356,21 +438,36 @@ class DbWorker:
                 w.loop.call_soon_threadsafe(_settle, w.future, outcome)
 
     def _translate(self, fn: Callable[..., Any], exc: BaseException) -> None:
-        """Raise `StorageFull` for a full disk (logged); return for anything else."""
-        if not disk_full(exc):
-            return
-        self.full_log.note(getattr(fn, "__name__", "query"))
-        raise StorageFull() from None
+        """Raise `StorageFull` for a full disk and `StorageUnavailable` for a database
+        out of reach (both logged); return for anything else."""
+        name = getattr(fn, "__name__", "query")
+        if disk_full(exc):
+            self.full_log.note(name)
+            raise StorageFull() from None
+        if unavailable(exc) and self.pool is not None:
+            self.down_log.note(name)
+            raise StorageUnavailable() from None
+
+    def pool_stats(self) -> dict[str, int]:
+        """The PostgreSQL pool's counters (empty on SQLite)."""
+        return self.pool.stats() if self.pool is not None else {}
 
     def close(self) -> None:
         self._read_pool.shutdown(wait=True)
         if self._reader is not None:
             self._reader.close()
         self._pool.shutdown(wait=True)
-        self.db.close()
+        if self.db is not None:
+            self.db.close()
+        if self.pool is not None:
+            self.pool.close()
 
 
-def _open_reader(db: sqlite_utils.Database) -> sqlite_utils.Database | None:
+def fn_with_args(fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any], db: Db) -> T:
+    return fn(db, *args, **kwargs)
+
+
+def _open_reader(db: SqliteDb) -> SqliteDb | None:
     """A read-only second connection to `db`'s file, or None for an in-memory database."""
     row = db.conn.execute("PRAGMA database_list").fetchone()
     path = row[2] if row is not None else ""
@@ -379,8 +476,8 @@ def _open_reader(db: sqlite_utils.Database) -> sqlite_utils.Database | None:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA query_only=ON")
-    return sqlite_utils.Database(conn, execute_plugins=False)
+    return SqliteDb(conn)
 
 
-def rows(db: sqlite_utils.Database, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+def rows(db: Db, sql: str, params: Any = ()) -> list[dict[str, Any]]:
     return list(db.query(sql, params))

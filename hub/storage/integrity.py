@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-import sqlite_utils
+from hub.storage.engine import Db
 
 # The result codes SQLite gives a damaged file.
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
@@ -33,7 +33,7 @@ def is_corruption(exc: sqlite3.DatabaseError) -> bool:
     return type(exc) is sqlite3.DatabaseError
 
 
-def quick_check(db: sqlite_utils.Database, max_errors: int = 100) -> int:
+def quick_check(db: Db, max_errors: int = 100) -> int:
     """`PRAGMA quick_check`: the number of problems found, 0 when the file is sound.
 
     A check that cannot even run (the file's header or schema is unreadable)

@@ -7,8 +7,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
+from hub.storage.engine import Db
 from protocol.documents import OfficeEntry
 from protocol.errors import MalformedError
 from protocol.keys import PublicKeys, keys_valid_at
@@ -106,7 +105,7 @@ def site_from_row(columns: Sequence[str], row: Sequence[Any]) -> Site:
 
 
 def site_rows(
-    db: sqlite_utils.Database, node_ids: Collection[str] | None = None
+    db: Db, node_ids: Collection[str] | None = None
 ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     """The column names and whole rows (plain tuples) of the sites that may be in
     the directory (not pending, with keys), all or those of `node_ids`;
@@ -117,20 +116,21 @@ def site_rows(
     )
     params: tuple[Any, ...] = ()
     if node_ids is not None:
-        query += " AND node_id IN (SELECT value FROM json_each(?))"
-        params = (json.dumps(sorted(node_ids)),)
+        in_ids, param = db.any_of("node_id", sorted(node_ids))
+        query += f" AND {in_ids}"
+        params = (param,)
     cur = db.execute(query, params)
     columns = tuple(d[0] for d in cur.description)
     return columns, [tuple(r) for r in cur.fetchall()]
 
 
-def get_site(db: sqlite_utils.Database, node_id: str) -> Site | None:
+def get_site(db: Db, node_id: str) -> Site | None:
     for row in db.query("SELECT * FROM sites WHERE node_id = ?", [node_id]):
         return _site(row)
     return None
 
 
-def list_sites(db: sqlite_utils.Database) -> list[Site]:
+def list_sites(db: Db) -> list[Site]:
     return [_site(r) for r in db.query("SELECT * FROM sites ORDER BY node_id")]
 
 
@@ -138,7 +138,7 @@ class TakenIds:
     """The node ids in use, for `in`: one lookup in the primary key each, where a
     set of all of them would read the whole table for every site added."""
 
-    def __init__(self, db: sqlite_utils.Database) -> None:
+    def __init__(self, db: Db) -> None:
         self._db = db
 
     def __contains__(self, node_id: object) -> bool:
@@ -146,11 +146,11 @@ class TakenIds:
         return row is not None
 
 
-def node_ids(db: sqlite_utils.Database) -> set[str]:
+def node_ids(db: Db) -> set[str]:
     return {r[0] for r in db.execute("SELECT node_id FROM sites").fetchall()}
 
 
-def active_ids(db: sqlite_utils.Database, candidates: set[str]) -> set[str]:
+def active_ids(db: Db, candidates: set[str]) -> set[str]:
     if not candidates:
         return set()
     marks = ",".join("?" * len(candidates))
@@ -161,7 +161,7 @@ def active_ids(db: sqlite_utils.Database, candidates: set[str]) -> set[str]:
     return {r[0] for r in cur.fetchall()}
 
 
-def insert_site(db: sqlite_utils.Database, site: Site) -> None:
+def insert_site(db: Db, site: Site) -> None:
     db.execute(
         "INSERT INTO sites (node_id, name, org, services, languages, area, status, created) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -178,9 +178,7 @@ def insert_site(db: sqlite_utils.Database, site: Site) -> None:
     )
 
 
-def set_enrolled(
-    db: sqlite_utils.Database, node_id: str, keys: PublicKeys, cert: bytes, now: int
-) -> None:
+def set_enrolled(db: Db, node_id: str, keys: PublicKeys, cert: bytes, now: int) -> None:
     db.execute(
         "UPDATE sites SET status = 'active', sign_key = ?, enc_key = ?, cert = ?, enrolled = ? "
         "WHERE node_id = ?",
@@ -189,7 +187,7 @@ def set_enrolled(
 
 
 def set_rotated(
-    db: sqlite_utils.Database,
+    db: Db,
     node_id: str,
     keys: PublicKeys,
     cert: bytes,
@@ -214,7 +212,7 @@ def set_rotated(
     )
 
 
-def clear_expired_previous(db: sqlite_utils.Database, now: int) -> list[str]:
+def clear_expired_previous(db: Db, now: int) -> list[str]:
     """Forget previous keys whose overlap has ended; return the sites concerned."""
     ids = [
         r[0]
@@ -231,7 +229,7 @@ def clear_expired_previous(db: sqlite_utils.Database, now: int) -> list[str]:
     return ids
 
 
-def set_revoked(db: sqlite_utils.Database, node_id: str, now: int) -> None:
+def set_revoked(db: Db, node_id: str, now: int) -> None:
     db.execute("UPDATE sites SET status = 'revoked', revoked = ? WHERE node_id = ?", (now, node_id))
     # A code not yet used must not enroll a revoked site.
     db.execute(
@@ -240,7 +238,7 @@ def set_revoked(db: sqlite_utils.Database, node_id: str, now: int) -> None:
     )
 
 
-def insert_code(db: sqlite_utils.Database, code: CodeRecord, now: int) -> None:
+def insert_code(db: Db, code: CodeRecord, now: int) -> None:
     db.execute(
         "INSERT INTO enrollment_codes (lookup_id, verifier, node_id, created, expires) "
         "VALUES (?, ?, ?, ?, ?)",
@@ -248,7 +246,7 @@ def insert_code(db: sqlite_utils.Database, code: CodeRecord, now: int) -> None:
     )
 
 
-def find_code(db: sqlite_utils.Database, lookup_id: str) -> CodeRecord | None:
+def find_code(db: Db, lookup_id: str) -> CodeRecord | None:
     for r in db.query("SELECT * FROM enrollment_codes WHERE lookup_id = ?", [lookup_id]):
         return CodeRecord(
             lookup_id=r["lookup_id"],
@@ -260,13 +258,11 @@ def find_code(db: sqlite_utils.Database, lookup_id: str) -> CodeRecord | None:
     return None
 
 
-def mark_code_used(db: sqlite_utils.Database, lookup_id: str, now: int) -> None:
+def mark_code_used(db: Db, lookup_id: str, now: int) -> None:
     db.execute("UPDATE enrollment_codes SET used_at = ? WHERE lookup_id = ?", (now, lookup_id))
 
 
-def audit(
-    db: sqlite_utils.Database, now: int, actor: str, action: str, subject: str, detail: str = ""
-) -> None:
+def audit(db: Db, now: int, actor: str, action: str, subject: str, detail: str = "") -> None:
     """Append to the audit log (ids and actions only, never personal data)."""
     db.execute(
         "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)",

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlite_utils
 from pytest_aiohttp import AiohttpClient
 from structlog.testing import capture_logs
 
@@ -23,6 +22,7 @@ from hub import maintenance
 from hub.app import create_app
 from hub.context import DB
 from hub.storage.db import connect
+from hub.storage.engine import Db, SqliteDb
 from hub.storage.integrity import is_corruption, quick_check
 from protocol.envelope import Envelope, open_envelope
 from protocol.ids import HUB_ID
@@ -206,7 +206,7 @@ async def test_acks_work_for_the_rest_when_one_row_cannot_be_deleted(
     envs = [referral(a, b.node_id, b.keys.public, now=hub.clock.now()) for _ in range(3)]
     await hub.client(a).upload([e.encode() for e in envs])
     bad = envs[1].msg_id
-    db: sqlite_utils.Database = hub.app[DB].db
+    db: Db = hub.app[DB].db
     execute = db.execute
 
     def damaged_execute(sql: str, params: Any = ()) -> sqlite3.Cursor:
@@ -274,7 +274,7 @@ def test_quick_check_counts_the_problems_of_a_damaged_copy(tmp_path: Path) -> No
     _break_overflow_chain(blob)(data)
     path.write_bytes(bytes(data))
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        damaged = sqlite_utils.Database(conn)
+        damaged = SqliteDb(conn)
         assert quick_check(damaged) >= 1
         with pytest.raises(sqlite3.DatabaseError) as raised:
             conn.execute("SELECT envelope FROM queue").fetchall()

@@ -14,7 +14,6 @@ from collections.abc import Collection
 from typing import Any
 
 import pytest
-import sqlite_utils
 
 from hub import directory
 from hub.enrollment import enroll
@@ -23,6 +22,7 @@ from hub.settings import HubSettings
 from hub.sites import add_site, revoke_site
 from hub.storage import sites as store
 from hub.storage.db import connect, write
+from hub.storage.engine import Db
 from protocol.documents import Directory, OfficeEntry
 from protocol.enrollment import EnrollmentCode, EnrollmentRequest
 from protocol.keys import PrivateKeys
@@ -30,7 +30,7 @@ from protocol.keys import PrivateKeys
 NOW = 1_800_000_000
 
 
-def made_from_scratch(db: sqlite_utils.Database, settings: HubSettings) -> bytes:
+def made_from_scratch(db: Db, settings: HubSettings) -> bytes:
     """The newest version as `publish` made it before it kept entries."""
     current = directory.latest(db)
     assert current is not None
@@ -46,7 +46,7 @@ def made_from_scratch(db: sqlite_utils.Database, settings: HubSettings) -> bytes
     ).sign(read_keys(settings.key_path))
 
 
-def published(db: sqlite_utils.Database, settings: HubSettings) -> Directory:
+def published(db: Db, settings: HubSettings) -> Directory:
     """Publish a version now; check it against the one made from scratch; return it."""
     keys = read_keys(settings.key_path)
     with write(db):
@@ -55,7 +55,7 @@ def published(db: sqlite_utils.Database, settings: HubSettings) -> Directory:
     return Directory.verify(data, keys.public, now=NOW)
 
 
-def new_site(db: sqlite_utils.Database, settings: HubSettings, name: str) -> tuple[str, str]:
+def new_site(db: Db, settings: HubSettings, name: str) -> tuple[str, str]:
     new = add_site(
         db,
         read_keys(settings.key_path),
@@ -73,7 +73,7 @@ def new_site(db: sqlite_utils.Database, settings: HubSettings, name: str) -> tup
     return new.node_id, new.code
 
 
-def enrolled(db: sqlite_utils.Database, settings: HubSettings, code: str) -> PrivateKeys:
+def enrolled(db: Db, settings: HubSettings, code: str) -> PrivateKeys:
     keys = PrivateKeys.generate()
     body = EnrollmentRequest.create(EnrollmentCode.parse(code), keys).encode()
     enroll(db, read_keys(settings.key_path), settings, body, NOW)
@@ -166,7 +166,7 @@ def test_a_version_published_by_another_process_is_taken_in(
     site_rows = store.site_rows
 
     def counting(
-        db: sqlite_utils.Database, node_ids: Collection[str] | None = None
+        db: Db, node_ids: Collection[str] | None = None
     ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
         reads.append(None if node_ids is None else sorted(node_ids))
         return site_rows(db, node_ids)

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlite_utils
 
 from hub.errors import StorageFull
 from hub.storage.db import DbWorker, connect
+from hub.storage.engine import Db
 
 
 class Watched:
@@ -66,12 +66,12 @@ def _watch(worker: DbWorker) -> Watched:
     return watched
 
 
-def _insert(db: sqlite_utils.Database, x: int) -> int:
+def _insert(db: Db, x: int) -> int:
     db.execute("INSERT INTO t (x) VALUES (?)", (x,))
     return x
 
 
-def _insert_then_refuse(db: sqlite_utils.Database, x: int) -> int:
+def _insert_then_refuse(db: Db, x: int) -> int:
     db.execute("INSERT INTO t (x) VALUES (?)", (x,))
     raise LookupError(f"refused {x}")
 
@@ -82,7 +82,7 @@ def _stored(worker: DbWorker) -> list[int]:
 
 
 def _call(
-    worker: DbWorker, fn: Callable[[sqlite_utils.Database, int], int], x: int
+    worker: DbWorker, fn: Callable[[Db, int], int], x: int
 ) -> Callable[[], Awaitable[int]]:
     return lambda: worker.run_durable(fn, x)
 
@@ -144,7 +144,7 @@ async def test_a_refused_caller_undoes_only_its_own_writes(worker: DbWorker) -> 
     assert _stored(worker) == [1, 3]
 
 
-def _end_the_transaction(db: sqlite_utils.Database, x: int) -> int:
+def _end_the_transaction(db: Db, x: int) -> int:
     """As SQLite does on some errors (SQLITE_FULL, I/O): the whole transaction is gone."""
     db.execute("INSERT INTO t (x) VALUES (?)", (x,))
     db.execute("ROLLBACK")
@@ -179,7 +179,7 @@ async def test_groups_are_bounded(worker: DbWorker) -> None:
 
 
 async def test_reads_use_a_connection_that_cannot_write(worker: DbWorker) -> None:
-    def write_attempt(db: sqlite_utils.Database) -> None:
+    def write_attempt(db: Db) -> None:
         db.execute("INSERT INTO t (x) VALUES (1)")
 
     with pytest.raises(sqlite3.OperationalError, match="readonly"):

@@ -7,8 +7,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import sqlite_utils
-
 from hub.settings import HubSettings
 from hub.stats.aggregate import OFFICE, PeriodData, Scope, TableSpec, tabulate
 from hub.stats.periods import parse_period
@@ -16,6 +14,7 @@ from hub.stats.publication import due
 from hub.stats.published import read_for
 from hub.stats.store import ensure_summed
 from hub.storage.db import load_migrations, migrate, schema_version
+from hub.storage.engine import Db, SqliteDb
 from support.migrations import Stamp
 from support.migrations import migrate as run_migrations
 from tests.stats.hubdata import CUTOFF, PERIOD, python_sums, store_offices, stored_sums
@@ -23,16 +22,16 @@ from tests.stats.hubdata import CUTOFF, PERIOD, python_sums, store_offices, stor
 SUMS = 8  # the migration under test
 
 
-def database_before_sums(path: Path) -> sqlite_utils.Database:
+def database_before_sums(path: Path) -> Db:
     """A hub database at the schema version before migration 0008."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA foreign_keys=ON")
     before = [m for m in load_migrations() if m.version < SUMS]
     run_migrations(conn, before, stamp=Stamp.UNIX_SECONDS, clock=lambda: 0.0)
-    return sqlite_utils.Database(conn)
+    return SqliteDb(conn)
 
 
-def publish_as_before(db: sqlite_utils.Database, period: str, cutoff: int) -> None:
+def publish_as_before(db: Db, period: str, cutoff: int) -> None:
     """What `publish` recorded before migration 0008: the chosen reports only."""
     db.execute("BEGIN IMMEDIATE")
     db.execute(

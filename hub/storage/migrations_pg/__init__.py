@@ -1,0 +1,1 @@
+"""Numbered PostgreSQL schema migrations, NNNN_name.sql (hub.storage.postgres)."""
