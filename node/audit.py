@@ -33,6 +33,7 @@ from node.storage.context import iso
 from node.storage.store import NodeStore
 from node.sync.client import HubClient
 from node.sync.errors import SyncError
+from node.sync.hub_urls import HubUrls
 from node.sync.ports import EnrollmentState
 from protocol.documents import AuditHead
 from protocol.errors import ProtocolError
@@ -96,7 +97,7 @@ async def send_head(
     if prepared.document is None or prepared.head is None or prepared.enrollment is None:
         return "skipped"
     async with HubClient(
-        prepared.enrollment.hub_url,
+        HubUrls.of(prepared.enrollment),
         keys=keys,
         node_id=prepared.enrollment.node_id,
         request_timeout=settings.sync.request_timeout,
@@ -120,7 +121,7 @@ async def check_hub_head(
     """Fetch our newest head from the hub and look for its hash in the local chain."""
     try:
         async with HubClient(
-            enrollment.hub_url,
+            HubUrls.of(enrollment),
             keys=store.ctx.keys,
             node_id=enrollment.node_id,
             request_timeout=timeout,

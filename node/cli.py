@@ -46,8 +46,9 @@ from node.storage.health import SyncHealth
 from node.storage.retention import DUE_WITHIN_DAYS
 from node.storage.stats_ledger import REJECTED, StatsLedger
 from node.storage.store import NodeStore
-from node.sync.enroll import enroll
-from node.sync.errors import SyncError
+from node.sync.enroll import change_hub_urls, enroll
+from node.sync.errors import NotEnrolled, SyncError
+from node.sync.hub_urls import BadHubUrl
 from node.sync.ports import STATE_API_LISTENING
 from node.sync.worker import SYNC_WORKER, SyncWorker
 from support import logsetup
@@ -143,10 +144,49 @@ def cmd_enroll(args: argparse.Namespace, out: TextIO) -> int:
             )
         except SyncError as exc:
             raise EnrollFailed(str(exc)) from None
-    out.write(f"Enrolled as {state.node_id} with {state.hub_url}\n")
+    out.write(f"Enrolled as {state.node_id} with {', '.join(state.hub_urls)}\n")
     out.write(f"Hub fingerprint: {state.hub_keys.fingerprint()}\n")
     out.write(f"Next: mbe-node serve --dir {args.dir}\n")
     return 0
+
+
+def cmd_hub_urls(args: argparse.Namespace, out: TextIO) -> int:
+    """Show the hub URLs, or replace them (checked first; nothing changes on an error)."""
+    with _open_store(Path(args.dir)) as (settings, store):
+        if args.urls:
+            try:
+                done = asyncio.run(
+                    change_hub_urls(
+                        settings.sync, store.sync, store.ctx.keys, args.urls, deps=store.ctx.deps
+                    )
+                )
+            except BadHubUrl as exc:
+                raise BadHubUrl(f"{exc}; the stored hub URLs are unchanged") from None
+            for url, why in done.unreachable.items():
+                sys.stderr.write(f"mbe-node: warning: {url} does not answer now ({why})\n")
+        health = store.health(settings.retention.years)
+    if not health.enrolled:
+        raise NotEnrolled("this node is not enrolled yet; run `mbe-node enroll` first")
+    out.write(f"Hub URLs of {health.node_id}, in order of preference:\n")
+    for line in hub_url_lines(health):
+        out.write(f"  {line}\n")
+    if args.urls:
+        out.write(
+            "A running mbe-node serve picks them up by itself within a few minutes; no restart"
+            " is needed.\n"
+        )
+    return 0
+
+
+def hub_url_lines(health: SyncHealth) -> list[str]:
+    """One line per hub URL: its place, and which one is preferred and in use."""
+    lines = []
+    for n, url in enumerate(health.hub_urls, 1):
+        notes = ["preferred"] if n == 1 else []
+        if url == health.hub_url and len(health.hub_urls) > 1:
+            notes.append("in use")
+        lines.append(f"{n}. {url}" + (f" ({', '.join(notes)})" if notes else ""))
+    return lines
 
 
 def cmd_token_create(args: argparse.Namespace, out: TextIO) -> int:
@@ -301,10 +341,14 @@ def status_lines(settings: NodeSettings, health: SyncHealth) -> list[tuple[str, 
                 " no TLS: put a TLS reverse proxy in front and firewall the port",
             )
         )
+    hubs: list[tuple[str, str]] = []
+    if len(health.hub_urls) > 1:
+        hubs.append(("Hub URLs", "; ".join(hub_url_lines(health))))
     return [
         ("Node", settings.name),
         ("Enrolled", enrolled),
         ("Hub", health.hub_url or "-"),
+        *hubs,
         ("Hub reachable", _yes_no(health.hub_reachable)),
         ("Push", _yes_no(health.push_live, "connected", "disconnected")),
         ("Clock", _clock(health.clock_offset)),
@@ -455,9 +499,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("enroll", help="enroll with the regional hub using a one-time code")
     p.add_argument("--dir", required=True)
-    p.add_argument("--hub", required=True, help="the hub's public URL, e.g. https://hub.example")
+    p.add_argument(
+        "--hub",
+        required=True,
+        action="append",
+        metavar="URL",
+        help="the hub's public URL, e.g. https://hub.example; repeat it for each further"
+        " URL of the same hub, in order of preference",
+    )
     p.add_argument("--code", required=True, help="the one-time code from the hub operator")
     p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser(
+        "hub-urls", help="show the hub's URLs, or replace them (in order of preference)"
+    )
+    p.add_argument("--dir", required=True)
+    p.add_argument("urls", nargs="*", metavar="URL", help="the hub's URLs, the preferred one first")
+    p.set_defaults(func=cmd_hub_urls)
 
     p = sub.add_parser("serve", help="run the local API (and the sync worker)")
     p.add_argument("--dir", required=True)

@@ -39,6 +39,7 @@ from node.errors import ConfigError, NodeError
 from node.storage.store import NodeStore
 from node.sync.client import HubClient
 from node.sync.errors import HubRefused, HubUnreachable, SyncError
+from node.sync.hub_urls import HubUrls
 from node.sync.keyring import KeyRing
 from node.sync.ports import SyncStore
 from protocol.documents import KeyRotation
@@ -193,7 +194,7 @@ async def rotate_keys(
         )
     new = pending or generate()
     async with HubClient(
-        state.hub_url,
+        HubUrls.of(state),
         keys=current,
         node_id=state.node_id,
         request_timeout=settings.sync.request_timeout,
@@ -227,10 +228,13 @@ async def rotate_keys(
                 f"{exc}; the hub may have the new keys already: run `mbe-node keys rotate` "
                 f"again to finish (they wait in {pending_path})"
             ) from None
+        answered = client.hub_url
     # The hub lists the new keys now. Old keys to .previous first, so that every
     # moment has both on disk; then the atomic switch of node.key.
     store.set_sync_state(STATE_PREVIOUS_UNTIL, str(result.previous_until))
-    store.save_enrollment(replace(state, certificate=result.certificate_bytes))
+    # Read again: the hub URLs may have been changed (`hub-urls`) while the hub answered.
+    held = store.load_enrollment() or state
+    store.save_enrollment(replace(held, certificate=result.certificate_bytes))
     write_key_file(settings.previous_key_path, current)
     os.replace(pending_path, settings.key_path)
     fsync_dir(settings.data_dir)
@@ -242,7 +246,7 @@ async def rotate_keys(
     )
     return Rotated(
         node_id=state.node_id,
-        hub_url=state.hub_url,
+        hub_url=answered,
         fingerprint=new.public.fingerprint(),
         previous_until=result.previous_until,
         resumed=pending is not None,

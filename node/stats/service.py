@@ -53,6 +53,7 @@ from node.storage.stats_ledger import (
 from node.sync import backoff
 from node.sync.client import HubClient
 from node.sync.errors import HubRefused, HubResponseError, HubUnreachable, SyncError
+from node.sync.hub_urls import HubUrls
 from node.sync.ports import EnrollmentState, Runner, inline
 from protocol import codes
 from protocol.hub_api import NODE_WIDE
@@ -82,7 +83,7 @@ def hub_connector(keys: PrivateKeys, request_timeout: float, deps: Deps) -> Conn
     @asynccontextmanager
     async def connect(enrollment: EnrollmentState) -> AsyncIterator[Uplink]:
         async with HubClient(
-            enrollment.hub_url,
+            HubUrls.of(enrollment),
             keys=keys,
             node_id=enrollment.node_id,
             request_timeout=request_timeout,

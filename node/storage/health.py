@@ -28,6 +28,7 @@ from node.sync.ports import (
     STATE_LAST_ERROR,
     STATE_LAST_SYNC,
     STATE_PUSH_CONNECTED,
+    EnrollmentState,
 )
 from protocol.documents import MAX_DIRECTORY_BYTES, Directory, verify_document
 from protocol.encoding import field_int
@@ -81,6 +82,8 @@ class SyncHealth:
     now: int
     enrolled: bool
     node_id: str | None
+    # The hub URL in use: the one that answered the running node last, or the
+    # first of `hub_urls` before any answer.
     hub_url: str | None
     enrolled_at: int | None
     hub_reachable: bool | None  # None: no sync attempt recorded yet
@@ -125,6 +128,8 @@ class SyncHealth:
     audit_problem: str | None = None
     audit_hub_at: int | None = None
     audit_hub_confirmed: int | None = None
+    # Every hub URL, in the administrator's order (the first is preferred).
+    hub_urls: tuple[str, ...] = ()
 
     @property
     def push_live(self) -> bool | None:
@@ -179,6 +184,7 @@ class SyncHealth:
             "enrolled": self.enrolled,
             "node_id": self.node_id,
             "hub_url": self.hub_url,
+            "hub_urls": list(self.hub_urls),
             "enrolled_at": iso(self.enrolled_at),
             "directory_version": self.directory_version,
             "directory_expires": iso(self.directory_expires),
@@ -236,6 +242,15 @@ def _stats_lines(ctx: StoreContext) -> tuple[StatsLine, ...]:
     return tuple(lines[:STATS_SHOWN])
 
 
+def _in_use(enrollment: EnrollmentState | None) -> str | None:
+    """The URL the node used last if it is still listed, else the preferred one."""
+    if enrollment is None:
+        return None
+    if enrollment.hub_in_use in enrollment.hub_urls:
+        return enrollment.hub_in_use
+    return enrollment.hub_url
+
+
 def _int(state: Mapping[str, str], key: str) -> int | None:
     value = state.get(key)
     try:
@@ -266,7 +281,8 @@ def read_health(
         now=ctx.now(),
         enrolled=enrollment is not None,
         node_id=enrollment.node_id if enrollment else None,
-        hub_url=enrollment.hub_url if enrollment else None,
+        hub_url=_in_use(enrollment),
+        hub_urls=enrollment.hub_urls if enrollment else (),
         enrolled_at=enrollment.enrolled_at if enrollment else None,
         hub_reachable=_flag(state.get(STATE_HUB_REACHABLE)),
         push_connected=_flag(state.get(STATE_PUSH_CONNECTED)),

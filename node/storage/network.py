@@ -10,6 +10,8 @@ together or not at all.
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -19,7 +21,7 @@ from node.domain.delivery import Delivery
 from node.errors import NotEnrolled, UnknownRecipient
 from node.storage.context import StoreContext, dumps
 from node.storage.db import transaction
-from node.sync.ports import EnrollmentState
+from node.sync.ports import STATE_HUB_IN_USE, EnrollmentState
 from protocol.documents import Directory
 from protocol.envelope import InnerMessage, seal
 from protocol.errors import ProtocolError
@@ -55,28 +57,43 @@ class Network:
         row = self.ctx.one("SELECT * FROM enrollment WHERE id = 1")
         if row is None:
             return None
+        in_use = self.ctx.one("SELECT value FROM sync_state WHERE key = ?", (STATE_HUB_IN_USE,))
         return EnrollmentState(
             node_id=row["node_id"],
-            hub_url=row["hub_url"],
+            hub_urls=_hub_urls(row["hub_urls"], row["hub_url"]),
             hub_keys=PublicKeys(sign=row["hub_sign"], encrypt=row["hub_encrypt"]),
             certificate=row["certificate"],
             enrolled_at=row["enrolled_at"],
+            hub_in_use=in_use["value"] if in_use is not None and in_use["value"] else None,
         )
 
     def save_enrollment(self, state: EnrollmentState) -> None:
         with transaction(self.ctx.db):
             self.ctx.run(
-                "INSERT OR REPLACE INTO enrollment (id, node_id, hub_url, hub_sign, hub_encrypt,"
-                " certificate, enrolled_at) VALUES (1, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO enrollment (id, node_id, hub_url, hub_urls, hub_sign,"
+                " hub_encrypt, certificate, enrolled_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     state.node_id,
-                    state.hub_url,
+                    state.hub_urls[0],
+                    dumps(list(state.hub_urls)),
                     state.hub_keys.sign,
                     state.hub_keys.encrypt,
                     state.certificate,
                     state.enrolled_at,
                 ),
             )
+
+    def set_hub_urls(self, urls: Sequence[str]) -> None:
+        """Replace the hub URLs (normalised, in order), nothing else of the enrollment."""
+        if not urls:
+            raise ValueError("at least one hub URL")
+        with transaction(self.ctx.db):
+            changed = self.ctx.run(
+                "UPDATE enrollment SET hub_url = ?, hub_urls = ? WHERE id = 1",
+                (urls[0], dumps(list(urls))),
+            )
+            if not changed:
+                raise NotEnrolled("the node is not enrolled with a hub (run mbe-node enroll)")
 
     # -------------------------------------------------------------- directory
 
@@ -188,3 +205,14 @@ class Network:
             )
         log.info("outbox.queued", msg_id=inner.msg_id, type=inner.type, recipient=recipient)
         return inner.msg_id
+
+
+def _hub_urls(stored: str | None, first: str) -> tuple[str, ...]:
+    """The stored list; the one `hub_url` if the list is missing or unreadable."""
+    try:
+        urls = json.loads(stored or "[]")
+    except ValueError:
+        urls = None
+    if isinstance(urls, list) and urls and all(isinstance(u, str) and u for u in urls):
+        return tuple(dict.fromkeys(urls))
+    return (first,)

@@ -43,6 +43,9 @@ class SqliteSyncStore:
     def save_enrollment(self, state: EnrollmentState) -> None:
         self.network.save_enrollment(state)
 
+    def set_hub_urls(self, urls: Sequence[str]) -> None:
+        self.network.set_hub_urls(urls)
+
     def complete_enrollment(self, state: EnrollmentState, version: int, directory: bytes) -> None:
         with transaction(self.ctx.db):
             self.network.store_directory(version, directory, None)

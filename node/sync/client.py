@@ -11,6 +11,18 @@ Error mapping: connection errors, timeouts, 5xx and 429 are `HubUnreachable`
 (transient, retry later; for an answer with its status, its problem kind in
 the message, e.g. `storage-full` for 507, and its `Retry-After`); any other
 4xx is `HubRefused` with the problem type of its `application/problem+json` body.
+
+Several hub URLs (node/sync/hub_urls.py): a request that gets no answer at
+one URL (connection refused or reset, timeout, DNS failure, or 502/503/504 from
+a proxy whose hub process is gone) is sent again to the next URL, each URL at
+most once; any other answer, 4xx and 500 included, is the hub's and is final.
+Every request the node sends is safe to repeat: uploads and acks are
+idempotent by message id, a statistics report by (period, revision), an audit
+head by its time, a key rotation and an enrollment code are answered again
+for the same keys, and the rest are reads. A signed request is signed again
+for each URL with a fresh timestamp and nonce: the signature covers method,
+path, body, time and nonce (not the host), but the hub processes share one
+nonce table, and the first try may have reached it before its answer was lost.
 """
 
 from __future__ import annotations
@@ -22,7 +34,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import aiohttp
 from yarl import URL
@@ -32,8 +43,8 @@ from node.sync.errors import (
     HubRefused,
     HubResponseError,
     HubUnreachable,
-    SyncError,
 )
+from node.sync.hub_urls import BadHubUrl, HubUrls, normalize_hub_url, parse_hub_urls
 from protocol import hub_api
 from protocol.documents import MAX_AUDIT_HEAD, MAX_DIRECTORY_BYTES, Directory, NodeCertificate
 from protocol.enrollment import EnrollmentCode, EnrollmentRequest
@@ -50,29 +61,17 @@ _MAX_JSON = 1 << 20
 _MAX_DETAIL = 300
 
 
-def normalize_hub_url(url: str) -> str:
-    """`http(s)://host[:port]` without a trailing slash; the hub is served at the root."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port  # parsed lazily: raises for "[::1" or a port beyond 65535
-        URL(url.strip())  # what aiohttp will parse; refuse now rather than later
-    except ValueError as exc:
-        raise BadHubUrl(f"hub URL {url!r} is not a valid URL ({exc})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadHubUrl(f"hub URL must look like https://hub.example.org, not {url!r}")
-    if any(c.isspace() or not c.isprintable() for c in url.strip()):
-        raise BadHubUrl(f"hub URL {url!r} must not contain spaces or control characters")
-    if port == 0:
-        raise BadHubUrl(f"hub URL {url!r}: the port must be between 1 and 65535")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise BadHubUrl(
-            f"hub URL must not have a path or query (the hub runs at the root): {url!r}"
-        )
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-class BadHubUrl(SyncError):
-    """The hub URL given by the administrator is not usable."""
+__all__ = [
+    "BadHubUrl",
+    "EnrollmentResult",
+    "HubClient",
+    "HubInfo",
+    "RotationResult",
+    "normalize_hub_url",
+]
+# Statuses of a proxy (or a load balancer) in front of a hub process that is
+# down or overloaded: no answer from the hub, so the next URL is asked.
+NO_ANSWER = frozenset({502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -107,24 +106,34 @@ class RotationResult:
 
 @dataclass(frozen=True)
 class _Answer:
+    url: str
     status: int
     headers: Any
     body: bytes
 
 
 class HubClient:
-    """One aiohttp session to one hub. `start()` opens it, `close()` closes it."""
+    """One aiohttp session to one hub at one or more URLs. `start()` opens it,
+    `close()` closes it.
+
+    `hub_urls`: one URL, several in order of preference, or a `HubUrls` (which
+    the caller may keep to see or replace the list).
+    """
 
     def __init__(
         self,
-        hub_url: str,
+        hub_urls: str | Sequence[str] | HubUrls,
         *,
         keys: PrivateKeys,
         node_id: str | None,
         request_timeout: float,
         deps: Deps | None = None,
     ) -> None:
-        self.hub_url = normalize_hub_url(hub_url)
+        if isinstance(hub_urls, HubUrls):
+            self.urls = hub_urls
+        else:
+            texts = [hub_urls] if isinstance(hub_urls, str) else hub_urls
+            self.urls = HubUrls(parse_hub_urls(texts))
         if node_id is not None and not NODE_ID.fullmatch(node_id):
             raise ValueError("node_id is not a valid node id")
         self._keys = keys
@@ -154,6 +163,11 @@ class HubClient:
     def closed(self) -> bool:
         return self._session is None
 
+    @property
+    def hub_url(self) -> str:
+        """The URL in use: the one that answered last (the first before any answer)."""
+        return self.urls.current
+
     async def __aenter__(self) -> HubClient:
         await self.start()
         return self
@@ -170,14 +184,14 @@ class HubClient:
 
     async def info(self) -> HubInfo:
         ans = await self._request("GET", "/v1/info", signed=False, limit=_MAX_JSON)
-        info = self._decode_json(ans.body, hub_api.Info, "/v1/info answer")
+        info = self._decode_json(ans, hub_api.Info, "/v1/info answer")
         try:
             keys = PublicKeys(
                 sign=base64.b64decode(info.hub_keys.sign, validate=True),
                 encrypt=base64.b64decode(info.hub_keys.enc, validate=True),
             )
         except (ValueError, ProtocolError):
-            raise HubResponseError(f"{self.hub_url}: /v1/info answer is malformed") from None
+            raise HubResponseError(f"{ans.url}: /v1/info answer is malformed") from None
         return HubInfo(
             region=info.region,
             versions=tuple(info.versions),
@@ -192,12 +206,12 @@ class HubClient:
             "POST", "/v1/enroll", body=body, signed=False, content_type=MSGPACK, limit=4 << 20
         )
         m = self._decode_msgpack(
-            ans.body, hub_api.EnrollAnswer, "enrollment answer", MAX_DIRECTORY_BYTES + (64 << 10)
+            ans, hub_api.EnrollAnswer, "enrollment answer", MAX_DIRECTORY_BYTES + (64 << 10)
         )
         try:
             hub_keys = PublicKeys(sign=m.hub_keys.sign, encrypt=m.hub_keys.enc)
         except ProtocolError:
-            raise HubResponseError(f"{self.hub_url}: enrollment answer is malformed") from None
+            raise HubResponseError(f"{ans.url}: enrollment answer is malformed") from None
         # Nothing else in the answer is trusted before the keys match the code:
         # a man in the middle would sign its own certificate and directory.
         code.check_hub(hub_keys)
@@ -239,7 +253,7 @@ class HubClient:
         ans = await self._request(
             "POST", "/v1/messages", body=body, content_type=MSGPACK, limit=_MAX_JSON
         )
-        return self._decode_json(ans.body, hub_api.UploadAnswer, "upload answer")
+        return self._decode_json(ans, hub_api.UploadAnswer, "upload answer")
 
     async def fetch_inbox(self, after: int, limit: int) -> hub_api.InboxPage:
         """GET /v1/inbox?after=SEQ&limit=N."""
@@ -252,7 +266,7 @@ class HubClient:
         return await decode_off_loop(
             len(ans.body),
             self._decode_msgpack,
-            ans.body,
+            ans,
             hub_api.InboxPage,
             "inbox answer",
             limits.max_bytes,
@@ -265,16 +279,16 @@ class HubClient:
         ans = await self._request(
             "POST", "/v1/inbox/ack", body=body, content_type=MSGPACK, limit=_MAX_JSON
         )
-        return self._decode_json(ans.body, hub_api.AckAnswer, "ack answer").deleted
+        return self._decode_json(ans, hub_api.AckAnswer, "ack answer").deleted
 
     async def submit_stats(self, envelope: bytes) -> tuple[str, int]:
         """POST /v1/stats with an envelope sealed to the hub; returns (period, revision)."""
         ans = await self._request(
             "POST", "/v1/stats", body=envelope, content_type=MSGPACK, limit=_MAX_JSON
         )
-        m = self._decode_json(ans.body, hub_api.StatsAnswer, "stats answer")
+        m = self._decode_json(ans, hub_api.StatsAnswer, "stats answer")
         if not m.stored:
-            raise HubResponseError(f"{self.hub_url}: stats answer is malformed (not stored)")
+            raise HubResponseError(f"{ans.url}: stats answer is malformed (not stored)")
         return m.period, m.revision
 
     async def put_audit_head(self, document: bytes) -> int:
@@ -282,9 +296,9 @@ class HubClient:
         ans = await self._request(
             "POST", "/v1/audit/head", body=document, content_type=MSGPACK, limit=_MAX_JSON
         )
-        m = self._decode_json(ans.body, hub_api.AuditHeadAnswer, "audit head answer")
+        m = self._decode_json(ans, hub_api.AuditHeadAnswer, "audit head answer")
         if not m.stored:
-            raise HubResponseError(f"{self.hub_url}: audit head answer is malformed (not stored)")
+            raise HubResponseError(f"{ans.url}: audit head answer is malformed (not stored)")
         return m.at
 
     async def audit_head(self) -> bytes | None:
@@ -304,7 +318,7 @@ class HubClient:
         ans = await self._request(
             "POST", "/v1/keys/rotate", body=rotation, content_type=MSGPACK, limit=64 << 10
         )
-        m = self._decode_msgpack(ans.body, hub_api.RotationAnswer, "rotation answer", 64 << 10)
+        m = self._decode_msgpack(ans, hub_api.RotationAnswer, "rotation answer", 64 << 10)
         try:
             cert = NodeCertificate.verify(m.cert, hub_keys, now=now)
         except ProtocolError as exc:
@@ -314,48 +328,57 @@ class HubClient:
         return RotationResult(cert, m.cert, m.previous_until, m.directory_version)
 
     async def connect_push(self, heartbeat: float) -> aiohttp.ClientWebSocketResponse:
-        """Open the signed WebSocket GET /v1/ws; the caller reads and closes it."""
+        """Open the signed WebSocket GET /v1/ws at the URL in use, or at the next that
+        answers; the caller reads and closes it."""
         session = self._require_session()
-        headers = self._sign("GET", "/v1/ws", b"")
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await session.ws_connect(
-                    URL(self.hub_url + "/v1/ws", encoded=True),
-                    headers=headers,
-                    heartbeat=heartbeat,
-                    autoping=True,
-                )
-        except aiohttp.WSServerHandshakeError as exc:
-            if exc.status >= 500 or exc.status == 429:
-                raise HubUnreachable(
-                    f"the hub at {self.hub_url} is not available (HTTP {exc.status})"
-                ) from None
-            raise HubRefused("push-refused", f"HTTP {exc.status}", exc.status) from None
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise HubUnreachable(
-                f"the hub at {self.hub_url} is not reachable: {_one_line(str(exc))}"
-            ) from None
+        failures: list[_Failure] = []
+        for url in self.urls.attempts():
+            headers = self._sign("GET", "/v1/ws", b"")
+            try:
+                async with asyncio.timeout(self._timeout):
+                    ws = await session.ws_connect(
+                        URL(url + "/v1/ws", encoded=True),
+                        headers=headers,
+                        heartbeat=heartbeat,
+                        autoping=True,
+                    )
+            except aiohttp.WSServerHandshakeError as exc:
+                if exc.status in NO_ANSWER:
+                    failures.append(self._failed(url, f"HTTP {exc.status}", exc.status))
+                    continue
+                self._answered(url, failures)
+                if exc.status >= 500 or exc.status == 429:
+                    raise HubUnreachable(
+                        f"the hub at {url} is not available (HTTP {exc.status})"
+                    ) from None
+                raise HubRefused("push-refused", f"HTTP {exc.status}", exc.status) from None
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                failures.append(self._failed(url, _reason(exc)))
+                continue
+            self._answered(url, failures)
+            return ws
+        raise _no_answer(failures)
 
     # --- plumbing
 
-    def _decode_json(self, data: bytes, kind: type[T], what: str) -> T:
+    def _decode_json(self, ans: _Answer, kind: type[T], what: str) -> T:
         try:
-            return hub_api.decode_json(data, kind, what)
+            return hub_api.decode_json(ans.body, kind, what)
         except ProtocolError as exc:
-            raise HubResponseError(f"{self.hub_url}: {exc}") from None
+            raise HubResponseError(f"{ans.url}: {exc}") from None
 
     def _decode_msgpack(
         self,
-        data: bytes,
+        ans: _Answer,
         kind: type[T],
         what: str,
         max_bytes: int,
         max_items: int = hub_api.SMALL_ANSWER_ITEMS,
     ) -> T:
         try:
-            return hub_api.decode_msgpack(data, kind, what, max_bytes, max_items)
+            return hub_api.decode_msgpack(ans.body, kind, what, max_bytes, max_items)
         except ProtocolError as exc:
-            raise HubResponseError(f"{self.hub_url}: {exc}") from None
+            raise HubResponseError(f"{ans.url}: {exc}") from None
 
     def _require_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -380,6 +403,15 @@ class HubClient:
         if hub_now is not None:
             self.clock_offset = self._deps.clock.now() - hub_now
 
+    def _failed(
+        self, url: str, reason: str, status: int | None = None, retry_after: int | None = None
+    ) -> _Failure:
+        self.urls.failed(url)
+        return _Failure(url, reason, status, retry_after)
+
+    def _answered(self, url: str, failures: Sequence[_Failure]) -> None:
+        self.urls.answered(url, after=failures[-1].describe() if failures else "")
+
     async def _request(
         self,
         method: str,
@@ -392,38 +424,107 @@ class HubClient:
         ok: tuple[int, ...] = (200,),
         limit: int,
     ) -> _Answer:
+        """Send the request to the URL in use, and to the next ones while none answers."""
         session = self._require_session()
-        all_headers = dict(headers or {})
-        if content_type is not None:
-            all_headers["Content-Type"] = content_type
-        if signed:
-            all_headers.update(self._sign(method, path_qs, body))
-        try:
-            async with session.request(
-                method,
-                URL(self.hub_url + path_qs, encoded=True),
-                data=body if body else None,
-                headers=all_headers,
-                timeout=aiohttp.ClientTimeout(total=self._timeout),
-                allow_redirects=False,
-            ) as resp:
-                data = await _read_capped(resp, limit, self.hub_url)
-                status, resp_headers = resp.status, resp.headers
-                self._note_hub_time(resp_headers.get("Date"))
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            reason = _one_line(str(exc)) or type(exc).__name__
-            raise HubUnreachable(f"the hub at {self.hub_url} is not reachable: {reason}") from None
+        failures: list[_Failure] = []
+        for url in self.urls.attempts():
+            all_headers = dict(headers or {})
+            if content_type is not None:
+                all_headers["Content-Type"] = content_type
+            if signed:
+                # Signed for each try: a fresh timestamp and nonce (see the module docstring).
+                all_headers.update(self._sign(method, path_qs, body))
+            try:
+                async with session.request(
+                    method,
+                    URL(url + path_qs, encoded=True),
+                    data=body if body else None,
+                    headers=all_headers,
+                    timeout=aiohttp.ClientTimeout(total=self._timeout),
+                    allow_redirects=False,
+                ) as resp:
+                    data = await _read_capped(resp, limit, url)
+                    status, resp_headers = resp.status, resp.headers
+                    self._note_hub_time(resp_headers.get("Date"))
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                failures.append(self._failed(url, _reason(exc)))
+                continue
+            if status in NO_ANSWER:
+                problem, _detail = _parse_problem(data, status)
+                failures.append(
+                    self._failed(
+                        url,
+                        _why(status, problem),
+                        status,
+                        _retry_after(resp_headers.get("Retry-After"), self._deps.clock.now()),
+                    )
+                )
+                continue
+            self._answered(url, failures)
+            return self._judge(_Answer(url, status, resp_headers, data), ok)
+        raise _no_answer(failures)
+
+    def _judge(self, ans: _Answer, ok: tuple[int, ...]) -> _Answer:
+        """The hub's answer, or the error it stands for."""
+        status = ans.status
         if status in ok:
-            return _Answer(status=status, headers=resp_headers, body=data)
-        problem, detail = _parse_problem(data, status)
+            return ans
+        problem, detail = _parse_problem(ans.body, status)
         if status >= 500 or status == 429:
-            why = f"HTTP {status}" if problem == f"http-{status}" else f"HTTP {status} {problem}"
             raise HubUnreachable(
-                f"the hub at {self.hub_url} is not available ({why})",
+                f"the hub at {ans.url} is not available ({_why(status, problem)})",
                 hub_status=status,
-                retry_after=_retry_after(resp_headers.get("Retry-After"), self._deps.clock.now()),
+                retry_after=_retry_after(ans.headers.get("Retry-After"), self._deps.clock.now()),
             )
         raise HubRefused(problem, detail, status)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """One URL that gave no answer to one request: why, and a proxy's status if any."""
+
+    url: str
+    reason: str
+    status: int | None = None
+    retry_after: int | None = None
+
+    def describe(self) -> str:
+        return f"{self.url}: {self.reason}"
+
+    def error(self) -> HubUnreachable:
+        if self.status is None:
+            message = f"the hub at {self.url} is not reachable: {self.reason}"
+        else:
+            message = f"the hub at {self.url} is not available ({self.reason})"
+        return HubUnreachable(message, hub_status=self.status, retry_after=self.retry_after)
+
+
+def _no_answer(failures: Sequence[_Failure]) -> HubUnreachable:
+    """The error of a request no URL answered, in one line naming each URL.
+
+    Its status and Retry-After are those of the last proxy that answered, if
+    any did: the worker treats "answered, but not now" differently from silence.
+    """
+    if not failures:
+        raise RuntimeError("no hub URL was tried")
+    if len(failures) == 1:
+        return failures[0].error()
+    answered = [f for f in failures if f.status is not None]
+    last = answered[-1] if answered else failures[-1]
+    tried = ", ".join(f"{f.url} ({f.reason[:80]})" for f in failures)
+    return HubUnreachable(
+        _one_line(f"the hub is not reachable at any of its {len(failures)} URLs: {tried}"),
+        hub_status=last.status,
+        retry_after=last.retry_after,
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    return _one_line(str(exc)) or type(exc).__name__
+
+
+def _why(status: int, problem: str) -> str:
+    return f"HTTP {status}" if problem == f"http-{status}" else f"HTTP {status} {problem}"
 
 
 def _hub_time(value: str | None) -> int | None:

@@ -30,6 +30,7 @@ __all__ = [
     "HubResponseError",
     "HubUnreachable",
     "NotEnrolled",
+    "OtherHub",
     "SyncError",
 ]
 
@@ -91,6 +92,10 @@ class EnrollmentRefused(EnrollmentError):
 
 class EnrollmentInvalid(EnrollmentError):
     """The hub's answer does not verify (certificate or directory)."""
+
+
+class OtherHub(SyncError):
+    """A URL given as one of the hub's answers as another hub, or not as a hub at all."""
 
 
 class ApplyFailed(SyncError):

@@ -50,13 +50,27 @@ class OutgoingMessage:
 
 @dataclass(frozen=True)
 class EnrollmentState:
-    """What `mbe-node enroll` learned: who we are and whom we trust."""
+    """What `mbe-node enroll` learned: who we are, whom we trust, where the hub is."""
 
     node_id: str
-    hub_url: str
+    # The hub's URLs in the administrator's order, normalised; the first is
+    # preferred (node/sync/hub_urls.py). One URL unless several were given.
+    hub_urls: tuple[str, ...]
     hub_keys: PublicKeys
     certificate: bytes
     enrolled_at: int
+    # The URL the running node used last (sync state STATE_HUB_IN_USE), where a
+    # new client starts; None: the first. Not part of the enrollment record.
+    hub_in_use: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.hub_urls or isinstance(self.hub_urls, str):
+            raise ValueError("an enrollment needs a tuple of at least one hub URL")
+
+    @property
+    def hub_url(self) -> str:
+        """The preferred (first) hub URL."""
+        return self.hub_urls[0]
 
 
 class SyncStore(Protocol):
@@ -64,6 +78,10 @@ class SyncStore(Protocol):
     def load_enrollment(self) -> EnrollmentState | None: ...
 
     def save_enrollment(self, state: EnrollmentState) -> None: ...
+
+    def set_hub_urls(self, urls: Sequence[str]) -> None:
+        """Replace the enrolled node's hub URLs (normalised, in order); NotEnrolled
+        when there is no enrollment. Nothing else of the enrollment changes."""
 
     def complete_enrollment(self, state: EnrollmentState, version: int, directory: bytes) -> None:
         """Save the enrollment and its first directory in ONE transaction: a crash
@@ -123,6 +141,8 @@ STATE_LAST_ERROR = "last_error"  # one line, "" when the last cycle succeeded
 STATE_HUB_REACHABLE = "hub_reachable"  # "true" | "false"
 STATE_DIRECTORY_VERSION = "directory_version"  # version of the held, verified directory
 STATE_PUSH_CONNECTED = "push_connected"  # "true" | "false"
+# The hub URL that answered the running node last (of several, node/sync/hub_urls.py).
+STATE_HUB_IN_USE = "hub_in_use"
 # This node's clock minus the hub's in seconds, measured on the last answer.
 STATE_CLOCK_OFFSET = "clock_offset"
 # Where a running `mbe-node serve` listens ({"url", "pid"} as JSON; "" once stopped).

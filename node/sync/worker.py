@@ -65,13 +65,20 @@ while disconnected is caught up then. After a
 failure the worker waits a capped, fully jittered backoff; during it only push
 (which proves the hub is back) cuts the wait short, so a busy API cannot turn
 an outage into a tight retry loop.
+
+Several hub URLs (node/sync/hub_urls.py): the client moves to the next URL
+when one does not answer and stays with the one that answered; the push
+channel connects to the URL in use, and after a drop to the next that
+answers. The URL in use is recorded for the status views (`hub_in_use`) only
+when it changes. A list changed by `mbe-node hub-urls` is read again every
+`URLS_RECHECK` seconds, and at the next cycle after one no URL answered.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 import structlog
@@ -89,11 +96,13 @@ from node.sync.errors import (
     NotEnrolled,
     SyncError,
 )
+from node.sync.hub_urls import HubUrls
 from node.sync.inbox import IncomingRefused, UnknownSender, decode_envelope, open_incoming
 from node.sync.keyring import KeyRing, KeySource
 from node.sync.ports import (
     STATE_CLOCK_OFFSET,
     STATE_DIRECTORY_VERSION,
+    STATE_HUB_IN_USE,
     STATE_HUB_REACHABLE,
     STATE_LAST_ERROR,
     STATE_LAST_SYNC,
@@ -124,6 +133,8 @@ log = structlog.get_logger()
 
 # Seconds between two records of `last_sync` (see SyncWorker._note_last_sync).
 LAST_SYNC_EVERY = 10
+# Seconds between two reads of the hub URLs from the store (`mbe-node hub-urls`).
+URLS_RECHECK = 60.0
 
 # Refusals that concern the node itself rather than one envelope: never flag a
 # message as rejected because of them.
@@ -197,6 +208,8 @@ class SyncWorker:
         self._directory: Directory | None = None
         self._held_version = 0
         self._directory_due_at = 0.0
+        # When to read the hub URLs from the store again (loop time).
+        self._urls_due_at = 0.0
         # Newest version the hub announced on the push channel (0: none pending).
         self._announced = 0
         self._wake = asyncio.Event()
@@ -346,12 +359,16 @@ class SyncWorker:
 
     async def _connect(self) -> tuple[HubClient, EnrollmentState]:
         if self._client is not None and self._state is not None:
+            if asyncio.get_running_loop().time() >= self._urls_due_at:
+                await self._reload_hub_urls(self._client, self._state)
             return self._client, self._state
         state = await self._db(self._store.load_enrollment)
         if state is None:
             raise NotEnrolled("this node is not enrolled yet; run `mbe-node enroll` first")
+        self._urls_due_at = asyncio.get_running_loop().time() + URLS_RECHECK
         client = HubClient(
-            state.hub_url,
+            # Starts at the URL this node used last (recorded by an earlier run).
+            HubUrls.of(state),
             keys=self._keys,
             node_id=state.node_id,
             request_timeout=self._settings.request_timeout,
@@ -362,6 +379,15 @@ class SyncWorker:
         self._load_held_directory(state, await self._db(self._store.directory_bytes))
         self._enrolled.set()
         return client, state
+
+    async def _reload_hub_urls(self, client: HubClient, held: EnrollmentState) -> None:
+        """Pick up hub URLs changed by `mbe-node hub-urls` while this process runs."""
+        self._urls_due_at = asyncio.get_running_loop().time() + URLS_RECHECK
+        state = await self._db(self._store.load_enrollment)
+        if state is None or state.node_id != held.node_id or state.hub_urls == client.urls.urls:
+            return
+        client.urls.replace(state.hub_urls)
+        self._state = replace(held, hub_urls=state.hub_urls)
 
     def _load_held_directory(self, state: EnrollmentState, data: bytes | None) -> None:
         if data is None:
@@ -617,8 +643,12 @@ class SyncWorker:
     # --- background tasks
 
     async def _note_clock(self) -> None:
-        """Record how far this node's clock is from the hub's (status views)."""
-        offset = None if self._client is None else self._client.clock_offset
+        """Record how far this node's clock is from the hub's, and the hub URL in use
+        (status views); each only when it changed."""
+        if self._client is None:
+            return
+        await self._set_state(STATE_HUB_IN_USE, self._client.hub_url)
+        offset = self._client.clock_offset
         if offset is not None and str(offset) != self._noted_offset:
             self._noted_offset = str(offset)
             await self._set_state(STATE_CLOCK_OFFSET, str(offset))
@@ -656,6 +686,8 @@ class SyncWorker:
             except HubUnreachable as exc:
                 failures += 1
                 retry_after = exc.retry_after or 0
+                # No URL answered: the administrator may have changed the list.
+                self._urls_due_at = 0.0
                 await self._record_failure(exc, reachable=False)
             except SyncError as exc:
                 failures += 1
@@ -703,7 +735,7 @@ class SyncWorker:
                 log.info("push.connect_failed", error=type(exc).__name__)
             else:
                 failures = 0
-                await self._listen(ws)
+                await self._listen(ws, client.hub_url)
                 failures = 1
             await asyncio.sleep(
                 full_jitter(
@@ -714,9 +746,10 @@ class SyncWorker:
                 )
             )
 
-    async def _listen(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    async def _listen(self, ws: aiohttp.ClientWebSocketResponse, url: str) -> None:
         try:
-            await self._set_push(True)
+            await self._set_push(True, url)
+            await self._set_state(STATE_HUB_IN_USE, url)
             # Whatever arrived while we were disconnected: look now.
             self._mail.set()
             async for msg in ws:
@@ -735,10 +768,13 @@ class SyncWorker:
             await self._set_push(False)
             await ws.close()
 
-    async def _set_push(self, connected: bool) -> None:
+    async def _set_push(self, connected: bool, url: str | None = None) -> None:
         self.push_connected = connected
         await self._set_state(STATE_PUSH_CONNECTED, "true" if connected else "false")
-        log.info("push.connected" if connected else "push.disconnected")
+        if connected:
+            log.info("push.connected", url=url)
+        else:
+            log.info("push.disconnected")
 
     async def _note_last_sync(self) -> None:
         """Record the end of a complete cycle, at most every LAST_SYNC_EVERY seconds.

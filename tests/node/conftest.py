@@ -92,7 +92,7 @@ def make_office(
         store.sync.save_enrollment(
             EnrollmentState(
                 node_id=node_id,
-                hub_url="http://127.0.0.1:1",
+                hub_urls=("http://127.0.0.1:1",),
                 hub_keys=HUB.public,
                 certificate=b"cert",
                 enrolled_at=T0 - 3600,
@@ -199,7 +199,7 @@ def make_api_node(root: Path, node_id: str = "caritas-nbg") -> ApiNode:
     store.sync.save_enrollment(
         EnrollmentState(
             node_id=node_id,
-            hub_url="http://127.0.0.1:1",
+            hub_urls=("http://127.0.0.1:1",),
             hub_keys=HUB.public,
             certificate=b"cert",
             enrolled_at=T0 - 3600,

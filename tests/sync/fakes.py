@@ -8,9 +8,10 @@ tests share one list between this store and the fake hub to prove ordering
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from node.errors import NotEnrolled
 from node.sync.ports import EnrollmentState, OutgoingMessage
 from protocol.envelope import InnerMessage
 
@@ -45,11 +46,20 @@ class FakeStore:
 
     # --- enrollment
     def load_enrollment(self) -> EnrollmentState | None:
-        return self.enrollment
+        # As node/storage: the URL the worker recorded in use is the hint to start at.
+        if self.enrollment is None:
+            return None
+        return replace(self.enrollment, hub_in_use=self.state.get("hub_in_use"))
 
     def save_enrollment(self, state: EnrollmentState) -> None:
         self.events.append(("save_enrollment", state.node_id))
         self.enrollment = state
+
+    def set_hub_urls(self, urls: Sequence[str]) -> None:
+        if self.enrollment is None:
+            raise NotEnrolled("not enrolled")
+        self.events.append(("set_hub_urls", tuple(urls)))
+        self.enrollment = replace(self.enrollment, hub_urls=tuple(urls))
 
     def complete_enrollment(self, state: EnrollmentState, version: int, directory: bytes) -> None:
         self.store_directory(version, directory, None)

@@ -49,7 +49,7 @@ def enrolled_office(hub: FakeHub, url: str, node_id: str, n: int, store: FakeSto
     hub.register(node_id, keys.public)
     store.enrollment = EnrollmentState(
         node_id=node_id,
-        hub_url=url,
+        hub_urls=(url,),
         hub_keys=hub.keys.public,
         certificate=b"cert",
         enrolled_at=int(time.time()),
