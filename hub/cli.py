@@ -1,5 +1,5 @@
 """The `mbe-hub` command line: init, serve, site add/list/revoke, token create/list/revoke,
-backup/restore, stats status/publish.
+backup/restore, stats status/publish, db migrate.
 
 Every error a user can cause ends as one line on stderr and exit code 1 (2 for
 usage errors, from argparse); no traceback reaches the terminal.
@@ -25,6 +25,8 @@ from aiohttp import web
 
 from hub.app import SERVER_LIMITS, create_app
 from hub.backup import add_commands as add_backup_commands
+from hub.db_copy import migrate as migrate_db
+from hub.db_copy import summary as migrate_summary
 from hub.errors import DataDirError, HubError
 from hub.keyfile import read_keys, write_keys
 from hub.maintenance import refresh_directory
@@ -188,6 +190,13 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_migrate(args: argparse.Namespace) -> int:
+    settings = load_settings(args.dir)
+    copied = migrate_db(settings.db_path, args.to, progress=lambda line: print(line, flush=True))
+    print("\n".join(migrate_summary(copied, settings.data_dir / CONFIG_FILE)))
+    return 0
+
+
 async def _serve(settings: HubSettings, host: str, port: int) -> None:
     app = create_app(settings, extensions=[add_stats])
     runner = web.AppRunner(app, access_log=None, handle_signals=False, **SERVER_LIMITS)
@@ -311,6 +320,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", type=_dir, required=True)
     p.add_argument("token_id", metavar="TOKEN_ID", help="id from `token list` (or the token)")
     p.set_defaults(func=cmd_token_revoke)
+
+    db = sub.add_parser("db", help="the hub's database: move it to PostgreSQL").add_subparsers(
+        dest="db_command", metavar="ACTION", required=True
+    )
+    p = db.add_parser(
+        "migrate",
+        help="copy hub.db into an empty PostgreSQL database, verified (stop the hub first)",
+        description="Copy the hub's SQLite database into an empty PostgreSQL database in one"
+        " transaction, verified table by table. Stop the hub first; hub.db is not changed.",
+    )
+    p.add_argument("--dir", type=_dir, required=True)
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="postgresql://user@host:5432/dbname (the password from ~/.pgpass or PGPASSWORD)",
+    )
+    p.set_defaults(func=cmd_db_migrate)
 
     add_backup_commands(sub)
     add_stats_commands(sub, _dir)
