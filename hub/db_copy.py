@@ -102,7 +102,6 @@ class Copied:
 
     source: Path
     target: str  # the URL without its password
-    schema: int
     rows: tuple[tuple[str, int], ...]
     seconds: float
 
@@ -124,7 +123,7 @@ def migrate(
     with _errors(source, url):
         src = _lock_source(source, busy_timeout)
         try:
-            schema = _source_schema(src, source)
+            _check_schema(src, source)
             pg = postgres.connect(url)
             try:
                 postgres.migrate(postgres.PgDb(pg))
@@ -138,7 +137,7 @@ def migrate(
                 pg.close()
         finally:
             src.close()  # ends the read transaction: nothing was written to the file
-    return Copied(source, target, schema, tuple(rows), clock() - started)
+    return Copied(source, target, tuple(rows), clock() - started)
 
 
 def summary(copied: Copied, config: Path) -> list[str]:
@@ -179,7 +178,7 @@ def plan(src: sqlite3.Connection, pg: psycopg.Connection[Any]) -> list[Table]:
         raise MigrateError(
             "the two schemas differ, this version cannot copy them: tables only in the"
             f" SQLite file: {', '.join(only_here) or '-'}; only in PostgreSQL:"
-            f" {', '.join(only_there) or '-'}"
+            f" {', '.join(only_there) or '-'} (give the hub a database of its own)"
         )
     tables: dict[str, Table] = {}
     for name, cols in columns.items():
@@ -277,7 +276,7 @@ def _lock_source(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
-def _source_schema(src: sqlite3.Connection, path: Path) -> int:
+def _check_schema(src: sqlite3.Connection, path: Path) -> None:
     found = sqlite_schema_version(src)
     latest = latest_schema(SQLITE)
     if found == 0:
@@ -293,7 +292,6 @@ def _source_schema(src: sqlite3.Connection, path: Path) -> int:
             f"{path} has schema version {found}, newer than this hub ({latest});"
             " install the newer version"
         )
-    return found
 
 
 def _copy(

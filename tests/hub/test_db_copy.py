@@ -298,3 +298,16 @@ def test_a_table_this_version_cannot_copy_stops_the_command(tmp_path: Path, pg_u
     conn.close()
     with pytest.raises(db_copy.MigrateError, match="only in the SQLite file: notes"):
         db_copy.migrate(settings.db_path, pg_url)
+
+
+def test_a_value_of_another_type_than_its_column_is_refused(tmp_path: Path, pg_url: str) -> None:
+    """Text where PostgreSQL has bytea is named and refused, never reinterpreted."""
+    settings = _stopped_hub(tmp_path)
+    conn = sqlite3.connect(settings.db_path, isolation_level=None)
+    conn.execute(
+        "INSERT INTO directory_versions (version, issued, expires, data) VALUES (1, 1, 2, 'text')"
+    )
+    conn.close()
+    with pytest.raises(db_copy.MigrateError, match=r"directory_versions\.data holds a str"):
+        db_copy.migrate(settings.db_path, pg_url)
+    assert _pg_dump(pg_url)["directory_versions"] == []
