@@ -18,7 +18,7 @@ The hub must be stopped. In order:
    order with its ids as they are, each sequence (queue.seq, audit_log.id, the
    statistics ids) is moved past the highest id SQLite ever gave, the copy is
    verified, and only then committed. Any failure rolls all of it back: the target
-   keeps the empty schema, and the SQLite file is never written.
+   keeps the empty schema, and no row of the SQLite file changes.
 
 The sequences go past `sqlite_sequence` too, not only past the highest id left:
 `queue.seq` is AUTOINCREMENT, and a node's inbox cursor (`after`) must never see a
@@ -136,7 +136,7 @@ def migrate(
             finally:
                 pg.close()
         finally:
-            src.close()  # ends the read transaction: nothing was written to the file
+            src.close()  # ends the transaction, which wrote nothing
     return Copied(source, target, tuple(rows), clock() - started)
 
 
