@@ -199,5 +199,4 @@ async def change_hub_urls(
     answers = await survey(urls, keys, settings.request_timeout, deps or Deps.system())
     unreachable = _unreachable(answers, same_hub)
     store.set_hub_urls(urls)
-    log.info("hub.urls_set", count=len(urls), first=urls[0], unreachable=len(unreachable))
     return HubUrlsChanged(state.node_id, urls, unreachable)

@@ -333,6 +333,7 @@ class SyncWorker:
         await self._note_last_sync()
         await self._set_state(STATE_LAST_ERROR, warning)
         await self._set_state(STATE_HUB_REACHABLE, "true")
+        await self._set_state(STATE_HUB_IN_USE, client.hub_url)
         report = tally.report()
         if report != SyncReport():
             log.info("sync.cycle", **vars(report))

@@ -35,6 +35,9 @@ from protocol.requests import NonceCache, parse_request_headers, verify_request
 
 DAY = 24 * 3600
 NODE = web.RequestKey("node", str)
+# The push sockets one served app holds: stopping it closes those, not another's
+# (several servers of one FakeHub are several processes of one hub).
+APP_SOCKETS = web.AppKey("fakehub_sockets", set[web.WebSocketResponse])
 T = TypeVar("T")
 
 
@@ -214,13 +217,14 @@ class FakeHub:
         app.router.add_get("/v1/audit/head", self.get_audit_head)
         app.router.add_get("/v1/ws", self.ws)
         app.router.add_get("/health", self.health)
+        app[APP_SOCKETS] = set()
         app.on_shutdown.append(self._close_sockets)
         return app
 
     async def _close_sockets(self, app: web.Application) -> None:
-        for group in self.sockets.values():
-            for ws in list(group):
-                await ws.close()
+        held = app[APP_SOCKETS]
+        for ws in list(held):
+            await ws.close()
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -449,6 +453,7 @@ class FakeHub:
         ws = web.WebSocketResponse(heartbeat=5.0)
         await ws.prepare(request)
         self.sockets.setdefault(node, set()).add(ws)
+        request.app[APP_SOCKETS].add(ws)
         try:
             if self.queues.get(node):
                 await ws.send_str(hub_api.push_frame(hub_api.MailFrame()))
@@ -459,4 +464,5 @@ class FakeHub:
                 pass
         finally:
             self.sockets[node].discard(ws)
+            request.app[APP_SOCKETS].discard(ws)
         return ws
