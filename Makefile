@@ -43,10 +43,13 @@ lock:
 	echo "pip-compile: requirements.lock"; \
 	"$$tools/bin/pip-compile" $(LOCK_FLAGS) --output-file requirements.lock pyproject.toml
 
-# What the tests need outside Python: Debian's chromium (the browser tests drive it),
-# and axe-core, which the browser tests run in it for accessibility (installed with
-# Debian's npm into .cache/axe, not into the repository). Installed here, not only in
-# .ci/run, so `make test` alone works on a fresh machine. axe-core is pinned by version
+# What the tests need outside Python: Debian's chromium (the browser tests drive it);
+# Debian's postgresql (tests/pg.py starts a throwaway cluster per test worker for the
+# hub's PostgreSQL backend; Debian puts initdb not on PATH but in
+# /usr/lib/postgresql/<N>/bin/, so that is what is looked for); and axe-core, which the
+# browser tests run in chromium for accessibility (installed with Debian's npm into
+# .cache/axe, not into the repository). Installed here, not only in .ci/run, so
+# `make test` alone works on a fresh machine. axe-core is pinned by version
 # and by the hash of the one file the tests load: without a lock file npm checks a
 # download only against what the registry says today (the Python lock's --require-hashes
 # in one line). A stale or changed copy is replaced.
@@ -58,6 +61,7 @@ system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" != 0 ]; then \
 		echo "make test needs the Debian packages$$missing: run 'sudo apt-get install$$missing' (or make test as root)"; \
 		exit 1; \

@@ -14,6 +14,7 @@ import structlog
 import demo.cluster
 import demo.processes
 from node.api.contract_check import ENV as CONTRACT_CHECK
+from tests import pg
 from tests.ports import reserved_port
 
 # Every node API the suite runs, in-process or as a `mbe-node serve` process,
@@ -65,6 +66,10 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 # other test is handed out on its own. A path ending in "/" is a directory.
 SHARED_FIXTURE_GROUPS = ("tests/e2e/", "tests/fuzz/test_openapi.py", "tests/stats/test_attack.py")
 
+# Session-scoped fixtures meant to be set up once on every worker that needs them (each
+# worker its own PostgreSQL cluster), so their tests are spread like any other test.
+PER_WORKER_FIXTURES = frozenset({"pg_cluster"})
+
 
 def shared_fixture_group(nodeid: str) -> str | None:
     """The group of SHARED_FIXTURE_GROUPS a test belongs to, without the trailing "/"."""
@@ -105,6 +110,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             fixture = defs[-1]
             if fixture.baseid.split("/")[0] != "tests":
                 continue  # a plugin's fixture
+            if fixture.argname in PER_WORKER_FIXTURES:
+                continue
             if fixture.scope == "session":
                 group = fixture.baseid  # the directory of the conftest defining it
             elif fixture.scope in ("package", "module"):
@@ -134,3 +141,27 @@ def _isolated_logging_config() -> Iterator[None]:
     yield
     structlog.reset_defaults()
     root.handlers, root.level = handlers, level
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[pg.Cluster]:
+    """A throwaway PostgreSQL cluster (tests/pg.py), one per xdist worker.
+
+    Fails, does not skip, where PostgreSQL is missing: `make test` installs it, and a
+    skip would hide the tests that did not run. Stopped at the end of the session; if
+    the worker dies first, the cluster's watchdog stops it.
+    """
+    reason = pg.available()
+    if reason is not None:
+        pytest.fail(f"pg_cluster: {reason}", pytrace=False)
+    with pg.Cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def pg_url(pg_cluster: pg.Cluster) -> Iterator[str]:
+    """The URL of a new, empty database in the worker's cluster, for this test alone;
+    dropped (in the background, its connections closed) after the test."""
+    url = pg_cluster.create_database()
+    yield url
+    pg_cluster.drop_database(url)
