@@ -50,8 +50,6 @@ from pathlib import Path
 # Allow `python bench/stats.py` from the repository root without installing.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sqlite_utils
-
 from hub.stats.aggregate import OFFICE, ORGANISATION, Scope, TableSpec
 from hub.stats.cells import CellIdent, dims_text
 from hub.stats.disclosure import DisclosurePolicy
@@ -60,6 +58,7 @@ from hub.stats.published import protected_tables
 from hub.stats.render import csv_text
 from hub.stats.store import publish
 from hub.storage.db import connect
+from hub.storage.engine import SqliteDb
 from protocol import codes
 
 CROSS = tuple(sorted(codes.CROSS_DIMENSIONS))
@@ -245,7 +244,7 @@ def workloads(office: str) -> list[Workload]:
     ]
 
 
-def run(db: sqlite_utils.Database, period: Period, work: Workload) -> tuple[float, float, int]:
+def run(db: SqliteDb, period: Period, work: Workload) -> tuple[float, float, int]:
     """Every table of `work` through the hub's read path, each rendered to CSV as its
     request would be: (seconds in all, of which CSV rendering, CSV lines)."""
     policy = DisclosurePolicy()
@@ -260,7 +259,7 @@ def run(db: sqlite_utils.Database, period: Period, work: Workload) -> tuple[floa
     return time.perf_counter() - t0, rendering, lines
 
 
-def peak_memory(db: sqlite_utils.Database, period: Period, work: Workload) -> int:
+def peak_memory(db: SqliteDb, period: Period, work: Workload) -> int:
     """Peak bytes of Python allocations while `work` runs (tracemalloc)."""
     tracemalloc.start()
     try:
@@ -281,7 +280,7 @@ def bare_sql(db: sqlite3.Connection, period: str) -> tuple[float, int]:
     return time.perf_counter() - t0, len(result)
 
 
-def open_hub_db(path: Path) -> sqlite_utils.Database:
+def open_hub_db(path: Path) -> SqliteDb:
     hub_db = connect(path)  # the hub's own schema
     db = hub_db.conn
     db.execute("PRAGMA journal_mode = OFF")  # a throw-away database: no rollback needed

@@ -36,11 +36,16 @@ from hub.metrics import Metrics
 from hub.push import DirectoryAnnouncer, PushRegistry
 from hub.settings import HubSettings
 from hub.storage.db import disk_full, open_worker
+from hub.storage.engine import Db
+from hub.storage.listen import listen
 from protocol.hub_api import ProblemKind
 from support.clock import Deps
 from support.files import restrict_directory
 
 log = structlog.get_logger()
+# How often /health's view of the database is renewed, and how long an answer may take.
+PROBE_INTERVAL = 2.0
+PROBE_TIMEOUT = 2.0
 # The server's longest request line (aiohttp's default is 8190 bytes). Longer, so a
 # long query string (a coordinator's pasted link, an attacker's 100 KB) reaches the
 # handlers and gets their answer: a German page or a problem, not the parser's
@@ -106,6 +111,68 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     worker.close()
 
 
+def _ping(db: Db) -> None:
+    db.execute("SELECT 1").fetchone()
+
+
+async def probe(app: web.Application) -> bool:
+    """Whether the database answers within PROBE_TIMEOUT; recorded for /health."""
+    metrics = app[METRICS]
+    try:
+        await asyncio.wait_for(app[DB].read(_ping), PROBE_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 -- any failure means "not reachable"; the type is logged
+        if metrics.reachable:
+            log.warning("db.unreachable", error=type(exc).__name__)
+        metrics.reachable = False
+        return False
+    if not metrics.reachable:
+        log.info("db.reachable")
+    metrics.reachable = True
+    return True
+
+
+async def probe_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Probe the database every PROBE_INTERVAL seconds for /health and /metrics."""
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL)
+            await probe(app)
+
+    task = asyncio.create_task(loop(), name="hub-db-probe")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def listen_ctx(app: web.Application) -> AsyncIterator[None]:
+    """On PostgreSQL: hear what the other hub processes commit (hub/storage/listen.py)."""
+    url, pool = app[SETTINGS].database.postgres_url, app[DB].pool
+    if url is None or pool is None:
+        yield
+        return
+    push, announcer = app[PUSH], app[ANNOUNCER]
+
+    async def on_notice(kind: str, items: list[str]) -> None:
+        if kind == "mail":
+            await push.notify(items)
+        elif kind == "directory":
+            await announcer.check()
+
+    async def on_connect() -> None:
+        # Notices sent while this process was not listening are lost: every
+        # connected node looks at its inbox once, and the directory is checked.
+        await push.notify(push.node_ids)
+        await announcer.check()
+
+    task = asyncio.create_task(listen(url, pool.tag, on_notice, on_connect), name="hub-listen")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def push_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[PUSH].close_all()
@@ -145,8 +212,10 @@ def create_app(
     app[METRICS] = Metrics()
     app[NONCES] = NonceMemory(settings.auth.max_skew)
     app.cleanup_ctx.append(db_ctx)
+    app.cleanup_ctx.append(probe_ctx)
     app.cleanup_ctx.append(push_ctx)
     app.cleanup_ctx.append(announcer_ctx)
+    app.cleanup_ctx.append(listen_ctx)
     app.cleanup_ctx.append(maintenance_ctx)
     add_routes(app)
     for extend in extensions:

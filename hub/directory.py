@@ -183,6 +183,7 @@ def publish(
         "INSERT INTO directory_versions (version, issued, expires, data) VALUES (?, ?, ?, ?)",
         (version, now, doc.expires, data),
     )
+    db.notify("directory", [str(version)])
     db.execute(
         "DELETE FROM directory_versions WHERE version NOT IN "
         "(SELECT version FROM directory_versions ORDER BY version DESC LIMIT ?)",

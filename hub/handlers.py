@@ -358,10 +358,20 @@ async def _greet(request: web.Request, ws: web.WebSocketResponse, node: str) -> 
 
 
 async def health(request: web.Request) -> web.Response:
-    """Liveness and the database's state: 503 once damage is known (docs/hub-api.md)."""
-    integrity = request.app[METRICS].integrity
-    body = {"status": "corrupt" if integrity.corrupt else "ok", "database": integrity.as_json()}
-    return web.json_response(body, status=503 if integrity.corrupt else 200)
+    """Liveness and the database's state: 503 once damage is known or while the
+    database does not answer (docs/hub-api.md). Reads only what the probe and the
+    checks recorded, so a load balancer's checks cost no query."""
+    found = request.app[METRICS]
+    integrity = found.integrity
+    status = "corrupt" if integrity.corrupt else "ok" if found.reachable else "unreachable"
+    database: dict[str, object] = {
+        **integrity.as_json(),
+        "engine": request.app[DB].engine,
+        "reachable": found.reachable,
+    }
+    return web.json_response(
+        {"status": status, "database": database}, status=200 if status == "ok" else 503
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -381,6 +391,7 @@ async def metrics(request: web.Request) -> web.Response:
         max_node_bytes=stats.max_node_bytes,
         quota=app[SETTINGS].relay.max_queue_bytes_per_node,
         connected=app[PUSH].connected_nodes,
+        pool=app[DB].pool_stats(),
     )
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 

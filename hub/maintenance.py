@@ -25,6 +25,7 @@ from hub.context import ANNOUNCER, DB, DEPS, KEYS, METRICS, PUSH, SETTINGS
 from hub.push import close_revoked
 from hub.rotation import end_overlaps
 from hub.settings import HubSettings
+from hub.storage import jobs
 from hub.storage.db import write
 from hub.storage.engine import Db
 from hub.storage.integrity import quick_check
@@ -57,14 +58,17 @@ async def check_database(app: web.Application, now: int) -> int:
     return problems
 
 
-async def run_once(app: web.Application, now: int) -> set[str]:
+async def run_once(app: web.Application, now: int, *, shared: bool = True) -> set[str]:
     """One maintenance pass at time `now`; return the senders told about expired mail.
 
     The steps are independent: one that fails is logged and the others still
     run, above all the re-signing, without which every node would refuse the
-    directory once it expires.
+    directory once it expires. `shared`: also the steps on the shared
+    database (expiry, pruning, overlaps, re-signing), which one hub process
+    runs per interval (`hub.storage.jobs`); the others only check their own
+    sockets and announce.
     """
-    db, settings, keys = app[DB], app[SETTINGS], app[KEYS]
+    db = app[DB]
     notified: set[str] = set()
     ended: int | None = None
     version: int | None = None
@@ -76,6 +80,19 @@ async def run_once(app: web.Application, now: int) -> set[str]:
         # Normally done when the revoke's directory version is announced; this
         # is the backstop should that check have failed or raced a new socket.
         await close_revoked(app[PUSH], db)
+    if shared:
+        ended, version, notified = await _shared_steps(app, now)
+    if version is not None or ended is not None:
+        async with _step("announce"):
+            await app[ANNOUNCER].check()
+    return notified
+
+
+async def _shared_steps(app: web.Application, now: int) -> tuple[int | None, int | None, set[str]]:
+    db, settings, keys = app[DB], app[SETTINGS], app[KEYS]
+    notified: set[str] = set()
+    ended: int | None = None
+    version: int | None = None
     async with _step("expire"):
         notified = await db.run(relay.expire, keys, settings, now, app[DEPS].random)
         if notified:
@@ -93,10 +110,7 @@ async def run_once(app: web.Application, now: int) -> set[str]:
         version = await db.run(refresh_directory, keys, settings, now)
         if version is not None:
             log.info("directory.resigned", version=version)
-    if version is not None or ended is not None:
-        async with _step("announce"):
-            await app[ANNOUNCER].check()
-    return notified
+    return ended, version, notified
 
 
 @contextlib.asynccontextmanager
@@ -115,7 +129,9 @@ async def _loop(app: web.Application) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await run_once(app, app[DEPS].clock.now())
+            now = app[DEPS].clock.now()
+            shared = await app[DB].run(jobs.claim, "maintenance", interval, now)
+            await run_once(app, now, shared=shared)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 -- the task must never die silently; the next pass retries

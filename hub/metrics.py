@@ -54,12 +54,21 @@ class Metrics:
 
     requests: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     integrity: Integrity = field(default_factory=Integrity)
+    # Whether the last probe of the database (`hub.app.probe_ctx`) got an answer.
+    reachable: bool = True
 
     def count(self, route: str, method: str, status: int) -> None:
         self.requests[(route, method, status)] += 1
 
     def render(
-        self, *, queue_depth: int, oldest_age: int, max_node_bytes: int, quota: int, connected: int
+        self,
+        *,
+        queue_depth: int,
+        oldest_age: int,
+        max_node_bytes: int,
+        quota: int,
+        connected: int,
+        pool: dict[str, int] | None = None,
     ) -> str:
         lines = [
             "# HELP mbe_hub_queue_depth Sealed messages waiting in the relay queue.",
@@ -95,6 +104,20 @@ class Metrics:
             "# HELP mbe_hub_failed_acks_total Acknowledged messages that could not be deleted.",
             "# TYPE mbe_hub_failed_acks_total counter",
             f"mbe_hub_failed_acks_total {self.integrity.failed_acks}",
+            "# HELP mbe_hub_db_reachable 1 while the database answers the hub's probe, else 0.",
+            "# TYPE mbe_hub_db_reachable gauge",
+            f"mbe_hub_db_reachable {1 if self.reachable else 0}",
+        ]
+        for key, value in sorted((pool or {}).items()):
+            # psycopg_pool's own counters (PostgreSQL only): pool_size, pool_available,
+            # requests_waiting, connections_lost, ... (docs/operations.md).
+            name = "mbe_hub_db_pool_" + key.removeprefix("pool_")
+            lines += [
+                f"# HELP {name} psycopg_pool statistic {key}.",
+                f"# TYPE {name} gauge",
+                f"{name} {int(value)}",
+            ]
+        lines += [
             "# HELP mbe_hub_requests_total HTTP requests by route, method and status.",
             "# TYPE mbe_hub_requests_total counter",
         ]

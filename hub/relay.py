@@ -154,6 +154,8 @@ def queue_batch(
     _check_quota(db, settings, sender, sum(len(row[6]) for row in queue_rows))
     _insert_rows(db, _QUEUE_INSERT, queue_rows)
     _insert_rows(db, _LOG_INSERT, log_rows)
+    # Recipients connected to another hub process hear of it at the commit.
+    db.notify("mail", result.recipients)
     return result
 
 
@@ -622,6 +624,7 @@ def _notify(
         "envelope) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (notice_id, HUB_ID, sender, env.expires, now, hashlib.sha256(blob).digest(), blob),
     )
+    db.notify("mail", [sender])
     return True
 
 

@@ -30,6 +30,7 @@ from hub.stats import publication
 from hub.stats.errors import StatsError
 from hub.stats.periods import parse_period
 from hub.stats.store import unpublished_periods
+from hub.storage import jobs
 from hub.storage.engine import Db
 
 log = structlog.get_logger()
@@ -66,7 +67,10 @@ async def _loop(app: web.Application) -> None:
     while True:
         await asyncio.sleep(PUBLISH_INTERVAL)
         try:
-            await publish_due(app, app[DEPS].clock.now())
+            now = app[DEPS].clock.now()
+            # One hub process per interval publishes (hub.storage.jobs).
+            if await app[DB].run(jobs.claim, "stats.autopublish", PUBLISH_INTERVAL, now):
+                await publish_due(app, now)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 -- background boundary: log, retry next pass; reads still publish

@@ -57,7 +57,7 @@ def group_cells(db: Db, groups: Iterable[CellGroup]) -> dict[int, CellIdent]:
             query = (
                 "SELECT id, dims FROM stats_cells WHERE measure = ? AND dims >= ? AND dims < ? "
                 "AND length(dims) - length(replace(dims, ';', '')) = ? "
-                "AND instr(dims, ?) > 0"
+                "AND replace(dims, ?, '') != dims"
             )
             later = "".join(f";{name}=" for name in names[1:])
             params = (measure, names[0] + "=", names[0] + ">", len(names) - 1, later or "=")

@@ -184,6 +184,8 @@ def publish(db: Db, period: str, cutoff: int, now: int) -> Publication:
     supported dataset version (with cell keys) received before `cutoff`. Only call
     once the cutoff has passed."""
     with write(db, durable=True):
+        # A period is published once, whichever hub process gets there first.
+        db.lock("stats.publish", period)
         held = publication(db, period)
         if held is not None:
             return held
@@ -226,12 +228,11 @@ def sum_published(db: Db, period: str) -> None:
         db.execute(
             "INSERT INTO stats_published_sums "
             "(period, cell_id, org, area, count, cell_key, offices) "
-            "SELECT p.period, c.cell_id, p.org, p.area, sum(c.count), "
-            "sum(c.cell_key) % ?, count(*) "
+            "SELECT ?, c.cell_id, ?, ?, sum(c.count), sum(c.cell_key) % ?, count(*) "
             "FROM stats_published_reports p "
             "JOIN stats_report_cells c ON c.report_id = p.report_id "
             "WHERE p.period = ? AND p.org = ? AND p.area = ? GROUP BY c.cell_id",
-            (KEY_SPACE, period, org, area),
+            (period, org, area, KEY_SPACE, period, org, area),
         )
     db.execute("UPDATE stats_publications SET summed = 1 WHERE period = ?", (period,))
 
@@ -243,6 +244,7 @@ def ensure_summed(db: Db, period: str) -> bool:
     if row is None or row[0]:
         return False
     with write(db, durable=True):
+        db.lock("stats.publish", period)
         found = db.execute("SELECT summed FROM stats_publications WHERE period = ?", (period,))
         if found.fetchone()[0]:
             return False

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 
 from protocol.documents import AuditHead
 from protocol.keys import PrivateKeys
 from tests.hub.client import problem_kind
 from tests.hub.conftest import Hub
+from tests.hub.engines import hub_db
 
 
 def _hash(label: str) -> str:
@@ -34,7 +34,7 @@ async def test_a_head_is_kept_and_given_back(hub: Hub) -> None:
     newer = AuditHead(node.node_id, _hash("two"), hub.clock.now()).sign(node.keys)
     assert (await client.signed("POST", "/v1/audit/head", newer)).status == 200
     assert await (await client.signed("GET", "/v1/audit/head")).read() == newer
-    conn = sqlite3.connect(hub.settings.db_path)
+    conn = hub_db(hub.settings)
     try:
         stored = conn.execute("SELECT node_id, at, hash FROM audit_heads").fetchall()
     finally:

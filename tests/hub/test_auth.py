@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from hub.keyfile import read_keys
 from hub.sites import revoke_site
-from hub.storage.db import connect
 from protocol.keys import PrivateKeys
 from tests.clocks import clocked
 from tests.hub.client import problem_kind
 from tests.hub.conftest import Hub
+from tests.hub.engines import hub_db
 
 
 async def _kind(resp: object) -> tuple[int, str]:
@@ -71,7 +71,7 @@ async def test_revoked_node(hub: Hub) -> None:
     node = await hub.node("To Be Revoked")
     c = hub.client(node)
     assert (await c.signed("GET", "/v1/inbox")).status == 200
-    db = connect(hub.settings.db_path)
+    db = hub_db(hub.settings)
     revoke_site(db, read_keys(hub.settings.key_path), hub.settings, node.node_id, 1)
     db.close()
     assert await _kind(await c.signed("GET", "/v1/inbox")) == (403, "revoked-node")

@@ -22,7 +22,7 @@ from hub import maintenance
 from hub.app import create_app
 from hub.context import DB
 from hub.storage.db import connect
-from hub.storage.engine import Db, SqliteDb
+from hub.storage.engine import SqliteDb
 from hub.storage.integrity import is_corruption, quick_check
 from protocol.envelope import Envelope, open_envelope
 from protocol.ids import HUB_ID
@@ -30,6 +30,11 @@ from protocol.payloads import ExpiryNotice
 from tests.clocks import clocked
 from tests.hub.client import Node, referral
 from tests.hub.conftest import Hub
+from tests.hub.engines import sqlite_db
+
+# SQLite file damage and SQLITE_FULL: what only the SQLite engine has (PostgreSQL keeps
+# its own checks, and its full disk is the server's; docs/operations.md).
+pytestmark = pytest.mark.sqlite_only
 
 PAGE = 4096
 
@@ -206,7 +211,7 @@ async def test_acks_work_for_the_rest_when_one_row_cannot_be_deleted(
     envs = [referral(a, b.node_id, b.keys.public, now=hub.clock.now()) for _ in range(3)]
     await hub.client(a).upload([e.encode() for e in envs])
     bad = envs[1].msg_id
-    db: Db = hub.app[DB].db
+    db = sqlite_db(hub.app[DB])
     execute = db.execute
 
     def damaged_execute(sql: str, params: Any = ()) -> sqlite3.Cursor:
@@ -251,6 +256,8 @@ async def test_quick_check_runs_hourly_and_shows_in_health_and_metrics(
         "damaged_envelopes": 0,
         "unreadable_rows": 0,
         "failed_acks": 0,
+        "engine": "sqlite",
+        "reachable": True,
     }
     text = await _metrics(hub)
     assert "mbe_hub_db_ok 0\n" in text

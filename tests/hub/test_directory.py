@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from hub.directory import KEEP_VERSIONS, next_version
 from hub.keyfile import read_keys
 from hub.maintenance import run_once
 from hub.sites import revoke_site
-from hub.storage.db import connect
 from protocol.documents import Directory
 from tests.hub.client import problem_kind, referral
 from tests.hub.conftest import Hub
+from tests.hub.engines import hub_db
 
 
 async def _directory(hub: Hub, client_node: object, etag: str | None = None) -> object:
@@ -38,7 +36,7 @@ async def test_revocation_refuses_the_node_and_bumps_the_version(hub: Hub) -> No
     a, b = await hub.node("Stays Office"), await hub.node("Goes Office")
     first = await hub.client(a).signed("GET", "/v1/directory")
     before = Directory.verify(await first.read(), a.hub_keys, now=hub.clock.now())
-    db = connect(hub.settings.db_path)
+    db = hub_db(hub.settings)
     version = revoke_site(
         db, read_keys(hub.settings.key_path), hub.settings, b.node_id, hub.clock.now()
     )
@@ -77,7 +75,7 @@ async def test_directory_is_resigned_before_it_expires(hub: Hub) -> None:
 
 
 def _versions(hub: Hub) -> list[int]:
-    with sqlite3.connect(hub.settings.db_path) as conn:
+    with hub_db(hub.settings) as conn:
         return [
             r[0] for r in conn.execute("SELECT version FROM directory_versions ORDER BY version")
         ]
@@ -92,7 +90,7 @@ async def test_versions_never_go_backwards_after_an_old_database_comes_back(hub:
     held = max(_versions(hub))
     resp = await hub.client(node).signed("GET", "/v1/directory")
     assert Directory.verify(await resp.read(), node.hub_keys, now=hub.clock.now()).version == held
-    with sqlite3.connect(hub.settings.db_path) as conn:
+    with hub_db(hub.settings) as conn:
         conn.execute("DELETE FROM directory_versions WHERE version > ?", (min(_versions(hub)),))
     hub.clock.advance(3600)
     hub.add_site("Fourth Office")

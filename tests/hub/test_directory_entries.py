@@ -9,7 +9,6 @@ Every version must still be byte for byte the directory made from scratch:
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Collection
 from typing import Any
 
@@ -21,11 +20,12 @@ from hub.keyfile import read_keys
 from hub.settings import HubSettings
 from hub.sites import add_site, revoke_site
 from hub.storage import sites as store
-from hub.storage.db import connect, write
+from hub.storage.db import write
 from hub.storage.engine import Db
 from protocol.documents import Directory, OfficeEntry
 from protocol.enrollment import EnrollmentCode, EnrollmentRequest
 from protocol.keys import PrivateKeys
+from tests.hub.engines import hub_db
 
 NOW = 1_800_000_000
 
@@ -89,7 +89,7 @@ def office(d: Directory, node_id: str) -> OfficeEntry:
 
 def test_every_version_equals_the_directory_made_from_scratch(settings: HubSettings) -> None:
     """Adds, enrollments, a rotation, a revocation: each version is the from-scratch bytes."""
-    db = connect(settings.db_path)
+    db = hub_db(settings)
     try:
         ids = {}
         for name in ("Alpha", "Beta", "Gamma", "Delta"):
@@ -121,15 +121,15 @@ def test_a_row_changed_by_another_process_shows_in_the_next_version(
     settings: HubSettings,
 ) -> None:
     """Another connection renames a site: the kept entry of the old row is not used."""
-    db = connect(settings.db_path)
+    db = hub_db(settings)
     try:
         node_id, code = new_site(db, settings, "Before Office")
         enrolled(db, settings, code)
         assert office(published(db, settings), node_id).name == "Before Office"
-        with sqlite3.connect(settings.db_path) as other:
+        with hub_db(settings) as other:
             other.execute("UPDATE sites SET name = 'After Office' WHERE node_id = ?", (node_id,))
         assert office(published(db, settings), node_id).name == "After Office"
-        with sqlite3.connect(settings.db_path) as other:
+        with hub_db(settings) as other:
             other.execute("UPDATE sites SET name = 'Before Office' WHERE node_id = ?", (node_id,))
         assert office(published(db, settings), node_id).name == "Before Office"
     finally:
@@ -140,14 +140,14 @@ def test_a_stored_low_order_key_is_left_out_also_after_it_was_listed(
     settings: HubSettings,
 ) -> None:
     """A key of small order written into a listed row (an older hub): the next version drops it."""
-    db = connect(settings.db_path)
+    db = hub_db(settings)
     try:
         bad_id, bad_code = new_site(db, settings, "Legacy Office")
         enrolled(db, settings, bad_code)
         good_id, good_code = new_site(db, settings, "Good Office")
         enrolled(db, settings, good_code)
         assert published(db, settings).office(bad_id) is not None
-        with sqlite3.connect(settings.db_path) as other:
+        with hub_db(settings) as other:
             other.execute("UPDATE sites SET enc_key = ? WHERE node_id = ?", (bytes(32), bad_id))
         d = published(db, settings)
         assert d.office(bad_id) is None
@@ -174,7 +174,7 @@ def test_a_version_published_by_another_process_is_taken_in(
     monkeypatch.setattr(store, "site_rows", counting)
     ours = directory._Offices()
     monkeypatch.setattr(directory, "_OFFICES", ours)
-    db = connect(settings.db_path)
+    db = hub_db(settings)
     try:
         ids = {}
         for name in ("One", "Two"):

@@ -11,9 +11,9 @@ from hub.directory import latest_version
 from hub.keyfile import read_keys
 from hub.maintenance import run_once
 from hub.sites import revoke_site
-from hub.storage.db import connect
 from tests.hub.client import referral
 from tests.hub.conftest import Hub
+from tests.hub.engines import hub_db
 
 
 async def _frame(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0) -> dict[str, Any]:
@@ -22,7 +22,7 @@ async def _frame(ws: aiohttp.ClientWebSocketResponse, timeout: float = 5.0) -> d
 
 
 def _version(hub: Hub) -> int:
-    db = connect(hub.settings.db_path)
+    db = hub_db(hub.settings)
     try:
         return latest_version(db)
     finally:
@@ -71,7 +71,7 @@ async def test_revocation_from_another_process_is_announced(hub: Hub) -> None:
     ws = await hub.client(a).ws()
     try:
         await _frame(ws)
-        db = connect(hub.settings.db_path)
+        db = hub_db(hub.settings)
         try:
             version = revoke_site(
                 db, read_keys(hub.settings.key_path), hub.settings, b.node_id, hub.clock.now()

@@ -28,6 +28,11 @@ from protocol.envelope import Envelope
 from protocol.requests import SignedRequest
 from tests.hub.client import Node, problem_kind, referral
 from tests.hub.conftest import Hub
+from tests.hub.engines import sqlite_db
+
+# SQLite file damage and SQLITE_FULL: what only the SQLite engine has (PostgreSQL keeps
+# its own checks, and its full disk is the server's; docs/operations.md).
+pytestmark = pytest.mark.sqlite_only
 
 WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
@@ -77,7 +82,7 @@ class FullDisk:
 
 @contextmanager
 def full_disk(hub: Hub, **kw: Any) -> Iterator[FullDisk]:
-    db = hub.app[DB].db
+    db = sqlite_db(hub.app[DB])
     real = db.conn
     disk = FullDisk(real)
     for name, value in kw.items():
@@ -185,8 +190,8 @@ async def test_a_replay_is_refused_while_full_and_after(hub: Hub) -> None:
     assert [e["event"] for e in logs].count("auth.nonces_persisted") == 1
     assert len(hub.app[NONCES]) == 0
     stored = (
-        hub.app[DB]
-        .db.execute("SELECT 1 FROM nonces WHERE nonce = ?", (headers["X-MBE-Nonce"],))
+        sqlite_db(hub.app[DB])
+        .execute("SELECT 1 FROM nonces WHERE nonce = ?", (headers["X-MBE-Nonce"],))
         .fetchone()
     )
     assert stored is not None
@@ -209,7 +214,7 @@ async def test_a_nonce_written_before_the_disk_filled_is_refused_too(hub: Hub) -
 async def test_a_really_full_database_is_storage_full(hub: Hub) -> None:
     """SQLite's own SQLITE_FULL (the database may not grow), not an injected error."""
     a, b = await hub.node("Office A"), await hub.node("Office B")
-    conn = hub.app[DB].db.conn
+    conn = sqlite_db(hub.app[DB]).conn
     (pages,) = conn.execute("PRAGMA page_count").fetchone()
     conn.execute(f"PRAGMA max_page_count={int(pages)}")
     try:

@@ -58,7 +58,7 @@ def test_every_command_is_in_the_readme() -> None:
     assert sub.choices is not None
     commands = {"init", "serve", "site add", "site list", "site revoke"}
     commands |= {"token create", "token list", "token revoke"}
-    commands |= {"backup", "restore", "stats status", "stats publish"}
+    commands |= {"backup", "restore", "stats status", "stats publish", "db migrate"}
     assert set(sub.choices) == {c.split()[0] for c in commands}
     for command in commands:
         assert f"mbe-hub {command}" in readme or command in readme, command

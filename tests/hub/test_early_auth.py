@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 from hub.keyfile import read_keys
 from hub.sites import revoke_site
-from hub.storage.db import connect
 from protocol.keys import PrivateKeys
 from protocol.requests import sign_request
 from tests.hub.conftest import Hub
+from tests.hub.engines import hub_db
 
 BIG = (1 << 20) - 1  # just under the test hub's relay.max_body
 
@@ -60,7 +60,7 @@ async def test_missing_headers_skew_and_revocation_are_refused_before_the_body(h
     assert await _status_before_body(hub, {}) == 401
     skewed = _headers(hub, node.node_id, node.keys, skew=-3600)
     assert await _status_before_body(hub, skewed) == 401
-    db = connect(hub.settings.db_path)
+    db = hub_db(hub.settings)
     try:
         revoke_site(
             db, read_keys(hub.settings.key_path), hub.settings, node.node_id, hub.clock.now()

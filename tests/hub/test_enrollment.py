@@ -10,6 +10,7 @@ from protocol.errors import FingerprintMismatchError
 from protocol.keys import PrivateKeys
 from tests.hub.client import EnrollError, enroll
 from tests.hub.conftest import Hub
+from tests.hub.engines import hub_db
 
 
 async def test_good_code_enrolls_and_returns_cert_keys_and_directory(hub: Hub) -> None:
@@ -88,10 +89,9 @@ async def test_revoked_site_cannot_enroll(hub: Hub) -> None:
     """Revoking a site before it enrolled voids its code."""
     from hub.keyfile import read_keys
     from hub.sites import revoke_site
-    from hub.storage.db import connect
 
     new = hub.add_site("Revoked Early")
-    db = connect(hub.settings.db_path)
+    db = hub_db(hub.settings)
     revoke_site(db, read_keys(hub.settings.key_path), hub.settings, new.node_id, hub.clock.now())
     db.close()
     with pytest.raises(EnrollError) as err:

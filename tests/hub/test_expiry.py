@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from hub.maintenance import run_once
 from protocol.envelope import Envelope, open_envelope
 from protocol.ids import HUB_ID
 from protocol.payloads import ExpiryNotice
 from tests.hub.client import referral
 from tests.hub.conftest import Hub
+from tests.hub.engines import hub_db
 
 
 async def test_expiry_notice_reaches_the_sender(hub: Hub) -> None:
@@ -30,7 +29,7 @@ async def test_expiry_notice_reaches_the_sender(hub: Hub) -> None:
     assert inner.payload == ExpiryNotice(
         of_msg_id=env.msg_id, recipient=b.node_id, expired=hub.clock.now()
     )
-    with sqlite3.connect(hub.settings.db_path) as conn:
+    with hub_db(hub.settings) as conn:
         row = conn.execute("SELECT expired FROM relay_log WHERE msg_id = ?", (env.msg_id,))
         assert row.fetchone() == (hub.clock.now(),)
 
@@ -44,5 +43,5 @@ async def test_expired_notice_makes_no_further_notice(hub: Hub) -> None:
     await run_once(hub.app, hub.clock.now())
     hub.clock.advance(hub.settings.relay.notice_ttl)
     assert await run_once(hub.app, hub.clock.now()) == set()
-    with sqlite3.connect(hub.settings.db_path) as conn:
+    with hub_db(hub.settings) as conn:
         assert conn.execute("SELECT count(*) FROM queue").fetchone() == (0,)

@@ -24,6 +24,7 @@ import pytest
 from hub.errors import StorageFull
 from hub.storage.db import DbWorker, connect
 from hub.storage.engine import Db
+from tests.hub.engines import sqlite_db
 
 
 class Watched:
@@ -61,8 +62,8 @@ async def worker(tmp_path: Path) -> AsyncIterator[DbWorker]:
 
 
 def _watch(worker: DbWorker) -> Watched:
-    watched = Watched(worker.db.conn)
-    worker.db.conn = watched  # type: ignore[assignment]  # a stand-in with the methods used
+    watched = Watched(sqlite_db(worker).conn)
+    sqlite_db(worker).conn = watched  # type: ignore[assignment]  # a stand-in with the methods used
     return watched
 
 
@@ -77,13 +78,11 @@ def _insert_then_refuse(db: Db, x: int) -> int:
 
 
 def _stored(worker: DbWorker) -> list[int]:
-    with sqlite3.connect(worker.db.execute("PRAGMA database_list").fetchone()[2]) as conn:
+    with sqlite3.connect(sqlite_db(worker).execute("PRAGMA database_list").fetchone()[2]) as conn:
         return [r[0] for r in conn.execute("SELECT x FROM t ORDER BY x")]
 
 
-def _call(
-    worker: DbWorker, fn: Callable[[Db, int], int], x: int
-) -> Callable[[], Awaitable[int]]:
+def _call(worker: DbWorker, fn: Callable[[Db, int], int], x: int) -> Callable[[], Awaitable[int]]:
     return lambda: worker.run_durable(fn, x)
 
 

@@ -11,11 +11,11 @@ from pytest_aiohttp import AiohttpClient
 from hub.app import create_app
 from hub.settings import HubSettings
 from hub.stats.routes import add_stats
-from hub.storage.db import connect
 from hub.tokens import create_token
 from tests.clocks import clocked
 from tests.hub.client import problem_kind
 from tests.hub.conftest import FakeClock, Hub
+from tests.hub.engines import hub_db
 
 SIGNED = (
     b"X-MBE-Node: office-a\r\nX-MBE-Timestamp: 1800000000\r\n"
@@ -74,7 +74,7 @@ async def test_hostile_request_gets_a_client_error(
     """The hub answers 3xx or 4xx, never 500, and logs no internal error."""
     app = create_app(settings, deps=clocked(clock), extensions=[add_stats])
     http = await aiohttp_client(app)
-    db = connect(settings.db_path)
+    db = hub_db(settings)
     try:
         create_token(db, "coordinator", None, clock.now(), os.urandom(32))
     finally:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from nacl.signing import SigningKey
 
 from hub.maintenance import run_once
-from hub.storage.db import connect
 from hub.storage.sites import get_site
 from protocol.documents import Directory, sign_document
 from protocol.encoding import pack
@@ -15,6 +12,7 @@ from protocol.enrollment import _PROOF_DOMAIN, EnrollmentCode
 from protocol.keys import PrivateKeys
 from tests.hub.client import enroll, problem_kind
 from tests.hub.conftest import Hub
+from tests.hub.engines import hub_db
 
 LOW_ORDER = bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")
 
@@ -59,7 +57,7 @@ async def test_rotation_to_a_low_order_key_is_refused(hub: Hub) -> None:
     resp = await hub.client(node).signed("POST", "/v1/keys/rotate", doc)
     assert resp.status == 400
     assert problem_kind(await resp.json()) == "malformed"
-    db = connect(hub.settings.db_path)
+    db = hub_db(hub.settings)
     try:
         site = get_site(db, node.node_id)
     finally:
@@ -72,7 +70,7 @@ async def test_a_stored_low_order_key_leaves_the_office_out(hub: Hub) -> None:
     """A site stored with such a key by an older hub is left out of the directory."""
     bad = await hub.node("Legacy Office")
     good = await hub.node("Good Office")
-    with sqlite3.connect(hub.settings.db_path) as conn:
+    with hub_db(hub.settings) as conn:
         conn.execute("UPDATE sites SET enc_key = ? WHERE node_id = ?", (bytes(32), bad.node_id))
     refused = await hub.client(bad).signed("GET", "/v1/directory")
     assert refused.status == 401

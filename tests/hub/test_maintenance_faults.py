@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from dataclasses import replace
 from typing import Any
 
@@ -21,17 +20,18 @@ from protocol.keys import PrivateKeys, PublicKeys
 from tests.clocks import clocked
 from tests.hub.client import referral
 from tests.hub.conftest import FakeClock, Hub
+from tests.hub.engines import hub_db
 
 
 def _queued(hub: Hub) -> int:
-    with sqlite3.connect(hub.settings.db_path) as conn:
+    with hub_db(hub.settings) as conn:
         return int(
             conn.execute("SELECT count(*) FROM queue WHERE sender != ?", (HUB_ID,)).fetchone()[0]
         )
 
 
 def _directory_version(hub: Hub) -> int:
-    with sqlite3.connect(hub.settings.db_path) as conn:
+    with hub_db(hub.settings) as conn:
         return int(conn.execute("SELECT max(version) FROM directory_versions").fetchone()[0])
 
 
@@ -105,7 +105,7 @@ async def test_the_background_task_keeps_running_after_a_failed_pass(
     fast = replace(settings, relay=replace(settings.relay, expiry_interval=0.01))
     calls: list[int] = []
 
-    async def failing_pass(app: Any, now: int) -> set[str]:
+    async def failing_pass(app: Any, now: int, *, shared: bool = True) -> set[str]:
         calls.append(now)
         raise RuntimeError("injected fault")
 

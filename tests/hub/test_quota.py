@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from protocol.ids import HUB_ID
 from tests.clocks import clocked
 from tests.hub.client import Node, problem_kind, referral
 from tests.hub.conftest import FakeClock, Hub
+from tests.hub.engines import hub_db
 
 QUOTA = 64 << 10
 NOTE = "x" * 3000  # about 4 KiB per sealed envelope
@@ -41,7 +41,7 @@ def _envelopes(hub: Hub, sender: Node, recipient: Node, n: int) -> list[bytes]:
 
 
 def _queued(hub: Hub, sender: str) -> tuple[int, int]:
-    with sqlite3.connect(hub.settings.db_path) as conn:
+    with hub_db(hub.settings) as conn:
         count, size = conn.execute(
             "SELECT count(*), coalesce(sum(length(envelope)), 0) FROM queue WHERE sender = ?",
             (sender,),

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 from protocol.encoding import pack
 from protocol.envelope import Envelope
 from tests.hub.client import Node, problem_kind, referral
 from tests.hub.conftest import Hub
+from tests.hub.engines import hub_db
 
 
 async def _pair(hub: Hub) -> tuple[Node, Node]:
@@ -79,7 +78,7 @@ async def test_ack_deletes_the_ciphertext(hub: Hub) -> None:
     await hub.client(a).upload([env.encode()])
     assert await hub.client(b).ack([env.msg_id]) == 1
     assert (await hub.client(b).fetch())["messages"] == []
-    with sqlite3.connect(hub.settings.db_path) as conn:
+    with hub_db(hub.settings) as conn:
         assert conn.execute("SELECT count(*) FROM queue").fetchone() == (0,)
         row = conn.execute("SELECT acked FROM relay_log WHERE msg_id = ?", (env.msg_id,))
         assert row.fetchone() == (hub.clock.now(),)

@@ -7,7 +7,6 @@ opens the ciphertext, and sealing a thousand messages would only cost time.
 from __future__ import annotations
 
 import os
-import sqlite3
 
 from hub import relay
 from hub.context import DB
@@ -16,6 +15,7 @@ from protocol.envelope import Envelope
 from protocol.ids import time_ordered_id
 from tests.hub.client import Node
 from tests.hub.conftest import Hub
+from tests.hub.engines import hub_db
 
 
 def _envelopes(hub: Hub, sender: Node, recipient: Node, n: int) -> list[Envelope]:
@@ -66,7 +66,7 @@ async def test_an_ack_in_a_large_backlog_removes_exactly_the_acked_ids(hub: Hub)
     left = [e.msg_id for i, e in enumerate(to_b) if i % 3 == 1]
     assert await _inbox(hub, b) == left
     assert await _inbox(hub, c) == [e.msg_id for e in to_c]
-    with sqlite3.connect(hub.settings.db_path) as conn:
+    with hub_db(hub.settings) as conn:
         marked = conn.execute("SELECT msg_id FROM relay_log WHERE acked = ?", (hub.clock.now(),))
         assert sorted(r[0] for r in marked) == sorted(acked)
         (usage,) = conn.execute(
@@ -97,7 +97,7 @@ async def test_a_batch_larger_than_one_insert_statement_is_stored_whole_in_order
     now = hub.clock.now()
     result = await hub.app[DB].run(relay.store_batch, hub.settings, a.node_id, blobs, now)
     assert result.accepted == [e.msg_id for e in envs]
-    with sqlite3.connect(hub.settings.db_path) as conn:
+    with hub_db(hub.settings) as conn:
         rows = conn.execute("SELECT msg_id, envelope FROM queue ORDER BY seq").fetchall()
         assert rows == [(e.msg_id, blob) for e, blob in zip(envs, blobs, strict=True)]
         logged = conn.execute("SELECT msg_id, size FROM relay_log").fetchall()

@@ -19,10 +19,10 @@ from hub.keyfile import read_keys
 from hub.maintenance import run_once
 from hub.settings import HubSettings
 from hub.sites import revoke_site
-from hub.storage.db import connect
 from tests.clocks import clocked
 from tests.hub.client import Node
 from tests.hub.conftest import FakeClock, Hub
+from tests.hub.engines import hub_db
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ async def quiet_hub(
 
 def _revoke_like_the_cli(h: Hub, node_id: str) -> int:
     """`mbe-hub site revoke`: its own database connection, as another process would."""
-    db = connect(h.settings.db_path)
+    db = hub_db(h.settings)
     try:
         return revoke_site(db, read_keys(h.settings.key_path), h.settings, node_id, h.clock.now())
     finally:

@@ -13,10 +13,10 @@ from hub.app import create_app
 from hub.errors import InvalidInputError, NotFoundError
 from hub.settings import HubSettings
 from hub.stats.routes import add_stats
-from hub.storage.db import connect
 from hub.tokens import create_token, list_tokens, revoke_token, token_hash, token_id
 from tests.clocks import clocked
 from tests.hub.conftest import FakeClock
+from tests.hub.engines import hub_db
 from tests.hub.proc import run_cli
 
 
@@ -76,7 +76,7 @@ def test_revoke_refuses_unknown_and_malformed_ids(tmp_path: Path) -> None:
 
 def test_revoke_by_the_token_itself(settings: HubSettings) -> None:
     """The operator holding a token may pass it instead of its id."""
-    db = connect(settings.db_path)
+    db = hub_db(settings)
     try:
         token = create_token(db, "coordinator", None, 1, os.urandom(32))
         record, was_live = revoke_token(db, token, 2)
@@ -95,7 +95,7 @@ async def test_revocation_ends_api_access_and_dashboard_sessions_at_once(
 ) -> None:
     """Once revoked, the bearer token gets 401 and its session cookie is sent to the login."""
     http = await aiohttp_client(create_app(settings, deps=clocked(clock), extensions=[add_stats]))
-    db = connect(settings.db_path)
+    db = hub_db(settings)
     try:
         token = create_token(db, "coordinator", None, clock.now(), os.urandom(32))
         other = create_token(db, "coordinator", None, clock.now(), os.urandom(32))
@@ -108,7 +108,7 @@ async def test_revocation_ends_api_access_and_dashboard_sessions_at_once(
     dashboard = await http.get("/dashboard", allow_redirects=False)
     assert dashboard.status == 200
 
-    db = connect(settings.db_path)
+    db = hub_db(settings)
     try:
         revoke_token(db, token_id(token_hash(token)), clock.now())
         sessions = db.execute("SELECT count(*) FROM coordinator_sessions").fetchone()[0]

@@ -15,10 +15,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-import sqlite_utils
-
 from hub.stats.cells import CellIdent, parse_dims_text
 from hub.stats.store import store_report
+from hub.storage.engine import Db
 from node.stats.compute import compute
 from node.stats.periods import parse_period as node_period
 from protocol.cellkeys import KEY_SPACE
@@ -44,7 +43,7 @@ class Fixture:
     areas: Mapping[str, str]
 
 
-def add_site(db: sqlite_utils.Database, office: str, org: str, area: str = "") -> None:
+def add_site(db: Db, office: str, org: str, area: str = "") -> None:
     db.execute(
         "INSERT INTO sites (node_id, name, org, services, languages, area, status, created) "
         "VALUES (?, ?, ?, '[]', '[]', ?, 'active', 0)",
@@ -52,7 +51,7 @@ def add_site(db: sqlite_utils.Database, office: str, org: str, area: str = "") -
     )
 
 
-def store_offices(db: sqlite_utils.Database, seed: int = 3) -> Fixture:
+def store_offices(db: Db, seed: int = 3) -> Fixture:
     """Store the offices' reports of PERIOD (and the revisions around them); publish nothing."""
     counted: dict[str, StatsReport] = {}
     organisations: dict[str, str] = {}
@@ -100,7 +99,7 @@ def python_sums(fixture: Fixture) -> Sums:
     return {k: (v[0], v[1], v[2]) for k, v in sums.items()}
 
 
-def stored_sums(db: sqlite_utils.Database, period: str) -> Sums:
+def stored_sums(db: Db, period: str) -> Sums:
     """The hub's `stats_published_sums` of `period`, by organisation, area and cell."""
     return {
         (org, area, (measure, parse_dims_text(dims))): (count, key, offices)

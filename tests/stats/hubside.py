@@ -18,7 +18,6 @@ from hub.keyfile import read_keys
 from hub.settings import HubSettings
 from hub.sites import add_site
 from hub.stats.disclosure import DisclosurePolicy
-from hub.storage.db import connect
 from hub.tokens import create_token
 from protocol.cellkeys import KEY_SPACE
 from protocol.envelope import InnerMessage, seal
@@ -26,6 +25,7 @@ from protocol.ids import HUB_ID
 from protocol.payloads import StatsCell, StatsReport
 from tests.hub.client import HubClient, Node, Requester, enroll
 from tests.hub.conftest import FakeClock, write_hub_dir
+from tests.hub.engines import hub_db
 
 # 2026-12-05 11:00 UTC: November 2026 has ended, its deadline (15 Dec) not yet passed.
 START = 1_796_468_400
@@ -37,12 +37,13 @@ PUBLISHED = 1_797_379_200
 Cells = dict[tuple[str, tuple[tuple[str, str], ...]], int]
 
 
-def init_hub_dir(path: Path, stats: str = "") -> HubSettings:
-    """A hub data directory as `mbe-hub init` makes it, with an optional [stats] table."""
+def init_hub_dir(path: Path, stats: str = "", database: str = "") -> HubSettings:
+    """A hub data directory as `mbe-hub init` makes it, with an optional [stats] table
+    and `[database]` table (tests/hub/engines.py)."""
     return write_hub_dir(
         path,
         'region = "Region Köln"\npublic_url = "http://127.0.0.1:1"\nlog_level = "debug"\n'
-        f"\n[stats]\n{stats}\n",
+        f"\n[stats]\n{stats}\n{database}",
     )
 
 
@@ -89,7 +90,7 @@ class StatsHub:
 
     def add_site(self, name: str, org: str) -> str:
         """Add a site as the CLI in another process would; return its one-time code."""
-        db = connect(self.settings.db_path)
+        db = hub_db(self.settings)
         try:
             new = add_site(
                 db,
@@ -111,7 +112,7 @@ class StatsHub:
         return await enroll(self.http, self.add_site(name, org))
 
     def token(self, org: str | None = None) -> str:
-        db = connect(self.settings.db_path)
+        db = hub_db(self.settings)
         try:
             return create_token(db, "coordinator", org, self.clock.now(), os.urandom(32))
         finally:

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 import aiohttp
 
 from hub.stats.routes import is_coordinator_path
-from hub.storage.db import connect
 from tests.hub.client import problem_kind
+from tests.hub.engines import hub_db
 from tests.stats.hubside import OFFICE_A, OFFICE_B, PERIOD, StatsHub, published, three_offices
 
 Q = f"period={PERIOD}"
@@ -137,13 +137,14 @@ async def test_session_cookie_is_httponly_strict_and_stored_hashed(stats_hub: St
     assert cookie["httponly"] is True
     assert cookie["samesite"] == "Strict"
     assert not cookie["secure"]  # public_url is http in this test; https would set it
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         stored = [bytes(r[0]) for r in db.execute("SELECT id_hash FROM coordinator_sessions")]
     finally:
         db.close()
     assert stored == [hashlib.sha256(cookie.value.encode()).digest()]
-    assert cookie.value.encode() not in stats_hub.settings.db_path.read_bytes()
+    if stats_hub.settings.database.postgres_url is None:
+        assert cookie.value.encode() not in stats_hub.settings.db_path.read_bytes()
 
 
 async def test_sessions_end_at_logout_expiry_and_revocation(stats_hub: StatsHub) -> None:
@@ -166,7 +167,7 @@ async def test_sessions_end_at_logout_expiry_and_revocation(stats_hub: StatsHub)
 
     await _login(stats_hub, token)
     assert await dashboard_status() == 200
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         db.execute("UPDATE tokens SET revoked = 1")
     finally:
@@ -202,7 +203,7 @@ async def test_cross_site_login_and_logout_are_refused(stats_hub: StatsHub) -> N
         assert resp.status == 403, headers
         assert "mbe_session" not in resp.cookies
         assert "anderen Website" in await resp.text()
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         assert db.execute("SELECT count(*) FROM coordinator_sessions").fetchone()[0] == 0
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import aiohttp
+import pytest
 
 from hub.stats.areas import german_decimal
 from tests.stats.hubside import ACTIVE, NEW, PERIOD, Cells, StatsHub, published
@@ -16,6 +17,9 @@ from tests.stats.test_areas import (
     area_offices,
     reports_of,
 )
+
+pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+
 
 AREAS_WITH_REPORTS = ("Nord", "Süd", "West", "")
 

@@ -39,6 +39,7 @@ from hub.storage.sites import Site
 from support.migrations import Stamp
 from support.migrations import migrate as run_migrations
 from tests.hub.client import Node, enroll, problem_kind
+from tests.hub.engines import hub_db
 from tests.stats.hubdata import CUTOFF, PERIOD, python_sums, store_offices, stored_sums
 from tests.stats.hubside import (
     ACTIVE,
@@ -134,7 +135,7 @@ def true_count(reports: Iterable[Cells], ident: tuple[str, tuple[tuple[str, str]
 
 
 async def enroll_office(hub: StatsHub, office: Office) -> Node:
-    db = connect(hub.settings.db_path)
+    db = hub_db(hub.settings)
     try:
         new = add_site(
             db,
@@ -294,7 +295,7 @@ async def test_areas_are_fixed_at_publication(stats_hub: StatsHub) -> None:
     its old area stays reachable for that period."""
     await area_offices(stats_hub)
     before = rows(await table(stats_hub, f"measure={ACTIVE}&rows=area"))
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         db.execute("UPDATE sites SET area = 'Nord' WHERE name = 'Caritas Süd'")
     finally:
@@ -343,7 +344,7 @@ def test_one_read_for_many_areas_equals_one_read_each(stored: Db) -> None:
 AREAS_MIGRATION = 9
 
 
-def database_at(path: Path, version: int) -> Db:
+def database_at(path: Path, version: int) -> SqliteDb:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA foreign_keys=ON")
     before = [m for m in load_migrations() if m.version <= version]

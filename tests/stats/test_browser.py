@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 from hub.app import create_app
@@ -21,6 +22,8 @@ from tests.stats.hubside import (
     published,
     three_offices,
 )
+
+pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
 
 ALL = (OFFICE_A, OFFICE_B, OFFICE_C)
 

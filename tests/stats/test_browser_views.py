@@ -26,6 +26,8 @@ from tests.clocks import clocked
 from tests.hub.conftest import FakeClock
 from tests.stats.hubside import PERIOD, StatsHub, three_offices
 
+pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+
 # (file name, path and query) of every page a coordinator can reach. The period is
 # named, as the navigation does; the error page is a view asked for a non-period.
 VIEWS = [(name, f"{path}?period={PERIOD}") for name, path, _ in NAV]
@@ -56,6 +58,7 @@ async def served(
     aiohttp_server: AiohttpServer,
     aiohttp_client: AiohttpClient,
 ) -> Served:
+
     app = create_app(hub_settings, deps=clocked(hub_clock), extensions=[add_stats])
     server = await aiohttp_server(app, host="127.0.0.1")
     hub = StatsHub(hub_settings, hub_clock, app, await aiohttp_client(server))

@@ -9,9 +9,9 @@ from typing import Any
 
 from hub.stats.store import revisions
 from hub.stats.view import KEY_MEASURES
-from hub.storage.db import connect
 from protocol import codes
 from tests.hub.client import problem_kind
+from tests.hub.engines import hub_db
 from tests.stats.hubside import (
     ACTIVE,
     CLOSED,
@@ -204,7 +204,7 @@ async def test_a_revision_after_the_deadline_changes_no_published_number(
     assert (await stats_hub.submit(newcomer, make_report({(NEW, ()): 7}))).status == 200
     after = [await stats_hub.get_json(p, token) for p in paths]
     assert after == before
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         stored = revisions(db, b.node_id, PERIOD)
         audited = db.execute(

@@ -10,8 +10,8 @@ from jinja2 import UndefinedError
 
 from hub.stats import labels, languages, pages, view
 from hub.stats.routes import CSP
-from hub.storage.db import connect
 from protocol import codes
+from tests.hub.engines import hub_db
 from tests.stats.hubside import (
     ACTIVE,
     CLOSED,
@@ -25,6 +25,8 @@ from tests.stats.hubside import (
     published,
     three_offices,
 )
+
+pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
 
 
 async def _page(hub: StatsHub, path: str) -> tuple[str, dict[str, str]]:
@@ -215,7 +217,7 @@ async def test_directory_shows_language_names_and_revoked_access(stats_hub: Stat
     """The office list names languages, and a revoked office reads "Zugang widerrufen",
     not "gesperrt" (a word for numbers held back)."""
     a, _, _ = await three_offices(stats_hub)
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         db.execute("UPDATE sites SET status = 'revoked' WHERE node_id = ?", (a.node_id,))
     finally:

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 import openpyxl
+import pytest
 from openpyxl.workbook.workbook import Workbook
 
 from hub.stats import labels as code_labels
@@ -33,6 +34,9 @@ from hub.storage.sites import Site
 from protocol.code_labels import GENDER
 from tests.hub.client import problem_kind
 from tests.stats.hubside import ACTIVE, PERIOD, StatsHub, three_offices
+
+pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+
 
 BOM = b"\xef\xbb\xbf"
 MARK = "¹"

@@ -7,10 +7,14 @@ import io
 from urllib.parse import urlencode
 
 import openpyxl
+import pytest
 
 from tests.stats.hubside import PERIOD, PUBLISHED, StatsHub, make_report
 from tests.stats.test_referral_view import office
 from tests.stats.test_table_view import A, B, C
+
+pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+
 
 FORMULA_AREA = "+Nord"
 

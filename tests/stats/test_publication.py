@@ -12,7 +12,7 @@ from hub.stats.errors import StatsError
 from hub.stats.periods import parse_period
 from hub.stats.publication import cutoff, due, publish_now, states
 from hub.stats.store import publication
-from hub.storage.db import connect
+from tests.hub.engines import hub_db
 from tests.hub.proc import run_cli
 from tests.stats.hubside import (
     ACTIVE,
@@ -37,7 +37,7 @@ def test_the_default_cutoff_is_the_end_of_the_deadline_day(hub_settings: HubSett
 async def test_due_publishes_only_after_the_cutoff_and_only_once(stats_hub: StatsHub) -> None:
     """Before the cutoff nothing is published; after it the set is fixed and kept."""
     await three_offices(stats_hub, publish=False)
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         assert due(db, NOVEMBER, stats_hub.settings, PUBLISHED - 3601) is None
         first = due(db, NOVEMBER, stats_hub.settings, PUBLISHED)
@@ -55,7 +55,7 @@ async def test_due_publishes_only_after_the_cutoff_and_only_once(stats_hub: Stat
 async def test_early_publication_counts_what_arrived_before_it(stats_hub: StatsHub) -> None:
     """`stats publish` before the deadline fixes the reports received until then."""
     _, b, _ = await three_offices(stats_hub, publish=False)
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         with pytest.raises(StatsError, match="has not ended"):
             publish_now(db, parse_period("2026-12"), stats_hub.settings, START)
@@ -85,7 +85,7 @@ async def test_publishing_after_the_cutoff_never_lets_late_reports_in(
     _, b, _ = await three_offices(stats_hub, publish=False)
     stats_hub.clock.t = PUBLISHED + DAY
     assert (await stats_hub.submit(b, make_report({(ACTIVE, ()): 3}, revision=2))).status == 200
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         held, new = publish_now(db, NOVEMBER, stats_hub.settings, PUBLISHED + 2 * DAY)
         assert publication(db, PERIOD) == held
@@ -103,7 +103,7 @@ async def test_stats_status_lists_provisional_and_published_periods(stats_hub: S
     out = run_cli("stats", "status", "--dir", str(data_dir))
     assert out.returncode == 0, out.stderr
     assert "2026-11   provisional until 2026-12-15 23:00 UTC" in out.stdout
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         due(db, NOVEMBER, stats_hub.settings, PUBLISHED)
     finally:

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 
 from hub.stats.aggregate import (
     AREA,
@@ -31,6 +30,7 @@ from hub.stats.periods import parse_period
 from hub.stats.published import protected_tables, read_for
 from hub.stats.store import ensure_summed, publish
 from hub.storage.db import connect
+from hub.storage.engine import Db
 from protocol import codes
 from tests.stats.hubdata import (
     CUTOFF,
@@ -76,7 +76,7 @@ def all_specs(pairs: bool = True) -> list[TableSpec]:
 
 
 @pytest.fixture
-def published(tmp_path: Path) -> Iterator[tuple[sqlite_utils.Database, Fixture]]:
+def published(tmp_path: Path) -> Iterator[tuple[Db, Fixture]]:
     db = connect(tmp_path / "hub.db")
     fixture = store_offices(db)
     publish(db, PERIOD, cutoff=CUTOFF, now=CUTOFF + 20)
@@ -85,7 +85,7 @@ def published(tmp_path: Path) -> Iterator[tuple[sqlite_utils.Database, Fixture]]
 
 
 @pytest.fixture
-def expected(published: tuple[sqlite_utils.Database, Fixture]) -> PeriodData:
+def expected(published: tuple[Db, Fixture]) -> PeriodData:
     """The straightforward path: the reports themselves, indexed office by office."""
     fixture = published[1]
     return PeriodData.from_reports(PERIOD_OF, fixture.reports, fixture.organisations, fixture.areas)
@@ -106,7 +106,7 @@ def scopes(fixture: Fixture, org: str | None = None) -> list[Scope]:
 
 
 def test_the_fixture_has_what_the_comparison_needs(
-    published: tuple[sqlite_utils.Database, Fixture], expected: PeriodData
+    published: tuple[Db, Fixture], expected: PeriodData
 ) -> None:
     """Several organisations, one office with nothing to count, hundreds of non-zero cells:
     a comparison over it can fail."""
@@ -118,7 +118,7 @@ def test_the_fixture_has_what_the_comparison_needs(
 
 
 def test_sums_written_at_publication_equal_python_sums_of_the_newest_reports(
-    published: tuple[sqlite_utils.Database, Fixture],
+    published: tuple[Db, Fixture],
 ) -> None:
     """The publication's per-organisation sums: counts, keys mod 2**32, contributing offices."""
     db, fixture = published
@@ -131,7 +131,7 @@ def test_sums_written_at_publication_equal_python_sums_of_the_newest_reports(
 
 
 def test_region_coordinator_tables_equal_the_python_path_in_every_scope(
-    published: tuple[sqlite_utils.Database, Fixture], expected: PeriodData
+    published: tuple[Db, Fixture], expected: PeriodData
 ) -> None:
     """Exact tables (before protection) and protected tables, every shape and scope."""
     db, fixture = published
@@ -145,7 +145,7 @@ def test_region_coordinator_tables_equal_the_python_path_in_every_scope(
 
 
 def test_organisation_limited_coordinator_sees_exactly_the_restricted_numbers(
-    published: tuple[sqlite_utils.Database, Fixture], expected: PeriodData
+    published: tuple[Db, Fixture], expected: PeriodData
 ) -> None:
     """For each organisation: every shape in the region scope (which is theirs), their
     organisation and their offices equals tabulating the restricted reports."""
@@ -160,7 +160,7 @@ def test_organisation_limited_coordinator_sees_exactly_the_restricted_numbers(
 
 
 def test_an_organisation_limited_read_loads_no_other_organisation(
-    published: tuple[sqlite_utils.Database, Fixture],
+    published: tuple[Db, Fixture],
 ) -> None:
     """The units read for an organisation-limited coordinator are theirs only, at both levels."""
     db, fixture = published
@@ -175,7 +175,7 @@ def test_an_organisation_limited_read_loads_no_other_organisation(
 
 
 def test_rows_by_office_list_every_published_office_with_its_reporting(
-    published: tuple[sqlite_utils.Database, Fixture], expected: PeriodData
+    published: tuple[Db, Fixture], expected: PeriodData
 ) -> None:
     """An office without a non-zero cell is still a row and a reporting office."""
     db, fixture = published
@@ -191,7 +191,7 @@ def test_rows_by_office_list_every_published_office_with_its_reporting(
 
 
 def test_mixed_table_shapes_in_one_read_equal_one_read_each(
-    published: tuple[sqlite_utils.Database, Fixture],
+    published: tuple[Db, Fixture],
 ) -> None:
     """Reading several shapes at once (some by office) gives the tables of reading each."""
     db, _ = published

@@ -22,7 +22,7 @@ from tests.stats.hubdata import CUTOFF, PERIOD, python_sums, store_offices, stor
 SUMS = 8  # the migration under test
 
 
-def database_before_sums(path: Path) -> Db:
+def database_before_sums(path: Path) -> SqliteDb:
     """A hub database at the schema version before migration 0008."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA foreign_keys=ON")

@@ -6,13 +6,18 @@ from __future__ import annotations
 import re
 import secrets
 
+import pytest
+
 from hub.keyfile import read_keys
 from hub.sites import add_site
 from hub.stats.disclosure import Entry
 from hub.stats.referral_view import SHARE_MIN_SENT, decline_share
-from hub.storage.db import connect
 from tests.hub.client import Node, enroll
+from tests.hub.engines import hub_db
 from tests.stats.hubside import PERIOD, PUBLISHED, Cells, StatsHub, make_report, published
+
+pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+
 
 SENT, ACC, DEC = "referrals_sent", "referrals_accepted", "referrals_declined"
 REASON, ANS, UNANS = "referrals_declined_reason", "referrals_answered", "referrals_unanswered"
@@ -70,7 +75,7 @@ ALL = (A, B, C)
 
 async def office(hub: StatsHub, name: str, org: str, area: str) -> Node:
     """Enroll an office of `area` (StatsHub.add_site puts every office in Köln)."""
-    db = connect(hub.settings.db_path)
+    db = hub_db(hub.settings)
     try:
         new = add_site(
             db,

@@ -9,11 +9,11 @@ import pytest
 
 from hub.stats.cells import dims_text
 from hub.stats.store import revision_cells, revisions
-from hub.storage.db import connect
 from protocol.envelope import InnerMessage, seal
 from protocol.ids import HUB_ID
 from protocol.payloads import Receipt
 from tests.hub.client import HubClient, problem_kind
+from tests.hub.engines import hub_db
 from tests.stats.hubside import (
     ACTIVE,
     DAY,
@@ -32,7 +32,7 @@ async def test_a_sealed_report_is_stored_and_answered(stats_hub: StatsHub) -> No
     resp = await stats_hub.submit(node, make_report(OFFICE_A))
     assert resp.status == 200
     assert await resp.json() == {"period": PERIOD, "revision": 1, "stored": True}
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         stored = revisions(db, node.node_id, PERIOD)
         assert [(r.revision, r.current) for r in stored] == [(1, True)]
@@ -51,7 +51,7 @@ async def test_new_revision_keeps_the_old_one_and_audits_both(stats_hub: StatsHu
     stats_hub.clock.advance(DAY)
     resp = await stats_hub.submit(node, make_report(changed, revision=2))
     assert await resp.json() == {"period": PERIOD, "revision": 2, "stored": True}
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         stored = revisions(db, node.node_id, PERIOD)
         assert [(r.revision, r.current) for r in stored] == [(1, False), (2, True)]
@@ -87,7 +87,7 @@ async def test_a_retried_message_is_idempotent(stats_hub: StatsHub) -> None:
     for _ in range(2):
         resp = await stats_hub.submit(node, make_report(OFFICE_B), msg_id=msg_id)
         assert await resp.json() == {"period": PERIOD, "revision": 1, "stored": True}
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         assert len(revisions(db, node.node_id, PERIOD)) == 1
     finally:
@@ -160,7 +160,7 @@ async def test_a_report_without_cell_keys_is_refused_clearly(
     assert (resp.status, problem_kind(problem)) == (400, "unsupported-version")
     assert "version 2 or 3 is required" in problem["detail"]
     assert "update the node" in problem["detail"]
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         assert revisions(db, node.node_id, PERIOD) == []
     finally:
@@ -172,7 +172,7 @@ async def test_cell_keys_are_stored_with_the_counts(stats_hub: StatsHub) -> None
     node = await stats_hub.node("Caritas Köln-Mitte", "Caritas")
     report = make_report(OFFICE_A)
     assert (await stats_hub.submit(node, report)).status == 200
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         stored = {
             (m, d): k

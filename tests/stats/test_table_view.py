@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, quote, urlsplit
 
+import pytest
+
 from hub.stats import api
 from hub.stats.table_view import DOWNLOADS, MAX_CHART_ROWS
 from protocol import codes
@@ -24,6 +26,9 @@ from tests.stats.hubside import (
     published,
 )
 from tests.stats.test_referral_view import office
+
+pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+
 
 F, M = ("gender", "female"), ("gender", "male")
 IN, PH = ("channel", "in_person"), ("channel", "phone")

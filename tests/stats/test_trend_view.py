@@ -26,6 +26,9 @@ from tests.stats.trendside import (
     submit_all,
 )
 
+pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+
+
 MONTHS_TO_OCTOBER = [f"2025-{m}" for m in ("11", "12")] + [f"2026-{m:02d}" for m in range(1, 11)]
 QUARTERS_TO_Q4 = [f"{y}-Q{q}" for y in (2025, 2026) for q in (1, 2, 3, 4)]
 

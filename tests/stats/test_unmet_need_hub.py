@@ -15,13 +15,13 @@ from hub.stats.disclosure import DisclosurePolicy, protect
 from hub.stats.errors import TableSpecError
 from hub.stats.periods import parse_period
 from hub.stats.store import revisions
-from hub.storage.db import connect
 from protocol import code_labels, codes
 from protocol.cellkeys import KEY_SPACE
 from protocol.envelope import InnerMessage, seal
 from protocol.ids import HUB_ID
 from protocol.payloads import StatsReport
 from tests.hub.client import HubClient, problem_kind
+from tests.hub.engines import hub_db
 from tests.stats.hubside import (
     DAY,
     PERIOD,
@@ -183,7 +183,7 @@ async def test_a_mixed_region_publishes_the_new_measures_of_the_upgraded_offices
     for node, report in ((a, make_report(OFFICE_A)), (b, make_report(OFFICE_B))):
         assert (await stats_hub.submit(node, report)).status == 200
     assert (await stats_hub.submit(c, _report(OFFICE_C, version=2))).status == 200
-    db = connect(stats_hub.settings.db_path)
+    db = hub_db(stats_hub.settings)
     try:
         versions = {
             office: v

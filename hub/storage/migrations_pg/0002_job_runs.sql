@@ -1,5 +1,5 @@
 -- As SQLite migration 0010: when each periodic job last started (hub/jobs.py).
 CREATE TABLE job_runs (
-    name     TEXT PRIMARY KEY,
+    name     TEXT COLLATE "C" PRIMARY KEY,
     last_run BIGINT NOT NULL
 );

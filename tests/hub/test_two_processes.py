@@ -1,0 +1,128 @@
+"""Two hub instances on one PostgreSQL database serve one region (issue 14).
+
+Each app here has its own pool, listener, push sockets and background loops,
+as two `mbe-hub serve` processes have; the end-to-end test with real
+processes and SIGKILLs is tests/e2e/test_hub_cluster.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
+
+from hub.app import create_app
+from hub.context import DB
+from hub.keyfile import read_keys
+from hub.settings import HubSettings
+from hub.sites import revoke_site
+from hub.storage import jobs
+from tests.clocks import FakeClock, clocked
+from tests.hub.client import HubClient, enroll, referral
+from tests.hub.conftest import START, Hub, init_data_dir
+from tests.hub.engines import hub_db
+
+
+@dataclass
+class Pair:
+    one: Hub
+    two: Hub
+
+
+@pytest.fixture
+async def pair(tmp_path: Path, pg_url: str, aiohttp_client: AiohttpClient) -> Pair:
+    """Two hub apps sharing the keys and the PostgreSQL database of one data directory."""
+    settings = init_data_dir(tmp_path / "hub", f'\n[database]\nurl = "{pg_url}"\n')
+    clock = FakeClock(START)
+    hubs = []
+    for _ in range(2):
+        app = create_app(settings, deps=clocked(clock))
+        http: TestClient[Any, Any] = await aiohttp_client(app)
+        hubs.append(Hub(settings, clock, app, http))
+    return Pair(*hubs)
+
+
+async def _frames(ws: aiohttp.ClientWebSocketResponse, want: dict[str, Any]) -> None:
+    """Read frames until `want` arrives (5 s at most)."""
+    async with asyncio.timeout(5):
+        while (await ws.receive_json()) != want:
+            pass
+
+
+async def test_mail_uploaded_to_one_is_pushed_by_the_other(pair: Pair) -> None:
+    """A node connected to instance two hears of mail uploaded to instance one, and
+    fetches it from either."""
+    a = await pair.one.node("Eins")
+    b = await enroll(pair.two.http, pair.two.add_site("Zwei").code)
+    ws = await pair.two.client(b).ws()
+    try:
+        await _frames(ws, {"type": "directory", "version": _newest(pair.one.settings)})
+        env = referral(a, b.node_id, b.keys.public, now=pair.one.clock.now())
+        await pair.one.client(a).upload([env.encode()])
+        await _frames(ws, {"type": "mail"})
+    finally:
+        await ws.close()
+    fetched = await pair.two.client(b).fetch()
+    assert [m["id"] for m in fetched["messages"]] == [env.msg_id]
+    assert await pair.one.client(b).ack([env.msg_id]) == 1
+    assert (await pair.two.client(b).fetch())["messages"] == []
+
+
+async def test_a_revocation_in_one_closes_the_socket_held_by_the_other(pair: Pair) -> None:
+    a = await pair.one.node("Bleibt")
+    b = await enroll(pair.two.http, pair.two.add_site("Geht").code)
+    ws = await pair.two.client(b).ws()
+    try:
+        with hub_db(pair.one.settings) as db:
+            revoke_site(
+                db,
+                read_keys(pair.one.settings.key_path),
+                pair.one.settings,
+                b.node_id,
+                pair.one.clock.now(),
+            )
+        async with asyncio.timeout(5):
+            while not ws.closed:
+                msg = await ws.receive()
+                if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED):
+                    break
+        assert ws.close_code == 1008
+    finally:
+        await ws.close()
+    assert a.node_id  # the other office stays enrolled
+    status = (await HubClient(pair.one.http, a, pair.one.clock).signed("GET", "/v1/inbox")).status
+    assert status == 200
+
+
+async def test_one_nonce_is_accepted_by_one_instance_only(pair: Pair) -> None:
+    """The same signed request replayed to the other instance is refused there."""
+    a = await pair.one.node("Nonce")
+    client = HubClient(pair.one.http, a, pair.one.clock)
+    headers = client.headers("GET", "/v1/inbox", b"")
+    first = await pair.one.http.get("/v1/inbox", headers=headers)
+    again = await pair.two.http.get("/v1/inbox", headers=headers)
+    assert first.status == 200
+    assert (await again.json())["type"].endswith("/replayed-nonce")
+
+
+def _newest(settings: HubSettings) -> int:
+    with hub_db(settings) as db:
+        return int(db.execute("SELECT max(version) FROM directory_versions").fetchone()[0])
+
+
+async def test_a_periodic_job_runs_once_per_interval_among_instances(pair: Pair) -> None:
+    """Claims of one job by several instances within one interval: exactly one wins."""
+    now = pair.one.clock.now()
+    wins = await asyncio.gather(
+        *(h.app[DB].run(jobs.claim, "maintenance", 60.0, now) for h in (pair.one, pair.two))
+    )
+    assert sorted(wins) == [False, True]
+    later = await pair.two.app[DB].run(jobs.claim, "maintenance", 60.0, now + 30)
+    assert later is False
+    assert await pair.two.app[DB].run(jobs.claim, "maintenance", 60.0, now + 60) is True
