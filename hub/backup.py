@@ -85,10 +85,29 @@ def _passphrase(path: Path | None) -> bytes | None:
     return _ARCHIVE.passphrase(path)
 
 
+POSTGRESQL_BACKUP = (
+    "this hub keeps its state in PostgreSQL ([database] url in hub.toml): back the database "
+    "up with PostgreSQL's own tools (pg_dump, or pg_basebackup with WAL archiving) and keep "
+    "hub.key and hub.toml safe apart; mbe-hub backup copies a SQLite hub only "
+    "(docs/operations.md)"
+)
+
+
+def _refuse_postgresql(data_dir: Path) -> None:
+    """An archive of the data directory alone would hold no queue, sites or tokens."""
+    try:
+        settings = load_settings(data_dir)
+    except HubError:
+        return  # `backup` says what is wrong with the directory
+    if settings.database.postgres_url is not None:
+        raise BackupFailed(POSTGRESQL_BACKUP)
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
     """`mbe-hub backup --dir DIR --out FILE (--passphrase-file F | --unencrypted)`."""
     if args.passphrase_file is None and not args.unencrypted:
         raise BackupFailed(ENCRYPTION_REQUIRED)
+    _refuse_postgresql(args.dir)
     passphrase = _passphrase(args.passphrase_file)
     manifest = backup(args.dir, args.out, created=dt.datetime.now(dt.UTC), passphrase=passphrase)
     state = "encrypted" if passphrase is not None else "NOT encrypted"

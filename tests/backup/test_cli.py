@@ -159,3 +159,21 @@ def test_missing_arguments_are_usage_errors(capsys: pytest.CaptureFixture[str]) 
             main(argv)
         assert exc.value.code == 2
         assert "required" in capsys.readouterr().err
+
+
+def test_hub_backup_refuses_a_postgresql_hub_and_names_the_tools(
+    hub_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An archive of the data directory holds no PostgreSQL data: refused in one line."""
+    config = hub_dir / "hub.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + '\n[database]\nurl = "postgresql://mbe_hub@127.0.0.1:1/mbe_hub"\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "hub.tar"
+    assert hub_cli.main(["backup", "--dir", str(hub_dir), "--out", str(out), "--unencrypted"]) == 1
+    errors = _errors(capsys)
+    assert len(errors) == 1
+    assert "pg_dump" in errors[0]
+    assert not out.exists()
