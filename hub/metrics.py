@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+# psycopg_pool figures that are levels (gauges); every other one counts up since start.
+POOL_LEVELS = frozenset({"pool_min", "pool_max", "pool_size", "pool_available", "requests_waiting"})
+
 
 @dataclass
 class Integrity:
@@ -109,12 +112,13 @@ class Metrics:
             f"mbe_hub_db_reachable {1 if self.reachable else 0}",
         ]
         for key, value in sorted((pool or {}).items()):
-            # psycopg_pool's own counters (PostgreSQL only): pool_size, pool_available,
-            # requests_waiting, connections_lost, ... (docs/operations.md).
-            name = "mbe_hub_db_pool_" + key.removeprefix("pool_")
+            # psycopg_pool's own figures (PostgreSQL only): levels such as pool_size and
+            # requests_waiting, and counts since start, ending in _total (docs/operations.md).
+            counter = key not in POOL_LEVELS
+            name = "mbe_hub_db_pool_" + key.removeprefix("pool_") + ("_total" if counter else "")
             lines += [
                 f"# HELP {name} psycopg_pool statistic {key}.",
-                f"# TYPE {name} gauge",
+                f"# TYPE {name} {'counter' if counter else 'gauge'}",
                 f"{name} {int(value)}",
             ]
         lines += [

@@ -47,6 +47,9 @@ from .engine import POSTGRESQL, Db
 # How long a query may wait for a row lock or a connection before it fails (ms).
 LOCK_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_S = 10
+# How long a job waits for a connection of the pool before it fails (503): while
+# the database is out of reach, a request is answered within this time.
+POOL_WAIT_S = 5.0
 # The channel of the hub's NOTIFY messages (hub/storage/listen.py).
 CHANNEL = "mbe_hub"
 
@@ -226,6 +229,22 @@ class PgDb(Db):
         self.conn.close()
 
 
+# What psycopg_pool's get_stats() reports: levels now, and counts since start.
+POOL_GAUGES = ("pool_min", "pool_max", "pool_size", "pool_available", "requests_waiting")
+POOL_COUNTERS = (
+    "requests_num",
+    "requests_queued",
+    "requests_wait_ms",
+    "requests_errors",
+    "returns_bad",
+    "connections_num",
+    "connections_ms",
+    "connections_errors",
+    "connections_lost",
+    "usage_ms",
+)
+
+
 class PgPool:
     """The server's connections: one pool per process, a `PgDb` per job."""
 
@@ -244,7 +263,7 @@ class PgPool:
             },
             configure=configure,
             check=ConnectionPool.check_connection,
-            timeout=LOCK_TIMEOUT_MS / 1000,
+            timeout=POOL_WAIT_S,
             name="mbe-hub",
             open=False,
         )
@@ -270,7 +289,8 @@ class PgPool:
                 db.rollback()
 
     def stats(self) -> dict[str, int]:
-        return dict(self.pool.get_stats())
+        """psycopg_pool's figures; the counters it leaves out while they are 0, as 0."""
+        return {**dict.fromkeys(POOL_GAUGES + POOL_COUNTERS, 0), **self.pool.get_stats()}
 
     def close(self) -> None:
         self.pool.close()

@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
-from hub.app import create_app
+from hub.app import create_app, probe
 from hub.context import DB
 from hub.keyfile import read_keys
 from hub.settings import HubSettings
@@ -27,6 +27,7 @@ from tests.clocks import FakeClock, clocked
 from tests.hub.client import HubClient, enroll, referral
 from tests.hub.conftest import START, Hub, init_data_dir
 from tests.hub.engines import hub_db
+from tests.pg import Cluster
 
 
 @dataclass
@@ -126,3 +127,53 @@ async def test_a_periodic_job_runs_once_per_interval_among_instances(pair: Pair)
     later = await pair.two.app[DB].run(jobs.claim, "maintenance", 60.0, now + 30)
     assert later is False
     assert await pair.two.app[DB].run(jobs.claim, "maintenance", 60.0, now + 60) is True
+
+
+async def test_health_and_metrics_show_the_database_and_its_pool(pair: Pair) -> None:
+    resp = await pair.one.http.get("/health")
+    body = await resp.json()
+    assert resp.status == 200
+    assert body["database"]["engine"] == "postgresql"
+    assert body["database"]["reachable"] is True
+    text = await (await pair.one.http.get("/metrics")).text()
+    assert "mbe_hub_db_reachable 1\n" in text
+    assert "# TYPE mbe_hub_db_pool_size gauge\n" in text
+    assert "# TYPE mbe_hub_db_pool_connections_lost_total counter\n" in text
+    assert "mbe_hub_db_pool_connections_lost_total 0\n" in text
+
+
+async def test_a_database_out_of_reach_is_503_and_comes_back(
+    tmp_path: Path, pg_cluster: Cluster, aiohttp_client: AiohttpClient
+) -> None:
+    """While the hub's database refuses connections, requests get 503
+    storage-unavailable with Retry-After and /health says unreachable; afterwards
+    both recover without a restart."""
+    url = pg_cluster.create_database()
+    settings = init_data_dir(tmp_path / "hub", f'\n[database]\nurl = "{url}"\n')
+    clock = FakeClock(START)
+    app = create_app(settings, deps=clocked(clock))
+    http = await aiohttp_client(app)
+    hub = Hub(settings, clock, app, http)
+    a = await hub.node("Ausfall")
+    name = url.rsplit("/", 1)[1]
+    # Refuse new connections to this database and end the ones the pool holds.
+    pg_cluster.psql(pg_cluster.url(), f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+    end_sessions = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+    pg_cluster.psql(pg_cluster.url(), end_sessions + f"'{name}'")
+    try:
+        resp = await hub.client(a).signed("GET", "/v1/inbox")
+        assert resp.status == 503
+        assert resp.headers["Retry-After"] == "5"
+        assert (await resp.json())["type"].endswith("/storage-unavailable")
+        assert await probe(app) is False
+        health = await http.get("/health")
+        assert health.status == 503
+        assert (await health.json())["status"] == "unreachable"
+    finally:
+        pg_cluster.psql(pg_cluster.url(), f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+    # The pool reconnects by itself, with a backoff of a few seconds.
+    async with asyncio.timeout(30):
+        while not await probe(app):
+            await asyncio.sleep(0.5)
+    assert (await http.get("/health")).status == 200
+    assert (await hub.client(a).signed("GET", "/v1/inbox")).status == 200
