@@ -9,7 +9,6 @@ module level.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -41,6 +40,7 @@ from hub.storage.listen import listen
 from protocol.hub_api import ProblemKind
 from support.clock import Deps
 from support.files import restrict_directory
+from support.tasks import stop
 
 log = structlog.get_logger()
 # How often /health's view of the database is renewed, and how long an answer may take.
@@ -141,9 +141,7 @@ async def probe_ctx(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(loop(), name="hub-db-probe")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop(task)
 
 
 async def listen_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -168,9 +166,7 @@ async def listen_ctx(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.create_task(listen(url, pool.tag, on_notice, on_connect), name="hub-listen")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop(task)
 
 
 async def push_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -185,9 +181,7 @@ async def announcer_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ANNOUNCER] = announcer
     task = asyncio.create_task(announcer.watch(), name="hub-directory-watch")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop(task)
 
 
 def create_app(

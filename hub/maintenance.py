@@ -30,6 +30,7 @@ from hub.storage.db import write
 from hub.storage.engine import Db
 from hub.storage.integrity import quick_check
 from protocol.keys import PrivateKeys
+from support.tasks import stop
 
 log = structlog.get_logger()
 # How often `PRAGMA quick_check` runs (seconds); also once at start.
@@ -143,6 +144,4 @@ async def maintenance_ctx(app: web.Application) -> AsyncIterator[None]:
     await check_database(app, app[DEPS].clock.now())
     task = asyncio.create_task(_loop(app), name="hub-maintenance")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop(task)

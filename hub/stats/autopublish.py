@@ -18,7 +18,6 @@ task except the waiting time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 
 import structlog
@@ -32,6 +31,7 @@ from hub.stats.periods import parse_period
 from hub.stats.store import unpublished_periods
 from hub.storage import jobs
 from hub.storage.engine import Db
+from support.tasks import stop
 
 log = structlog.get_logger()
 PUBLISH_INTERVAL = 600
@@ -80,6 +80,4 @@ async def _loop(app: web.Application) -> None:
 async def autopublish_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(_loop(app), name="stats-autopublish")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop(task)

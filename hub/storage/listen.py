@@ -34,6 +34,11 @@ log = structlog.get_logger()
 OnNotice = Callable[[str, list[str]], Awaitable[None]]
 
 
+def _cancelling() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 def parse(payload: str) -> tuple[str, str, list[str]] | None:
     """(process, kind, items) of a payload, None for one that is not the hub's."""
     parts = payload.split(" ")
@@ -62,15 +67,24 @@ async def listen(
                 delay = RETRY_FIRST
                 await on_connect()
                 while True:
-                    async for note in conn.notifies(timeout=IDLE_CHECK):
-                        found = parse(note.payload)
-                        if found is None or found[0] == tag:
-                            continue
-                        await on_notice(found[1], found[2])
+                    notes = conn.notifies(timeout=IDLE_CHECK)
+                    try:
+                        async for note in notes:
+                            found = parse(note.payload)
+                            if found is None or found[0] == tag:
+                                continue
+                            await on_notice(found[1], found[2])
+                    finally:
+                        # At once, not when the loop finalizes the generator: it holds
+                        # the connection's lock, which closing the connection waits for.
+                        await notes.aclose()
                     await conn.execute("SELECT 1")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 -- the listener must outlive any failure; logged by type
+            if _cancelling():
+                # A driver that turned our cancellation into its own error.
+                raise asyncio.CancelledError from None
             log.warning("push.listen_lost", error=type(exc).__name__, retry_in=delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, RETRY_MAX)
