@@ -1,4 +1,4 @@
-"""Relay throughput of the hub on loopback, next to a bare SQLite ceiling.
+"""Relay throughput of the hub on loopback, next to a bare SQLite or PostgreSQL ceiling.
 
 Starts `mbe-hub serve` as a subprocess on 127.0.0.1, enrolls simulated nodes
 (half send, half receive) and measures, for each queue size N (`--sizes`,
@@ -21,6 +21,25 @@ after it on the same file system, and the ratio hub / ceiling:
   the hub's acks (an ack lost to a power cut only means a message delivered
   twice, docs/hub.md).
 
+With `--engine postgresql` the hub keeps its state in PostgreSQL (`[database]
+url` in its hub.toml): the empty database `--database-url` names, or without it
+one in a throwaway cluster started for the run (tests/pg.py: PostgreSQL as
+installed, fsync on, stopped at the end). The ceilings then run on the same
+server, in the same database, with bare psycopg (server-side binding) on a
+table of (bigint identity key, bytea) besides the hub's:
+
+* ingest ceiling: COPY FROM STDIN (binary) of `--batch` rows per transaction,
+  each committed with the server's `synchronous_commit = on` (WAL flushed
+  before COMMIT returns, as the hub's upload commit). The same batches
+  inserted with executemany (pipelined) are printed next to it;
+* drain ceiling: `--batch` rows per transaction read in key order and deleted
+  by key (`= ANY`), with `SET LOCAL synchronous_commit = off` as the hub's
+  acks (`PgDb.begin(durable=False)`).
+
+The hub's tables stay in a database given with `--database-url`; the
+ceiling's are dropped. Warnings and errors the hub logs are counted and the
+first ones printed; `--hub-log FILE` keeps all its output.
+
 The envelopes are outer envelopes as the hub sees them, with ids made as nodes
 make them (`node.clock.new_message_id`, time-ordered; `--random-ids` for the
 128-bit random ids of older nodes) and random ciphertext of the length a
@@ -29,6 +48,7 @@ real messages would take the bench a minute.
 
 Usage: .venv/bin/python -m bench.relay [--sizes 20000,100000] [--nodes 8]
        [--batch 100] [--random-ids] [--quick]
+       [--engine sqlite|postgresql] [--database-url URL] [--hub-log FILE]
 (run as a module: a script run from bench/ would see bench/protocol.py as `protocol`)
 """
 
@@ -36,21 +56,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, TextIO
 
 import aiohttp
+import psycopg
 
 from hub.keyfile import read_keys, write_keys
 from hub.settings import default_config, load_settings
 from hub.sites import add_site
-from hub.storage.db import connect
+from hub.storage.db import open_db
+from hub.storage.postgres import is_postgres_url, redacted
 from node.clock import new_message_id
 from protocol.encoding import pack, unpack
 from protocol.enrollment import EnrollmentCode, EnrollmentRequest
@@ -59,10 +84,17 @@ from protocol.keys import PrivateKeys
 from protocol.payloads import Receipt
 from protocol.requests import sign_request
 from support.clock import SystemRandom
+from support.tomlfile import toml_string
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SIZES = (20_000, 100_000)
 QUICK_SIZES = (2_000, 10_000)
+SQLITE = "sqlite"
+POSTGRESQL = "postgresql"
+ENGINES = (SQLITE, POSTGRESQL)
+# Hub log lines at these levels are counted and the first ones printed.
+NOTABLE_LEVELS = frozenset({"warning", "error", "critical", "exception"})
+SHOWN_LOG_LINES = 5
 
 
 @dataclass(frozen=True)
@@ -83,21 +115,52 @@ def signed_headers(node: SimNode, method: str, path: str, body: bytes) -> dict[s
     )
 
 
+@dataclass
+class ServerLog:
+    """What a server wrote: every line to `copy` if given; the notable ones kept."""
+
+    copy: TextIO | None = None
+    notable: list[str] = field(default_factory=list)
+
+    def add(self, line: str) -> None:
+        if self.copy is not None:
+            self.copy.write(line if line.endswith("\n") else line + "\n")
+        if notable(line):
+            self.notable.append(line.rstrip("\n"))
+
+
+def notable(line: str) -> bool:
+    """Whether a line of the hub's output is a warning or an error: a JSON log line
+    at such a level, or anything that is not a JSON log line (a traceback)."""
+    text = line.strip()
+    if not text:
+        return False
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return True
+    if not isinstance(record, dict):
+        return True
+    return str(record.get("level", "")).lower() in NOTABLE_LEVELS
+
+
 class Server:
     """A server subprocess whose port is read from its first line containing `marker`."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, port: int) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, port: int, log: ServerLog) -> None:
         self.proc = proc
         self.port = port
-        self._drain = asyncio.create_task(self._discard())
+        self.log = log
+        self._drain = asyncio.create_task(self._read())
 
-    async def _discard(self) -> None:
+    async def _read(self) -> None:
         assert self.proc.stdout is not None
-        async for _ in self.proc.stdout:
-            pass
+        async for line in self.proc.stdout:
+            self.log.add(line.decode(errors="replace"))
 
     @classmethod
-    async def start(cls, args: list[str], marker: str) -> Server:
+    async def start(cls, args: list[str], marker: str, log: ServerLog | None = None) -> Server:
+        log = log if log is not None else ServerLog()
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             *args,
@@ -107,11 +170,14 @@ class Server:
         )
         assert proc.stdout is not None
         while True:
-            line = (await asyncio.wait_for(proc.stdout.readline(), timeout=30)).decode()
+            line = (await asyncio.wait_for(proc.stdout.readline(), timeout=30)).decode(
+                errors="replace"
+            )
             if not line:
-                raise RuntimeError("server exited before listening")
+                raise RuntimeError("server exited before listening:\n" + "\n".join(log.notable))
+            log.add(line)
             if marker in line:
-                return cls(proc, int(json.loads(line)["port"]))
+                return cls(proc, int(json.loads(line)["port"]), log)
 
     async def stop(self) -> None:
         self.proc.terminate()
@@ -201,6 +267,18 @@ async def drain_all(
 # ------------------------------------------------------------------ ceiling
 
 
+class Ceiling(Protocol):
+    """A bare queue on the hub's engine: one table, nothing but the bytes."""
+
+    def ingest(self, blobs: list[bytes], batch: int) -> float: ...
+
+    def ingest_alternative(self, blobs: list[bytes], batch: int) -> float | None: ...
+
+    def drain(self, batch: int) -> tuple[float, int]: ...
+
+    def close(self) -> None: ...
+
+
 class BareQueue:
     """The ceiling: bare SQLite, WAL, one table, nothing but the bytes."""
 
@@ -239,8 +317,105 @@ class BareQueue:
             if not rows:
                 return time.perf_counter() - t0, drained
 
+    def ingest_alternative(self, blobs: list[bytes], batch: int) -> float | None:
+        return None
+
     def close(self) -> None:
         self.conn.close()
+
+
+class BarePgQueue:
+    """The ceiling on PostgreSQL: bare psycopg, one table (bigint key, bytea).
+
+    Server-side binding (psycopg's default cursor), autocommit with explicit
+    transactions. Its tables live beside the hub's in the same database and
+    are dropped by `close`.
+    """
+
+    TABLE = "bench_relay_ceiling"
+    ALT_TABLE = "bench_relay_ceiling_executemany"
+
+    def __init__(self, url: str) -> None:
+        self.conn: psycopg.Connection[Any] = psycopg.connect(
+            url, autocommit=True, application_name="mbe-bench-ceiling"
+        )
+        for table in (self.TABLE, self.ALT_TABLE):
+            self.conn.execute(
+                f"CREATE TABLE {table} (seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+                " envelope BYTEA NOT NULL)"
+            )
+        row = self.conn.execute("SHOW synchronous_commit").fetchone()
+        self.synchronous_commit = str(row[0]) if row is not None else "?"
+        row = self.conn.execute("SHOW fsync").fetchone()
+        self.fsync = str(row[0]) if row is not None else "?"
+        self.server_version = self.conn.info.server_version
+
+    def ingest(self, blobs: list[bytes], batch: int) -> float:
+        """Seconds to COPY `blobs` in, `batch` rows per transaction (synchronous_commit
+        as the server has it: on, unless the server was set otherwise)."""
+        conn = self.conn
+        copy_sql = f"COPY {self.TABLE} (envelope) FROM STDIN (FORMAT BINARY)"
+        t0 = time.perf_counter()
+        with conn.cursor() as cur:
+            for start in range(0, len(blobs), batch):
+                with conn.transaction(), cur.copy(copy_sql) as copy:
+                    copy.set_types(["bytea"])
+                    for blob in blobs[start : start + batch]:
+                        copy.write_row((blob,))
+        return time.perf_counter() - t0
+
+    def ingest_alternative(self, blobs: list[bytes], batch: int) -> float | None:
+        """Seconds to insert `blobs` with executemany (pipelined), `batch` rows per
+        transaction, into a table of its own, emptied afterwards (not timed)."""
+        conn = self.conn
+        insert = f"INSERT INTO {self.ALT_TABLE} (envelope) VALUES (%s)"  # noqa: S608 -- a fixed table name
+        t0 = time.perf_counter()
+        with conn.cursor() as cur:
+            for start in range(0, len(blobs), batch):
+                with conn.transaction():
+                    cur.executemany(insert, [(b,) for b in blobs[start : start + batch]])
+        elapsed = time.perf_counter() - t0
+        conn.execute(f"TRUNCATE {self.ALT_TABLE}")
+        return elapsed
+
+    def drain(self, batch: int) -> tuple[float, int]:
+        """Seconds to read and delete every row, `batch` per transaction, each with
+        synchronous_commit off as the hub's acks; rows drained."""
+        conn = self.conn
+        select = f"SELECT seq, envelope FROM {self.TABLE} ORDER BY seq LIMIT %s"  # noqa: S608 -- a fixed table name
+        delete = f"DELETE FROM {self.TABLE} WHERE seq = ANY(%s)"  # noqa: S608 -- a fixed table name
+        drained = 0
+        t0 = time.perf_counter()
+        while True:
+            with conn.transaction():
+                conn.execute("SET LOCAL synchronous_commit = off")
+                rows = conn.execute(select, (batch,)).fetchall()
+                if rows:
+                    conn.execute(delete, ([r[0] for r in rows],))
+            drained += len(rows)
+            if not rows:
+                return time.perf_counter() - t0, drained
+
+    def close(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            for table in (self.TABLE, self.ALT_TABLE):
+                self.conn.execute(f"DROP TABLE IF EXISTS {table}")
+        self.conn.close()
+
+
+def database_objects(url: str) -> int:
+    """How many tables, sequences, views and other relations, plus functions, the
+    database at `url` has outside the system schemas."""
+    with psycopg.connect(url, autocommit=True, application_name="mbe-bench") as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n"
+            " ON n.oid = c.relnamespace WHERE n.nspname <> 'information_schema'"
+            " AND n.nspname NOT LIKE 'pg\\_%')"
+            " + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n"
+            " ON n.oid = p.pronamespace WHERE n.nspname <> 'information_schema'"
+            " AND n.nspname NOT LIKE 'pg\\_%')"
+        ).fetchone()
+    return int(row[0]) if row is not None else 0
 
 
 # ------------------------------------------------------------------ main
@@ -252,38 +427,66 @@ class Figure:
     phase: str
     hub_per_s: float
     ceiling_per_s: float
+    # Another plain way to the ceiling, printed beside it (PostgreSQL: executemany).
+    alternative_per_s: float | None = None
 
     @property
     def ratio(self) -> float:
         return self.hub_per_s / self.ceiling_per_s
 
 
-def prepare_hub(data_dir: Path, node_count: int, batch: int) -> list[str]:
-    """A hub data directory with `node_count` sites; returns their enrollment codes."""
-    data_dir.mkdir()
+@dataclass(frozen=True)
+class Options:
+    sizes: list[int]
+    nodes: int
+    batch: int
+    random_ids: bool
+    engine: str
+    database_url: str | None
+    hub_log: Path | None
+
+
+@dataclass
+class Report:
+    figures: list[Figure]
+    envelope_size: int
+    # One line on where the data lived and what the ceiling was.
+    ceiling: str
+    database: str
+    hub_log: list[str]
+
+
+def prepare_hub(data_dir: Path, node_count: int, batch: int, url: str | None = None) -> list[str]:
+    """A hub data directory with `node_count` sites, on PostgreSQL at `url` if given;
+    returns their enrollment codes."""
+    data_dir.mkdir(mode=0o700)  # as `mbe-hub init` leaves it: the hub warns of a wider mode
     write_keys(data_dir / "hub.key", PrivateKeys.generate())
     config = default_config("Benchregion", "http://127.0.0.1")
     config = config.replace("# max_batch = 1000", f"max_batch = {max(batch, 1000)}")
+    if url is not None:
+        config += f"\n[database]\nurl = {toml_string(url)}\n"
     (data_dir / "hub.toml").write_text(config)
     settings = load_settings(data_dir)
     hub_keys = read_keys(settings.key_path)
     codes = []
-    db = connect(settings.db_path)
-    for i in range(node_count):
-        new = add_site(
-            db,
-            hub_keys,
-            settings,
-            name=f"Bench Office {i}",
-            org="Bench",
-            services=["mbe"],
-            languages=["de"],
-            area="",
-            now=int(time.time()),
-            secret=int.from_bytes(os.urandom(8), "big") >> 4,
-        )
-        codes.append(new.code)
-    db.close()
+    db = open_db(settings.db_path, settings.database.postgres_url)
+    try:
+        for i in range(node_count):
+            new = add_site(
+                db,
+                hub_keys,
+                settings,
+                name=f"Bench Office {i}",
+                org="Bench",
+                services=["mbe"],
+                languages=["de"],
+                area="",
+                now=int(time.time()),
+                secret=int.from_bytes(os.urandom(8), "big") >> 4,
+            )
+            codes.append(new.code)
+    finally:
+        db.close()
     return codes
 
 
@@ -298,47 +501,117 @@ async def enroll_all(http: aiohttp.ClientSession, codes: list[str]) -> dict[str,
     return nodes
 
 
-async def bench(
-    sizes: list[int], node_count: int, batch: int, *, random_ids: bool
-) -> tuple[list[Figure], int]:
-    """The figures, and the envelope size in bytes."""
-    figures: list[Figure] = []
-    with tempfile.TemporaryDirectory(prefix="mbe-bench-") as tmp:
-        data_dir = Path(tmp) / "hub"
-        codes = prepare_hub(data_dir, node_count, batch)
-        hub = await Server.start(
-            ["-m", "hub.cli", "serve", "--dir", str(data_dir), "--port", "0"], '"hub.listening"'
+@contextlib.contextmanager
+def postgres_database(url: str | None) -> Iterator[tuple[str, str]]:
+    """The URL of an empty database for the run, and a line describing it: `url`
+    (refused unless empty), else a new one in a throwaway cluster stopped at the end."""
+    if url is not None:
+        found = database_objects(url)
+        if found:
+            raise SystemExit(
+                f"bench.relay: the database {redacted(url)} is not empty ({found} tables,"
+                " sequences, functions ...): give an empty one, the hub migrates it"
+            )
+        yield url, f"PostgreSQL {redacted(url)}"
+        return
+    from tests import pg  # a test helper: imported only when it is needed
+
+    reason = pg.available()
+    if reason is not None:
+        raise SystemExit(f"bench.relay: cannot start a throwaway PostgreSQL cluster: {reason}")
+    with pg.Cluster() as cluster:
+        yield (
+            cluster.create_database(),
+            f"throwaway PostgreSQL cluster in {cluster.directory} (tests/pg.py, fsync on)",
         )
-        bare = BareQueue(Path(tmp) / "ceiling.db")
-        try:
-            async with aiohttp.ClientSession(
-                base_url=f"http://127.0.0.1:{hub.port}", connector=aiohttp.TCPConnector(limit=0)
-            ) as http:
-                nodes = await enroll_all(http, codes)
-                all_nodes = list(nodes.values())
-                half = max(1, len(all_nodes) // 2)
-                senders, recipients = all_nodes[:half], all_nodes[half:] or all_nodes[:half]
-                for n in sizes:
-                    envs = make_envelopes(senders, recipients, n, random_ids=random_ids)
-                    size = len(next(iter(envs.values()))[0])
-                    blobs = [b for v in envs.values() for b in v]
 
-                    t0 = time.perf_counter()
-                    await upload_all(http, nodes, envs, batch)
-                    ingest_s = time.perf_counter() - t0
-                    bare_ingest_s = bare.ingest(blobs, batch)
-                    figures.append(Figure(n, "ingest", n / ingest_s, n / bare_ingest_s))
 
-                    t0 = time.perf_counter()
-                    await drain_all(http, recipients, n, batch)
-                    drain_s = time.perf_counter() - t0
-                    bare_drain_s, drained = bare.drain(batch)
-                    assert drained == n
-                    figures.append(Figure(n, "drain", n / drain_s, n / bare_drain_s))
-        finally:
-            bare.close()
-            await hub.stop()
+async def measure(
+    opts: Options,
+    tmp: Path,
+    url: str | None,
+    ceiling: Ceiling,
+    log: ServerLog,
+) -> tuple[list[Figure], int]:
+    figures: list[Figure] = []
+    size = 0
+    data_dir = tmp / "hub"
+    codes = prepare_hub(data_dir, opts.nodes, opts.batch, url)
+    hub = await Server.start(
+        ["-m", "hub.cli", "serve", "--dir", str(data_dir), "--port", "0"], '"hub.listening"', log
+    )
+    try:
+        async with aiohttp.ClientSession(
+            base_url=f"http://127.0.0.1:{hub.port}", connector=aiohttp.TCPConnector(limit=0)
+        ) as http:
+            nodes = await enroll_all(http, codes)
+            all_nodes = list(nodes.values())
+            half = max(1, len(all_nodes) // 2)
+            senders, recipients = all_nodes[:half], all_nodes[half:] or all_nodes[:half]
+            for n in opts.sizes:
+                envs = make_envelopes(senders, recipients, n, random_ids=opts.random_ids)
+                size = len(next(iter(envs.values()))[0])
+                blobs = [b for v in envs.values() for b in v]
+
+                t0 = time.perf_counter()
+                await upload_all(http, nodes, envs, opts.batch)
+                ingest_s = time.perf_counter() - t0
+                bare_ingest_s = ceiling.ingest(blobs, opts.batch)
+                alt_s = ceiling.ingest_alternative(blobs, opts.batch)
+                figures.append(
+                    Figure(
+                        n,
+                        "ingest",
+                        n / ingest_s,
+                        n / bare_ingest_s,
+                        None if alt_s is None else n / alt_s,
+                    )
+                )
+
+                t0 = time.perf_counter()
+                await drain_all(http, recipients, n, opts.batch)
+                drain_s = time.perf_counter() - t0
+                bare_drain_s, drained = ceiling.drain(opts.batch)
+                assert drained == n
+                figures.append(Figure(n, "drain", n / drain_s, n / bare_drain_s))
+    finally:
+        await hub.stop()
     return figures, size
+
+
+def bench(opts: Options) -> Report:
+    """Run the bench: the figures, the envelope size and what the ceiling was."""
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mbe-bench-")))
+        copy = stack.enter_context(opts.hub_log.open("w")) if opts.hub_log is not None else None
+        log = ServerLog(copy)
+        ceiling: Ceiling
+        if opts.engine == POSTGRESQL:
+            url, database = stack.enter_context(postgres_database(opts.database_url))
+            bare_pg = BarePgQueue(url)
+            stack.callback(bare_pg.close)
+            ceiling = bare_pg
+            major, minor = divmod(bare_pg.server_version, 10000)
+            described = (
+                f"bare psycopg {psycopg.__version__} on the same server (PostgreSQL "
+                f"{major}.{minor}, fsync={bare_pg.fsync}), one table (bigint identity key, "
+                f"bytea), {opts.batch} rows per transaction; ingest COPY FROM STDIN (binary), "
+                f"synchronous_commit={bare_pg.synchronous_commit} (executemany, pipelined, "
+                "beside it); drain (read + delete by key) SET LOCAL synchronous_commit=off "
+                "like the hub's acks"
+            )
+        else:
+            url, database = None, f"SQLite in {tmp}"
+            bare = BareQueue(tmp / "ceiling.db")
+            stack.callback(bare.close)
+            ceiling = bare
+            described = (
+                f"bare SQLite in this process, WAL, {opts.batch} rows per transaction; "
+                "ingest synchronous=FULL, drain (read + delete by key) synchronous=NORMAL "
+                "like the hub's acks"
+            )
+        figures, size = asyncio.run(measure(opts, tmp, url, ceiling, log))
+    return Report(figures, size, described, database, log.notable)
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -348,7 +621,7 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
-def main() -> int:
+def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description="Relay throughput of the hub on loopback.")
     parser.add_argument(
         "--sizes",
@@ -366,26 +639,73 @@ def main() -> int:
     parser.add_argument(
         "--random-ids", action="store_true", help="128-bit random message ids (older nodes)"
     )
-    args = parser.parse_args()
-    sizes = list(QUICK_SIZES) if args.quick else args.sizes
-    figures, size = asyncio.run(bench(sizes, args.nodes, args.batch, random_ids=args.random_ids))
-    ids = "random" if args.random_ids else "time-ordered"
-    print(
-        f"relay bench: {args.nodes} nodes (half sending at once), batches of {args.batch}, "
-        f"envelopes of {size} bytes, {ids} message ids, loopback"
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help="where the hub keeps its state (default sqlite; postgresql with --database-url)",
     )
-    print(f"  {'queued':>7}  {'phase':<30} {'hub msg/s':>10} {'ceiling':>10} {'ratio':>6}")
-    for f in figures:
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="an empty PostgreSQL database for the hub and the ceiling (postgresql://...); "
+        "without it, --engine postgresql starts a throwaway cluster for the run",
+    )
+    parser.add_argument(
+        "--hub-log", metavar="FILE", type=Path, help="write the hub's output to FILE"
+    )
+    args = parser.parse_args(argv)
+    if args.nodes < 1:
+        parser.error("--nodes must be at least 1")
+    if args.batch < 1:
+        parser.error("--batch must be at least 1")
+    url: str | None = args.database_url
+    engine: str = args.engine or (POSTGRESQL if url is not None else SQLITE)
+    if url is not None:
+        if engine != POSTGRESQL:
+            parser.error("--database-url is for --engine postgresql")
+        if not is_postgres_url(url):
+            parser.error("--database-url must be a PostgreSQL URL, postgresql://user@host/dbname")
+    return Options(
+        sizes=list(QUICK_SIZES) if args.quick else args.sizes,
+        nodes=args.nodes,
+        batch=args.batch,
+        random_ids=args.random_ids,
+        engine=engine,
+        database_url=url,
+        hub_log=args.hub_log,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    report = bench(opts)
+    ids = "random" if opts.random_ids else "time-ordered"
+    postgres = opts.engine == POSTGRESQL
+    print(
+        f"relay bench: {opts.nodes} nodes (half sending at once), batches of {opts.batch}, "
+        f"envelopes of {report.envelope_size} bytes, {ids} message ids, loopback"
+    )
+    if postgres:
+        print(f"  hub and ceiling on {report.database}")
+    extra = f" {'executemany':>11}" if postgres else ""
+    print(f"  {'queued':>7}  {'phase':<30} {'hub msg/s':>10} {'ceiling':>10} {'ratio':>6}{extra}")
+    for f in report.figures:
         phase = "ingest (fsync per commit)" if f.phase == "ingest" else "drain (fetch + ack)"
+        alt = ""
+        if postgres:
+            alt = f" {f.alternative_per_s:>11.0f}" if f.alternative_per_s is not None else ""
         print(
             f"  {f.queued:>7}  {phase:<30} {f.hub_per_s:>10.0f} {f.ceiling_per_s:>10.0f} "
-            f"{f.ratio:>6.2f}"
+            f"{f.ratio:>6.2f}{alt}"
         )
-    print(
-        f"  ceiling: bare SQLite in this process, WAL, {args.batch} rows per transaction; "
-        "ingest synchronous=FULL, drain (read + delete by key) synchronous=NORMAL "
-        "like the hub's acks"
-    )
+    print(f"  ceiling: {report.ceiling}")
+    if postgres or report.hub_log:
+        print(f"  hub log: {len(report.hub_log)} warnings or errors")
+        for line in report.hub_log[:SHOWN_LOG_LINES]:
+            print(f"    {line[:300]}")
+    if opts.database_url is not None:
+        print("  the hub's tables stay in the database given: use an empty one for the next run")
     return 0
 
 
