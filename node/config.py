@@ -315,6 +315,7 @@ message_ttl = {s.message_ttl}
 directory_refresh = {s.directory_refresh}
 batch_size = {s.batch_size}
 request_timeout = {s.request_timeout}
+prefer_first_after = {s.prefer_first_after}
 
 [stats]
 # Submit the office's statistics after each period ends (manual submission

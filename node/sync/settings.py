@@ -31,6 +31,9 @@ class SyncSettings:
     batch_size: int = 100
     # HTTP timeout for one request to the hub.
     request_timeout: float = 30.0
+    # With several hub URLs: how long the node stays on a later URL before it
+    # tries the first (preferred) one again (node/sync/hub_urls.py).
+    prefer_first_after: float = 300.0
 
     def __post_init__(self) -> None:
         # Written as `not lo < x <= hi` so nan (which compares false) is refused too.
@@ -46,5 +49,7 @@ class SyncSettings:
             raise ConfigError("sync.batch_size must be between 1 and 1000")
         if not 3600 <= self.message_ttl <= 90 * 24 * 3600:
             raise ConfigError("sync.message_ttl must be between 1 hour and 90 days")
+        if not 1 <= self.prefer_first_after <= MAX_INTERVAL:
+            raise ConfigError("sync.prefer_first_after must be between 1 and 86400 seconds")
         if not 0 < self.request_timeout <= MAX_REQUEST_TIMEOUT:
             raise ConfigError("sync.request_timeout must be > 0 and at most 600 seconds")

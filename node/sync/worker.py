@@ -369,7 +369,7 @@ class SyncWorker:
         self._urls_due_at = asyncio.get_running_loop().time() + URLS_RECHECK
         client = HubClient(
             # Starts at the URL this node used last (recorded by an earlier run).
-            HubUrls.of(state),
+            HubUrls.of(state, self._settings.prefer_first_after),
             keys=self._keys,
             node_id=state.node_id,
             request_timeout=self._settings.request_timeout,

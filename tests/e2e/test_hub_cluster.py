@@ -11,11 +11,10 @@ up. At the end: every referral arrived exactly once, every answer came back,
 nothing is left queued in the database, and office 3, whose poll interval is an
 hour, still receives a referral within seconds: only push explains that.
 
-A node leaves a URL that gave no answer and goes back to its first URL only after
-PREFER_FIRST_AFTER (node/sync/hub_urls.py, 300 s, not configurable): offices 1
-and 3 move to process two at the first SIGKILL and stay there for the rest of
-the run, so only the first kill cuts live traffic and push connections; later
-kills hit a process that only has to come back up on the shared database.
+A node leaves a URL that gave no answer and goes back to its first URL after
+`sync.prefer_first_after` (300 s by default; RETURN_AFTER here): offices 1 and
+3 move to process two at a SIGKILL and back to process one once it is up
+again, so each kill cuts live uploads, fetches and push connections.
 
 Its own cluster and database (one test), so the shared e2e cluster keeps its
 two offices. REFERRALS is 1,000 (the issue's figure); `MBE_E2E_CLUSTER_REFERRALS`
@@ -44,6 +43,8 @@ REFERRALS = int(os.environ.get("MBE_E2E_CLUSTER_REFERRALS", "1000"))
 # SIGKILLs of hub process one: at least MIN_KILLS, at most MAX_KILLS, one every
 # KILL_EVERY seconds of uptime while referrals are being sent or answered.
 MIN_KILLS, MAX_KILLS, KILL_EVERY = 4, 6, 4.0
+# Offices 1 and 3 try their first URL (process one) again this soon after leaving it.
+RETURN_AFTER = 2.0
 # Office 3 polls once an hour: a referral it receives within PUSH_WITHIN seconds was pushed.
 SLOW_POLL, PUSH_WITHIN = 3600.0, 5.0
 # Referrals sent at once by each office (one thread each).
@@ -130,7 +131,9 @@ def hubs(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[HubC
             cluster, {"n1": [one.url, two.url], "n2": [two.url, one.url], "n3": [one.url, two.url]}
         )
         for key, node in net.nodes.items():
-            sync = FAST_SYNC | ({"poll_interval": SLOW_POLL} if key == "n3" else {})
+            sync = FAST_SYNC | {"prefer_first_after": RETURN_AFTER}
+            if key == "n3":
+                sync |= {"poll_interval": SLOW_POLL}
             set_sync_options(node.service.data_dir, sync)
             node.service.start()
         cluster.wait_directory()
@@ -256,9 +259,10 @@ def test_referrals_survive_sigkills_of_one_of_two_hub_processes(hubs: HubCluster
     states = {key: _states(node) for key, node in net.nodes.items()}  # one listing each
     answers_back = sum(states[s].get(i) == "accepted" for s, _, i in run.sent.values())
 
-    # Push after the last restart: office 3 (first URL: hub one, polls hourly) hears of
-    # a new referral within seconds.
+    # Push after the last restart: office 3 (first URL: hub one, polls hourly) is back
+    # on the process that was killed and hears of a new referral within seconds.
     n3 = net.nodes["n3"]
+    wait_for(lambda: status(n3)["hub_url"] == net.one.url, "office 3 back on hub one", 30)
     wait_for(lambda: status(n3)["push_connected"], "office 3's push connection")
     pushed_at = time.monotonic()
     last = consented_referral(net.nodes["n2"], n3, family_name="Zuletzt")
@@ -273,6 +277,7 @@ def test_referrals_survive_sigkills_of_one_of_two_hub_processes(hubs: HubCluster
         f"push_after_restarts={push_seconds:.2f}s office3_hub={st['hub_url']} "
         f"(hub one {net.one.url}, hub two {net.two.url})"
     )
+    assert st["hub_url"] == net.one.url
     assert (lost, duplicated, misplaced) == (0, 0, 0)
     assert answers_back == REFERRALS
     assert MIN_KILLS <= run.kills <= MAX_KILLS

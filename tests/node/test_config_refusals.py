@@ -69,7 +69,8 @@ def test_every_float_setting_is_covered() -> None:
     assert ("sync", "poll_interval") in FLOAT_KEYS
     assert ("sync", "max_backoff") in FLOAT_KEYS
     assert ("referrals", "check_interval") in FLOAT_KEYS
-    assert len(FLOAT_KEYS) == 8
+    assert ("sync", "prefer_first_after") in FLOAT_KEYS
+    assert len(FLOAT_KEYS) == 9
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "+nan"])
