@@ -566,7 +566,7 @@ def _expire_all(db: Db, notices: Notices, now: int, seq: int | None = None) -> s
     """Expire every row past its expiry, or only the row `seq`; return the senders told."""
     with write(db, durable=True):
         expired = db.execute(
-            "DELETE FROM queue WHERE expires <= ? AND (? IS NULL OR seq = ?) "
+            "DELETE FROM queue WHERE expires <= ? AND (CAST(? AS BIGINT) IS NULL OR seq = ?) "
             "RETURNING msg_id, sender, recipient",
             (now, seq, seq),
         ).fetchall()

@@ -70,7 +70,7 @@ def published_areas(db: Db, period: str, org: str | None) -> dict[str, int]:
         area: int(n)
         for area, n in db.execute(
             "SELECT area, count(*) FROM stats_published_reports "
-            "WHERE period = ? AND (? IS NULL OR org = ?) GROUP BY area",
+            "WHERE period = ? AND (CAST(? AS TEXT) IS NULL OR org = ?) GROUP BY area",
             (period, org, org),
         )
     }

@@ -83,7 +83,7 @@ def unit_data(
         for r in db.execute(
             "SELECT org, area, cell_id, count, cell_key, offices FROM stats_published_sums "  # noqa: S608 -- any_of gives a fixed condition with a placeholder
             f"WHERE period = ? AND {in_ids} "
-            "AND (? IS NULL OR org = ?) AND (? IS NULL OR area = ?)",
+            "AND (CAST(? AS TEXT) IS NULL OR org = ?) AND (CAST(? AS TEXT) IS NULL OR area = ?)",
             (period.id, ids, org, org, area, area),
         )
     ]
@@ -92,8 +92,8 @@ def unit_data(
     offices: dict[str, int] = {}
     for unit_org, unit_area, count in db.execute(
         "SELECT org, area, count(*) FROM stats_published_reports "
-        "WHERE period = ? AND (? IS NULL OR org = ?) AND (? IS NULL OR area = ?) "
-        "GROUP BY org, area",
+        "WHERE period = ? AND (CAST(? AS TEXT) IS NULL OR org = ?) "
+        "AND (CAST(? AS TEXT) IS NULL OR area = ?) GROUP BY org, area",
         (period.id, org, org, area, area),
     ):
         unit = unit_id(unit_org, unit_area)
@@ -119,8 +119,9 @@ def office_data(
             "SELECT p.office, c.cell_id, c.count, c.cell_key FROM stats_published_reports p "  # noqa: S608 -- any_of gives a fixed condition with a placeholder
             "JOIN stats_report_cells c ON c.report_id = p.report_id "
             f"AND {in_ids} "
-            "WHERE p.period = ? AND (? IS NULL OR p.org = ?) AND (? IS NULL OR p.office = ?) "
-            "AND (? IS NULL OR p.area = ?)",
+            "WHERE p.period = ? AND (CAST(? AS TEXT) IS NULL OR p.org = ?) "
+            "AND (CAST(? AS TEXT) IS NULL OR p.office = ?) "
+            "AND (CAST(? AS TEXT) IS NULL OR p.area = ?)",
             (ids, *params),
         )
     ]
@@ -128,8 +129,9 @@ def office_data(
     areas: dict[str, str] = {}
     for office_id, office_org, office_area in db.execute(
         "SELECT office, org, area FROM stats_published_reports "
-        "WHERE period = ? AND (? IS NULL OR org = ?) AND (? IS NULL OR office = ?) "
-        "AND (? IS NULL OR area = ?)",
+        "WHERE period = ? AND (CAST(? AS TEXT) IS NULL OR org = ?) "
+        "AND (CAST(? AS TEXT) IS NULL OR office = ?) "
+        "AND (CAST(? AS TEXT) IS NULL OR area = ?)",
         params,
     ):
         orgs[office_id], areas[office_id] = office_org, office_area

@@ -2,11 +2,13 @@
 
 `PgDb` runs the hub's shared SQL (`hub/storage/engine.py`) on a psycopg 3
 connection in autocommit mode, so `begin`/`commit` are the only transaction
-boundaries, as on SQLite. Parameters are bound on the client
-(`psycopg.ClientCursor`): the hub's statements were written for SQLite's
-loose typing (`? IS NULL`, a list compared with a text column), which
-server-side binding would refuse for want of a parameter type; the values are
-still quoted by the driver, never pasted into the text by the hub.
+boundaries, as on SQLite. Parameters are bound on the server (psycopg's
+default cursor): the values travel apart from the statement, blobs as bytes,
+and a statement run often is prepared once. The shared SQL therefore gives
+every parameter a type PostgreSQL can infer: a parameter only tested for NULL
+is written `CAST(? AS TEXT) IS NULL`, which SQLite reads the same. (Binding
+on the client, as psycopg2 did, cost the upload path about half its time in
+building statement texts with hex-encoded envelopes; docs/performance.md.)
 
 `sum()` of integers is `numeric` in PostgreSQL; a loader gives it back as a
 Python int, as SQLite does, so no caller meets a Decimal.
@@ -134,7 +136,7 @@ def connect(url: str) -> psycopg.Connection[Any]:
         conn = psycopg.connect(
             url,
             autocommit=True,
-            cursor_factory=psycopg.ClientCursor,
+            cursor_factory=psycopg.Cursor,
             connect_timeout=CONNECT_TIMEOUT_S,
             application_name="mbe-hub",
         )
@@ -257,7 +259,7 @@ class PgPool:
             min_size=1,
             max_size=size,
             kwargs={
-                "cursor_factory": psycopg.ClientCursor,
+                "cursor_factory": psycopg.Cursor,
                 "connect_timeout": CONNECT_TIMEOUT_S,
                 "application_name": "mbe-hub",
             },

@@ -11,6 +11,7 @@ import pytest
 from aiohttp import WSCloseCode, WSMsgType, web
 from pytest_aiohttp import AiohttpClient
 
+import hub.app
 import hub.handlers
 import hub.push
 from hub.app import create_app
@@ -32,8 +33,14 @@ async def quiet_hub(
     aiohttp_client: AiohttpClient,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Hub:
-    """A hub whose once-a-second directory watch never fires: the test drives every check."""
+    """A hub whose once-a-second directory watch never fires and which hears no other
+    process (PostgreSQL's NOTIFY): the test drives every check."""
     monkeypatch.setattr(hub.push, "WATCH_INTERVAL", 3600.0)
+
+    async def deaf(*_: object) -> None:
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(hub.app, "listen", deaf)
     app = create_app(settings, deps=clocked(clock))
     http = await aiohttp_client(app)
     return Hub(settings, clock, app, http)
