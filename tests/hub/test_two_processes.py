@@ -8,7 +8,7 @@ processes and SIGKILLs is tests/e2e/test_hub_cluster.py.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from hub.keyfile import read_keys
 from hub.settings import HubSettings
 from hub.sites import revoke_site
 from hub.storage import jobs
+from protocol.encoding import pack
 from tests.clocks import FakeClock, clocked
 from tests.hub.client import HubClient, enroll, referral
 from tests.hub.conftest import START, Hub, init_data_dir
@@ -36,10 +37,16 @@ class Pair:
     two: Hub
 
 
+QUOTA = 64 << 10
+
+
 @pytest.fixture
 async def pair(tmp_path: Path, pg_url: str, aiohttp_client: AiohttpClient) -> Pair:
-    """Two hub apps sharing the keys and the PostgreSQL database of one data directory."""
+    """Two hub apps sharing the keys and the PostgreSQL database of one data directory
+    (with a small per-node queue quota, QUOTA)."""
     settings = init_data_dir(tmp_path / "hub", f'\n[database]\nurl = "{pg_url}"\n')
+    relay = replace(settings.relay, max_body=QUOTA, max_queue_bytes_per_node=QUOTA)
+    settings = replace(settings, relay=relay)
     clock = FakeClock(START)
     hubs = []
     for _ in range(2):
@@ -99,6 +106,38 @@ async def test_a_revocation_in_one_closes_the_socket_held_by_the_other(pair: Pai
     assert a.node_id  # the other office stays enrolled
     status = (await HubClient(pair.one.http, a, pair.one.clock).signed("GET", "/v1/inbox")).status
     assert status == 200
+
+
+async def test_a_quota_holds_when_one_sender_uploads_to_both_instances_at_once(
+    pair: Pair,
+) -> None:
+    """Two uploads that each fit the sender's quota but not together, sent at the same
+    time to the two instances: one is stored, the other refused whole (429)."""
+    a = await pair.one.node("Viel")
+    b = await enroll(pair.two.http, pair.two.add_site("Empfang").code)
+    now = pair.one.clock.now()
+    batches = [
+        [referral(a, b.node_id, b.keys.public, now=now, note="x" * 3000).encode() for _ in range(9)]
+        for _ in range(2)
+    ]
+    assert QUOTA // 2 < sum(map(len, batches[0])) < QUOTA
+    bodies = [pack({"envelopes": batch}) for batch in batches]
+    answers = await asyncio.gather(
+        *(
+            HubClient(h.http, a, h.clock).signed("POST", "/v1/messages", body)
+            for h, body in zip((pair.one, pair.two), bodies, strict=True)
+        )
+    )
+    assert sorted(r.status for r in answers) == [200, 429]
+    with hub_db(pair.one.settings) as db:
+        count, size = db.execute(
+            "SELECT count(*), sum(length(envelope)) FROM queue WHERE sender = ?", (a.node_id,)
+        ).fetchone()
+        (usage,) = db.execute(
+            "SELECT bytes FROM queue_usage WHERE sender = ?", (a.node_id,)
+        ).fetchone()
+    assert count == 9
+    assert usage == size <= QUOTA
 
 
 async def test_one_nonce_is_accepted_by_one_instance_only(pair: Pair) -> None:
