@@ -115,9 +115,7 @@ class HubUrls:
         self._away_since = monotonic()
 
     @classmethod
-    def of(
-        cls, state: EnrollmentState, prefer_first_after: float = PREFER_FIRST_AFTER
-    ) -> HubUrls:
+    def of(cls, state: EnrollmentState, prefer_first_after: float = PREFER_FIRST_AFTER) -> HubUrls:
         """The URLs of an enrollment, starting at the one the node used last."""
         return cls(state.hub_urls, current=state.hub_in_use, prefer_first_after=prefer_first_after)
 
