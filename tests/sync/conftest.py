@@ -8,6 +8,7 @@ from pytest_aiohttp import AiohttpServer
 from tests.sync.fakehub import FakeHub
 from tests.sync.fakes import FakeStore
 from tests.sync.helpers import Office, enrolled_office
+from tests.sync.hubfarm import HubProcess, serve_process
 
 
 @pytest.fixture
@@ -36,3 +37,14 @@ def office_a(hub: FakeHub, hub_url: str) -> Office:
 def office_b(hub: FakeHub, hub_url: str, events: list[tuple[object, ...]]) -> Office:
     hub.events = events
     return enrolled_office(hub, hub_url, "caritas-nuernberg", 20, FakeStore(events=events))
+
+
+# Two processes of one fake hub (tests/sync/hubfarm.py): the tests of several hub URLs.
+@pytest.fixture
+async def p1(hub: FakeHub, aiohttp_server: AiohttpServer) -> HubProcess:
+    return await serve_process(hub, aiohttp_server)
+
+
+@pytest.fixture
+async def p2(hub: FakeHub, aiohttp_server: AiohttpServer) -> HubProcess:
+    return await serve_process(hub, aiohttp_server)

@@ -21,16 +21,6 @@ from tests.sync.hubfarm import HubProcess, dead_url, serve_process
 ENROLL = "/v1/enroll"
 
 
-@pytest.fixture
-async def p1(hub: FakeHub, aiohttp_server: AiohttpServer) -> HubProcess:
-    return await serve_process(hub, aiohttp_server)
-
-
-@pytest.fixture
-async def p2(hub: FakeHub, aiohttp_server: AiohttpServer) -> HubProcess:
-    return await serve_process(hub, aiohttp_server)
-
-
 async def _not_a_hub(aiohttp_server: AiohttpServer) -> str:
     """A web server that is not a hub: 404 for everything."""
     server = await aiohttp_server(web.Application(), host="127.0.0.1")

@@ -23,20 +23,9 @@ from tests.sync.hubfarm import (
     HubProcess,
     dead_url,
     lossy_proxy,
-    serve_process,
 )
 
 UPLOAD = "/v1/messages"
-
-
-@pytest.fixture
-async def p1(hub: FakeHub, aiohttp_server: AiohttpServer) -> HubProcess:
-    return await serve_process(hub, aiohttp_server)
-
-
-@pytest.fixture
-async def p2(hub: FakeHub, aiohttp_server: AiohttpServer) -> HubProcess:
-    return await serve_process(hub, aiohttp_server)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from support.clock import Deps, SystemClock
 from tests.clocks import MidpointRandom
 from tests.sync.fakehub import FakeHub
 from tests.sync.helpers import Office, eventually, fast_settings, outgoing, sealed
-from tests.sync.hubfarm import HubProcess, dead_url, lossy_proxy, serve_process
+from tests.sync.hubfarm import HubProcess, dead_url, lossy_proxy
 
 Spawn = Callable[..., SyncWorker]
 _DEPS = Deps(clock=SystemClock(), random=MidpointRandom())
@@ -34,16 +34,6 @@ async def spawn() -> AsyncIterator[Spawn]:
     yield make
     for w in made:
         await w.stop()
-
-
-@pytest.fixture
-async def p1(hub: FakeHub, aiohttp_server: AiohttpServer) -> HubProcess:
-    return await serve_process(hub, aiohttp_server)
-
-
-@pytest.fixture
-async def p2(hub: FakeHub, aiohttp_server: AiohttpServer) -> HubProcess:
-    return await serve_process(hub, aiohttp_server)
 
 
 def use(office: Office, *urls: str) -> None:
