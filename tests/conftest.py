@@ -65,6 +65,13 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 # `--dist loadgroup` (addopts) each of these goes to one worker as a whole; every
 # other test is handed out on its own. A path ending in "/" is a directory.
 SHARED_FIXTURE_GROUPS = ("tests/e2e/", "tests/fuzz/test_openapi.py", "tests/stats/test_attack.py")
+# Files inside a group's directory whose tests start processes of their own and share
+# no fixture with the group: handed out on their own, so they run beside it, not after it.
+OWN_PROCESSES = (
+    "tests/e2e/test_hub_cluster.py",
+    "tests/e2e/test_hub_migration.py",
+    "tests/e2e/test_hub_urls.py",
+)
 
 # Session-scoped fixtures meant to be set up once on every worker that needs them (each
 # worker its own PostgreSQL cluster), so their tests are spread like any other test.
@@ -73,6 +80,8 @@ PER_WORKER_FIXTURES = frozenset({"pg_cluster"})
 
 def shared_fixture_group(nodeid: str) -> str | None:
     """The group of SHARED_FIXTURE_GROUPS a test belongs to, without the trailing "/"."""
+    if nodeid.startswith(OWN_PROCESSES):
+        return None
     for prefix in SHARED_FIXTURE_GROUPS:
         if nodeid.startswith(prefix):
             return prefix.rstrip("/")
