@@ -15,6 +15,7 @@ import demo.cluster
 import demo.processes
 from node.api.contract_check import ENV as CONTRACT_CHECK
 from tests import pg
+from tests.hub.engines import ENGINES, SQLITE
 from tests.ports import reserved_port
 
 # Every node API the suite runs, in-process or as a `mbe-node serve` process,
@@ -36,6 +37,14 @@ def pytest_configure(config: pytest.Config) -> None:
     _PORTS.setattr(demo.cluster, "free_port", reserved_port)
     # pytest-xdist registers this marker, but `-p no:xdist` must still collect.
     config.addinivalue_line("markers", "xdist_group(name): run these tests on one xdist worker")
+    config.addinivalue_line(
+        "markers", "sqlite_only: a test of something only SQLite has; not run on PostgreSQL"
+    )
+    config.addinivalue_line(
+        "markers",
+        "one_engine: pages and exports over published numbers whose storage other tests"
+        " check on both engines; run on SQLite only, to keep the suite fast",
+    )
 
 
 def pytest_unconfigure() -> None:
@@ -109,9 +118,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test that uses one of our module- or session-scoped fixtures with an
-    xdist_group (for when xdist reads marks again), and warn if SHARED_FIXTURE_GROUPS
-    does not list it: that costs a set-up per worker, not correctness."""
+    """Leave out the PostgreSQL copy of a test marked `sqlite_only` or `one_engine` (not
+    skipped: there is nothing of it to run there). Mark each test that uses one of our
+    module- or session-scoped fixtures with an xdist_group (for when xdist reads marks
+    again), and warn if SHARED_FIXTURE_GROUPS does not list it: that costs a set-up per
+    worker, not correctness."""
+    items[:] = [item for item in items if not _postgres_copy_of_sqlite_only(item)]
     for item in items:
         if not isinstance(item, pytest.Function):
             continue
@@ -136,6 +148,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                     stacklevel=1,
                 )
             break
+
+
+def _postgres_copy_of_sqlite_only(item: pytest.Item) -> bool:
+    if (
+        item.get_closest_marker("sqlite_only") is None
+        and item.get_closest_marker("one_engine") is None
+    ):
+        return False
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("engine", SQLITE) != SQLITE
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The hub's storage engine under test (tests/hub/engines.py): the tests of
+    tests/hub and the storage tests of tests/stats run once on each."""
+    return str(request.param)
 
 
 @pytest.fixture(autouse=True)

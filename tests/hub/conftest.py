@@ -19,7 +19,7 @@ from protocol.keys import PrivateKeys
 from tests.clocks import FakeClock as FakeClock  # re-exported: hub tests import it from here
 from tests.clocks import clocked
 from tests.hub.client import HubClient, Node, enroll
-from tests.hub.engines import ENGINES, SQLITE, database_table, hub_db
+from tests.hub.engines import database_table, hub_db
 
 START = 1_800_000_000
 
@@ -80,42 +80,9 @@ def clock() -> FakeClock:
     return FakeClock(START)
 
 
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    """The storage engine of the hub under test: each hub test runs on both."""
-    return str(request.param)
-
-
 @pytest.fixture
 def settings(tmp_path: Path, engine: str, request: pytest.FixtureRequest) -> HubSettings:
     return init_data_dir(tmp_path / "hub", database_table(engine, request))
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "sqlite_only: a test of something only SQLite has; not run on PostgreSQL"
-    )
-    config.addinivalue_line(
-        "markers",
-        "one_engine: pages and exports over published numbers whose storage other tests"
-        " check on both engines; run on SQLite only, to keep the suite fast",
-    )
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test marked `sqlite_only` runs on SQLite alone: its PostgreSQL copy is left
-    out (not skipped: there is nothing of it to run there)."""
-    items[:] = [item for item in items if not _postgres_copy_of_sqlite_only(item)]
-
-
-def _postgres_copy_of_sqlite_only(item: pytest.Item) -> bool:
-    if (
-        item.get_closest_marker("sqlite_only") is None
-        and item.get_closest_marker("one_engine") is None
-    ):
-        return False
-    callspec = getattr(item, "callspec", None)
-    return callspec is not None and callspec.params.get("engine", SQLITE) != SQLITE
 
 
 @pytest.fixture

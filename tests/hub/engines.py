@@ -1,11 +1,11 @@
 """The hub's two storage engines in tests: which, and a connection to either.
 
 Fixtures that make a hub data directory take the `engine` fixture
-(tests/hub/conftest.py), parametrized over `ENGINES`, so each hub test runs
+(tests/conftest.py), parametrized over `ENGINES`, so each hub test runs
 once on SQLite and once on a throwaway PostgreSQL database (`pg_url`,
 tests/conftest.py). A test of something only one engine has (SQLite's file
 damage, its pragmas, a full disk under SQLite) is marked `sqlite_only` and runs
-on SQLite alone (`pytest_collection_modifyitems` in tests/hub/conftest.py).
+on SQLite alone (`pytest_collection_modifyitems` in tests/conftest.py).
 """
 
 from __future__ import annotations

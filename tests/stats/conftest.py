@@ -16,7 +16,7 @@ from hub.stats.routes import add_stats
 from protocol.payloads import StatsReport
 from tests.clocks import clocked
 from tests.hub.conftest import FakeClock
-from tests.hub.engines import ENGINES, database_table
+from tests.hub.engines import database_table
 from tests.stats.hubside import START, StatsHub, init_hub_dir, keyed_cells
 
 PERIOD = "2026-11"
@@ -93,13 +93,6 @@ def data(period: Period) -> PeriodData:
 @pytest.fixture
 def hub_clock() -> FakeClock:
     return FakeClock(START)
-
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> str:
-    """The storage engine of the hub under test: each statistics test of the hub runs
-    on both."""
-    return str(request.param)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tests.stats.test_areas import (
     reports_of,
 )
 
-pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+pytestmark = pytest.mark.one_engine  # tests/conftest.py
 
 
 AREAS_WITH_REPORTS = ("Nord", "Süd", "West", "")

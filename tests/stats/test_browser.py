@@ -23,7 +23,7 @@ from tests.stats.hubside import (
     three_offices,
 )
 
-pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+pytestmark = pytest.mark.one_engine  # tests/conftest.py
 
 ALL = (OFFICE_A, OFFICE_B, OFFICE_C)
 

@@ -26,7 +26,7 @@ from tests.clocks import clocked
 from tests.hub.conftest import FakeClock
 from tests.stats.hubside import PERIOD, StatsHub, three_offices
 
-pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+pytestmark = pytest.mark.one_engine  # tests/conftest.py
 
 # (file name, path and query) of every page a coordinator can reach. The period is
 # named, as the navigation does; the error page is a view asked for a non-period.

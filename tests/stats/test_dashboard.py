@@ -26,7 +26,7 @@ from tests.stats.hubside import (
     three_offices,
 )
 
-pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+pytestmark = pytest.mark.one_engine  # tests/conftest.py
 
 
 async def _page(hub: StatsHub, path: str) -> tuple[str, dict[str, str]]:

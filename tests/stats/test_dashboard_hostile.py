@@ -18,7 +18,7 @@ from tests.clocks import clocked
 from tests.hub.conftest import FakeClock
 from tests.stats.hubside import StatsHub
 
-pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+pytestmark = pytest.mark.one_engine  # tests/conftest.py
 
 # What a `next` may carry once its percent-escapes are decoded (a browser's form
 # sends them decoded): control characters, text that is not UTF-8, line separators.

@@ -35,7 +35,7 @@ from protocol.code_labels import GENDER
 from tests.hub.client import problem_kind
 from tests.stats.hubside import ACTIVE, PERIOD, StatsHub, three_offices
 
-pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+pytestmark = pytest.mark.one_engine  # tests/conftest.py
 
 
 BOM = b"\xef\xbb\xbf"

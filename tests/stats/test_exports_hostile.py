@@ -13,7 +13,7 @@ from tests.stats.hubside import PERIOD, PUBLISHED, StatsHub, make_report
 from tests.stats.test_referral_view import office
 from tests.stats.test_table_view import A, B, C
 
-pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+pytestmark = pytest.mark.one_engine  # tests/conftest.py
 
 
 FORMULA_AREA = "+Nord"

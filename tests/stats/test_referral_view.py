@@ -16,7 +16,7 @@ from tests.hub.client import Node, enroll
 from tests.hub.engines import hub_db
 from tests.stats.hubside import PERIOD, PUBLISHED, Cells, StatsHub, make_report, published
 
-pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+pytestmark = pytest.mark.one_engine  # tests/conftest.py
 
 
 SENT, ACC, DEC = "referrals_sent", "referrals_accepted", "referrals_declined"

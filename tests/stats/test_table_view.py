@@ -27,7 +27,7 @@ from tests.stats.hubside import (
 )
 from tests.stats.test_referral_view import office
 
-pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+pytestmark = pytest.mark.one_engine  # tests/conftest.py
 
 
 F, M = ("gender", "female"), ("gender", "male")

@@ -26,7 +26,7 @@ from tests.stats.trendside import (
     submit_all,
 )
 
-pytestmark = pytest.mark.one_engine  # tests/hub/conftest.py
+pytestmark = pytest.mark.one_engine  # tests/conftest.py
 
 
 MONTHS_TO_OCTOBER = [f"2025-{m}" for m in ("11", "12")] + [f"2026-{m:02d}" for m in range(1, 11)]
