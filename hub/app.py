@@ -146,8 +146,8 @@ async def probe_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def listen_ctx(app: web.Application) -> AsyncIterator[None]:
     """On PostgreSQL: hear what the other hub processes commit (hub/storage/listen.py)."""
-    url, pool = app[SETTINGS].database.postgres_url, app[DB].pool
-    if url is None or pool is None:
+    pool = app[DB].pool
+    if pool is None:
         yield
         return
     push, announcer = app[PUSH], app[ANNOUNCER]
@@ -164,7 +164,7 @@ async def listen_ctx(app: web.Application) -> AsyncIterator[None]:
         await push.notify(push.node_ids)
         await announcer.check()
 
-    task = asyncio.create_task(listen(url, pool.tag, on_notice, on_connect), name="hub-listen")
+    task = asyncio.create_task(listen(pool.url, pool.tag, on_notice, on_connect), name="hub-listen")
     yield
     await stop(task)
 

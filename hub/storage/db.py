@@ -191,9 +191,10 @@ def disk_full(exc: BaseException) -> bool:
 
 
 def unavailable(exc: BaseException) -> bool:
-    """Whether `exc` says the database is out of reach or busy for now, not that the
+    """Whether `exc` says PostgreSQL is out of reach or busy for now, not that the
     request is wrong: a lost or refused connection (a failover), a deadlock or lock
-    timeout between hub processes, a serialization failure. Asking again is safe."""
+    timeout between hub processes, a serialization failure. Asking again is safe.
+    (SQLite's one writer holds its lock for the whole transaction: nothing of this.)"""
     return isinstance(
         exc,
         (
@@ -203,7 +204,7 @@ def unavailable(exc: BaseException) -> bool:
             psycopg.errors.LockNotAvailable,
             psycopg_pool.PoolTimeout,
         ),
-    ) or (isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc))
+    )
 
 
 class DiskFullLog:
