@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+
 import pytest
 from pytest_aiohttp import AiohttpServer
 
+from node.sync.settings import SyncSettings
+from node.sync.worker import SyncWorker
+from support.clock import Deps, SystemClock
+from tests.clocks import MidpointRandom
 from tests.sync.fakehub import FakeHub
 from tests.sync.fakes import FakeStore
-from tests.sync.helpers import Office, enrolled_office
+from tests.sync.helpers import Office, enrolled_office, fast_settings
 from tests.sync.hubfarm import HubProcess, serve_process
 
 
@@ -48,3 +54,24 @@ async def p1(hub: FakeHub, aiohttp_server: AiohttpServer) -> HubProcess:
 @pytest.fixture
 async def p2(hub: FakeHub, aiohttp_server: AiohttpServer) -> HubProcess:
     return await serve_process(hub, aiohttp_server)
+
+
+Spawn = Callable[..., SyncWorker]
+# Real time; backoff jitter just above 0.5, fresh nonces.
+_DEPS = Deps(clock=SystemClock(), random=MidpointRandom())
+
+
+@pytest.fixture
+async def spawn() -> AsyncIterator[Spawn]:
+    """Create workers (jitter just above 0.5) and stop every one of them at teardown
+    (tests with workers of their own kind define their own `spawn`)."""
+    made: list[SyncWorker] = []
+
+    def make(office: Office, settings: SyncSettings | None = None) -> SyncWorker:
+        w = SyncWorker(settings or fast_settings(), office.store, office.keys, deps=_DEPS)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        await w.stop()

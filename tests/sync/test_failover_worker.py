@@ -3,37 +3,14 @@ a hub process that stops, answers lost on the way, a list changed while it runs.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
-import pytest
 from pytest_aiohttp import AiohttpServer
 
-from node.sync.settings import SyncSettings
-from node.sync.worker import SyncWorker
-from support.clock import Deps, SystemClock
-from tests.clocks import MidpointRandom
+from tests.sync.conftest import Spawn
 from tests.sync.fakehub import FakeHub
 from tests.sync.helpers import Office, eventually, fast_settings, outgoing, sealed
 from tests.sync.hubfarm import HubProcess, dead_url, lossy_proxy
-
-Spawn = Callable[..., SyncWorker]
-_DEPS = Deps(clock=SystemClock(), random=MidpointRandom())
-
-
-@pytest.fixture
-async def spawn() -> AsyncIterator[Spawn]:
-    """Workers polling only every 30 s (push brings mail), stopped at teardown."""
-    made: list[SyncWorker] = []
-
-    def make(office: Office, settings: SyncSettings | None = None) -> SyncWorker:
-        w = SyncWorker(settings or fast_settings(), office.store, office.keys, deps=_DEPS)
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        await w.stop()
 
 
 def use(office: Office, *urls: str) -> None:

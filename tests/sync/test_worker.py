@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
 from pytest_aiohttp import AiohttpServer
 
 from node.sync.errors import DirectoryRejected, NotEnrolled
-from node.sync.settings import SyncSettings
 from node.sync.worker import SYNC_WORKER, SyncWorker, sync_ctx
 from protocol.documents import Directory
 from protocol.envelope import Envelope
 from protocol.payloads import ExpiryNotice
-from support.clock import Deps, SystemClock
+from support.clock import Deps
 from tests.clocks import FakeClock, MidpointRandom
+from tests.sync.conftest import Spawn
 from tests.sync.fakehub import FakeHub, fixed_keys
 from tests.sync.fakes import FakeStore
 from tests.sync.helpers import (
@@ -28,26 +27,6 @@ from tests.sync.helpers import (
     outgoing,
     sealed,
 )
-
-Spawn = Callable[..., SyncWorker]
-
-# Real time; backoff jitter just above 0.5, fresh nonces.
-_DEPS = Deps(clock=SystemClock(), random=MidpointRandom())
-
-
-@pytest.fixture
-async def spawn() -> AsyncIterator[Spawn]:
-    """Create workers (jitter just above 0.5) and stop every one of them at teardown."""
-    made: list[SyncWorker] = []
-
-    def make(office: Office, settings: SyncSettings | None = None) -> SyncWorker:
-        w = SyncWorker(settings or fast_settings(), office.store, office.keys, deps=_DEPS)
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        await w.stop()
 
 
 def sync_tasks() -> list[asyncio.Task[object]]:
