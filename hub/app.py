@@ -2,13 +2,15 @@
 
 Resources are cleanup contexts, started in order and closed in reverse: the
 database worker (which also makes sure a signed directory exists), the push
-registry, the directory announcer, and the maintenance task. Nothing lives at
+registry, the directory announcer, the directory publisher, and the
+maintenance task. Nothing lives at
 module level.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -24,14 +26,16 @@ from hub.context import (
     KEYS,
     METRICS,
     NONCES,
+    PUBLISHER,
     PUSH,
     SETTINGS,
 )
 from hub.errors import Problem, StorageFull
 from hub.handlers import add_routes
 from hub.keyfile import read_keys
-from hub.maintenance import maintenance_ctx, refresh_directory
+from hub.maintenance import maintenance_ctx, publish_owed, refresh_directory
 from hub.metrics import Metrics
+from hub.publisher import DirectoryPublisher
 from hub.push import DirectoryAnnouncer, PushRegistry
 from hub.settings import HubSettings
 from hub.storage.db import disk_full, open_worker
@@ -46,6 +50,8 @@ log = structlog.get_logger()
 # How often /health's view of the database is renewed, and how long an answer may take.
 PROBE_INTERVAL = 2.0
 PROBE_TIMEOUT = 2.0
+# How long a stopping hub waits for the directory version its enrollments asked for.
+STOP_FLUSH_S = 5.0
 # The server's longest request line (aiohttp's default is 8190 bytes). Longer, so a
 # long query string (a coordinator's pasted link, an attacker's 100 KB) reaches the
 # handlers and gets their answer: a German page or a problem, not the parser's
@@ -184,6 +190,28 @@ async def announcer_ctx(app: web.Application) -> AsyncIterator[None]:
     await stop(task)
 
 
+async def publisher_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Publish the directory versions enrollments ask for (hub/publisher.py).
+
+    At start, first whatever the sites table holds that the newest version does
+    not list: a publication this hub owed when it stopped. Before stopping,
+    what is due; should either fail, a maintenance pass makes it.
+    """
+    publisher = DirectoryPublisher(
+        app[DB], app[KEYS], app[SETTINGS], app[DEPS].clock, app[ANNOUNCER]
+    )
+    app[PUBLISHER] = publisher
+    try:
+        await publish_owed(app, app[DEPS].clock.now())
+    except Exception as exc:  # noqa: BLE001 -- the hub serves without it; the maintenance pass retries
+        log.warning("directory.publish_failed", error=type(exc).__name__)
+    task = asyncio.create_task(publisher.run(), name="hub-directory-publisher")
+    yield
+    await stop(task)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(publisher.flush(), timeout=STOP_FLUSH_S)
+
+
 def create_app(
     settings: HubSettings,
     *,
@@ -209,6 +237,7 @@ def create_app(
     app.cleanup_ctx.append(probe_ctx)
     app.cleanup_ctx.append(push_ctx)
     app.cleanup_ctx.append(announcer_ctx)
+    app.cleanup_ctx.append(publisher_ctx)
     app.cleanup_ctx.append(listen_ctx)
     app.cleanup_ctx.append(maintenance_ctx)
     add_routes(app)

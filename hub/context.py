@@ -6,6 +6,7 @@ from aiohttp import web
 
 from hub.auth import NonceMemory
 from hub.metrics import Metrics
+from hub.publisher import DirectoryPublisher
 from hub.push import DirectoryAnnouncer, PushRegistry
 from hub.settings import HubSettings
 from hub.storage.db import DbWorker
@@ -19,6 +20,8 @@ DB = web.AppKey("db", DbWorker)
 DEPS = web.AppKey("deps", Deps)
 PUSH = web.AppKey("push", PushRegistry)
 ANNOUNCER = web.AppKey("directory_announcer", DirectoryAnnouncer)
+# Publishes the directory versions enrollments ask for (hub/publisher.py).
+PUBLISHER = web.AppKey("directory_publisher", DirectoryPublisher)
 METRICS = web.AppKey("metrics", Metrics)
 # Request nonces held in memory while the disk is full (hub/auth.py).
 NONCES = web.AppKey("nonces", NonceMemory)

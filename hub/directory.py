@@ -94,10 +94,14 @@ class _Offices:
         self._order: list[str] = []  # the node ids of _rows, sorted
         self._entries: list[Packed] | None = None  # _listed(), until _rows changes
 
-    def entries(self, db: Db, region: str, changed: Collection[str] | None) -> list[Packed]:
-        """The packed entries of the next version, by node id; call inside the transaction."""
+    def entries(
+        self, db: Db, region: str, changed: Collection[str] | None
+    ) -> tuple[list[Packed], bool]:
+        """The packed entries of the next version, by node id, and whether they are the
+        newest version's (nothing to publish); call inside the transaction."""
         with self._lock:
             incremental = changed is not None and self._newest_is_kept(db, region)
+            before = {n: self._rows[n][1] for n in changed or () if n in self._rows}
             columns, rows = site_store.site_rows(db, changed if incremental else None)
             if columns != self._columns:  # another schema: nothing kept applies
                 self._rows = {}
@@ -115,7 +119,14 @@ class _Offices:
                 self._order = sorted(kept)  # a site came or went
             self._columns, self._rows = columns, kept
             self._entries = None
-            return self._listed()
+            if incremental:
+                # The newest version held the kept entries: it still does if no
+                # changed site's entry is other than before (a pending site has none).
+                after = {n: kept[n][1] for n in changed or () if n in kept}
+                same = all(before.get(n) == after.get(n) for n in changed or ())
+            else:
+                same = self._newest_matches(db, region)
+            return self._listed(), same
 
     def _listed(self) -> list[Packed]:
         """The kept entries by node id (as SQLite orders text: UTF-8 bytes, code points)."""
@@ -134,9 +145,13 @@ class _Offices:
         return row, None if office is None else Packed(pack(office.to_map()))
 
     def _newest_is_kept(self, db: Db, region: str) -> bool:
+        """True if entries are kept and the newest version's body is the one they make."""
+        return bool(self._rows) and self._newest_matches(db, region)
+
+    def _newest_matches(self, db: Db, region: str) -> bool:
         """True if the newest version's body is the one the kept entries make."""
         current = latest(db)
-        if current is None or not self._rows:
+        if current is None:
             return False
         try:
             body = as_map(unpack(current.data, MAX_DIRECTORY_BYTES, DOCUMENT_ITEMS), "document")
@@ -169,7 +184,37 @@ def publish(
     # Versions are numbered in order across hub processes: the next one is read
     # and written by one process at a time (nothing to wait for on SQLite).
     db.lock("directory")
-    offices = _OFFICES.entries(db, settings.region, changed)
+    offices, _ = _OFFICES.entries(db, settings.region, changed)
+    return _store(db, keys, settings, now, offices)
+
+
+def publish_changes(
+    db: Db,
+    keys: PrivateKeys,
+    settings: HubSettings,
+    now: int,
+    *,
+    changed: Collection[str] | None = None,
+) -> DirectoryVersion | None:
+    """`publish` if the entries differ from the newest version's, else None.
+
+    For work that may find nothing new: the deferred publication of enrollments
+    (`hub.publisher`), which an enrollment answered again also asks for, and
+    the maintenance pass's backstop, which reads every row and so takes in a
+    publication a stopped hub process still owed, or a row changed outside the
+    hub's code (a database restored with PostgreSQL's own tools). With
+    `changed`, only those rows are read while the newest version is the one this
+    process last made, as for `publish`.
+    """
+    db.lock("directory")
+    offices, same = _OFFICES.entries(db, settings.region, changed)
+    return None if same else _store(db, keys, settings, now, offices)
+
+
+def _store(
+    db: Db, keys: PrivateKeys, settings: HubSettings, now: int, offices: list[Packed]
+) -> DirectoryVersion:
+    """Sign `offices` as the next version and store it, keeping the newest `KEEP_VERSIONS`."""
     version = next_version(latest_version(db), now)
     doc = Directory(
         version=version,

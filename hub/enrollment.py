@@ -5,6 +5,12 @@ stored verifier; a code works once and until its expiry. All of it happens in
 one durable transaction, so two nodes racing with the same code cannot both
 win, and the answer is sent only once the enrollment is on disk.
 
+The answer carries the newest directory version, which does not list the new
+site yet: the version that does is published right after the answer
+(`hub.publisher`), one for all enrollments within `directory.publish_interval`.
+Signing and storing a version costs time in proportion to all sites, and it
+would otherwise be paid on every enrollment (issue 11).
+
 A node whose answer was lost (a timeout, a proxy reset, a crash before it
 saved the answer) retries with the same keys: the code is used, but both
 proofs hold for exactly the keys it was used with, so the hub answers again
@@ -72,7 +78,11 @@ def enroll(
         store.mark_code_used(db, code.lookup_id, now)
         store.set_enrolled(db, site.node_id, req.keys, cert, now)
         store.audit(db, now, site.node_id, "site.enroll", site.node_id)
-        current = directory.publish(db, keys, settings, now, changed={site.node_id})
+        # The version with the new site is published after the answer, by
+        # hub.publisher, together with the enrollments that arrive meanwhile.
+        current = directory.latest(db) or directory.publish(
+            db, keys, settings, now, changed={site.node_id}
+        )
     return site.node_id, _answer(cert, site.node_id, keys, current.data)
 
 

@@ -23,7 +23,7 @@ from hub.auth import (
     record_nonce,
     verify_body,
 )
-from hub.context import ANNOUNCER, DB, DEPS, KEYS, METRICS, NONCES, PUSH, SETTINGS
+from hub.context import ANNOUNCER, DB, DEPS, KEYS, METRICS, NONCES, PUBLISHER, PUSH, SETTINGS
 from hub.directory import latest, latest_version
 from hub.enrollment import enroll
 from hub.errors import Problem
@@ -189,8 +189,9 @@ async def enroll_node(request: web.Request) -> web.Response:
     app = request.app
     node_id, answer = await app[DB].run(enroll, app[KEYS], app[SETTINGS], body, _now(request))
     log.info("site.enrolled", node=node_id)
-    # The others learn about the new office now, not at their next hourly refresh.
-    await app[ANNOUNCER].check()
+    # The version listing it follows at once (or within directory.publish_interval),
+    # and is announced, so the others do not wait for their next hourly refresh.
+    app[PUBLISHER].due(node_id)
     return web.Response(body=answer, content_type=MSGPACK)
 
 

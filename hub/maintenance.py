@@ -1,6 +1,6 @@
 """The hub's periodic work: check the database file (hourly), close revoked
 nodes' push sockets, expire messages (and tell senders), prune, end key
-rotation overlaps, re-sign.
+rotation overlaps, publish a directory version some process owed, re-sign.
 
 `run_once` is one pass with the time passed in, so tests drive it with their
 own clock; `maintenance_ctx` runs it every `relay.expiry_interval` seconds.
@@ -22,6 +22,7 @@ from aiohttp import web
 from hub import directory, relay
 from hub.auth import prune_nonces
 from hub.context import ANNOUNCER, DB, DEPS, KEYS, METRICS, PUSH, SETTINGS
+from hub.publisher import publish_due
 from hub.push import close_revoked
 from hub.rotation import end_overlaps
 from hub.settings import HubSettings
@@ -43,6 +44,19 @@ def refresh_directory(db: Db, keys: PrivateKeys, settings: HubSettings, now: int
         if not directory.refresh_due(db, settings, now):
             return None
         return directory.publish(db, keys, settings, now).version
+
+
+async def publish_owed(app: web.Application, now: int) -> int | None:
+    """Publish the next version if a site is not listed as the sites table holds it.
+
+    Reads every site. What it finds is a publication some hub process owed
+    when it stopped (hub/publisher.py) or a row changed outside the hub's
+    code; normally nothing.
+    """
+    version = await app[DB].run(publish_due, app[KEYS], app[SETTINGS], now, None)
+    if version is not None:
+        log.info("directory.published_owed", version=version)
+    return version
 
 
 async def check_database(app: web.Application, now: int) -> int:
@@ -107,10 +121,13 @@ async def _shared_steps(app: web.Application, now: int) -> tuple[int | None, int
         ended = await db.run(end_overlaps, keys, settings, now)
         if ended is not None:
             log.info("directory.overlaps_ended", version=ended)
+    async with _step("owed_directory"):
+        version = await publish_owed(app, now)
     async with _step("resign"):
-        version = await db.run(refresh_directory, keys, settings, now)
-        if version is not None:
-            log.info("directory.resigned", version=version)
+        resigned = await db.run(refresh_directory, keys, settings, now)
+        if resigned is not None:
+            log.info("directory.resigned", version=resigned)
+            version = resigned
     return ended, version, notified
 
 

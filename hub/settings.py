@@ -105,11 +105,14 @@ class EnrollmentSettings:
 @dataclass(frozen=True)
 class DirectorySettings:
     """`[directory]`: how long a signed directory is valid and when it is re-signed;
-    how long a node's old keys stay valid after it rotated them (`key_overlap`)."""
+    how long a node's old keys stay valid after it rotated them (`key_overlap`);
+    the shortest time between two versions that enrollments ask for
+    (`publish_interval`, hub/publisher.py)."""
 
     ttl: int = 7 * DAY
     resign_before: int = 2 * DAY
     key_overlap: int = 7 * DAY
+    publish_interval: int = 1
 
     def __post_init__(self) -> None:
         if self.ttl < 3600 or not 0 < self.resign_before < self.ttl:
@@ -119,6 +122,8 @@ class DirectorySettings:
             )
         if not 60 <= self.key_overlap <= 90 * DAY:
             raise ConfigError("directory.key_overlap must be between 60 seconds and 90 days")
+        if not 0 <= self.publish_interval <= 3600:
+            raise ConfigError("directory.publish_interval must be between 0 and 3600 seconds")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Operator actions on sites: add (with a one-time code), revoke, list.
 
-Each action is one durable transaction that also publishes the next directory
-version, so the directory never lags behind the sites table.
+Each action is one durable transaction. Revoking publishes the next directory
+version in it, so a revoked site is never listed after the commit. Adding
+publishes nothing: a pending site is not listed (only the first site of a new
+hub makes the first version). Enrolling is hub/enrollment.py's.
 """
 
 from __future__ import annotations
@@ -127,7 +129,10 @@ def add_site(
             now,
         )
         store.audit(db, now, "operator", "site.add", node_id)
-        version = directory.publish(db, keys, settings, now, changed={node_id}).version
+        # A pending site is not listed: the directory changes when it enrolls.
+        # Only a hub without any version yet publishes its first here.
+        current = directory.latest_version(db)
+        version = current or directory.publish(db, keys, settings, now, changed={node_id}).version
     return NewSite(node_id=node_id, code=code.text(), expires=expires, directory_version=version)
 
 

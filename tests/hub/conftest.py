@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from hub.app import create_app
+from hub.context import PUBLISHER
 from hub.keyfile import read_keys, write_keys
 from hub.settings import HubSettings, load_settings
 from hub.sites import NewSite, add_site
@@ -69,7 +70,10 @@ class Hub:
             db.close()
 
     async def node(self, name: str) -> Node:
-        return await enroll(self.http, self.add_site(name).code)
+        """A new site, enrolled, once the directory version listing it is published."""
+        node = await enroll(self.http, self.add_site(name).code)
+        await self.app[PUBLISHER].flush()
+        return node
 
     def client(self, node: Node) -> HubClient:
         return HubClient(self.http, node, self.clock)

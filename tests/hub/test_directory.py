@@ -86,14 +86,14 @@ async def test_versions_never_go_backwards_after_an_old_database_comes_back(hub:
     node = await hub.node("Holding Office")
     for name in ("Second Office", "Third Office"):
         hub.clock.advance(60)
-        hub.add_site(name)
+        await hub.node(name)
     held = max(_versions(hub))
     resp = await hub.client(node).signed("GET", "/v1/directory")
     assert Directory.verify(await resp.read(), node.hub_keys, now=hub.clock.now()).version == held
     with hub_db(hub.settings) as conn:
         conn.execute("DELETE FROM directory_versions WHERE version > ?", (min(_versions(hub)),))
     hub.clock.advance(3600)
-    hub.add_site("Fourth Office")
+    await hub.node("Fourth Office")
     resp = await hub.client(node).signed("GET", "/v1/directory")
     fresh = Directory.verify(
         await resp.read(), node.hub_keys, now=hub.clock.now(), held_version=held
@@ -112,7 +112,7 @@ async def test_only_the_newest_versions_are_kept(hub: Hub) -> None:
     """However the versions are spaced, the newest KEEP_VERSIONS stay and no others."""
     for i in range(KEEP_VERSIONS + 3):
         hub.clock.advance(1000 * (i % 3))
-        hub.add_site(f"Office {i}")
+        await hub.node(f"Office {i}")
     kept = _versions(hub)
     assert len(kept) == KEEP_VERSIONS
     assert kept == sorted(kept)

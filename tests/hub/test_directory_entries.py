@@ -17,6 +17,7 @@ import pytest
 from hub import directory
 from hub.enrollment import enroll
 from hub.keyfile import read_keys
+from hub.publisher import publish_due
 from hub.settings import HubSettings
 from hub.sites import add_site, revoke_site
 from hub.storage import sites as store
@@ -76,7 +77,10 @@ def new_site(db: Db, settings: HubSettings, name: str) -> tuple[str, str]:
 def enrolled(db: Db, settings: HubSettings, code: str) -> PrivateKeys:
     keys = PrivateKeys.generate()
     body = EnrollmentRequest.create(EnrollmentCode.parse(code), keys).encode()
-    enroll(db, read_keys(settings.key_path), settings, body, NOW)
+    hub_keys = read_keys(settings.key_path)
+    node_id, _ = enroll(db, hub_keys, settings, body, NOW)
+    # What the hub's publisher does right after the answer (hub/publisher.py).
+    publish_due(db, hub_keys, settings, NOW, {node_id})
     assert directory.latest(db).data == made_from_scratch(db, settings)  # type: ignore[union-attr]
     return keys
 
@@ -192,13 +196,17 @@ def test_a_version_published_by_another_process_is_taken_in(
         revoke_site(db, read_keys(settings.key_path), settings, ids["One"], NOW)
         monkeypatch.setattr(directory, "_OFFICES", ours)
         ids["Four"], code = new_site(db, settings, "Four")
-        assert reads[-1] is None  # every row read
         enrolled(db, settings, code)
-        assert reads[-1] == [ids["Four"]]
+        assert reads[-1] is None  # every row read
+        read_before = len(reads)
+        ids["Five"], code = new_site(db, settings, "Five")
+        assert len(reads) == read_before  # adding a pending site publishes nothing
+        enrolled(db, settings, code)
+        assert reads[-1] == [ids["Five"]]
         d = published(db, settings)
         assert office(d, ids["One"]).status == "revoked"
         assert [o.node_id for o in d.offices] == sorted(
-            ids[n] for n in ("One", "Two", "Three", "Four")
+            ids[n] for n in ("One", "Two", "Three", "Four", "Five")
         )
     finally:
         db.close()

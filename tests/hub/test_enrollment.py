@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hub.context import PUBLISHER
+from hub.directory import latest_version
 from protocol.documents import Directory, NodeCertificate
 from protocol.enrollment import EnrollmentCode, EnrollmentRequest
 from protocol.errors import FingerprintMismatchError
@@ -14,14 +16,20 @@ from tests.hub.engines import hub_db
 
 
 async def test_good_code_enrolls_and_returns_cert_keys_and_directory(hub: Hub) -> None:
-    """A fresh code yields a hub-signed certificate for our keys, the hub keys and a directory."""
+    """A fresh code yields a hub-signed certificate for our keys, the hub keys and the
+    newest directory; the next version, published right after, lists the new site."""
     new = hub.add_site("Caritas Köln")
     keys = PrivateKeys.generate()
     node = await enroll(hub.http, new.code, keys)
     assert node.node_id == new.node_id == "caritas-koeln"
     cert = NodeCertificate.verify(node.cert, node.hub_keys, now=hub.clock.now())
     assert cert.keys == keys.public
-    directory = Directory.verify(node.directory, node.hub_keys, now=hub.clock.now())
+    answered = Directory.verify(node.directory, node.hub_keys, now=hub.clock.now())
+    assert answered.office(node.node_id) is None  # the version before the enrollment
+    await hub.app[PUBLISHER].flush()  # what the hub does right after the answer
+    resp = await hub.client(node).signed("GET", "/v1/directory")
+    directory = Directory.verify(await resp.read(), node.hub_keys, now=hub.clock.now())
+    assert directory.version > answered.version
     entry = directory.office(node.node_id)
     assert entry is not None
     assert (entry.status, entry.keys) == ("active", keys.public)
@@ -104,6 +112,7 @@ async def test_retry_with_the_same_keys_gets_the_same_answer(hub: Hub) -> None:
     new = hub.add_site("Caritas Lost Answer")
     keys = PrivateKeys.generate()
     first = await enroll(hub.http, new.code, keys)
+    await hub.app[PUBLISHER].flush()
     hub.clock.advance(25 * 3600)  # even after the code's expiry
     again = await enroll(hub.http, new.code, keys)
     assert (again.node_id, again.cert, again.hub_keys) == (
@@ -111,9 +120,15 @@ async def test_retry_with_the_same_keys_gets_the_same_answer(hub: Hub) -> None:
         first.cert,
         first.hub_keys,
     )
+    # The newest version, which lists it; the repeated answer publishes nothing new.
     directory = Directory.verify(again.directory, again.hub_keys, now=hub.clock.now())
-    held = Directory.verify(first.directory, first.hub_keys, now=hub.clock.now())
-    assert directory.version == held.version
+    assert directory.office(again.node_id) is not None
+    assert await hub.app[PUBLISHER].flush() is None
+    db = hub_db(hub.settings)
+    try:
+        assert latest_version(db) == directory.version
+    finally:
+        db.close()
     with pytest.raises(EnrollError) as err:
         await enroll(hub.http, new.code, PrivateKeys.generate())
     assert (err.value.status, err.value.kind) == (409, "used-code")
