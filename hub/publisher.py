@@ -71,6 +71,7 @@ class DirectoryPublisher:
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
         self._last = -float("inf")  # time.monotonic() of the last publication
+        self._failed = False  # whether the last publication failed
 
     def due(self, node_id: str) -> None:
         """Ask for a version listing `node_id` as it is now in the sites table."""
@@ -91,7 +92,7 @@ class DirectoryPublisher:
                 await asyncio.sleep(wait)
             self._wake.clear()
             await self.flush()
-            if self._due:  # it failed: the node ids are kept for the next try
+            if self._failed:  # the node ids are kept for the next try
                 await asyncio.sleep(RETRY_S)
                 self._wake.set()
 
@@ -117,8 +118,10 @@ class DirectoryPublisher:
             raise
         except Exception as exc:  # noqa: BLE001 -- a background boundary: log the type, keep the ids, retry
             self._due |= changed
+            self._failed = True
             log.warning("directory.publish_failed", error=type(exc).__name__, sites=len(changed))
             return None
+        self._failed = False
         self._last = time.monotonic()
         if version is not None:
             log.info("directory.published", version=version, sites=len(changed))

@@ -88,6 +88,43 @@ async def test_enrollments_within_the_interval_share_one_version(slow_hub: Hub) 
     assert hub.app[PUBLISHER].pending == 0
 
 
+async def test_an_enrollment_during_a_publication_is_published_next_without_delay(
+    tmp_path: Path,
+    engine: str,
+    request: pytest.FixtureRequest,
+    clock: FakeClock,
+    aiohttp_client: AiohttpClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With publish_interval 0, a site asked for while a version is being made is
+    listed by the next version at once, not after the pause that follows a failure."""
+    settings = init_data_dir(
+        tmp_path / "hub",
+        database_table(engine, request) + "\n[directory]\npublish_interval = 0\n",
+    )
+    app = create_app(settings, deps=clocked(clock))
+    hub = Hub(settings, clock, app, await aiohttp_client(app))
+    later = _enrolled_without_publication(settings, "Spaete Stelle", clock.now())
+    loop = asyncio.get_running_loop()
+    real = publisher.publish_due
+    asked: list[set[str]] = []
+
+    def asked_meanwhile(*args: Any) -> int | None:
+        asked.append(set(args[-1]))
+        if len(asked) == 1:  # the other enrollment's request arrives during the first
+            loop.call_soon_threadsafe(hub.app[PUBLISHER].due, later)
+        return real(*args)
+
+    monkeypatch.setattr(publisher, "publish_due", asked_meanwhile)
+    first = await enroll(hub.http, hub.add_site("Erste Stelle").code)
+    started = loop.time()
+    while len(asked) < 2:
+        assert loop.time() - started < publisher.RETRY_S / 2, "the next publication waited"
+        await asyncio.sleep(0.01)
+    assert asked == [{first.node_id}, {later}]
+    assert {first.node_id, later} <= _listed(_newest(hub))
+
+
 async def test_a_failed_publication_keeps_its_sites_for_the_next_try(
     hub: Hub, monkeypatch: pytest.MonkeyPatch
 ) -> None:
