@@ -3,8 +3,7 @@
 Resources are cleanup contexts, started in order and closed in reverse: the
 database worker (which also makes sure a signed directory exists), the push
 registry, the directory announcer, the directory publisher, and the
-maintenance task. Nothing lives at
-module level.
+maintenance task. Nothing lives at module level.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ the hub and for every node that fetches it.
 
 What a stopped process still owed is published by the next maintenance pass
 of any hub process, which compares every site with the newest version
-(`hub.maintenance`), and at start (`hub.app.publisher_ctx`). A failed publication is
-tried again after `RETRY_S`, keeping its node ids.
+(`hub.maintenance`), and at start (`hub.app.publisher_ctx`). A failed
+publication is tried again after `RETRY_S`, keeping its node ids.
 """
 
 from __future__ import annotations
