@@ -41,6 +41,7 @@ from protocol.encoding import (
     pack,
     unpack,
 )
+from protocol.envelope_wire import decode_wire
 from protocol.errors import (
     BadSignatureError,
     ExpiredError,
@@ -95,6 +96,9 @@ class Envelope:
     @classmethod
     def decode(cls, data: bytes) -> Envelope:
         """Parse untrusted bytes; checks shape and sizes, not authenticity."""
+        w = decode_wire(data, MAX_ENVELOPE, MAX_CIPHERTEXT)  # one pass, for most envelopes
+        if w is not None:
+            return cls(w.id, w.sender, w.to, w.exp, w.ct, w.v)
         m = as_map(unpack(data, MAX_ENVELOPE, ENVELOPE_ITEMS), "envelope")
         version = field_int(m, "v", "envelope", hi=2**16)
         if version not in SUPPORTED_VERSIONS:
