@@ -14,9 +14,11 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import msgpack
+import msgspec
 
 from protocol.errors import InvalidCodeError, MalformedError, TooLargeError
 
@@ -51,8 +53,13 @@ def pack(obj: Any) -> bytes:
     surrogate, an integer beyond 64 bits, keys of mixed types), so a caller
     catches one hierarchy on the way out as well as on the way in.
     """
+    if _plain(obj):
+        try:
+            return _PLAIN_ENCODER.encode(obj)
+        except (TypeError, ValueError, OverflowError):
+            pass  # an integer beyond 64 bits, a lone surrogate: the path below names it
     try:
-        if type(obj) is dict and any(type(v) is Packed for v in obj.values()):
+        if type(obj) is dict and Packed in map(type, obj.values()):
             return b"".join(_pack_parts(obj, []))  # the common place of a Packed, checked first
         try:
             return _packb(_sorted(obj))
@@ -83,6 +90,30 @@ def _packb(obj: Any) -> bytes:
 # Types `_sorted` returns as they are without a further look (exact types only:
 # a subclass, say a StrEnum, takes the general path, with the same result).
 _LEAVES = frozenset({str, bytes, int, float, bool, type(None)})
+
+# For a value of dicts with text keys, lists, tuples and `_LEAVES` only (exact types:
+# `_plain`), msgspec with sorted keys writes exactly the bytes of msgpack of `_sorted`
+# (same shortest forms of integers, headers, str/bin types, float64, keys in code
+# point order), in one pass in C instead of a sorted copy of every map
+# (tests/protocol/test_encoding_pinned.py compares both). It is not given anything
+# else: it would encode types `pack` refuses (sets, dataclasses, datetimes).
+_PLAIN_ENCODER = msgspec.msgpack.Encoder(order="sorted")
+
+
+def _plain(obj: Any) -> bool:
+    """True for dicts with `str` keys, lists and tuples of such values and `_LEAVES`."""
+    cls = type(obj)
+    if cls is dict:
+        for k, v in obj.items():
+            if type(k) is not str or (type(v) not in _LEAVES and not _plain(v)):
+                return False
+        return True
+    if cls is list or cls is tuple:
+        for v in obj:  # noqa: SIM110 -- a loop with the leaf test inline: twice as fast as all()
+            if type(v) not in _LEAVES and not _plain(v):
+                return False
+        return True
+    return cls in _LEAVES
 
 
 class _HoldsPacked(Exception):
@@ -221,7 +252,10 @@ def unpack(
         raise MalformedError(f"not valid msgpack: {type(exc).__name__}") from None
     except (TypeError, msgpack.UnpackException, RecursionError) as exc:
         raise MalformedError(f"not valid msgpack: {type(exc).__name__}") from None
-    _check_depth(obj, 0)
+    if budget.containers > MAX_DEPTH:
+        # Only then can a container sit at depth MAX_DEPTH with something in it: the
+        # walk is left out for most messages, whose containers are fewer.
+        _check_depth(obj, 0)
     return obj
 
 
@@ -232,24 +266,29 @@ class _OverBudget(Exception):
 class _Budget:
     """The element count of one `unpack`, charged as each container is completed.
 
-    msgpack calls the hooks bottom-up, once per map and array, so decoding
-    stops at most one container (itself capped by max_array_len/max_map_len)
-    past the budget. Scalars are charged through the container holding them.
+    msgpack calls the hooks bottom-up, once per map and array (empty ones and
+    the root included), so decoding stops at most one container (itself capped
+    by max_array_len/max_map_len) past the budget. Scalars are charged through
+    the container holding them. `containers` counts the maps and arrays: an
+    object of at most MAX_DEPTH of them cannot nest deeper than MAX_DEPTH.
     """
 
-    __slots__ = ("left",)
+    __slots__ = ("containers", "left")
 
     def __init__(self, max_items: int) -> None:
         self.left = max_items
+        self.containers = 0
 
     def map(self, m: dict[str, Any]) -> dict[str, Any]:
         self.left -= 1 + 2 * len(m)
+        self.containers += 1
         if self.left < 0:
             raise _OverBudget
         return m
 
     def array(self, a: list[Any]) -> list[Any]:
         self.left -= 1 + len(a)
+        self.containers += 1
         if self.left < 0:
             raise _OverBudget
         return a
@@ -282,12 +321,17 @@ def as_map(obj: Any, what: str) -> dict[str, Any]:
     return obj
 
 
-def exact_keys(m: Mapping[str, Any], required: set[str], optional: set[str], what: str) -> None:
+def exact_keys(
+    m: Mapping[str, Any], required: AbstractSet[str], optional: AbstractSet[str], what: str
+) -> None:
     """Refuse missing and unknown keys, so no field travels unchecked."""
-    missing = required - m.keys()
+    keys = m.keys()
+    if keys == required:  # the common case: nothing missing, nothing unknown
+        return
+    missing = required - keys
     if missing:
         raise MalformedError(f"{what}: missing field(s) {', '.join(sorted(missing))}")
-    unknown = m.keys() - required - optional
+    unknown = keys - required - optional
     if unknown:
         names = ", ".join(sorted(str(k)[:40] for k in unknown))
         raise MalformedError(f"{what}: unknown field(s) {names}")

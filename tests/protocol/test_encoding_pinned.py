@@ -10,8 +10,10 @@ plain recursive implementation for arbitrary input; the known-answer vectors
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
 import hashlib
+import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -22,7 +24,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from protocol.encoding import MAX_DEPTH, Packed, pack, unpack
+from protocol.encoding import MAX_DEPTH, Packed, _check_depth, _plain, pack, unpack
 from protocol.envelope import open_envelope, seal
 from protocol.errors import MalformedError
 from protocol.payloads import Consent, ReferralOffer
@@ -189,3 +191,101 @@ def test_seal_refuses_a_payload_the_recipient_cannot_decode() -> None:
             f.keys("office-b").public,
             ephemeral_secret=f.seed("x"),
         )
+
+
+# Scalars and containers at the edges of msgpack's forms: every integer width and
+# sign, floats that are not numbers, texts, binaries, arrays and maps at the
+# lengths where their headers change.
+_EDGES: list[Any] = [
+    *(n for b in (7, 8, 16, 32, 63, 64) for n in (2**b - 1, 2**b) if n < 2**64),
+    *(-(2**b) + d for b in (5, 7, 15, 31, 63) for d in (0, -1) if -(2**b) + d >= -(2**63)),
+    0.0,
+    -0.0,
+    math.inf,
+    -math.inf,
+    math.nan,
+    1e-310,
+    *("é" * n for n in (0, 31, 32, 255, 256, 65535, 65536)),
+    *(b"\x00" * n for n in (0, 255, 256, 65535, 65536)),
+    *([None] * n for n in (15, 16, 65535, 65536)),
+    *({f"k{i}": i for i in range(n)} for n in (15, 16, 65536)),
+    {"\uffff": 1, "\U0001f600": 2, "Z": 3, "a": 4, "ä": 5, "": 6},
+]
+
+
+@pytest.mark.parametrize("value", _EDGES, ids=range(len(_EDGES)))
+def test_plain_values_at_the_edges_encode_as_msgpack(value: Any) -> None:
+    """The one pass for plain values (msgspec) writes msgpack's bytes at every header change."""
+    assert _plain(value)
+    assert _plain([value, {"x": (value,)}])
+    expected = msgpack.packb(_reference(value), use_bin_type=True)
+    assert pack(value) == expected
+    assert pack({"x": (value,)}) == msgpack.packb({"x": [_reference(value)]}, use_bin_type=True)
+
+
+@given(value=msgpack_trees)
+def test_plain_values_encode_as_the_reference(value: Any) -> None:
+    """Dicts with text keys, lists and the exact leaf types take the one pass, same bytes."""
+    assert _plain(value)
+    assert pack(value) == msgpack.packb(_reference(value), use_bin_type=True)
+
+
+@dataclasses.dataclass
+class _Point:
+    x: int
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ({"a": {1, 2}}, "TypeError"),
+        ([_Point(1)], "TypeError"),
+        ({"at": dt.datetime(2027, 1, 1)}, "TypeError"),
+        (frozenset({"a"}), "TypeError"),
+        ({"a": [2**64]}, "OverflowError"),
+        ([-(2**63) - 1], "OverflowError"),
+        ({"a": "\ud800"}, "UnicodeEncodeError"),
+        ({"\udfff": 1}, "UnicodeEncodeError"),
+    ],
+)
+def test_pack_refuses_what_it_refused_with_the_same_message(value: Any, error: str) -> None:
+    """Types msgspec would encode (sets, dataclasses, datetimes) never reach it; a value it
+    cannot encode either is refused by the general path, with that path's message."""
+    with pytest.raises(MalformedError) as exc:
+        pack(value)
+    assert str(exc.value) == f"cannot encode: {error}"
+
+
+def test_subclasses_and_other_mappings_take_the_general_path() -> None:
+    """A StrEnum, another mapping or a non-text key is not plain: the general path, same bytes."""
+    for value in ({"c": _Colour.RED}, MappingProxyType({"a": 1}), OrderedDict(b=1, a=2), {1: 2}):
+        assert not _plain(value)
+    assert pack({"c": _Colour.RED}) == pack({"c": "red"})
+    assert pack(OrderedDict(b=1, a=2)) == msgpack.packb({"a": 2, "b": 1}, use_bin_type=True)
+
+
+@st.composite
+def _deep_trees(draw: st.DrawFn) -> Any:
+    """A chain of up to MAX_DEPTH + 3 lists and maps, with empty and scalar siblings."""
+    value = draw(st.none() | st.integers(0, 3) | st.just([]) | st.just({}))
+    for _ in range(draw(st.integers(0, MAX_DEPTH + 3))):
+        siblings = draw(st.lists(st.integers(0, 3) | st.just([]) | st.just({}), max_size=2))
+        if draw(st.booleans()):
+            value = [*siblings, value]
+        else:
+            value = {"k": value, **{str(i): v for i, v in enumerate(siblings)}}
+    return value
+
+
+@given(value=_deep_trees())
+def test_unpack_refuses_exactly_what_the_depth_walk_refuses(value: Any) -> None:
+    """`unpack` leaves the depth walk out when there are at most MAX_DEPTH containers; it
+    refuses exactly what the walk over every object refuses."""
+    data = msgpack.packb(value, use_bin_type=True)
+    try:
+        _check_depth(value, 0)
+    except MalformedError:
+        with pytest.raises(MalformedError, match="nested"):
+            unpack(data)
+    else:
+        assert unpack(data) == value
