@@ -23,13 +23,14 @@ import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from nacl.bindings import crypto_box_seal_open
 
 from protocol.encoding import MAX_DEPTH, Packed, _check_depth, _plain, pack, unpack
-from protocol.envelope import open_envelope, seal
+from protocol.envelope import InnerMessage, open_envelope, seal
 from protocol.errors import MalformedError
-from protocol.payloads import Consent, ReferralOffer
+from protocol.payloads import Consent, Payload, ReferralOffer
 from tests.protocol import factories as f
-from tests.protocol.strategies import msgpack_scalars
+from tests.protocol.strategies import msgpack_scalars, node_ids, payloads, times
 
 
 class _Colour(enum.StrEnum):
@@ -105,6 +106,34 @@ def test_seal_pins_the_bytes_of_a_2kib_referral() -> None:
         env, f.keys("office-b"), "office-b", f.keys("office-a").public, now=f.NOW + 60
     )
     assert opened == inner
+
+
+@given(payload=payloads, sender=node_ids, created=times, lifetime=st.integers(1, 2**30))
+def test_signed_part_and_body_are_pack_of_the_whole_maps(
+    payload: Payload, sender: str, created: int, lifetime: int
+) -> None:
+    """`seal` writes the signed map and the body from shared pieces: the bytes are those of
+    `pack` of the whole map, without and with "sig", for every payload type."""
+    inner = f.inner(payload, sender=sender, created=created, expires=created + lifetime)
+    fields = {
+        "v": inner.version,
+        "type": inner.type,
+        "id": inner.msg_id,
+        "from": inner.sender,
+        "to": inner.recipient,
+        "created": inner.created,
+        "exp": inner.expires,
+        "payload": payload.to_map(),
+    }
+    assert inner.signed_part() == b"mbe-sync/inner/v1\x00" + pack(fields)
+    bob = f.keys("office-b")
+    env = seal(inner, f.keys("office-a"), bob.public, ephemeral_secret=f.seed("body"))
+    padded = crypto_box_seal_open(env.ciphertext, bob.public.encrypt, bob.encrypt_secret)
+    body = padded[4 : 4 + int.from_bytes(padded[:4], "big")]
+    assert body == pack({**fields, "sig": f.keys("office-a").sign(inner.signed_part())})
+    assert isinstance(
+        open_envelope(env, bob, "office-b", f.keys("office-a").public, now=created), InnerMessage
+    )
 
 
 def _mix_containers(value: Any, data: st.DataObject) -> Any:
