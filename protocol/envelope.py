@@ -25,9 +25,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from nacl.bindings import crypto_box_easy, crypto_scalarmult_base
+from nacl.bindings import crypto_box_easy, crypto_box_seal_open, crypto_scalarmult_base
 from nacl.exceptions import CryptoError
-from nacl.public import SealedBox
 
 from protocol import PROTOCOL_VERSION, SUPPORTED_VERSIONS
 from protocol.encoding import (
@@ -265,7 +264,10 @@ def open_envelope(
     if len(envelope.ciphertext) > MAX_CIPHERTEXT:
         raise TooLargeError("ciphertext is larger than the biggest bucket")
     try:
-        plaintext = SealedBox(recipient_keys.private_key).decrypt(envelope.ciphertext)
+        # What SealedBox(recipient_keys.private_key).decrypt does, without building the box.
+        plaintext = crypto_box_seal_open(
+            envelope.ciphertext, recipient_keys.public.encrypt, recipient_keys.encrypt_secret
+        )
     except (CryptoError, ValueError, TypeError):
         raise BadSignatureError("ciphertext does not decrypt with our key") from None
     m = as_map(unpack(_unpad(plaintext), MAX_PLAINTEXT, MESSAGE_ITEMS), "message")

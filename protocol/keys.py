@@ -13,11 +13,16 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from nacl.bindings import crypto_scalarmult, crypto_sign, crypto_sign_seed_keypair
+from nacl.bindings import (
+    crypto_scalarmult,
+    crypto_sign,
+    crypto_sign_open,
+    crypto_sign_seed_keypair,
+)
 from nacl.exceptions import BadSignatureError as NaclBadSignature
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import SigningKey
 
 from protocol.encoding import as_map, exact_keys, field_bytes
 from protocol.errors import BadSignatureError, MalformedError
@@ -39,8 +44,12 @@ def verify_signature(sign_key: bytes, message: bytes, signature: bytes) -> None:
     """Raise BadSignatureError unless `signature` is the Ed25519 key's over `message`."""
     if not isinstance(signature, bytes) or len(signature) != SIGNATURE_SIZE:
         raise BadSignatureError("signature has the wrong size")
+    # What `VerifyKey(sign_key).verify(message, signature)` does, without building
+    # the VerifyKey: its checks of the key, then libsodium on signature || message.
+    if not isinstance(sign_key, bytes) or len(sign_key) != KEY_SIZE:
+        raise BadSignatureError("signature does not verify")
     try:
-        VerifyKey(sign_key).verify(message, signature)
+        crypto_sign_open(signature + message, sign_key)
     except (NaclBadSignature, ValueError, TypeError):
         raise BadSignatureError("signature does not verify") from None
 

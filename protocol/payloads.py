@@ -56,12 +56,21 @@ def _text(max_len: int) -> Callable[[Any], bool]:
     return lambda v: isinstance(v, str) and 0 < len(v) <= max_len
 
 
+def _code_in(allowed: frozenset[str] | re.Pattern[str]) -> Callable[[Any], bool]:
+    """`codes.is_code(v, allowed)`, with the kind of `allowed` looked at once, not per value."""
+    if isinstance(allowed, frozenset):
+        return lambda v: isinstance(v, str) and v in allowed
+    fullmatch = allowed.fullmatch
+    return lambda v: isinstance(v, str) and fullmatch(v) is not None
+
+
 def _codes_list(allowed: frozenset[str] | re.Pattern[str]) -> Callable[[Any], bool]:
+    is_code = _code_in(allowed)
     return lambda v: (
         isinstance(v, list)
         and 0 < len(v) <= 20
         # Items are checked before set(): unhashable items would raise TypeError.
-        and all(codes.is_code(x, allowed) for x in v)
+        and all(map(is_code, v))
         and len(set(v)) == len(v)
     )
 
@@ -74,11 +83,11 @@ CLIENT_FIELDS: dict[str, Callable[[Any], bool]] = {
     "given_name": _text(100),
     "family_name": _text(100),
     "birth_year": _int_range(1900, 2100),
-    "gender": lambda v: codes.is_code(v, codes.GENDER),
-    "nationality": lambda v: codes.is_code(v, codes.NATIONALITY),
-    "residence_status": lambda v: codes.is_code(v, codes.RESIDENCE),
+    "gender": _code_in(codes.GENDER),
+    "nationality": _code_in(codes.NATIONALITY),
+    "residence_status": _code_in(codes.RESIDENCE),
     "languages": _codes_list(codes.LANGUAGE),
-    "german_level": lambda v: codes.is_code(v, codes.GERMAN_LEVEL),
+    "german_level": _code_in(codes.GERMAN_LEVEL),
     "phone": _text(40),
     "email": _text(200),
     "address": _text(300),
@@ -86,6 +95,7 @@ CLIENT_FIELDS: dict[str, Callable[[Any], bool]] = {
     "family_members": _int_range(0, 50),
     "note": _text(4000),
 }
+CLIENT_FIELD_NAMES = frozenset(CLIENT_FIELDS)
 
 
 def validate_client_fields(obj: Any, what: str = "client") -> dict[str, Any]:
@@ -103,6 +113,20 @@ def validate_client_fields(obj: Any, what: str = "client") -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- payload types
+# The fields of each payload map (`exact_keys`), built once.
+_NONE: frozenset[str] = frozenset()
+_CONSENT_KEYS = frozenset({"id", "given", "form", "regime", "fields"})
+_CONSENT_OPTIONAL = frozenset({"expires"})
+_OFFER_KEYS = frozenset({"referral", "target", "consent", "client"})
+_REPLY_KEYS = frozenset({"referral", "decision"})
+_REPLY_OPTIONAL = frozenset({"reason", "note"})
+_STATUS_KEYS = frozenset({"referral", "outcome", "date"})
+_STATUS_OPTIONAL = frozenset({"reason"})
+_REFERRAL_REASON_KEYS = frozenset({"referral", "reason"})  # withdraw, erase
+_ERASURE_RECEIPT_KEYS = frozenset({"referral", "doc"})
+_RECEIPT_KEYS = frozenset({"of", "received"})
+_REPORT_KEYS = frozenset({"dataset", "version", "period", "revision", "generated", "cells"})
+_EXPIRY_KEYS = frozenset({"of", "to", "expired"})
 
 
 @dataclass(frozen=True)
@@ -132,13 +156,13 @@ class Consent:
     def from_map(cls, obj: Any) -> Consent:
         w = "consent"
         m = as_map(obj, w)
-        exact_keys(m, {"id", "given", "form", "regime", "fields"}, {"expires"}, w)
+        exact_keys(m, _CONSENT_KEYS, _CONSENT_OPTIONAL, w)
         return cls(
             consent_id=field_str(m, "id", w, pattern=MESSAGE_ID),
             given=field_str(m, "given", w, pattern=DATE),
             form=_code(m, "form", w, codes.CONSENT_FORM),
             legal_regime=_code(m, "regime", w, codes.LEGAL_REGIME),
-            fields=field_str_list(m, "fields", w, allowed=frozenset(CLIENT_FIELDS)),
+            fields=field_str_list(m, "fields", w, allowed=CLIENT_FIELD_NAMES),
             expires=field_str(m, "expires", w, pattern=DATE) if "expires" in m else None,
         )
 
@@ -165,10 +189,10 @@ class ReferralOffer:
     def from_map(cls, obj: Any) -> ReferralOffer:
         w = "referral.offer"
         m = as_map(obj, w)
-        exact_keys(m, {"referral", "target", "consent", "client"}, set(), w)
+        exact_keys(m, _OFFER_KEYS, _NONE, w)
         consent = Consent.from_map(m["consent"])
         client = validate_client_fields(m["client"])
-        if not set(client) <= set(consent.fields):
+        if not client.keys() <= set(consent.fields):
             raise MalformedError(f"{w}: carries a field the consent does not cover")
         return cls(
             referral_id=field_str(m, "referral", w, pattern=MESSAGE_ID),
@@ -200,7 +224,7 @@ class ReferralReply:
     def from_map(cls, obj: Any) -> ReferralReply:
         w = "referral.reply"
         m = as_map(obj, w)
-        exact_keys(m, {"referral", "decision"}, {"reason", "note"}, w)
+        exact_keys(m, _REPLY_KEYS, _REPLY_OPTIONAL, w)
         decision = _code(m, "decision", w, codes.DECISION)
         reason = _code(m, "reason", w, codes.DECLINE_REASON) if "reason" in m else None
         if decision == "declined" and reason is None:
@@ -239,7 +263,7 @@ class ReferralStatus:
     def from_map(cls, obj: Any) -> ReferralStatus:
         w = "referral.status"
         m = as_map(obj, w)
-        exact_keys(m, {"referral", "outcome", "date"}, {"reason"}, w)
+        exact_keys(m, _STATUS_KEYS, _STATUS_OPTIONAL, w)
         outcome = _code(m, "outcome", w, codes.REFERRAL_OUTCOME)
         reason = _opt_text(m, "reason", w, 1000)
         if outcome == "completed_unsuccessful" and not reason:
@@ -267,7 +291,7 @@ class ReferralWithdraw:
     def from_map(cls, obj: Any) -> ReferralWithdraw:
         w = "referral.withdraw"
         m = as_map(obj, w)
-        exact_keys(m, {"referral", "reason"}, set(), w)
+        exact_keys(m, _REFERRAL_REASON_KEYS, _NONE, w)
         return cls(
             referral_id=field_str(m, "referral", w, pattern=MESSAGE_ID),
             reason=_code(m, "reason", w, codes.WITHDRAW_REASON),
@@ -291,7 +315,7 @@ class ReferralErase:
     def from_map(cls, obj: Any) -> ReferralErase:
         w = "referral.erase"
         m = as_map(obj, w)
-        exact_keys(m, {"referral", "reason"}, set(), w)
+        exact_keys(m, _REFERRAL_REASON_KEYS, _NONE, w)
         return cls(
             referral_id=field_str(m, "referral", w, pattern=MESSAGE_ID),
             reason=_code(m, "reason", w, codes.ERASURE_REASON),
@@ -315,7 +339,7 @@ class ErasureReceipt:
     def from_map(cls, obj: Any) -> ErasureReceipt:
         w = "erasure.receipt"
         m = as_map(obj, w)
-        exact_keys(m, {"referral", "doc"}, set(), w)
+        exact_keys(m, _ERASURE_RECEIPT_KEYS, _NONE, w)
         doc = field_bytes(m, "doc", w)
         if len(doc) > MAX_RECEIPT_DOC:
             raise MalformedError(f"{w}.doc: too large")
@@ -337,7 +361,7 @@ class Receipt:
     def from_map(cls, obj: Any) -> Receipt:
         w = "receipt"
         m = as_map(obj, w)
-        exact_keys(m, {"of", "received"}, set(), w)
+        exact_keys(m, _RECEIPT_KEYS, _NONE, w)
         return cls(
             of_msg_id=field_str(m, "of", w, pattern=MESSAGE_ID),
             received=field_int(m, "received", w),
@@ -432,7 +456,7 @@ class StatsReport:
                 f"{' or '.join(map(str, sorted(codes.DATASET_VERSIONS)))} is required "
                 "(cells with cell keys); update the node"
             )
-        exact_keys(m, {"dataset", "version", "period", "revision", "generated", "cells"}, set(), w)
+        exact_keys(m, _REPORT_KEYS, _NONE, w)
         if m["dataset"] != codes.DATASET:
             raise InvalidCodeError(f"{w}: unknown dataset")
         version = field_int(m, "version", w)
@@ -468,7 +492,7 @@ class ExpiryNotice:
     def from_map(cls, obj: Any) -> ExpiryNotice:
         w = "relay.expired"
         m = as_map(obj, w)
-        exact_keys(m, {"of", "to", "expired"}, set(), w)
+        exact_keys(m, _EXPIRY_KEYS, _NONE, w)
         return cls(
             of_msg_id=field_str(m, "of", w, pattern=MESSAGE_ID),
             recipient=field_str(m, "to", w, pattern=NODE_ID),

@@ -296,9 +296,11 @@ def test_subclasses_and_other_mappings_take_the_general_path() -> None:
 @st.composite
 def _deep_trees(draw: st.DrawFn) -> Any:
     """A chain of up to MAX_DEPTH + 3 lists and maps, with empty and scalar siblings."""
-    value = draw(st.none() | st.integers(0, 3) | st.just([]) | st.just({}))
+    value: Any = draw(st.none() | st.integers(0, 3) | st.just([]) | st.just({}))
     for _ in range(draw(st.integers(0, MAX_DEPTH + 3))):
-        siblings = draw(st.lists(st.integers(0, 3) | st.just([]) | st.just({}), max_size=2))
+        siblings: list[Any] = draw(
+            st.lists(st.integers(0, 3) | st.just([]) | st.just({}), max_size=2)
+        )
         if draw(st.booleans()):
             value = [*siblings, value]
         else:
