@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 
@@ -147,19 +147,29 @@ def queue_batch(
         fresh.append(item)
         result.accepted.append(env.msg_id)
         result.recipients.add(env.recipient)
-    _check_quota(db, settings, sender, sum(len(item.blob) for item in fresh))
-    store_rows(db, sender, fresh, now)
+    store_rows(db, sender, fresh, now, settings.relay.max_queue_bytes_per_node)
     # Recipients connected to another hub process hear of it at the commit.
     db.notify("mail", result.recipients)
     return result
 
 
-def store_rows(db: Db, sender: str, items: list[Incoming], now: int) -> None:
-    """Write checked envelopes of `sender`: the queue rows and the metadata log's.
+def store_rows(
+    db: Db, sender: str, items: list[Incoming], now: int, limit: int | None = None
+) -> None:
+    """Queue checked envelopes of `sender`: its byte count, the queue rows, the metadata log's.
 
-    What the hub writes per upload and nothing else (`bench.relay`'s schema
-    ceiling times exactly this); call inside the upload's durable transaction.
+    Everything the hub writes for an upload's envelopes and nothing else
+    (`bench.relay`'s schema ceiling times exactly this); call inside the
+    upload's durable transaction. With `limit`, an upload that would take the
+    sender over it is refused whole (`_refuse_over_quota`) before a row is
+    written.
     """
+    if not items:
+        return
+    new = sum(len(item.blob) for item in items)
+    queued = add_usage(db, sender, new)
+    if limit is not None and queued > limit:
+        _refuse_over_quota(queued - new, limit)
     queue_rows: list[tuple[Any, ...]] = []
     log_rows: list[tuple[Any, ...]] = []
     for item in items:
@@ -170,6 +180,26 @@ def store_rows(db: Db, sender: str, items: list[Incoming], now: int) -> None:
         log_rows.append((env.msg_id, env.sender, env.recipient, len(item.blob), item.digest, now))
     _insert_rows(db, _QUEUE_INSERT, queue_rows)
     _insert_rows(db, _LOG_INSERT, log_rows)
+
+
+# One upsert per upload, not a trigger per row (migration 0011): `queue_usage.bytes`
+# names the stored count (PostgreSQL would find a bare `bytes` ambiguous).
+_USAGE_ADD = (
+    "INSERT INTO queue_usage (sender, bytes) VALUES (?, ?) ON CONFLICT (sender) "
+    "DO UPDATE SET bytes = queue_usage.bytes + excluded.bytes RETURNING bytes"
+)
+
+
+def add_usage(db: Db, sender: str, size: int) -> int:
+    """Count `size` more bytes queued by `sender`; return its bytes queued now.
+
+    Call in the transaction that inserts those bytes into `queue`: every row
+    enters it through this (uploads: `store_rows`; expiry notices: `_notify`),
+    and the trigger `queue_usage_delete` takes them off again, so the count is
+    exact. On PostgreSQL the upsert locks the sender's row until the commit.
+    """
+    row = db.execute(_USAGE_ADD, (sender, size)).fetchone()
+    return int(row[0])
 
 
 _QUEUE_INSERT = (
@@ -195,30 +225,20 @@ def _insert_rows(db: Db, head: str, rows: list[tuple[Any, ...]]) -> None:
         db.execute(head + values, [v for row in chunk for v in row])
 
 
-def queued_bytes(db: Db, sender: str) -> int:
-    """Envelope bytes `sender` has in the queue now (kept by triggers, migration 0004)."""
-    row = db.execute("SELECT bytes FROM queue_usage WHERE sender = ?", (sender,)).fetchone()
-    return int(row[0]) if row else 0
-
-
-def _check_quota(db: Db, settings: HubSettings, sender: str, new: int) -> None:
-    """Refuse the whole upload if it would take the sender over its queue quota.
+def _refuse_over_quota(queued: int, limit: int) -> NoReturn:
+    """Refuse the whole upload: it would take the sender over its queue quota.
 
     All or nothing, so the node keeps every message of the batch and sends it
-    again once recipients have fetched some of its mail. 429 is what the node
-    treats as "try again later" (docs/hub-api.md).
+    again once recipients have fetched some of its mail (the count just added
+    is undone with the upload's savepoint or transaction). 429 is what the
+    node treats as "try again later" (docs/hub-api.md).
     """
-    limit = settings.relay.max_queue_bytes_per_node
-    if new == 0:
-        return
-    queued = queued_bytes(db, sender)
-    if queued + new > limit:
-        raise Problem(
-            ProblemKind.QUOTA_EXCEEDED,
-            429,
-            f"this node has {queued} bytes queued at the hub and may have at most {limit}; "
-            "send it again once recipients have fetched some of its mail",
-        )
+    raise Problem(
+        ProblemKind.QUOTA_EXCEEDED,
+        429,
+        f"this node has {queued} bytes queued at the hub and may have at most {limit}; "
+        "send it again once recipients have fetched some of its mail",
+    )
 
 
 def store_batch(
@@ -637,6 +657,7 @@ def _notify(
         "envelope) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (notice_id, HUB_ID, sender, env.expires, now, hashlib.sha256(blob).digest(), blob),
     )
+    add_usage(db, HUB_ID, len(blob))
     db.notify("mail", [sender])
     return True
 

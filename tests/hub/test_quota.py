@@ -10,6 +10,7 @@ from pytest_aiohttp import AiohttpClient
 
 from hub.app import create_app
 from hub.errors import ConfigError
+from hub.maintenance import run_once
 from hub.settings import HubSettings, RelaySettings
 from node.sync.client import HubClient as NodeHubClient
 from node.sync.errors import HubUnreachable
@@ -116,3 +117,48 @@ def test_quota_below_the_body_limit_is_refused(tmp_path: Path) -> None:
     """A quota smaller than one request body could never be met, so the config is refused."""
     with pytest.raises(ConfigError, match="max_queue_bytes_per_node"):
         RelaySettings(max_body=1 << 20, max_queue_bytes_per_node=1 << 19)
+
+
+def _usage_matches_queue(hub: Hub) -> dict[str, int]:
+    """`queue_usage` against the queue's bytes per sender (senders at 0 left out)."""
+    with hub_db(hub.settings) as conn:
+        queued = {
+            str(s): int(n)
+            for s, n in conn.execute(
+                "SELECT sender, sum(length(envelope)) FROM queue GROUP BY sender"
+            ).fetchall()
+        }
+        counted = {
+            str(s): int(n) for s, n in conn.execute("SELECT sender, bytes FROM queue_usage") if n
+        }
+    assert counted == queued
+    return counted
+
+
+async def test_the_count_follows_uploads_refusals_notices_and_acks(small_hub: Hub) -> None:
+    """The per-sender count is added to once per upload and once per expiry notice
+    (no insert trigger since migration 0011) and taken off by the delete trigger:
+    it matches the queue after every step, the hub's own notices included."""
+    hub = small_hub
+    a, b = await hub.node("Counted Sender"), await hub.node("Counted Recipient")
+    now = hub.clock.now()
+    short = referral(a, b.node_id, b.keys.public, now=now, note=NOTE, ttl=3600)
+    batch = [short.encode(), *_envelopes(hub, a, b, 12)]
+    await hub.client(a).upload(batch)
+    first = _usage_matches_queue(hub)
+    assert set(first) == {a.node_id}
+    over = await hub.client(a).signed(
+        "POST", "/v1/messages", pack({"envelopes": _envelopes(hub, a, b, 4)})
+    )
+    assert over.status == 429
+    assert len((await hub.client(a).upload(batch))["accepted"]) == 13  # a retry adds nothing
+    assert _usage_matches_queue(hub) == first
+    hub.clock.advance(3600)
+    assert await run_once(hub.app, hub.clock.now()) == {a.node_id}
+    after_expiry = _usage_matches_queue(hub)
+    assert set(after_expiry) == {a.node_id, HUB_ID}
+    assert after_expiry[a.node_id] == first[a.node_id] - len(batch[0])
+    for node in (a, b):
+        page = await hub.client(node).fetch()
+        await hub.client(node).ack([m["id"] for m in page["messages"]])
+    assert _usage_matches_queue(hub) == {}
