@@ -49,7 +49,7 @@ from protocol.errors import (
 )
 from protocol.ids import MESSAGE_ID, NODE_ID
 from protocol.keys import KEY_SIZE, SIGNATURE_SIZE, PrivateKeys, PublicKeys
-from protocol.payloads import MAX_CELLS, Payload, decode_payload, payload_type
+from protocol.payloads import MAX_CELLS, Payload, assemble, decode_payload, payload_type
 
 # Plaintext sizes the padded inner message is rounded up to.
 BUCKETS = (1024, 4096, 16384, 65536, 262144, 1048576)
@@ -231,7 +231,8 @@ def seal(
     decoded = unpack(body, MAX_PLAINTEXT, MESSAGE_ITEMS)
     decode_payload(inner.type, decoded["payload"])
     ciphertext = _seal_box(_pad(body), recipient_public.encrypt, ephemeral_secret)
-    return Envelope(
+    return assemble(
+        Envelope,
         version=inner.version,
         msg_id=inner.msg_id,
         sender=inner.sender,
@@ -278,7 +279,8 @@ def open_envelope(
         m, {"v", "type", "id", "from", "to", "created", "exp", "payload", "sig"}, set(), "message"
     )
     type_ = field_str(m, "type", "message", max_len=40)
-    inner = InnerMessage(
+    inner = assemble(
+        InnerMessage,
         version=version,
         msg_id=field_str(m, "id", "message", pattern=MESSAGE_ID),
         sender=field_str(m, "from", "message", pattern=NODE_ID),

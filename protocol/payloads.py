@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from protocol import codes
 from protocol.cellkeys import KEY_SPACE
@@ -34,6 +34,21 @@ from protocol.ids import MESSAGE_ID, NODE_ID
 DATE = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])")
 MAX_CELLS = 20_000
 MAX_RECEIPT_DOC = 4096  # a signed deletion receipt (protocol/erasure.py)
+
+
+_T = TypeVar("_T")
+_new = object.__new__
+
+
+def assemble(cls: type[_T], /, **fields: Any) -> _T:
+    """`cls(**fields)` for a frozen dataclass given every one of its fields, by a decoder
+    that has checked them: the instance dict filled in one step, where the generated
+    `__init__` calls `object.__setattr__` once per field to get past the frozen
+    `__setattr__` (twice the time). Only for classes without `__post_init__` or
+    defaults to fill in (tests/protocol/test_fast_paths.py checks every user)."""
+    obj = _new(cls)
+    obj.__dict__.update(fields)
+    return obj
 
 
 def _code(m: Mapping[str, Any], key: str, what: str, allowed: frozenset[str]) -> str:
@@ -157,7 +172,8 @@ class Consent:
         w = "consent"
         m = as_map(obj, w)
         exact_keys(m, _CONSENT_KEYS, _CONSENT_OPTIONAL, w)
-        return cls(
+        return assemble(
+            cls,
             consent_id=field_str(m, "id", w, pattern=MESSAGE_ID),
             given=field_str(m, "given", w, pattern=DATE),
             form=_code(m, "form", w, codes.CONSENT_FORM),
@@ -194,7 +210,8 @@ class ReferralOffer:
         client = validate_client_fields(m["client"])
         if not client.keys() <= set(consent.fields):
             raise MalformedError(f"{w}: carries a field the consent does not cover")
-        return cls(
+        return assemble(
+            cls,
             referral_id=field_str(m, "referral", w, pattern=MESSAGE_ID),
             target_type=_code(m, "target", w, codes.REFERRAL_TARGET),
             consent=consent,
@@ -231,7 +248,8 @@ class ReferralReply:
             raise MalformedError(f"{w}: a decline needs a reason")
         if decision == "accepted" and reason is not None:
             raise MalformedError(f"{w}: an acceptance carries no decline reason")
-        return cls(
+        return assemble(
+            cls,
             referral_id=field_str(m, "referral", w, pattern=MESSAGE_ID),
             decision=decision,
             reason=reason,
@@ -268,7 +286,8 @@ class ReferralStatus:
         reason = _opt_text(m, "reason", w, 1000)
         if outcome == "completed_unsuccessful" and not reason:
             raise MalformedError(f"{w}: an unsuccessful completion needs a reason")
-        return cls(
+        return assemble(
+            cls,
             referral_id=field_str(m, "referral", w, pattern=MESSAGE_ID),
             outcome=outcome,
             date=field_str(m, "date", w, pattern=DATE),
@@ -292,7 +311,8 @@ class ReferralWithdraw:
         w = "referral.withdraw"
         m = as_map(obj, w)
         exact_keys(m, _REFERRAL_REASON_KEYS, _NONE, w)
-        return cls(
+        return assemble(
+            cls,
             referral_id=field_str(m, "referral", w, pattern=MESSAGE_ID),
             reason=_code(m, "reason", w, codes.WITHDRAW_REASON),
         )
@@ -316,7 +336,8 @@ class ReferralErase:
         w = "referral.erase"
         m = as_map(obj, w)
         exact_keys(m, _REFERRAL_REASON_KEYS, _NONE, w)
-        return cls(
+        return assemble(
+            cls,
             referral_id=field_str(m, "referral", w, pattern=MESSAGE_ID),
             reason=_code(m, "reason", w, codes.ERASURE_REASON),
         )
@@ -343,7 +364,9 @@ class ErasureReceipt:
         doc = field_bytes(m, "doc", w)
         if len(doc) > MAX_RECEIPT_DOC:
             raise MalformedError(f"{w}.doc: too large")
-        return cls(referral_id=field_str(m, "referral", w, pattern=MESSAGE_ID), document=doc)
+        return assemble(
+            cls, referral_id=field_str(m, "referral", w, pattern=MESSAGE_ID), document=doc
+        )
 
 
 @dataclass(frozen=True)
@@ -362,7 +385,8 @@ class Receipt:
         w = "receipt"
         m = as_map(obj, w)
         exact_keys(m, _RECEIPT_KEYS, _NONE, w)
-        return cls(
+        return assemble(
+            cls,
             of_msg_id=field_str(m, "of", w, pattern=MESSAGE_ID),
             received=field_int(m, "received", w),
         )
@@ -415,7 +439,7 @@ class StatsCell:
             raise MalformedError(f"{w}: count out of range")
         if not isinstance(key, int) or isinstance(key, bool) or not 0 <= key < KEY_SPACE:
             raise MalformedError(f"{w}: cell key out of range")
-        return cls(measure=measure, dims=dict(d), count=count, cell_key=key)
+        return assemble(cls, measure=measure, dims=dict(d), count=count, cell_key=key)
 
 
 @dataclass(frozen=True)
@@ -467,11 +491,13 @@ class StatsReport:
         if any(codes.MEASURES_SINCE.get(c.measure, first) > version for c in cells):
             # An older node never counted it; taking it would mix definitions.
             raise InvalidCodeError(f"{w}: a measure not in dataset version {version}")
-        return cls(
+        return assemble(
+            cls,
             period=field_str(m, "period", w, pattern=codes.PERIOD),
             revision=field_int(m, "revision", w, lo=1, hi=1_000_000),
             generated=field_int(m, "generated", w),
             cells=cells,
+            dataset=codes.DATASET,
             version=version,
         )
 
@@ -493,7 +519,8 @@ class ExpiryNotice:
         w = "relay.expired"
         m = as_map(obj, w)
         exact_keys(m, _EXPIRY_KEYS, _NONE, w)
-        return cls(
+        return assemble(
+            cls,
             of_msg_id=field_str(m, "of", w, pattern=MESSAGE_ID),
             recipient=field_str(m, "to", w, pattern=NODE_ID),
             expired=field_int(m, "expired", w),

@@ -6,6 +6,7 @@ it was: same result, or the same error class and message.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from typing import Any
@@ -15,11 +16,30 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import codes
-from protocol.encoding import field_str_list
+from protocol.encoding import field_str_list, pack, unpack
+from protocol.envelope import Envelope, InnerMessage, open_envelope, seal
 from protocol.errors import BadSignatureError, InvalidCodeError, MalformedError, ProtocolError
 from protocol.keys import verify_signature
-from protocol.payloads import CLIENT_FIELD_NAMES, CLIENT_FIELDS, validate_client_fields
+from protocol.payloads import (
+    CLIENT_FIELD_NAMES,
+    CLIENT_FIELDS,
+    Consent,
+    ErasureReceipt,
+    ExpiryNotice,
+    Payload,
+    Receipt,
+    ReferralErase,
+    ReferralOffer,
+    ReferralReply,
+    ReferralStatus,
+    ReferralWithdraw,
+    StatsCell,
+    StatsReport,
+    decode_payload,
+    validate_client_fields,
+)
 from tests.protocol import factories as f
+from tests.protocol.strategies import payloads
 
 
 class _Lang(enum.StrEnum):
@@ -153,3 +173,59 @@ def test_verify_signature_accepts_the_signature_and_nothing_else() -> None:
         verify_signature(f.keys("office-b").public.sign, b"message", signature)
     with pytest.raises(BadSignatureError, match=r"^signature has the wrong size$"):
         verify_signature(keys.public.sign, b"message", signature[:63])
+
+
+# Every class a decoder builds with `payloads.assemble` instead of its `__init__`.
+ASSEMBLED = (
+    Consent,
+    ReferralOffer,
+    ReferralReply,
+    ReferralStatus,
+    ReferralWithdraw,
+    ReferralErase,
+    ErasureReceipt,
+    Receipt,
+    StatsCell,
+    StatsReport,
+    ExpiryNotice,
+    InnerMessage,
+    Envelope,
+)
+
+
+@pytest.mark.parametrize("cls", ASSEMBLED)
+def test_assembled_classes_are_frozen_dataclasses_without_post_init(cls: type) -> None:
+    """`assemble` skips `__init__`: right only while there is nothing in it but the fields."""
+    assert dataclasses.is_dataclass(cls)
+    assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]  # set by @dataclass
+    assert not hasattr(cls, "__post_init__")
+    assert cls.__init__.__code__.co_filename == "<string>"  # the one @dataclass generated
+
+
+def _holds_every_field(obj: Any) -> bool:
+    """`obj` (and every dataclass in it) has exactly its fields in its instance dict."""
+    names = {f.name for f in dataclasses.fields(obj)}
+    if vars(obj).keys() != names:
+        return False
+    inner = [getattr(obj, n) for n in names]
+    nested = [v for v in inner if dataclasses.is_dataclass(v)]
+    nested += [c for v in inner if isinstance(v, tuple) for c in v if dataclasses.is_dataclass(c)]
+    return all(_holds_every_field(v) for v in nested)
+
+
+@given(payload=payloads)
+def test_decoded_payloads_equal_the_constructed_ones_field_for_field(payload: Payload) -> None:
+    decoded = decode_payload(payload.TYPE, unpack(pack(payload.to_map())))
+    assert decoded == payload
+    assert _holds_every_field(decoded)
+
+
+def test_sealed_and_opened_messages_hold_every_field() -> None:
+    inner = f.inner()
+    bob = f.keys("office-b")
+    env = seal(inner, f.keys("office-a"), bob.public, ephemeral_secret=f.seed("e"))
+    assert _holds_every_field(env)
+    assert env == dataclasses.replace(env)  # the same as one built by __init__
+    opened = open_envelope(env, bob, "office-b", f.keys("office-a").public, now=f.NOW)
+    assert opened == inner
+    assert _holds_every_field(opened)
