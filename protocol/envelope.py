@@ -66,6 +66,7 @@ MESSAGE_ITEMS = 1024 + 16 * MAX_CELLS
 _SIGN_DOMAIN = b"mbe-sync/inner/v1\x00"
 # msgpack fixmap headers of the signed map (8 entries) and the body (9, with "sig").
 _SIGNED_HEADER = bytes([0x80 | 8])
+_SIGNED_PREFIX = _SIGN_DOMAIN + _SIGNED_HEADER
 _BODY_HEADER = bytes([0x80 | 9])
 _PAYLOAD_KEY = pack("payload")
 _SIG_KEY = pack("sig")
@@ -136,25 +137,26 @@ class InnerMessage:
         return payload_type(self.payload)
 
     def signed_part(self) -> bytes:
-        before, after = self._entries(pack(self.payload.to_map()))
-        return _SIGN_DOMAIN + _SIGNED_HEADER + before + after
+        payload = pack(self.payload.to_map())
+        head, tail = self._entries()
+        return b"".join((_SIGNED_PREFIX, head, _PAYLOAD_KEY, payload, tail))
 
-    def _entries(self, payload: bytes) -> tuple[bytes, bytes]:
-        """The entries of the signed map around the place of "sig", `payload` (its
-        encoding by `pack`) written in as it is.
+    def _entries(self) -> tuple[bytes, bytes]:
+        """The encoded entries of the signed map before "payload" and after it.
 
         msgpack encodes a map as its header and then each key and value in key
         order, and the keys of a message sort as created, exp, from, id, payload,
-        (sig,) to, type, v. So the signed map is `_SIGNED_HEADER + before + after`
-        and the body `_BODY_HEADER + before + "sig" entry + after`: exactly
-        `pack` of the map with and without "sig" (tests/protocol/test_encoding_pinned.py),
-        from two small `pack`s instead of two of the whole message.
+        (sig,) to, type, v. So the signed map is `_SIGNED_HEADER`, `head`, the
+        "payload" entry and `tail`, and the body `_BODY_HEADER`, `head`, the
+        "payload" and "sig" entries and `tail`: exactly `pack` of the map without
+        and with "sig" (tests/protocol/test_encoding_pinned.py), with the payload
+        encoded once for both.
         """
         head = pack(
             {"created": self.created, "exp": self.expires, "from": self.sender, "id": self.msg_id}
         )
         tail = pack({"to": self.recipient, "type": self.type, "v": self.version})
-        return head[1:] + _PAYLOAD_KEY + payload, tail[1:]  # [1:]: without their fixmap header
+        return head[1:], tail[1:]  # [1:]: without their fixmap header
 
 
 def _bucket(size: int) -> int:
@@ -165,8 +167,8 @@ def _bucket(size: int) -> int:
 
 
 def _pad(data: bytes) -> bytes:
-    framed = len(data).to_bytes(_LEN_PREFIX, "big") + data
-    return framed + bytes(_bucket(len(framed)) - len(framed))
+    framed = _LEN_PREFIX + len(data)
+    return b"".join((len(data).to_bytes(_LEN_PREFIX, "big"), data, bytes(_bucket(framed) - framed)))
 
 
 def _unpad(data: bytes) -> bytes:
@@ -195,14 +197,12 @@ def _seal_box(plaintext: bytes, recipient: bytes, ephemeral_secret: bytes) -> by
 
 
 def _check_addressing(inner: InnerMessage) -> None:
-    checks = (
-        (MESSAGE_ID, inner.msg_id, "message id"),
-        (NODE_ID, inner.sender, "sender"),
-        (NODE_ID, inner.recipient, "recipient"),
-    )
-    for pattern, value, what in checks:
-        if not isinstance(value, str) or not pattern.fullmatch(value):
-            raise MalformedError(f"{what} is not in the expected format")
+    if not isinstance(inner.msg_id, str) or not MESSAGE_ID.fullmatch(inner.msg_id):
+        raise MalformedError("message id is not in the expected format")
+    if not isinstance(inner.sender, str) or not NODE_ID.fullmatch(inner.sender):
+        raise MalformedError("sender is not in the expected format")
+    if not isinstance(inner.recipient, str) or not NODE_ID.fullmatch(inner.recipient):
+        raise MalformedError("recipient is not in the expected format")
 
 
 def seal(
@@ -222,14 +222,15 @@ def seal(
     if inner.expires <= inner.created:
         raise MalformedError("message expires before it is created")
     _check_addressing(inner)
-    # The payload is encoded once, the rest of the map twice in two small pieces:
-    # the signed bytes and the body share them (`InnerMessage._entries`).
-    before, after = inner._entries(pack(inner.payload.to_map()))
-    signature = sender_keys.sign(_SIGN_DOMAIN + _SIGNED_HEADER + before + after)
-    body = _BODY_HEADER + before + _SIG_KEY + pack(signature) + after
+    # The payload is encoded once, the other fields in two small pieces: the signed
+    # bytes and the body are put together from the same parts (`InnerMessage._entries`).
+    payload = pack(inner.payload.to_map())
+    head, tail = inner._entries()
+    signature = sender_keys.sign(b"".join((_SIGNED_PREFIX, head, _PAYLOAD_KEY, payload, tail)))
+    body = b"".join((_BODY_HEADER, head, _PAYLOAD_KEY, payload, _SIG_KEY, pack(signature), tail))
     # Decode the body as the recipient will: a message it would refuse is refused here.
     decoded = unpack(body, MAX_PLAINTEXT, MESSAGE_ITEMS)
-    decode_payload(inner.type, decoded["payload"])
+    decode_payload(inner.payload.TYPE, decoded["payload"])
     ciphertext = _seal_box(_pad(body), recipient_public.encrypt, ephemeral_secret)
     return assemble(
         Envelope,
