@@ -52,6 +52,9 @@ def assemble(cls: type[_T], /, **fields: Any) -> _T:
 
 
 def _code(m: Mapping[str, Any], key: str, what: str, allowed: frozenset[str]) -> str:
+    v = m.get(key)
+    if type(v) is str and v in allowed and len(v) <= 40:
+        return v  # a known code: what the checks below accept, without calling field_str
     v = field_str(m, key, what, max_len=40)
     if v not in allowed:
         raise InvalidCodeError(f"{what}.{key}: not a known code")

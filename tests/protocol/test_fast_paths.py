@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from protocol import codes
-from protocol.encoding import field_str_list, pack, unpack
+from protocol.encoding import field_str, field_str_list, pack, unpack
 from protocol.envelope import Envelope, InnerMessage, open_envelope, seal
 from protocol.errors import BadSignatureError, InvalidCodeError, MalformedError, ProtocolError
 from protocol.keys import verify_signature
@@ -35,6 +35,7 @@ from protocol.payloads import (
     ReferralWithdraw,
     StatsCell,
     StatsReport,
+    _code,
     decode_payload,
     validate_client_fields,
 )
@@ -229,3 +230,29 @@ def test_sealed_and_opened_messages_hold_every_field() -> None:
     opened = open_envelope(env, bob, "office-b", f.keys("office-a").public, now=f.NOW)
     assert opened == inner
     assert _holds_every_field(opened)
+
+
+class _Target(enum.StrEnum):
+    JOBCENTER = "jobcenter"
+
+
+def _reference_code(m: dict[str, Any], key: str, what: str, allowed: frozenset[str]) -> str:
+    """`payloads._code` as it was: field_str with max_len 40, then the list."""
+    v = field_str(m, key, what, max_len=40)
+    if v not in allowed:
+        raise InvalidCodeError(f"{what}.{key}: not a known code")
+    return v
+
+
+@given(
+    value=st.sampled_from(sorted(codes.REFERRAL_TARGET))
+    | st.sampled_from([_Target.JOBCENTER, "x" * 41, "", 1, None, b"mbe", ["mbe"], True])
+    | st.text(max_size=5),
+    present=st.booleans(),
+)
+def test_code_matches_field_str_and_the_list(value: Any, present: bool) -> None:
+    """A known code takes the short way; anything else gets field_str's or the list's error."""
+    m = {"target": value} if present else {}
+    assert _outcome(_code, m, "target", "w", codes.REFERRAL_TARGET) == _outcome(
+        _reference_code, m, "target", "w", codes.REFERRAL_TARGET
+    )
