@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from hub.auth import NonceMemory, Prechecked, record_nonce
+from hub.errors import Problem
+from hub.keyfile import read_keys
+from hub.sites import revoke_site
+from hub.storage.db import write
 from protocol.encoding import pack
 from protocol.envelope import Envelope
+from protocol.requests import SignedRequest
 from tests.hub.client import Node, problem_kind, referral
 from tests.hub.conftest import Hub
 from tests.hub.engines import hub_db
@@ -135,3 +141,46 @@ async def test_batch_and_body_limits(hub: Hub) -> None:
     assert (resp.status, problem_kind(await resp.json())) == (400, "malformed")
     resp = await c.signed("GET", "/v1/inbox?limit=0")
     assert (resp.status, problem_kind(await resp.json())) == (400, "malformed")
+
+
+async def test_an_upload_records_its_nonce_once_and_only_for_an_enrolled_node(hub: Hub) -> None:
+    """The upload's transaction inserts the nonce with the site check in one statement
+    (`auth.record_nonce`): a replayed upload is replayed-nonce and stores nothing
+    again; a node revoked after its request's pre-check is revoked-node, an unknown
+    one unknown-node, and neither leaves a nonce behind."""
+    a, b = await _pair(hub)
+    body = pack({"envelopes": [_to(a, b, hub).encode()]})
+    headers = hub.client(a).headers("POST", "/v1/messages", body)
+    assert (await hub.http.post("/v1/messages", data=body, headers=headers)).status == 200
+    again = await hub.http.post("/v1/messages", data=body, headers=headers)
+    assert (again.status, problem_kind(await again.json())) == (401, "replayed-nonce")
+
+    def pre(node_id: str, nonce: str) -> Prechecked:
+        return Prechecked(SignedRequest(node_id, hub.clock.now(), nonce, b""), ())
+
+    def refusal(node_id: str, nonce: str, nonces: NonceMemory | None = None) -> str:
+        with hub_db(hub.settings) as db:
+            try:
+                with write(db, durable=False):
+                    record_nonce(db, pre(node_id, nonce), nonces)
+            except Problem as exc:
+                return f"{exc.status} {exc.kind.value}"
+            return "recorded"
+
+    assert refusal(b.node_id, "n-1") == "recorded"
+    assert refusal(b.node_id, "n-1") == "401 replayed-nonce"
+    assert refusal("nobody-here", "n-2") == "401 unknown-node"
+    pending = hub.add_site("Pending Office")
+    assert refusal(pending.node_id, "n-3") == "401 unknown-node"
+    held = NonceMemory(hub.settings.auth.max_skew)
+    held.hold(pre(b.node_id, "n-4").signed, hub.clock.now())
+    assert refusal(b.node_id, "n-4", held) == "401 replayed-nonce"
+
+    with hub_db(hub.settings) as db:
+        revoke_site(db, read_keys(hub.settings.key_path), hub.settings, b.node_id, 1)
+    assert refusal(b.node_id, "n-5") == "403 revoked-node"
+    with hub_db(hub.settings) as db:
+        left = db.execute(
+            "SELECT nonce FROM nonces WHERE nonce IN ('n-2', 'n-3', 'n-4', 'n-5')"
+        ).fetchall()
+    assert left == []
