@@ -337,12 +337,18 @@ def exact_keys(
         raise MalformedError(f"{what}: unknown field(s) {names}")
 
 
+# The longest text `field_str` and `field_str_list` accept unless told otherwise,
+# and the largest integer `field_int` accepts (the largest a JSON number holds exactly).
+MAX_TEXT = 200
+MAX_INT = 2**53
+
+
 def field_str(
     m: Mapping[str, Any],
     key: str,
     what: str,
     *,
-    max_len: int = 200,
+    max_len: int = MAX_TEXT,
     pattern: re.Pattern[str] | None = None,
 ) -> str:
     v = m.get(key)
@@ -355,7 +361,7 @@ def field_str(
     return v
 
 
-def field_int(m: Mapping[str, Any], key: str, what: str, *, lo: int = 0, hi: int = 2**53) -> int:
+def field_int(m: Mapping[str, Any], key: str, what: str, *, lo: int = 0, hi: int = MAX_INT) -> int:
     v = m.get(key)
     if not isinstance(v, int) or isinstance(v, bool):
         raise MalformedError(f"{what}.{key}: expected an integer")
@@ -383,7 +389,6 @@ def field_list(m: Mapping[str, Any], key: str, what: str, *, max_len: int = 1000
 
 
 _STR = frozenset({str})
-_MAX_TEXT = 200  # the longest item of a `field_str_list`
 
 
 def field_str_list(
@@ -400,7 +405,7 @@ def field_str_list(
         set(map(type, items)) <= _STR
         and (allowed is None or allowed.issuperset(items))
         and (pattern is None or all(map(pattern.fullmatch, items)))
-        and max(map(len, items), default=0) <= _MAX_TEXT
+        and max(map(len, items), default=0) <= MAX_TEXT
         and len(set(items)) == len(items)
     ):
         # Texts only, each allowed, none long, none twice: what the loop below
@@ -408,7 +413,7 @@ def field_str_list(
         return tuple(items)
     out: list[str] = []
     for item in items:
-        if not isinstance(item, str) or len(item) > _MAX_TEXT:
+        if not isinstance(item, str) or len(item) > MAX_TEXT:
             raise MalformedError(f"{what}.{key}: expected a list of short texts")
         if allowed is not None and item not in allowed:
             raise InvalidCodeError(f"{what}.{key}: an item is not a known code")

@@ -24,13 +24,11 @@ from __future__ import annotations
 import msgspec
 
 from protocol import SUPPORTED_VERSIONS
+from protocol.encoding import MAX_INT, MAX_TEXT
 from protocol.ids import MESSAGE_ID, NODE_ID
 
 # msgpack's header of a map of six entries (a fixmap), which every encoded envelope starts with.
 _SIX_ENTRIES = 0x86
-# The longest text `protocol.encoding.field_str` accepts by default.
-_MAX_TEXT = 200
-_MAX_EXPIRES = 2**53
 
 
 class EnvelopeWire(msgspec.Struct, forbid_unknown_fields=True):
@@ -59,10 +57,10 @@ def decode_wire(data: bytes, max_envelope: int, max_ciphertext: int) -> Envelope
     if (
         w.v not in SUPPORTED_VERSIONS  # within 0..2**16, as the field-by-field path checks
         or len(w.ct) > max_ciphertext
-        or not 0 <= w.exp <= _MAX_EXPIRES
-        or len(w.id) > _MAX_TEXT
-        or len(w.sender) > _MAX_TEXT
-        or len(w.to) > _MAX_TEXT
+        or not 0 <= w.exp <= MAX_INT
+        or len(w.id) > MAX_TEXT
+        or len(w.sender) > MAX_TEXT
+        or len(w.to) > MAX_TEXT
         or not MESSAGE_ID.fullmatch(w.id)
         or not NODE_ID.fullmatch(w.sender)
         or not NODE_ID.fullmatch(w.to)
